@@ -1,0 +1,103 @@
+//! Argument parsing, logging setup and exit codes; each command lives in
+//! its own module and hands one resolved value to the library.
+
+mod output;
+mod plan;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad input (arguments, matrix.toml, tags): fix and retry.
+const EXIT_USAGE: u8 = 2;
+/// Exit code for failures.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "matrix",
+    version,
+    about = "Plan, build, verify and publish every sealos cluster image from one matrix.toml",
+    after_help = "Examples:\n  matrix plan --kube 1.24 --cri containerd\n  matrix plan --format github --shard 1/4\n  matrix explain v1.26.0-4.1.3\n\nLogging: RUST_LOG=debug matrix plan"
+)]
+struct Cli {
+    /// The matrix file; its lock is read from the same folder.
+    #[arg(long, global = true, env = "MATRIX_FILE", default_value = "matrix.toml")]
+    matrix: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every cell and tag the matrix implies.
+    #[command(
+        after_help = "Examples:\n  matrix plan\n  matrix plan --kube 1.24.4 --json\n  matrix plan --format github --shard 2/4\n  matrix plan --format tags --cri docker"
+    )]
+    Plan(plan::PlanArgs),
+    /// Say which cells produce a tag, or which rule excludes it and why.
+    #[command(
+        after_help = "Examples:\n  matrix explain v1.24.4-4.1.3\n  matrix explain kubernetes:v1.24.4\n  matrix explain v1.26.0-4.1.3 --json"
+    )]
+    Explain(plan::ExplainArgs),
+}
+
+/// Parses arguments, runs the command, prints the error chain once and
+/// picks the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match &cli.command {
+        Command::Plan(args) => plan::run_plan(&cli.matrix, args),
+        Command::Explain(args) => plan::run_explain(&cli.matrix, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .init();
+}
+
+/// Bad input is a usage error (2); anything else a failure (1).
+fn exit_code(error: &anyhow::Error) -> u8 {
+    let usage = error.chain().any(|cause| {
+        cause.is::<matrix::source::InputError>()
+            || cause.is::<matrix::plan::PlanError>()
+            || cause.is::<matrix::tag::TagError>()
+            || cause.is::<UsageError>()
+    });
+    if usage { EXIT_USAGE } else { EXIT_FAILURE }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A command-line value the library did not reject but the command cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

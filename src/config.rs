@@ -1,0 +1,697 @@
+//! `matrix.toml`: the strict schema, and its resolution into typed values.
+//!
+//! Parsing happens in two steps: serde reads the raw file (unknown keys are
+//! errors), then `resolve` turns every string into its type, keeping the
+//! span of each value so a bad one is reported at its line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::axis::{Arch, Cri};
+use crate::lock::Lock;
+use crate::source::{InputError, Source};
+use crate::tag::{Placeholder, Tag, TagTemplate, TagValues};
+use crate::version::{KubeMinor, KubeVersion, Requirement, SealosVersion};
+
+const HELP: &str = "see the matrix.toml reference in README.md";
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    #[serde(default)]
+    lock: Option<S<String>>,
+    #[serde(default)]
+    publish: Vec<S<String>>,
+    cris: S<Vec<S<String>>>,
+    arches: S<Vec<S<String>>>,
+    kube: RawKube,
+    sealos: RawSealos,
+    images: BTreeMap<S<String>, S<String>>,
+    tags: RawTags,
+    #[serde(default)]
+    select: Vec<RawSelect>,
+    #[serde(default)]
+    exclude: Vec<RawExclude>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKube {
+    #[serde(default = "empty_list")]
+    minors: S<Vec<S<String>>>,
+    #[serde(default = "empty_list")]
+    versions: S<Vec<S<String>>>,
+}
+
+fn empty_list() -> S<Vec<S<String>>> {
+    Spanned::new(0..0, Vec::new())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSealos {
+    versions: S<Vec<S<String>>>,
+    latest: S<String>,
+    #[serde(default)]
+    dev: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTags {
+    arch: S<String>,
+    index: S<String>,
+    #[serde(default)]
+    latest_arch: Vec<S<String>>,
+    #[serde(default)]
+    latest_index: Vec<S<String>>,
+    #[serde(default)]
+    dev_arch: Option<S<String>>,
+    #[serde(default)]
+    dev_index: Option<S<String>>,
+    #[serde(default)]
+    dev_aliases: Vec<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    kube: Option<S<String>>,
+    sealos: Option<S<String>>,
+    cri: Option<Vec<S<String>>>,
+    arch: Option<Vec<S<String>>>,
+    dev: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSelect {
+    name: S<String>,
+    #[serde(default)]
+    when: RawCondition,
+    patches: S<String>,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExclude {
+    name: S<String>,
+    when: S<RawCondition>,
+    reason: String,
+}
+
+/// Which patches of a minor a matching `[[select]]` rule keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchPolicy {
+    /// Every known patch.
+    All,
+    /// Only the newest known patch.
+    Newest,
+    /// Only the oldest known patch (x.y.0 normally).
+    Oldest,
+    /// The oldest and the newest.
+    OldestAndNewest,
+}
+
+impl PatchPolicy {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "all" => Some(PatchPolicy::All),
+            "newest" => Some(PatchPolicy::Newest),
+            "oldest" => Some(PatchPolicy::Oldest),
+            "oldest+newest" => Some(PatchPolicy::OldestAndNewest),
+            _ => None,
+        }
+    }
+
+    /// The name as written in matrix.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatchPolicy::All => "all",
+            PatchPolicy::Newest => "newest",
+            PatchPolicy::Oldest => "oldest",
+            PatchPolicy::OldestAndNewest => "oldest+newest",
+        }
+    }
+
+    /// True if the patch at `index` of a sorted list of `len` is kept.
+    pub fn keeps(self, index: usize, len: usize) -> bool {
+        let newest = index + 1 == len;
+        match self {
+            PatchPolicy::All => true,
+            PatchPolicy::Newest => newest,
+            PatchPolicy::Oldest => index == 0,
+            PatchPolicy::OldestAndNewest => index == 0 || newest,
+        }
+    }
+}
+
+/// Conditions over a cell's axis values; all given ones must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Condition {
+    /// Requirement on the Kubernetes version.
+    pub kube: Option<Requirement>,
+    /// Requirement on the sealos version (the dev line compares as its version).
+    pub sealos: Option<Requirement>,
+    /// The CRIs it applies to.
+    pub cri: Option<Vec<Cri>>,
+    /// The arches it applies to.
+    pub arch: Option<Vec<Arch>>,
+    /// Only dev builds (`true`) or only releases (`false`).
+    pub dev: Option<bool>,
+}
+
+impl std::fmt::Display for Condition {
+    /// Prints `kube >=1.26, sealos <=4.1.3` (or `always`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(req) = &self.kube {
+            parts.push(format!("kube {req}"));
+        }
+        if let Some(req) = &self.sealos {
+            parts.push(format!("sealos {req}"));
+        }
+        if let Some(cris) = &self.cri {
+            let names: Vec<&str> = cris.iter().map(|c| c.as_str()).collect();
+            parts.push(format!("cri in [{}]", names.join(", ")));
+        }
+        if let Some(arches) = &self.arch {
+            let names: Vec<&str> = arches.iter().map(|a| a.as_str()).collect();
+            parts.push(format!("arch in [{}]", names.join(", ")));
+        }
+        if let Some(dev) = self.dev {
+            parts.push(if dev { "dev build" } else { "release build" }.to_string());
+        }
+        if parts.is_empty() {
+            f.write_str("always")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// A `[[select]]` rule: which patches of each minor to build.
+#[derive(Debug, Clone)]
+pub struct SelectRule {
+    /// Short name used in explanations.
+    pub name: String,
+    /// When it applies (first matching rule wins).
+    pub when: Condition,
+    /// Which patches it keeps.
+    pub patches: PatchPolicy,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// An `[[exclude]]` rule: cells that must not exist.
+#[derive(Debug, Clone)]
+pub struct ExcludeRule {
+    /// Short name used in explanations.
+    pub name: String,
+    /// The cells it removes.
+    pub when: Condition,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The tag scheme, each template parsed and checked.
+#[derive(Debug, Clone)]
+pub struct TagScheme {
+    /// Per-arch tag of a release cell.
+    pub arch: TagTemplate,
+    /// Multi-arch index tag of a release cell.
+    pub index: TagTemplate,
+    /// Per-arch aliases given to the latest stable sealos only.
+    pub latest_arch: Vec<TagTemplate>,
+    /// Index aliases given to the latest stable sealos only.
+    pub latest_index: Vec<TagTemplate>,
+    /// Per-arch tag of a dev cell.
+    pub dev_arch: Option<TagTemplate>,
+    /// Index tag of a dev cell.
+    pub dev_index: Option<TagTemplate>,
+    /// Index aliases of a dev cell.
+    pub dev_aliases: Vec<TagTemplate>,
+}
+
+/// The Kubernetes axis as declared.
+#[derive(Debug, Clone)]
+pub struct KubeAxis {
+    /// Whole minors; their patches come from the lock, filtered by `[[select]]`.
+    pub minors: Vec<KubeMinor>,
+    /// Explicit patches, always planned (exclusions still apply).
+    pub versions: Vec<KubeVersion>,
+}
+
+/// The sealos axis as declared.
+#[derive(Debug, Clone)]
+pub struct SealosAxis {
+    /// Released versions, ascending.
+    pub releases: Vec<SealosVersion>,
+    /// The latest stable release (gets the `v<kube>` aliases).
+    pub latest: SealosVersion,
+    /// The development line, if dev builds are planned.
+    pub dev: Option<SealosVersion>,
+}
+
+/// A loaded and validated `matrix.toml`, with its lock.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// The matrix.toml path.
+    pub path: PathBuf,
+    /// Registries/namespaces images are published to.
+    pub publish: Vec<String>,
+    /// CRI axis, in declared order.
+    pub cris: Vec<Cri>,
+    /// Arch axis, in declared order.
+    pub arches: Vec<Arch>,
+    /// Kubernetes axis.
+    pub kube: KubeAxis,
+    /// Sealos axis.
+    pub sealos: SealosAxis,
+    /// Image name per CRI.
+    pub images: BTreeMap<Cri, String>,
+    /// Tag templates.
+    pub tags: TagScheme,
+    /// Patch selection rules, first match wins.
+    pub selects: Vec<SelectRule>,
+    /// Exclusion rules.
+    pub excludes: Vec<ExcludeRule>,
+    /// Known versions (matrix.lock).
+    pub lock: Lock,
+}
+
+impl Matrix {
+    /// Loads `matrix.toml` and the lock it names (relative to its folder).
+    pub fn load(path: &Path) -> Result<Matrix, InputError> {
+        let source = Source::read(path)?;
+        let raw: RawMatrix = source.parse(HELP)?;
+        let lock_name = raw
+            .lock
+            .as_ref()
+            .map_or("matrix.lock", |lock| lock.get_ref().as_str());
+        let lock_path = path.parent().unwrap_or(Path::new(".")).join(lock_name);
+        let lock = Lock::load(&lock_path)?;
+        resolve(&source, raw, lock)
+    }
+
+    /// The image name for a CRI (every CRI on the axis has one).
+    pub fn image(&self, cri: Cri) -> &str {
+        self.images.get(&cri).map_or("", String::as_str)
+    }
+}
+
+/// Parses each element of a spanned list with `parse`, rejecting
+/// duplicates and an empty list.
+fn parse_list<T: Ord + Clone>(
+    source: &Source,
+    key: &str,
+    list: &S<Vec<S<String>>>,
+    allow_empty: bool,
+    mut parse: impl FnMut(&S<String>) -> Result<T, InputError>,
+) -> Result<Vec<T>, InputError> {
+    if list.get_ref().is_empty() && !allow_empty {
+        return Err(source.invalid(
+            list.span(),
+            key,
+            "the axis is empty, so the matrix has no cells",
+            format!("list at least one value in `{key}`"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (index, item) in list.get_ref().iter().enumerate() {
+        let value = parse(item)?;
+        if !seen.insert(value.clone()) {
+            return Err(source.invalid(
+                item.span(),
+                format!("{key}[{index}]"),
+                format!("`{}` is listed twice", item.get_ref()),
+                "remove the duplicate",
+            ));
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+fn parse_at<T, E: std::fmt::Display>(
+    source: &Source,
+    key: &str,
+    value: &S<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    help: &str,
+) -> Result<T, InputError> {
+    parse(value.get_ref()).map_err(|error| source.invalid(value.span(), key, error.to_string(), help))
+}
+
+fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputError> {
+    let cris = parse_list(source, "cris", &raw.cris, false, |item| {
+        parse_at(source, "cris", item, str::parse::<Cri>, "use a known CRI name")
+    })?;
+    let arches = parse_list(source, "arches", &raw.arches, false, |item| {
+        parse_at(
+            source,
+            "arches",
+            item,
+            str::parse::<Arch>,
+            "use a known arch name",
+        )
+    })?;
+    let minors = parse_list(source, "kube.minors", &raw.kube.minors, true, |item| {
+        parse_at(
+            source,
+            "kube.minors",
+            item,
+            str::parse::<KubeMinor>,
+            "write minors as \"1.24\"",
+        )
+    })?;
+    let versions = parse_list(source, "kube.versions", &raw.kube.versions, true, |item| {
+        parse_at(
+            source,
+            "kube.versions",
+            item,
+            str::parse::<KubeVersion>,
+            "write versions as \"1.24.4\"",
+        )
+    })?;
+    if minors.is_empty() && versions.is_empty() {
+        return Err(source.invalid(
+            raw.kube.minors.span(),
+            "kube",
+            "the Kubernetes axis is empty, so the matrix has no cells",
+            "list minors in `kube.minors` or patches in `kube.versions`",
+        ));
+    }
+    for (minor, item) in minors.iter().zip(raw.kube.minors.get_ref()) {
+        if lock.patches(*minor).is_empty() {
+            return Err(source.invalid(
+                item.span(),
+                "kube.minors",
+                format!("{} knows no patch releases of {minor}", lock.path.display()),
+                "add them to the lock (`matrix versions --refresh`) or list exact patches in `kube.versions`",
+            ));
+        }
+    }
+    let sealos = resolve_sealos(source, &raw.sealos)?;
+    let images = resolve_images(source, &raw.images, &cris, raw.cris.span())?;
+    let tags = resolve_tags(source, &raw.tags, sealos.dev.is_some())?;
+    let selects = raw
+        .select
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let key = format!("select[{index}]");
+            let patches = PatchPolicy::parse(rule.patches.get_ref()).ok_or_else(|| {
+                source.invalid(
+                    rule.patches.span(),
+                    format!("{key}.patches"),
+                    format!("unknown patch policy `{}`", rule.patches.get_ref()),
+                    "use `all`, `newest`, `oldest` or `oldest+newest`",
+                )
+            })?;
+            Ok(SelectRule {
+                name: rule.name.get_ref().clone(),
+                when: resolve_condition(source, &key, &rule.when)?,
+                patches,
+                reason: rule.reason.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    let excludes = raw
+        .exclude
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let key = format!("exclude[{index}]");
+            let when = resolve_condition(source, &key, rule.when.get_ref())?;
+            if when.to_string() == "always" {
+                return Err(source.invalid(
+                    rule.when.span(),
+                    format!("{key}.when"),
+                    "the rule has no condition, so it would exclude every cell",
+                    "add at least one of kube, sealos, cri, arch, dev",
+                ));
+            }
+            Ok(ExcludeRule {
+                name: rule.name.get_ref().clone(),
+                when,
+                reason: rule.reason.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    check_rule_names(
+        source,
+        raw.select
+            .iter()
+            .map(|r| &r.name)
+            .chain(raw.exclude.iter().map(|r| &r.name)),
+    )?;
+    let publish = raw
+        .publish
+        .iter()
+        .map(|target| {
+            let text = target.get_ref();
+            if text.is_empty() || text.contains("://") || text.contains(':') && !text.contains('/') {
+                return Err(source.invalid(
+                    target.span(),
+                    "publish",
+                    format!("`{text}` is not a REGISTRY/NAMESPACE"),
+                    "write e.g. \"docker.io/labring\" (no scheme, no tag)",
+                ));
+            }
+            Ok(text.trim_end_matches('/').to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Matrix {
+        path: source.path.clone(),
+        publish,
+        cris,
+        arches,
+        kube: KubeAxis { minors, versions },
+        sealos,
+        images,
+        tags,
+        selects,
+        excludes,
+        lock,
+    })
+}
+
+fn check_rule_names<'a>(
+    source: &Source,
+    names: impl Iterator<Item = &'a S<String>>,
+) -> Result<(), InputError> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        if name.get_ref().trim().is_empty() || !seen.insert(name.get_ref().clone()) {
+            return Err(source.invalid(
+                name.span(),
+                "name",
+                format!("rule name `{}` is empty or used twice", name.get_ref()),
+                "give every [[select]] and [[exclude]] rule its own name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_sealos(source: &Source, raw: &RawSealos) -> Result<SealosAxis, InputError> {
+    let help = "write sealos versions as \"4.1.3\"";
+    let mut releases = parse_list(source, "sealos.versions", &raw.versions, false, |item| {
+        parse_at(
+            source,
+            "sealos.versions",
+            item,
+            SealosVersion::parse_release,
+            help,
+        )
+    })?;
+    releases.sort();
+    let latest = parse_at(
+        source,
+        "sealos.latest",
+        &raw.latest,
+        SealosVersion::parse_release,
+        help,
+    )?;
+    if !releases.contains(&latest) {
+        return Err(source.invalid(
+            raw.latest.span(),
+            "sealos.latest",
+            format!("{latest} is not in `sealos.versions`"),
+            "add it to `sealos.versions` or name one of them",
+        ));
+    }
+    let dev = match &raw.dev {
+        None => None,
+        Some(text) => {
+            let SealosVersion::Release(version) =
+                parse_at(source, "sealos.dev", text, SealosVersion::parse_release, help)?
+            else {
+                unreachable!("parse_release returns releases")
+            };
+            Some(SealosVersion::Dev(version))
+        }
+    };
+    Ok(SealosAxis {
+        releases,
+        latest,
+        dev,
+    })
+}
+
+fn resolve_images(
+    source: &Source,
+    raw: &BTreeMap<S<String>, S<String>>,
+    cris: &[Cri],
+    cris_span: Range<usize>,
+) -> Result<BTreeMap<Cri, String>, InputError> {
+    let mut images = BTreeMap::new();
+    for (cri, name) in raw {
+        let cri_value = parse_at(
+            source,
+            "images",
+            cri,
+            str::parse::<Cri>,
+            "key images by a known CRI",
+        )?;
+        let valid = !name.get_ref().is_empty()
+            && name
+                .get_ref()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(source.invalid(
+                name.span(),
+                format!("images.{}", cri.get_ref()),
+                format!("`{}` is not a valid image name", name.get_ref()),
+                "use lowercase letters, digits, `-`, `_` and `.`",
+            ));
+        }
+        images.insert(cri_value, name.get_ref().clone());
+    }
+    for cri in cris {
+        if !images.contains_key(cri) {
+            return Err(source.invalid(
+                cris_span.clone(),
+                "images",
+                format!("CRI `{cri}` is on the axis but has no image name"),
+                format!("add `{cri} = \"...\"` under [images]"),
+            ));
+        }
+    }
+    Ok(images)
+}
+
+fn resolve_tags(source: &Source, raw: &RawTags, has_dev: bool) -> Result<TagScheme, InputError> {
+    let template = |key: &str, value: &S<String>, arch: bool| -> Result<TagTemplate, InputError> {
+        let parsed = parse_at(source, key, value, str::parse::<TagTemplate>, "fix the template")?;
+        let sample = parsed.render(TagValues {
+            kube: "1.24.4",
+            sealos: "4.1.3",
+            arch: "amd64",
+            minor: "1.24",
+        });
+        let problem = if arch != parsed.uses(Placeholder::Arch) {
+            Some(if arch {
+                "must contain {arch}: per-arch tags of the two arches would collide"
+            } else {
+                "must not contain {arch}: it names the multi-arch index"
+            })
+        } else if sample.parse::<Tag>().is_err() {
+            Some("renders to an invalid tag")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(source.invalid(
+                value.span(),
+                key,
+                format!("template `{}` {problem} (e.g. `{sample}`)", value.get_ref()),
+                "fix the template",
+            )),
+            None => Ok(parsed),
+        }
+    };
+    let list = |key: &str, values: &[S<String>], arch: bool| {
+        values
+            .iter()
+            .map(|value| template(key, value, arch))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let optional = |key: &str, value: &Option<S<String>>, arch: bool| {
+        value.as_ref().map(|value| template(key, value, arch)).transpose()
+    };
+    let scheme = TagScheme {
+        arch: template("tags.arch", &raw.arch, true)?,
+        index: template("tags.index", &raw.index, false)?,
+        latest_arch: list("tags.latest_arch", &raw.latest_arch, true)?,
+        latest_index: list("tags.latest_index", &raw.latest_index, false)?,
+        dev_arch: optional("tags.dev_arch", &raw.dev_arch, true)?,
+        dev_index: optional("tags.dev_index", &raw.dev_index, false)?,
+        dev_aliases: list("tags.dev_aliases", &raw.dev_aliases, false)?,
+    };
+    if has_dev && (scheme.dev_arch.is_none() || scheme.dev_index.is_none()) {
+        return Err(source.invalid(
+            raw.arch.span(),
+            "tags",
+            "`sealos.dev` is set but `tags.dev_arch` or `tags.dev_index` is missing",
+            "add both templates, e.g. dev_arch = \"v{minor}-{arch}\", dev_index = \"v{minor}-latest\"",
+        ));
+    }
+    Ok(scheme)
+}
+
+fn resolve_condition(source: &Source, key: &str, raw: &RawCondition) -> Result<Condition, InputError> {
+    let req = |name: &str, value: &Option<S<String>>| {
+        value
+            .as_ref()
+            .map(|value| {
+                parse_at(
+                    source,
+                    &format!("{key}.when.{name}"),
+                    value,
+                    str::parse::<Requirement>,
+                    "write a semver requirement such as \">=1.26\" or \"<=4.1.3\"",
+                )
+            })
+            .transpose()
+    };
+    let cri = parse_names(source, &format!("{key}.when.cri"), &raw.cri, "use a known CRI")?;
+    let arch = parse_names(source, &format!("{key}.when.arch"), &raw.arch, "use a known arch")?;
+    Ok(Condition {
+        kube: req("kube", &raw.kube)?,
+        sealos: req("sealos", &raw.sealos)?,
+        cri,
+        arch,
+        dev: raw.dev,
+    })
+}
+
+fn parse_names<T: std::str::FromStr>(
+    source: &Source,
+    key: &str,
+    values: &Option<Vec<S<String>>>,
+    help: &str,
+) -> Result<Option<Vec<T>>, InputError>
+where
+    T::Err: std::fmt::Display,
+{
+    values
+        .as_ref()
+        .map(|values| {
+            values
+                .iter()
+                .map(|value| parse_at(source, key, value, str::parse::<T>, help))
+                .collect()
+        })
+        .transpose()
+}

@@ -1,0 +1,20 @@
+//! `matrix`: one declarative `matrix.toml` in, every sealos cluster image out.
+//!
+//! Data flows one way: `config` (matrix.toml, matrix.lock) -> `plan` (cells,
+//! tags, rules). Nothing here prints or draws; the binary's `cli` module
+//! does that.
+#![deny(missing_docs)]
+
+pub mod axis;
+pub mod config;
+pub mod lock;
+pub mod plan;
+pub mod source;
+pub mod tag;
+pub mod version;
+
+pub use axis::{Arch, Cri};
+pub use config::Matrix;
+pub use plan::{Cell, Plan, PlannedCell};
+pub use tag::{Tag, TagSelector};
+pub use version::{KubeMinor, KubeVersion, SealosVersion};

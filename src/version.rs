@@ -1,0 +1,287 @@
+//! Version types for the matrix axes, parsed once with `semver` and never
+//! compared as text.
+
+use std::fmt;
+use std::str::FromStr;
+
+use semver::{BuildMetadata, Prerelease, Version};
+use thiserror::Error;
+
+/// A version string that did not parse; says what form was expected.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("`{input}` is not a {what} version: {reason} (expected e.g. {example})")]
+pub struct VersionError {
+    /// The text as given.
+    pub input: String,
+    /// Which kind of version was wanted.
+    pub what: &'static str,
+    /// What was wrong with it.
+    pub reason: String,
+    /// A valid example.
+    pub example: &'static str,
+}
+
+fn strip_v(input: &str) -> &str {
+    input.strip_prefix('v').unwrap_or(input)
+}
+
+/// A Kubernetes release such as `v1.24.4`, or a k3s one such as
+/// `v1.25.16+k3s4` (the build part is kept but never shown in tags).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubeVersion(Version);
+
+impl KubeVersion {
+    /// Builds a release version from its three numbers.
+    pub fn new(major: u64, minor: u64, patch: u64) -> Self {
+        KubeVersion(Version::new(major, minor, patch))
+    }
+
+    /// The minor release line this patch belongs to.
+    pub fn minor(&self) -> KubeMinor {
+        KubeMinor {
+            major: self.0.major,
+            minor: self.0.minor,
+        }
+    }
+
+    /// The patch number.
+    pub fn patch(&self) -> u64 {
+        self.0.patch
+    }
+
+    /// The underlying semver value, for matching version requirements.
+    pub fn semver(&self) -> &Version {
+        &self.0
+    }
+
+    /// The form used inside tags: no `v`, no build metadata (`1.25.16`).
+    pub fn tag_form(&self) -> String {
+        let mut plain = self.0.clone();
+        plain.build = BuildMetadata::EMPTY;
+        plain.to_string()
+    }
+}
+
+impl FromStr for KubeVersion {
+    type Err = VersionError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Version::parse(strip_v(input.trim()))
+            .map(KubeVersion)
+            .map_err(|error| VersionError {
+                input: input.to_string(),
+                what: "Kubernetes",
+                reason: error.to_string(),
+                example: "`v1.24.4` or `1.25.16+k3s4`",
+            })
+    }
+}
+
+impl fmt::Display for KubeVersion {
+    /// Prints `v1.24.4` (with build metadata when present).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// A Kubernetes minor release line such as `1.24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubeMinor {
+    /// Major number (always 1 so far).
+    pub major: u64,
+    /// Minor number.
+    pub minor: u64,
+}
+
+impl KubeMinor {
+    /// The patch release `self.patch` of this line.
+    pub fn patch(&self, patch: u64) -> KubeVersion {
+        KubeVersion::new(self.major, self.minor, patch)
+    }
+}
+
+impl FromStr for KubeMinor {
+    type Err = VersionError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let error = |reason: &str| VersionError {
+            input: input.to_string(),
+            what: "Kubernetes minor",
+            reason: reason.to_string(),
+            example: "`1.24` or `v1.24`",
+        };
+        let (major, minor) = strip_v(input.trim())
+            .split_once('.')
+            .ok_or_else(|| error("it needs MAJOR.MINOR"))?;
+        let number = |part: &str| {
+            part.parse::<u64>()
+                .map_err(|_| error(&format!("`{part}` is not a whole number")))
+        };
+        Ok(KubeMinor {
+            major: number(major)?,
+            minor: number(minor)?,
+        })
+    }
+}
+
+impl fmt::Display for KubeMinor {
+    /// Prints `1.24` (tag templates add their own `v`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A sealos version: a release such as `4.1.3`, or the development line.
+///
+/// The development line carries the version it is heading to, so rules
+/// written with version requirements (`sealos >= 5`) apply to it too.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SealosVersion {
+    /// A published sealos release.
+    Release(Version),
+    /// The development build (`latest`), compared in rules as this version.
+    Dev(Version),
+}
+
+impl SealosVersion {
+    /// The version that rules compare against.
+    pub fn compare_as(&self) -> &Version {
+        match self {
+            SealosVersion::Release(version) | SealosVersion::Dev(version) => version,
+        }
+    }
+
+    /// True for the development line.
+    pub fn is_dev(&self) -> bool {
+        matches!(self, SealosVersion::Dev(_))
+    }
+
+    /// Parses a release version (`4.1.3` or `v4.1.3`); pre-releases are allowed.
+    pub fn parse_release(input: &str) -> Result<Self, VersionError> {
+        Version::parse(strip_v(input.trim()))
+            .map(SealosVersion::Release)
+            .map_err(|error| VersionError {
+                input: input.to_string(),
+                what: "sealos",
+                reason: error.to_string(),
+                example: "`4.1.3` or `v5.0.1`",
+            })
+    }
+
+    /// A plain release version from its numbers.
+    pub fn release(major: u64, minor: u64, patch: u64) -> Self {
+        SealosVersion::Release(Version {
+            major,
+            minor,
+            patch,
+            pre: Prerelease::EMPTY,
+            build: BuildMetadata::EMPTY,
+        })
+    }
+}
+
+impl fmt::Display for SealosVersion {
+    /// Prints `4.1.3`, or `dev` for the development line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealosVersion::Release(version) => write!(f, "{version}"),
+            SealosVersion::Dev(_) => f.write_str("dev"),
+        }
+    }
+}
+
+/// A version requirement such as `>=1.26` or `<=4.1.3`, kept with its text
+/// so errors and explanations can quote it.
+#[derive(Debug, Clone)]
+pub struct Requirement {
+    text: String,
+    req: semver::VersionReq,
+}
+
+impl Requirement {
+    /// True when `version` satisfies the requirement.
+    pub fn matches(&self, version: &Version) -> bool {
+        self.req.matches(version)
+    }
+}
+
+impl FromStr for Requirement {
+    type Err = VersionError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        semver::VersionReq::parse(input)
+            .map(|req| Requirement {
+                text: input.to_string(),
+                req,
+            })
+            .map_err(|error| VersionError {
+                input: input.to_string(),
+                what: "requirement on a",
+                reason: error.to_string(),
+                example: "`>=1.26`, `<1.24` or `>=4.1.6, <5`",
+            })
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_versions_parse_with_and_without_v() {
+        let table = [
+            ("v1.24.4", "v1.24.4", "1.24.4"),
+            ("1.24.4", "v1.24.4", "1.24.4"),
+            ("v1.25.16+k3s4", "v1.25.16+k3s4", "1.25.16"),
+        ];
+        for (input, shown, tag) in table {
+            let version: KubeVersion = input.parse().expect(input);
+            assert_eq!(version.to_string(), shown);
+            assert_eq!(version.tag_form(), tag);
+        }
+    }
+
+    #[test]
+    fn bad_versions_are_rejected_with_an_example() {
+        for input in ["1.24", "v1", "one.two.three", "", "1.24.x"] {
+            let error = input.parse::<KubeVersion>().unwrap_err();
+            assert!(error.to_string().contains("expected e.g."), "{error}");
+        }
+        for input in ["1", "1.x", "a.b", "1.2.3"] {
+            assert!(input.parse::<KubeMinor>().is_err(), "{input}");
+        }
+    }
+
+    #[test]
+    fn versions_compare_as_numbers_not_text() {
+        let small: KubeVersion = "1.9.0".parse().unwrap();
+        let large: KubeVersion = "1.10.0".parse().unwrap();
+        assert!(small < large);
+        let minor: KubeMinor = "v1.9".parse().unwrap();
+        assert!(minor < "1.10".parse().unwrap());
+    }
+
+    #[test]
+    fn requirements_match_boundaries() {
+        let req: Requirement = ">=1.26".parse().unwrap();
+        assert!(req.matches(&Version::new(1, 26, 0)));
+        assert!(!req.matches(&Version::new(1, 25, 16)));
+        let req: Requirement = "<=4.1.3".parse().unwrap();
+        assert!(req.matches(&Version::new(4, 1, 3)));
+        assert!(!req.matches(&Version::new(4, 1, 4)));
+        assert!("=>1.2".parse::<Requirement>().is_err());
+    }
+
+    #[test]
+    fn dev_sorts_after_releases() {
+        let dev = SealosVersion::Dev(Version::new(5, 1, 0));
+        assert!(SealosVersion::release(5, 0, 1) < dev);
+        assert_eq!(dev.to_string(), "dev");
+    }
+}

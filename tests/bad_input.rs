@@ -1,0 +1,188 @@
+//! Bad matrix.toml and bad arguments: a located one-paragraph error, exit
+//! code 2, never a panic.
+
+mod common;
+
+use common::{Workspace, stderr};
+
+/// Applies `edit`, runs `matrix plan`, and checks the error names the file
+/// position and contains every `needle`.
+fn rejects(edit: impl FnOnce(String) -> String, needles: &[&str]) {
+    let ws = Workspace::new(edit);
+    let out = ws.run(&["plan"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "missing `{needle}` in: {err}");
+    }
+}
+
+#[test]
+fn malformed_toml() {
+    rejects(
+        |t| t.replace("latest = \"5.0.1\"", "latest = \"5.0.1"),
+        &["matrix.toml:24:16", "help:"],
+    );
+}
+
+#[test]
+fn unknown_key_names_line_and_column() {
+    rejects(
+        |t| t.replace("latest = \"5.0.1\"", "latest = \"5.0.1\"\nlatests = \"5.0.1\""),
+        &["matrix.toml:25:1", "unknown field `latests`", "remove the key"],
+    );
+}
+
+#[test]
+fn unknown_key_in_a_rule() {
+    rejects(
+        |t| t.replace("patches = \"newest\"", "patches = \"newest\"\nreasons = \"x\""),
+        &["unknown field `reasons`"],
+    );
+}
+
+#[test]
+fn invalid_semver_in_axis() {
+    rejects(
+        |t| t.replace("\"4.1.7\",", "\"4.1.x\","),
+        &["matrix.toml:", "`sealos.versions`", "4.1.x", "help:"],
+    );
+}
+
+#[test]
+fn invalid_range_in_rule() {
+    rejects(
+        |t| t.replace("kube = \">=1.26\"", "kube = \"=>1.26\""),
+        &["`exclude[2].when.kube`", "=>1.26", "semver requirement"],
+    );
+}
+
+#[test]
+fn rule_naming_unknown_cri() {
+    rejects(
+        |t| t.replace("cri = [\"crio\"]", "cri = [\"cri-o\"]"),
+        &[
+            "`exclude[1].when.cri`",
+            "unknown CRI `cri-o`",
+            "known: containerd, docker, crio, k3s",
+        ],
+    );
+}
+
+#[test]
+fn rule_naming_unknown_arch() {
+    rejects(
+        |t| {
+            t.replace(
+                "when = { cri = [\"crio\"]",
+                "when = { arch = [\"x86\"], cri = [\"crio\"]",
+            )
+        },
+        &["unknown arch `x86`"],
+    );
+}
+
+#[test]
+fn duplicate_axis_value() {
+    rejects(
+        |t| {
+            t.replace(
+                "arches = [\"amd64\", \"arm64\"]",
+                "arches = [\"amd64\", \"arm64\", \"amd64\"]",
+            )
+        },
+        &["matrix.toml:7:", "`arches[2]`", "listed twice"],
+    );
+}
+
+#[test]
+fn empty_axis() {
+    rejects(
+        |t| t.replace("cris = [\"containerd\", \"docker\", \"crio\"]", "cris = []"),
+        &["matrix.toml:6:", "axis is empty"],
+    );
+}
+
+#[test]
+fn minor_the_lock_does_not_know() {
+    rejects(
+        |t| t.replace("\"1.34\",\n]", "\"1.34\", \"1.35\",\n]"),
+        &["no patch releases of 1.35", "matrix versions --refresh"],
+    );
+}
+
+#[test]
+fn latest_not_among_versions() {
+    rejects(
+        |t| t.replace("latest = \"5.0.1\"", "latest = \"5.0.2\""),
+        &["5.0.2 is not in `sealos.versions`"],
+    );
+}
+
+#[test]
+fn bad_tag_template() {
+    rejects(
+        |t| {
+            t.replace(
+                "arch = \"v{kube}-{sealos}-{arch}\"",
+                "arch = \"v{kube}-{sealos}\"",
+            )
+        },
+        &["`tags.arch`", "must contain {arch}"],
+    );
+    rejects(
+        |t| t.replace("index = \"v{kube}-{sealos}\"", "index = \"v{kubernetes}\""),
+        &["unknown placeholder `{kubernetes}`"],
+    );
+}
+
+#[test]
+fn colliding_tags_name_both_cells() {
+    rejects(
+        |t| {
+            t.replace(
+                "arch = \"v{kube}-{sealos}-{arch}\"",
+                "arch = \"v{minor}-{sealos}-{arch}\"",
+            )
+        },
+        &["would be produced by two cells", "help:"],
+    );
+}
+
+#[test]
+fn cri_without_image() {
+    rejects(
+        |t| t.replace("crio = \"kubernetes-crio\"\n", ""),
+        &["CRI `crio` is on the axis but has no image name"],
+    );
+}
+
+#[test]
+fn missing_matrix_file_is_a_failure_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::matrix_in(dir.path(), &["plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read matrix.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let ws = Workspace::new(|t| t);
+    for args in [
+        vec!["explain", "v1..2/x"],
+        vec!["explain", "kubernetes:"],
+        vec!["plan", "--shard", "4/3"],
+        vec!["plan", "--kube", "1.x"],
+        vec!["plan", "--cri", "rkt"],
+        vec!["frobnicate"],
+    ] {
+        let out = ws.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Shared test helpers: run the real `matrix` binary in a fresh folder.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where the real matrix.toml lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp folder holding a copy of the repo's matrix.toml and matrix.lock,
+/// with `edit` applied to the matrix text.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(edit: impl FnOnce(String) -> String) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = std::fs::read_to_string(repo().join("matrix.toml")).expect("matrix.toml");
+        std::fs::write(dir.path().join("matrix.toml"), edit(text)).expect("write");
+        std::fs::copy(repo().join("matrix.lock"), dir.path().join("matrix.lock")).expect("lock");
+        Workspace { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn matrix(&self) -> PathBuf {
+        self.dir.path().join("matrix.toml")
+    }
+
+    /// Runs `matrix ARGS` in this folder.
+    pub fn run(&self, args: &[&str]) -> Output {
+        matrix_in(self.path(), args)
+    }
+}
+
+/// Runs the real binary in `dir`.
+pub fn matrix_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MATRIX_FILE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run matrix")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

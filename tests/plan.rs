@@ -1,0 +1,351 @@
+//! The planner against the repo's real matrix.toml: every reference rule
+//! on its boundary versions, tags and aliases, explain, GitHub matrix and
+//! shards.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Workspace, repo, stdout};
+use matrix::plan::{Verdict, candidates};
+use matrix::{Matrix, Plan, TagSelector};
+
+fn real() -> Matrix {
+    Matrix::load(&repo().join("matrix.toml")).expect("the repo's matrix.toml loads")
+}
+
+/// The real matrix with 1.14/1.15 on the kube axis and k3s on the CRI axis,
+/// so the lower bounds and the k3s rule have cells on both sides.
+fn widened() -> (Workspace, Matrix) {
+    let workspace = Workspace::new(|text| {
+        text.replace("minors = [\n", "minors = [\n  \"1.14\", \"1.15\",\n")
+            .replace(
+                "cris = [\"containerd\", \"docker\", \"crio\"]",
+                "cris = [\"containerd\", \"docker\", \"crio\", \"k3s\"]",
+            )
+    });
+    let matrix = Matrix::load(&workspace.matrix()).expect("widened matrix loads");
+    (workspace, matrix)
+}
+
+/// The verdict name and deciding rule names for one cell.
+fn verdict(matrix: &Matrix, cri: &str, kube: &str, sealos: &str) -> (String, Vec<String>) {
+    let all = candidates(matrix).expect("candidates");
+    let found = all
+        .iter()
+        .find(|c| {
+            c.planned.cell.cri.as_str() == cri
+                && c.planned.cell.kube.to_string() == kube
+                && c.planned.cell.sealos.to_string() == sealos
+                && c.planned.cell.arch.as_str() == "amd64"
+        })
+        .unwrap_or_else(|| panic!("no candidate {cri} {kube} {sealos}"));
+    match &found.verdict {
+        Verdict::Planned => ("planned".into(), vec![]),
+        Verdict::Excluded(rules) => ("excluded".into(), rules.iter().map(|r| r.name.clone()).collect()),
+        Verdict::NotSelected { rule, .. } => ("not-selected".into(), vec![rule.name.clone()]),
+    }
+}
+
+fn planned(matrix: &Matrix, cri: &str, kube: &str, sealos: &str) -> bool {
+    verdict(matrix, cri, kube, sealos).0 == "planned"
+}
+
+fn excluded_by(matrix: &Matrix, cri: &str, kube: &str, sealos: &str, rule: &str) -> bool {
+    let (status, rules) = verdict(matrix, cri, kube, sealos);
+    status == "excluded" && rules.iter().any(|r| r == rule)
+}
+
+#[test]
+fn containerd_and_docker_start_at_kube_1_16() {
+    let (_ws, m) = widened();
+    for cri in ["containerd", "docker"] {
+        assert!(excluded_by(
+            &m,
+            cri,
+            "v1.15.12",
+            "4.1.3",
+            "containerd-docker-need-kube-1.16"
+        ));
+        assert!(planned(&m, cri, "v1.16.0", "4.1.3"), "{cri}");
+    }
+}
+
+#[test]
+fn crio_starts_at_kube_1_20() {
+    let m = real();
+    assert!(excluded_by(
+        &m,
+        "crio",
+        "v1.19.16",
+        "4.1.3",
+        "crio-needs-kube-1.20"
+    ));
+    assert!(planned(&m, "crio", "v1.20.0", "4.1.3"));
+    assert!(planned(&m, "containerd", "v1.19.16", "4.1.3"));
+}
+
+#[test]
+fn kube_1_26_needs_sealos_after_4_1_3() {
+    let m = real();
+    let rule = "kube-1.26-needs-sealos-after-4.1.3";
+    for cri in ["containerd", "docker", "crio"] {
+        assert!(excluded_by(&m, cri, "v1.26.0", "4.1.3", rule), "{cri}");
+        assert!(planned(&m, cri, "v1.26.0", "4.1.4"), "{cri}");
+        assert!(planned(&m, cri, "v1.25.16", "4.1.3"), "{cri}");
+    }
+}
+
+#[test]
+fn sealos_5_lower_bounds_per_cri() {
+    let m = real();
+    let rule = "sealos-5-containerd-crio-need-kube-1.24";
+    for cri in ["containerd", "crio"] {
+        assert!(excluded_by(&m, cri, "v1.23.17", "5.0.0", rule), "{cri}");
+        assert!(planned(&m, cri, "v1.24.0", "5.0.0"), "{cri}");
+        assert!(planned(&m, cri, "v1.23.17", "4.3.7"), "{cri}");
+    }
+    let rule = "sealos-5-docker-needs-kube-1.26";
+    assert!(excluded_by(&m, "docker", "v1.25.16", "5.0.0", rule));
+    assert!(planned(&m, "docker", "v1.26.0", "5.0.0"));
+    assert!(planned(&m, "docker", "v1.25.16", "4.3.7"));
+}
+
+#[test]
+fn k3s_needs_sealos_after_4_3_3() {
+    let (_ws, m) = widened();
+    assert!(excluded_by(
+        &m,
+        "k3s",
+        "v1.25.0",
+        "4.3.3",
+        "k3s-needs-sealos-after-4.3.3"
+    ));
+    assert!(planned(&m, "k3s", "v1.25.0", "4.3.5"));
+}
+
+#[test]
+fn patch_selection_changes_at_sealos_4_1_6() {
+    let m = real();
+    // 4.1.5 built every patch; 4.1.6 the oldest and newest of each minor.
+    assert!(planned(&m, "containerd", "v1.24.5", "4.1.5"));
+    assert_eq!(
+        verdict(&m, "containerd", "v1.24.5", "4.1.6"),
+        ("not-selected".into(), vec!["sealos-4.1.6-oldest-newest".into()])
+    );
+    assert!(planned(&m, "containerd", "v1.24.0", "4.1.6"));
+    assert!(planned(&m, "containerd", "v1.24.17", "4.1.6"));
+    // Development builds: the newest patch of each minor only.
+    assert!(planned(&m, "containerd", "v1.34.7", "dev"));
+    assert!(!planned(&m, "containerd", "v1.34.0", "dev"));
+}
+
+#[test]
+fn explicit_patches_bypass_selection_but_not_exclusions() {
+    let ws = Workspace::new(|t| t.replace("versions = []", "versions = [\"1.24.5\", \"1.26.0\"]"));
+    let m = Matrix::load(&ws.matrix()).unwrap();
+    assert!(planned(&m, "containerd", "v1.24.5", "5.0.1"));
+    assert!(excluded_by(
+        &m,
+        "containerd",
+        "v1.26.0",
+        "4.1.3",
+        "kube-1.26-needs-sealos-after-4.1.3"
+    ));
+}
+
+#[test]
+fn tags_and_aliases_follow_the_scheme() {
+    let m = real();
+    let plan = Plan::build(&m).unwrap();
+    let selector: TagSelector = "kubernetes:v1.24.0-5.0.1-amd64".parse().unwrap();
+    let cells = plan.select(&selector);
+    assert_eq!(cells.len(), 1);
+    let tags = &cells[0].tags;
+    assert_eq!(tags.index_tag.as_str(), "v1.24.0-5.0.1");
+    assert_eq!(
+        tags.aliases.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        ["v1.24.0-amd64"]
+    );
+    assert_eq!(
+        tags.index_aliases.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        ["v1.24.0"]
+    );
+    // Only the latest stable sealos gets aliases.
+    let older = plan.select(&"kubernetes:v1.24.0-4.3.7-amd64".parse().unwrap());
+    assert!(older[0].tags.aliases.is_empty() && older[0].tags.index_aliases.is_empty());
+    // Dev builds: v<minor>-<arch>, v<minor>-latest and v<minor>.
+    let dev = plan.select(&"kubernetes:v1.34-latest".parse().unwrap());
+    assert_eq!(dev.len(), 2);
+    assert_eq!(dev[0].tags.tag.as_str(), "v1.34-amd64");
+    assert_eq!(dev[0].tags.index_aliases[0].as_str(), "v1.34");
+}
+
+#[test]
+fn selector_picks_both_cris_and_both_arches() {
+    let plan = Plan::build(&real()).unwrap();
+    let cells = plan.select(&"v1.24.4-4.1.3".parse().unwrap());
+    let got: BTreeSet<String> = cells
+        .iter()
+        .map(|c| format!("{}:{}", c.image, c.tags.tag))
+        .collect();
+    let want: BTreeSet<String> = [
+        "kubernetes:v1.24.4-4.1.3-amd64",
+        "kubernetes:v1.24.4-4.1.3-arm64",
+        "kubernetes-docker:v1.24.4-4.1.3-amd64",
+        "kubernetes-docker:v1.24.4-4.1.3-arm64",
+        "kubernetes-crio:v1.24.4-4.1.3-amd64",
+        "kubernetes-crio:v1.24.4-4.1.3-arm64",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn plan_json_has_the_documented_fields() {
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&[
+        "plan",
+        "--json",
+        "--kube",
+        "1.24.4",
+        "--sealos",
+        "4.1.3",
+        "--cri",
+        "containerd",
+    ]);
+    assert!(out.status.success());
+    let cells: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cells = cells.as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    let first = &cells[0];
+    for key in [
+        "image",
+        "tag",
+        "index_tag",
+        "aliases",
+        "kube",
+        "sealos",
+        "cri",
+        "arch",
+    ] {
+        assert!(first.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(first["image"], "kubernetes");
+    assert_eq!(first["tag"], "v1.24.4-4.1.3-amd64");
+    assert_eq!(first["index_tag"], "v1.24.4-4.1.3");
+    assert_eq!(first["kube"], "v1.24.4");
+    assert_eq!(first["platform"], "linux/amd64");
+}
+
+/// The set of (image, index tag, arch) a plan JSON lists.
+fn cell_keys(json: &serde_json::Value) -> BTreeSet<(String, String, String)> {
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["image"].as_str().unwrap().to_string(),
+                c["index_tag"].as_str().unwrap().to_string(),
+                c["arch"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn github_matrix_covers_the_plan_once() {
+    let ws = Workspace::new(|t| t);
+    let full = ws.run(&["plan", "--json", "--kube", "1.30,1.31"]);
+    let full: serde_json::Value = serde_json::from_slice(&full.stdout).unwrap();
+    let out = ws.run(&["plan", "--format", "github", "--kube", "1.30,1.31"]);
+    assert!(out.status.success());
+    let github: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = github["include"].as_array().unwrap();
+    let mut listed = BTreeSet::new();
+    for job in jobs {
+        for arch in job["arch"].as_array().unwrap() {
+            let key = (
+                job["image"].as_str().unwrap().to_string(),
+                job["tag"].as_str().unwrap().to_string(),
+                arch.as_str().unwrap().to_string(),
+            );
+            assert!(listed.insert(key), "listed twice");
+        }
+    }
+    assert_eq!(listed, cell_keys(&full));
+}
+
+#[test]
+fn shards_partition_the_plan() {
+    let ws = Workspace::new(|t| t);
+    let full = ws.run(&["plan", "--json", "--kube", "1.28"]);
+    let full = cell_keys(&serde_json::from_slice(&full.stdout).unwrap());
+    let mut union = BTreeSet::new();
+    let mut sizes = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let out = ws.run(&["plan", "--json", "--kube", "1.28", "--shard", &shard]);
+        let part = cell_keys(&serde_json::from_slice(&out.stdout).unwrap());
+        sizes.push(part.len());
+        for key in part {
+            assert!(union.insert(key), "a cell is in two shards");
+        }
+    }
+    assert_eq!(union, full);
+    // Index groups stay whole, so both arches of a tag land in one shard.
+    let max = sizes.iter().max().unwrap();
+    let min = sizes.iter().min().unwrap();
+    assert!(max - min <= 2, "unbalanced shards {sizes:?}");
+    // And the same shard is the same on every run.
+    let again = ws.run(&["plan", "--json", "--kube", "1.28", "--shard", "2/3"]);
+    let first = ws.run(&["plan", "--json", "--kube", "1.28", "--shard", "2/3"]);
+    assert_eq!(again.stdout, first.stdout);
+}
+
+#[test]
+fn explain_names_the_1_26_rule() {
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&["explain", "v1.26.0-4.1.3"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("not built"), "{text}");
+    assert!(text.contains("kube-1.26-needs-sealos-after-4.1.3"), "{text}");
+    assert!(text.contains("CRI v1alpha2"), "{text}");
+    let json = ws.run(&["explain", "v1.26.0-4.1.3", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["status"], "excluded");
+    assert_eq!(json["cells"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn explain_accepts_every_tag_form() {
+    let ws = Workspace::new(|t| t);
+    let cases = [
+        ("v1.24.4-4.1.3", "planned", 6),
+        ("v1.24.4-4.1.3-amd64", "planned", 3),
+        ("kubernetes:v1.24.17", "planned", 2),
+        ("v1.24-latest", "planned", 4),
+        ("kubernetes:v1.24.4", "not-selected", 2),
+    ];
+    for (tag, status, count) in cases {
+        let out = ws.run(&["explain", tag, "--json"]);
+        assert!(out.status.success(), "{tag}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["status"], status, "{tag}");
+        assert_eq!(json["cells"].as_array().unwrap().len(), count, "{tag}");
+    }
+}
+
+#[test]
+fn explain_unknown_values_names_the_nearest() {
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&["explain", "v1.24.99-4.1.2-s390x"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("nearest: v1.24.17 and v1.25.0"), "{text}");
+    assert!(text.contains("nearest: 4.1.1 and 4.1.3"), "{text}");
+    assert!(text.contains("arch `s390x` is not on the axis"), "{text}");
+}
