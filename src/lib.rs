@@ -1,14 +1,17 @@
 //! `matrix`: one declarative `matrix.toml` in, every sealos cluster image out.
 //!
 //! Data flows one way: `config` (matrix.toml, matrix.lock) -> `plan` (cells,
-//! tags, rules). Nothing here prints or draws; the binary's `cli` module
+//! tags, rules) -> `render` (a cell's `context`: runtime files, kubeadm.yml,
+//! image list, Kubefile). Nothing here prints or draws; the binary's `cli` module
 //! does that.
 #![deny(missing_docs)]
 
 pub mod axis;
 pub mod config;
+pub mod context;
 pub mod lock;
 pub mod plan;
+pub mod render;
 pub mod source;
 pub mod tag;
 pub mod version;

@@ -15,6 +15,49 @@ use crate::version::{KubeMinor, KubeVersion};
 struct RawLock {
     #[serde(default)]
     kube: BTreeMap<Spanned<String>, Vec<u64>>,
+    #[serde(default)]
+    kubeadm: BTreeMap<Spanned<String>, RawKubeadm>,
+}
+
+/// A value that is fixed for a minor, or changes from given patches on
+/// (`{ 0 = "3.5.3-0", 9 = "3.5.6-0" }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Stepped {
+    Fixed(String),
+    Steps(BTreeMap<String, String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubeadm {
+    registry: Stepped,
+    pause: Stepped,
+    etcd: Stepped,
+    coredns: Stepped,
+}
+
+/// kubeadm's default images for one minor, each possibly moving at patches.
+#[derive(Debug, Clone)]
+struct KubeadmFacts {
+    registry: Vec<(u64, String)>,
+    pause: Vec<(u64, String)>,
+    etcd: Vec<(u64, String)>,
+    coredns: Vec<(u64, String)>,
+}
+
+/// What `kubeadm config images list` prints for one Kubernetes version,
+/// apart from the four control-plane images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeadmImages {
+    /// Default registry (`registry.k8s.io`).
+    pub registry: String,
+    /// pause tag (`3.9`).
+    pub pause: String,
+    /// etcd tag (`3.5.12-0`).
+    pub etcd: String,
+    /// CoreDNS path and tag below the registry (`coredns/coredns:v1.11.1`).
+    pub coredns: String,
 }
 
 /// The loaded lock.
@@ -24,6 +67,51 @@ pub struct Lock {
     pub path: PathBuf,
     /// Known patch numbers per minor, ascending.
     kube: BTreeMap<KubeMinor, Vec<u64>>,
+    kubeadm: BTreeMap<KubeMinor, KubeadmFacts>,
+}
+
+fn steps(
+    source: &Source,
+    key: &str,
+    span: std::ops::Range<usize>,
+    value: Stepped,
+) -> Result<Vec<(u64, String)>, InputError> {
+    match value {
+        Stepped::Fixed(text) => Ok(vec![(0, text)]),
+        Stepped::Steps(map) => {
+            let mut out = Vec::new();
+            for (from, text) in map {
+                let from: u64 = from.parse().map_err(|_| {
+                    source.invalid(
+                        span.clone(),
+                        key,
+                        format!("`{from}` is not a patch number"),
+                        "key steps by the patch they start at, e.g. { 0 = \"3.5.3-0\", 9 = \"3.5.6-0\" }",
+                    )
+                })?;
+                out.push((from, text));
+            }
+            out.sort();
+            if out.first().is_none_or(|(from, _)| *from != 0) {
+                return Err(source.invalid(
+                    span,
+                    key,
+                    "the first step must start at patch 0",
+                    "add a `0 = ...` step",
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn at_patch(steps: &[(u64, String)], patch: u64) -> String {
+    steps
+        .iter()
+        .rev()
+        .find(|(from, _)| *from <= patch)
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default()
 }
 
 impl Lock {
@@ -53,15 +141,54 @@ impl Lock {
             }
             kube.insert(parsed, sorted);
         }
+        let mut kubeadm = BTreeMap::new();
+        for (minor, facts) in raw.kubeadm {
+            let parsed: KubeMinor =
+                minor
+                    .get_ref()
+                    .parse()
+                    .map_err(|error: crate::version::VersionError| {
+                        source.invalid(
+                            minor.span(),
+                            "kubeadm",
+                            error.to_string(),
+                            "key minors as \"1.24\"",
+                        )
+                    })?;
+            let key = format!("kubeadm.\"{parsed}\"");
+            let span = minor.span();
+            kubeadm.insert(
+                parsed,
+                KubeadmFacts {
+                    registry: steps(&source, &key, span.clone(), facts.registry)?,
+                    pause: steps(&source, &key, span.clone(), facts.pause)?,
+                    etcd: steps(&source, &key, span.clone(), facts.etcd)?,
+                    coredns: steps(&source, &key, span, facts.coredns)?,
+                },
+            );
+        }
         Ok(Lock {
             path: path.to_path_buf(),
             kube,
+            kubeadm,
         })
     }
 
     /// Known patch numbers of `minor`, ascending (empty if none are known).
     pub fn patches(&self, minor: KubeMinor) -> &[u64] {
         self.kube.get(&minor).map_or(&[], Vec::as_slice)
+    }
+
+    /// kubeadm's default images for `version`, if its minor is known.
+    pub fn kubeadm_images(&self, version: &KubeVersion) -> Option<KubeadmImages> {
+        let facts = self.kubeadm.get(&version.minor())?;
+        let patch = version.patch();
+        Some(KubeadmImages {
+            registry: at_patch(&facts.registry, patch),
+            pause: at_patch(&facts.pause, patch),
+            etcd: at_patch(&facts.etcd, patch),
+            coredns: at_patch(&facts.coredns, patch),
+        })
     }
 
     /// Every known version, ascending.

@@ -3,6 +3,7 @@
 
 mod output;
 mod plan;
+mod render;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -43,6 +44,11 @@ enum Command {
         after_help = "Examples:\n  matrix explain v1.24.4-4.1.3\n  matrix explain kubernetes:v1.24.4\n  matrix explain v1.26.0-4.1.3 --json"
     )]
     Explain(plan::ExplainArgs),
+    /// Write the build context of the cells a tag selects, with provenance.
+    #[command(
+        after_help = "Examples:\n  matrix render v1.24.4-4.1.3 --cri containerd --arch amd64 --out ctx\n  matrix render v1.24.4-4.1.3 --out contexts --json"
+    )]
+    Render(render::RenderArgs),
 }
 
 /// Parses arguments, runs the command, prints the error chain once and
@@ -53,6 +59,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Plan(args) => plan::run_plan(&cli.matrix, args),
         Command::Explain(args) => plan::run_explain(&cli.matrix, args),
+        Command::Render(args) => render::run(&cli.matrix, args),
     };
     match result {
         Ok(code) => code,
@@ -85,6 +92,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<matrix::plan::PlanError>()
             || cause.is::<matrix::tag::TagError>()
             || cause.is::<UsageError>()
+            || cause
+                .downcast_ref::<matrix::render::RenderError>()
+                .is_some_and(|e| e.is_usage())
+            || cause
+                .downcast_ref::<matrix::context::ContextError>()
+                .is_some_and(|e| matches!(e, matrix::context::ContextError::NotEmpty { .. }))
     });
     if usage { EXIT_USAGE } else { EXIT_FAILURE }
 }

@@ -24,6 +24,15 @@ impl Workspace {
         Workspace { dir }
     }
 
+    /// Also copies runtime/ and templates/, so contexts can be rendered
+    /// (and edited) in the copy.
+    pub fn with_contexts(self) -> Workspace {
+        for dir in ["runtime", "templates"] {
+            copy_dir(&repo().join(dir), &self.path().join(dir));
+        }
+        self
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -55,4 +64,18 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Copies a folder tree, keeping permission bits.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod render;
+
+pub use render::{CriRender, KubeadmApi, Override, RenderConfig, TemplateOut};
+
 use crate::axis::{Arch, Cri};
 use crate::lock::Lock;
 use crate::source::{InputError, Source};
@@ -38,6 +42,8 @@ struct RawMatrix {
     select: Vec<RawSelect>,
     #[serde(default)]
     exclude: Vec<RawExclude>,
+    #[serde(default)]
+    render: Option<render::RawRender>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,7 +87,7 @@ struct RawTags {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCondition {
+pub(super) struct RawCondition {
     kube: Option<S<String>>,
     sealos: Option<S<String>>,
     cri: Option<Vec<S<String>>>,
@@ -285,6 +291,8 @@ pub struct Matrix {
     pub excludes: Vec<ExcludeRule>,
     /// Known versions (matrix.lock).
     pub lock: Lock,
+    /// How contexts are rendered (absent in a planning-only matrix).
+    pub render: Option<RenderConfig>,
 }
 
 impl Matrix {
@@ -341,7 +349,7 @@ fn parse_list<T: Ord + Clone>(
     Ok(out)
 }
 
-fn parse_at<T, E: std::fmt::Display>(
+pub(super) fn parse_at<T, E: std::fmt::Display>(
     source: &Source,
     key: &str,
     value: &S<String>,
@@ -482,6 +490,11 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
         selects,
         excludes,
         lock,
+        render: raw
+            .render
+            .as_ref()
+            .map(|r| render::resolve_render(source, r))
+            .transpose()?,
     })
 }
 
@@ -650,7 +663,11 @@ fn resolve_tags(source: &Source, raw: &RawTags, has_dev: bool) -> Result<TagSche
     Ok(scheme)
 }
 
-fn resolve_condition(source: &Source, key: &str, raw: &RawCondition) -> Result<Condition, InputError> {
+pub(super) fn resolve_condition(
+    source: &Source,
+    key: &str,
+    raw: &RawCondition,
+) -> Result<Condition, InputError> {
     let req = |name: &str, value: &Option<S<String>>| {
         value
             .as_ref()

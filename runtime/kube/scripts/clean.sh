@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Undoes init.sh: kubelet and the image shim (the CRI has clean-cri.sh).
+set -uo pipefail
+cd "$(dirname "$0")" || exit 1
+# shellcheck source=common.sh
+source common.sh
+
+bash clean-kube.sh
+remove_unit image-cri-shim.service
+rm -f "$BIN_DIR/image-cri-shim" /etc/image-cri-shim.yaml
+systemctl daemon-reload
+log_info "clean done"

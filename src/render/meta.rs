@@ -1,0 +1,95 @@
+//! Image metadata sealos reads (labels, env, cmd), kept as structured data
+//! for the image writer and printed as a Kubefile for people and buildah.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Labels, env and cmd of one image, sorted for reproducible output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImageMeta {
+    /// OCI config labels.
+    pub labels: BTreeMap<String, String>,
+    /// Environment, `KEY=value` in the OCI config.
+    pub env: BTreeMap<String, String>,
+    /// CMD elements; each is a whole shell command for sealos.
+    pub cmd: Vec<String>,
+}
+
+impl ImageMeta {
+    /// The env as OCI config strings (`KEY=value`).
+    pub fn env_list(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect()
+    }
+
+    /// A `FROM scratch` Kubefile with the same labels, env and cmd.
+    ///
+    /// `$` is escaped so a Dockerfile-compatible builder keeps `$registryData`
+    /// for sealos to expand at run time instead of substituting it.
+    pub fn kubefile(&self) -> String {
+        let mut out = String::from("FROM scratch\n");
+        let block = |keyword: &str, items: &BTreeMap<String, String>| -> String {
+            let lines: Vec<String> = items
+                .iter()
+                .map(|(key, value)| format!("{}={}", quote_key(key), quote(value)))
+                .collect();
+            if lines.is_empty() {
+                return String::new();
+            }
+            let indent = " ".repeat(keyword.len() + 1);
+            format!("{keyword} {}\n", lines.join(&format!(" \\\n{indent}")))
+        };
+        out.push_str(&block("LABEL", &self.labels));
+        out.push_str(&block("ENV", &self.env));
+        out.push_str("COPY . .\n");
+        if !self.cmd.is_empty() {
+            let items: Vec<String> = self.cmd.iter().map(|c| json_string(c)).collect();
+            out.push_str(&format!("CMD [{}]\n", items.join(", ")));
+        }
+        out
+    }
+}
+
+fn quote_key(key: &str) -> String {
+    if key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        key.to_string()
+    } else {
+        quote(key)
+    }
+}
+
+fn quote(value: &str) -> String {
+    let escaped = value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('$', "\\$");
+    format!("\"{escaped}\"")
+}
+
+fn json_string(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubefile_escapes_runtime_variables() {
+        let mut meta = ImageMeta::default();
+        meta.labels
+            .insert("check".into(), "check.sh $registryData".into());
+        meta.env.insert("criData".into(), "/var/lib/containerd".into());
+        let text = meta.kubefile();
+        assert_eq!(
+            text,
+            "FROM scratch\nLABEL check=\"check.sh \\$registryData\"\nENV criData=\"/var/lib/containerd\"\nCOPY . .\n"
+        );
+    }
+}

@@ -1,0 +1,457 @@
+//! Rendering cells: kubeadm.yml at every apiVersion boundary, image lists,
+//! the Kubefile, byte-for-byte runtime templates, shellcheck, provenance
+//! and the errors of bad contexts and templates.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Workspace, repo, stderr, stdout};
+use matrix::context::{Content, Origin};
+use matrix::render::{IMAGE_LIST, RenderedCell, render_cell};
+use matrix::{Matrix, Plan, TagSelector};
+use serde_yaml::Value;
+
+/// The real matrix widened to 1.14 and 1.15 (and without the 1.16 floor),
+/// so the v1beta1 and v1beta2 boundaries have cells.
+fn widened() -> Workspace {
+    Workspace::new(|text| {
+        let text = text.replace("minors = [\n", "minors = [\n  \"1.14\", \"1.15\",\n");
+        let start = text
+            .find("[[exclude]]\nname = \"containerd-docker-need-kube-1.16\"")
+            .unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        format!("{}{}", &text[..start], &text[end + 2..])
+    })
+    .with_contexts()
+}
+
+fn render(matrix: &Matrix, tag: &str, cri: &str) -> RenderedCell {
+    let plan = Plan::build(matrix).expect("plan");
+    let selector: TagSelector = tag.parse().unwrap();
+    let cell = plan
+        .select(&selector)
+        .into_iter()
+        .find(|c| c.cell.cri.as_str() == cri && c.cell.arch.as_str() == "amd64")
+        .unwrap_or_else(|| panic!("no {cri} cell for {tag}"));
+    render_cell(matrix, cell).expect("render")
+}
+
+fn text(rendered: &RenderedCell, path: &str) -> String {
+    let entry = rendered.context.get(path).unwrap_or_else(|| panic!("no {path}"));
+    match &entry.content {
+        Content::Bytes(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+        Content::File(file) => std::fs::read_to_string(file).unwrap(),
+        Content::Symlink(target) => target.clone(),
+    }
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("valid YAML"))
+        .collect()
+}
+
+fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+#[test]
+fn kubeadm_yml_at_every_api_boundary() {
+    let ws = widened();
+    let matrix = Matrix::load(&ws.matrix()).unwrap();
+    let cases = [
+        ("v1.14.10-4.1.3", "v1beta1"),
+        ("v1.15.0-4.1.3", "v1beta2"),
+        ("v1.22.17-4.1.3", "v1beta2"),
+        ("v1.23.0-4.1.3", "v1beta3"),
+        ("v1.30.14-4.3.7", "v1beta3"),
+        ("v1.31.0-5.0.1", "v1beta4"),
+    ];
+    for (tag, api) in cases {
+        for cri in ["containerd", "docker"] {
+            let rendered = render(&matrix, tag, cri);
+            let docs = documents(&text(&rendered, "etc/kubeadm.yml"));
+            let want = format!("kubeadm.k8s.io/{api}");
+            for kind_name in ["InitConfiguration", "ClusterConfiguration", "JoinConfiguration"] {
+                assert_eq!(
+                    kind(&docs, kind_name)["apiVersion"],
+                    want.as_str(),
+                    "{tag} {cri} {kind_name}"
+                );
+            }
+            let kube: matrix::KubeVersion = tag[..tag.rfind('-').unwrap()].parse().unwrap();
+            let minor = kube.minor().minor;
+            let socket = match (cri, minor) {
+                ("containerd", _) => "unix:///run/containerd/containerd.sock",
+                ("docker", m) if m < 24 => "/var/run/dockershim.sock",
+                _ => "unix:///var/run/cri-dockerd.sock",
+            };
+            let init = kind(&docs, "InitConfiguration");
+            let join = kind(&docs, "JoinConfiguration");
+            assert_eq!(init["nodeRegistration"]["criSocket"], socket, "{tag} {cri}");
+            assert_eq!(join["nodeRegistration"]["criSocket"], socket, "{tag} {cri}");
+            let cluster = kind(&docs, "ClusterConfiguration");
+            assert_eq!(cluster["imageRepository"], "sealos.hub:5000");
+            assert_eq!(cluster["kubernetesVersion"], kube.to_string().as_str());
+            // CoreDNS moved under coredns/ in 1.21.
+            if minor >= 21 {
+                assert_eq!(
+                    cluster["dns"]["imageRepository"], "sealos.hub:5000/coredns",
+                    "{tag}"
+                );
+            } else {
+                assert!(cluster.get("dns").is_none(), "{tag}");
+            }
+            let args = &cluster["apiServer"]["extraArgs"];
+            if api == "v1beta4" {
+                assert!(args.is_sequence(), "v1beta4 extraArgs is a list");
+                assert_eq!(args[0]["name"], "audit-policy-file");
+                assert!(cluster["apiServer"].get("timeoutForControlPlane").is_none());
+                assert!(join["discovery"].is_null() || join["discovery"].get("timeout").is_none());
+                assert_eq!(init["timeouts"]["controlPlaneComponentHealthCheck"], "4m0s");
+                assert_eq!(join["timeouts"]["discovery"], "5m0s");
+            } else {
+                assert!(args.is_mapping(), "{api} extraArgs is a map");
+                assert_eq!(args["audit-policy-file"], "/etc/kubernetes/audit-policy.yml");
+                assert_eq!(cluster["apiServer"]["timeoutForControlPlane"], "4m0s");
+                assert!(init.get("timeouts").is_none() && join.get("timeouts").is_none());
+            }
+            let kubelet = kind(&docs, "KubeletConfiguration");
+            assert_eq!(
+                kubelet.get("containerRuntimeEndpoint").is_some(),
+                minor >= 27,
+                "{tag}"
+            );
+            kind(&docs, "KubeProxyConfiguration");
+        }
+    }
+}
+
+#[test]
+fn image_lists_match_the_reference_table() {
+    let ws = widened();
+    let matrix = Matrix::load(&ws.matrix()).unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "v1.24.4-4.1.3",
+            &[
+                "k8s.gcr.io/kube-apiserver:v1.24.4",
+                "k8s.gcr.io/kube-controller-manager:v1.24.4",
+                "k8s.gcr.io/kube-scheduler:v1.24.4",
+                "k8s.gcr.io/kube-proxy:v1.24.4",
+                "k8s.gcr.io/pause:3.7",
+                "k8s.gcr.io/etcd:3.5.3-0",
+                "k8s.gcr.io/coredns/coredns:v1.8.6",
+                "ghcr.io/labring/lvscare:v4.1.3",
+            ],
+        ),
+        (
+            "v1.30.0-4.3.7",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.30.0",
+                "registry.k8s.io/kube-controller-manager:v1.30.0",
+                "registry.k8s.io/kube-scheduler:v1.30.0",
+                "registry.k8s.io/kube-proxy:v1.30.0",
+                "registry.k8s.io/pause:3.9",
+                "registry.k8s.io/etcd:3.5.12-0",
+                "registry.k8s.io/coredns/coredns:v1.11.1",
+                "ghcr.io/labring/lvscare:v4.3.7",
+            ],
+        ),
+        (
+            "v1.30.14-5.0.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.30.14",
+                "registry.k8s.io/kube-controller-manager:v1.30.14",
+                "registry.k8s.io/kube-scheduler:v1.30.14",
+                "registry.k8s.io/kube-proxy:v1.30.14",
+                "registry.k8s.io/pause:3.9",
+                "registry.k8s.io/etcd:3.5.15-0",
+                "registry.k8s.io/coredns/coredns:v1.11.3",
+                "ghcr.io/labring/lvscare:v5.0.1",
+            ],
+        ),
+    ];
+    for (tag, want) in cases {
+        let rendered = render(&matrix, tag, "containerd");
+        assert_eq!(rendered.images, want, "{tag}");
+        let file = text(&rendered, IMAGE_LIST);
+        assert_eq!(file.lines().collect::<Vec<_>>(), want, "{tag}");
+    }
+}
+
+#[test]
+fn kubefile_and_meta_carry_the_sealos_contract() {
+    let ws = widened();
+    let matrix = Matrix::load(&ws.matrix()).unwrap();
+    for (cri, data, endpoint) in [
+        (
+            "containerd",
+            "/var/lib/containerd",
+            "/var/run/containerd/containerd.sock",
+        ),
+        ("docker", "/var/lib/docker", "/var/run/cri-dockerd.sock"),
+    ] {
+        let rendered = render(&matrix, "v1.24.4-4.1.3", cri);
+        let meta = &rendered.meta;
+        assert_eq!(meta.labels["sealos.io.type"], "rootfs");
+        assert_eq!(meta.labels["sealos.io.version"], "v1beta1");
+        assert_eq!(meta.labels["version"], "v1.24.4");
+        assert_eq!(meta.labels["image"], "ghcr.io/labring/lvscare:v4.1.3");
+        for label in ["init", "clean", "check", "init-registry", "clean-registry", "vip"] {
+            assert!(meta.labels.contains_key(label), "{label}");
+        }
+        assert_eq!(meta.env["criData"], data);
+        assert_eq!(meta.env["SEALOS_SYS_CRI_ENDPOINT"], endpoint);
+        assert_eq!(
+            meta.env["SEALOS_SYS_IMAGE_ENDPOINT"],
+            "/var/run/image-cri-shim.sock"
+        );
+        assert_eq!(meta.env["registryDomain"], "sealos.hub");
+        assert_eq!(meta.env["registryPort"], "5000");
+        assert_eq!(meta.env["defaultVIP"], "10.103.97.2");
+        // The sandbox image names the pause of the image list.
+        assert_eq!(meta.env["sandboxImage"], "pause:3.7");
+        assert!(rendered.images.contains(&"k8s.gcr.io/pause:3.7".to_string()));
+        let kubefile = text(&rendered, "Kubefile");
+        assert!(kubefile.starts_with("FROM scratch\n"), "{kubefile}");
+        assert!(kubefile.contains("sandboxImage=\"pause:3.7\""), "{kubefile}");
+        assert!(
+            kubefile.contains("check=\"check.sh \\$registryData\""),
+            "{kubefile}"
+        );
+        assert!(kubefile.ends_with("COPY . .\n"));
+        // The runtime templates take the pause from that same env.
+        let uses_sandbox = |path: &str| text(&rendered, path).contains("{{ .sandboxImage }}");
+        assert!(uses_sandbox("etc/kubelet-flags.env.tmpl"));
+        match cri {
+            "containerd" => assert!(uses_sandbox("etc/config.toml.tmpl")),
+            _ => assert!(uses_sandbox("etc/cri-docker.service.tmpl")),
+        }
+    }
+}
+
+#[test]
+fn render_writes_tmpl_files_byte_for_byte_with_provenance() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.path().join("ctx");
+    let result = ws.run(&[
+        "render",
+        "v1.24.4-4.1.3",
+        "--cri",
+        "containerd",
+        "--arch",
+        "amd64",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let records: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    let files = records[0]["files"].as_array().unwrap();
+    let origin = |path: &str| {
+        files
+            .iter()
+            .find(|f| f["path"] == path)
+            .map(|f| f["origin"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{path} not listed"))
+    };
+    assert_eq!(origin("etc/kubeadm.yml"), "template:kubeadm.yml.tmpl");
+    assert_eq!(origin("Kubefile"), "generated:Kubefile");
+    assert_eq!(origin(IMAGE_LIST), "generated:image list");
+    assert_eq!(origin("scripts/init-cri.sh"), "context:containerd");
+    assert_eq!(origin("scripts/init-registry.sh"), "context:registry");
+    assert_eq!(origin("scripts/init-kube.sh"), "context:kube");
+    let mut tmpl = 0;
+    for file in files {
+        let path = file["path"].as_str().unwrap();
+        let Some(context) = file["origin"].as_str().unwrap().strip_prefix("context:") else {
+            continue;
+        };
+        let source = repo().join("runtime").join(context).join(path);
+        assert_eq!(
+            std::fs::read(out.join(path)).unwrap(),
+            std::fs::read(&source).unwrap(),
+            "{path}"
+        );
+        tmpl += usize::from(path.ends_with(".tmpl"));
+    }
+    assert!(tmpl >= 5, "expected the runtime .tmpl files, saw {tmpl}");
+    // Exec bits survive.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("scripts/init.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    // A second render into the same folder needs --force.
+    let again = ws.run(&[
+        "render",
+        "v1.24.4-4.1.3",
+        "--cri",
+        "containerd",
+        "--arch",
+        "amd64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+}
+
+fn shellcheck(dir: &Path) {
+    let scripts: Vec<_> = std::fs::read_dir(dir.join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".sh"))
+        .collect();
+    assert!(scripts.len() >= 8, "{scripts:?}");
+    let out = Command::new("shellcheck")
+        .arg("-x")
+        .args(&scripts)
+        .current_dir(dir.join("scripts"))
+        .output()
+        .expect("shellcheck is installed (.ci/test.sh installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn every_script_passes_shellcheck() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.path().join("all");
+    let result = ws.run(&["render", "v1.24.4-4.1.3", "--out", out.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let mut cells = 0;
+    for image in ["kubernetes", "kubernetes-docker", "kubernetes-crio"] {
+        for tag in ["v1.24.4-4.1.3-amd64", "v1.24.4-4.1.3-arm64"] {
+            shellcheck(&out.join(image).join(tag));
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, 6);
+    assert!(stdout(&result).contains("kubernetes-docker:v1.24.4-4.1.3-arm64"));
+}
+
+#[test]
+fn undefined_template_variable_names_template_line_and_variable() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let template = ws.path().join("templates/kubeadm.yml.tmpl");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let text = text.replace(
+        "kubernetesVersion: {{ kube_version }}",
+        "kubernetesVersion: {{ kube_verison }}",
+    );
+    std::fs::write(&template, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("kube_verison")).unwrap() + 1;
+    let out = ws.run(&["render", "v1.24.4-4.1.3", "--out", "o"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "kubeadm.yml.tmpl:{line}: undefined variable `kube_verison`"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn conflicting_contexts_need_an_override() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    std::fs::write(
+        ws.path().join("runtime/registry/etc/crictl.yaml"),
+        "runtime-endpoint: other\n",
+    )
+    .unwrap();
+    let out = ws.run(&[
+        "render",
+        "v1.24.4-4.1.3",
+        "--cri",
+        "containerd",
+        "--arch",
+        "amd64",
+        "--out",
+        "o",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`etc/crictl.yaml` comes from both context:containerd and context:registry"),
+        "{err}"
+    );
+    assert!(err.contains("[[render.overrides]]"), "{err}");
+    // Declaring the override lets the later context win.
+    let matrix = ws.matrix();
+    let mut text = std::fs::read_to_string(&matrix).unwrap();
+    text.push_str(
+        "\n[[render.overrides]]\npath = \"etc/crictl.yaml\"\ncontext = \"registry\"\nreason = \"test\"\n",
+    );
+    std::fs::write(&matrix, text).unwrap();
+    let out = ws.run(&[
+        "render",
+        "v1.24.4-4.1.3",
+        "--cri",
+        "containerd",
+        "--arch",
+        "amd64",
+        "--out",
+        "o",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(ws.path().join("o/etc/crictl.yaml")).unwrap();
+    assert_eq!(written, "runtime-endpoint: other\n");
+}
+
+#[test]
+fn missing_context_dir_is_named() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    std::fs::remove_dir_all(ws.path().join("runtime/registry")).unwrap();
+    let out = ws.run(&["render", "v1.24.4-4.1.3", "--out", "o"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("context `registry` not found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn symlink_escaping_a_context_is_rejected() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    std::os::unix::fs::symlink(
+        "../../../../etc/passwd",
+        ws.path().join("runtime/kube/etc/passwd"),
+    )
+    .unwrap();
+    let out = ws.run(&["render", "v1.24.4-4.1.3", "--out", "o"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("leaves the context"), "{}", stderr(&out));
+}
+
+#[test]
+fn unplanned_tag_points_to_explain() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.run(&["render", "v1.26.0-4.1.3", "--out", "o"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("matrix explain v1.26.0-4.1.3"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn generated_files_have_fixed_origins() {
+    let ws = widened();
+    let matrix = Matrix::load(&ws.matrix()).unwrap();
+    let rendered = render(&matrix, "v1.24.4-4.1.3", "docker");
+    let entry = rendered.context.get("etc/kubeadm.yml").unwrap();
+    assert_eq!(entry.origin, Origin::Template("kubeadm.yml.tmpl".into()));
+    assert_eq!(
+        rendered.context.get("scripts/init-cri.sh").unwrap().origin,
+        Origin::Context("docker".into())
+    );
+}
