@@ -9,8 +9,12 @@
 pub mod axis;
 pub mod config;
 pub mod context;
+pub mod digest;
+pub mod fetch;
+pub mod fsutil;
 pub mod lock;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod source;
 pub mod tag;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::digest::Sha256;
 use crate::source::{InputError, Source};
 use crate::version::{KubeMinor, KubeVersion};
 
@@ -17,6 +18,8 @@ struct RawLock {
     kube: BTreeMap<Spanned<String>, Vec<u64>>,
     #[serde(default)]
     kubeadm: BTreeMap<Spanned<String>, RawKubeadm>,
+    #[serde(default)]
+    artifacts: BTreeMap<String, Spanned<String>>,
 }
 
 /// A value that is fixed for a minor, or changes from given patches on
@@ -68,6 +71,7 @@ pub struct Lock {
     /// Known patch numbers per minor, ascending.
     kube: BTreeMap<KubeMinor, Vec<u64>>,
     kubeadm: BTreeMap<KubeMinor, KubeadmFacts>,
+    artifacts: BTreeMap<String, Sha256>,
 }
 
 fn steps(
@@ -167,10 +171,26 @@ impl Lock {
                 },
             );
         }
+        let mut artifacts = BTreeMap::new();
+        for (key, digest) in raw.artifacts {
+            let parsed: Sha256 = digest
+                .get_ref()
+                .parse()
+                .map_err(|error: crate::digest::DigestError| {
+                    source.invalid(
+                        digest.span(),
+                        format!("artifacts.\"{key}\""),
+                        error.to_string(),
+                        "pin as \"sha256:<64 hex>\"",
+                    )
+                })?;
+            artifacts.insert(key, parsed);
+        }
         Ok(Lock {
             path: path.to_path_buf(),
             kube,
             kubeadm,
+            artifacts,
         })
     }
 
@@ -189,6 +209,31 @@ impl Lock {
             etcd: at_patch(&facts.etcd, patch),
             coredns: at_patch(&facts.coredns, patch),
         })
+    }
+
+    /// The pinned digest of an artifact (`kubeadm/1.24.4/amd64`).
+    pub fn pin(&self, key: &str) -> Option<&Sha256> {
+        self.artifacts.get(key)
+    }
+
+    /// Adds pins to the lock file on disk, keeping its comments and layout;
+    /// written to a temp file and renamed, so a crash leaves the old lock.
+    pub fn write_pins(&self, pins: &BTreeMap<String, Sha256>) -> std::io::Result<()> {
+        let text = std::fs::read_to_string(&self.path)?;
+        let mut doc: toml_edit::DocumentMut = text
+            .parse()
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+        let table = doc
+            .entry("artifacts")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "[artifacts] is not a table")
+            })?;
+        for (key, digest) in pins {
+            table.insert(key, toml_edit::value(digest.to_string()));
+        }
+        crate::fsutil::write_atomic(&self.path, doc.to_string().as_bytes())
     }
 
     /// Every known version, ascending.

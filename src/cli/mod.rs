@@ -1,8 +1,10 @@
 //! Argument parsing, logging setup and exit codes; each command lives in
 //! its own module and hands one resolved value to the library.
 
+mod fetch;
 mod output;
 mod plan;
+mod progress;
 mod render;
 
 use std::io::IsTerminal;
@@ -49,6 +51,16 @@ enum Command {
         after_help = "Examples:\n  matrix render v1.24.4-4.1.3 --cri containerd --arch amd64 --out ctx\n  matrix render v1.24.4-4.1.3 --out contexts --json"
     )]
     Render(render::RenderArgs),
+    /// Download and verify the binaries of the selected cells into the cache.
+    #[command(
+        after_help = "Examples:\n  matrix fetch v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///srv/mirror\n  matrix fetch v1.24.4-4.1.3 --offline\n  matrix fetch --all --pin"
+    )]
+    Fetch(fetch::FetchArgs),
+    /// Write a mirror tree of the selected cells' binaries (or stand-ins).
+    #[command(
+        after_help = "Examples:\n  matrix mirror --to /srv/mirror v1.24.4-4.1.3\n  matrix mirror --to /tmp/mirror --stand-ins v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///tmp/mirror"
+    )]
+    Mirror(fetch::MirrorArgs),
 }
 
 /// Parses arguments, runs the command, prints the error chain once and
@@ -60,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run_plan(&cli.matrix, args),
         Command::Explain(args) => plan::run_explain(&cli.matrix, args),
         Command::Render(args) => render::run(&cli.matrix, args),
+        Command::Fetch(args) => fetch::run_fetch(&cli.matrix, args),
+        Command::Mirror(args) => fetch::run_mirror(&cli.matrix, args),
     };
     match result {
         Ok(code) => code,

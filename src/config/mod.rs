@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod components;
 mod render;
+
+pub use components::{Component, Mirror, Placement, Template};
 
 pub use render::{CriRender, KubeadmApi, Override, RenderConfig, TemplateOut};
 
@@ -44,6 +47,10 @@ struct RawMatrix {
     exclude: Vec<RawExclude>,
     #[serde(default)]
     render: Option<render::RawRender>,
+    #[serde(default)]
+    component: Vec<components::RawComponent>,
+    #[serde(default)]
+    mirror: Vec<components::RawMirror>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +300,10 @@ pub struct Matrix {
     pub lock: Lock,
     /// How contexts are rendered (absent in a planning-only matrix).
     pub render: Option<RenderConfig>,
+    /// Binaries cells need.
+    pub components: Vec<Component>,
+    /// Mirrors declared in matrix.toml.
+    pub mirrors: Vec<Mirror>,
 }
 
 impl Matrix {
@@ -495,6 +506,8 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
             .as_ref()
             .map(|r| render::resolve_render(source, r))
             .transpose()?,
+        components: components::resolve_components(source, &raw.component)?,
+        mirrors: components::resolve_mirrors(source, &raw.mirror)?,
     })
 }
 

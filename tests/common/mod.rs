@@ -1,6 +1,8 @@
 //! Shared test helpers: run the real `matrix` binary in a fresh folder.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,290 @@
+//! `[[component]]` and `[[mirror]]`: which binaries a cell needs, at which
+//! version, from which URL, with which checksum, and where they land.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Condition, RawCondition, S, resolve_condition};
+use crate::plan::Cell;
+use crate::source::{InputError, Source};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVersionRule {
+    #[serde(default)]
+    when: RawCondition,
+    value: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawComponent {
+    name: S<String>,
+    #[serde(default)]
+    when: RawCondition,
+    #[serde(default)]
+    version: Option<S<String>>,
+    #[serde(default)]
+    versions: Vec<RawVersionRule>,
+    url: S<String>,
+    #[serde(default)]
+    checksum: Option<S<String>>,
+    #[serde(default)]
+    to: Option<S<String>>,
+    #[serde(default)]
+    exec: bool,
+    #[serde(default)]
+    files: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMirror {
+    from: S<String>,
+    to: S<String>,
+}
+
+/// Placeholders of version templates.
+const VERSION_VARS: &[&str] = &["kube", "minor", "sealos", "cri"];
+/// Placeholders of URL templates (and checksum URLs, which add `url`).
+const URL_VARS: &[&str] = &[
+    "version",
+    "arch",
+    "uname_arch",
+    "name",
+    "kube",
+    "minor",
+    "sealos",
+    "cri",
+];
+
+/// A string with `{var}` placeholders, checked against a known set at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(String);
+
+impl Template {
+    fn parse(source: &Source, key: &str, value: &S<String>, allowed: &[&str]) -> Result<Self, InputError> {
+        let text = value.get_ref();
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                return Err(source.invalid(
+                    value.span(),
+                    key,
+                    "a `{` has no closing `}`",
+                    "close the placeholder",
+                ));
+            };
+            let name = &after[..close];
+            if !allowed.contains(&name) {
+                return Err(source.invalid(
+                    value.span(),
+                    key,
+                    format!("unknown variable `{{{name}}}`"),
+                    format!(
+                        "use one of: {}",
+                        allowed
+                            .iter()
+                            .map(|v| format!("{{{v}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+        Ok(Template(text.clone()))
+    }
+
+    /// Fills the placeholders from `vars` (every one was checked at load).
+    pub fn fill(&self, vars: &[(&str, &str)]) -> String {
+        let mut out = self.0.clone();
+        for (name, value) in vars {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+}
+
+/// Where a component's download goes in the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The file as downloaded, at this path.
+    File {
+        /// Context path.
+        to: String,
+        /// Executable (0o755) or not (0o644).
+        exec: bool,
+        /// Archive members the file must contain (checked, and used for stand-ins).
+        members: Vec<String>,
+    },
+    /// Members extracted from a tar.gz, member path -> context path.
+    Extract(BTreeMap<String, String>),
+}
+
+/// A binary a cell needs.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// Name (`kubeadm`).
+    pub name: String,
+    /// Which cells need it.
+    pub when: Condition,
+    versions: Vec<(Condition, Template)>,
+    /// Download URL template.
+    pub url: Template,
+    /// Checksum file URL template (`{url}.sha256`), if upstream publishes one.
+    pub checksum: Option<Template>,
+    /// Where it lands.
+    pub placement: Placement,
+}
+
+impl Component {
+    /// The version for `cell` (first matching rule), or `None` if no rule matches.
+    pub fn version(&self, cell: &Cell) -> Option<String> {
+        let kube = cell.kube.tag_form();
+        let minor = cell.kube.minor().to_string();
+        let sealos = cell.sealos.compare_as().to_string();
+        let vars = [
+            ("kube", kube.as_str()),
+            ("minor", minor.as_str()),
+            ("sealos", sealos.as_str()),
+            ("cri", cell.cri.as_str()),
+        ];
+        self.versions
+            .iter()
+            .find(|(when, _)| when.matches(cell))
+            .map(|(_, template)| template.fill(&vars))
+    }
+}
+
+/// A URL prefix served from somewhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Upstream prefix (`https://dl.k8s.io/`).
+    pub from: String,
+    /// Replacement base (`https://mirror.local/k8s/` or `file:///srv/mirror/`).
+    pub to: String,
+}
+
+fn context_path(source: &Source, key: &str, value: &S<String>) -> Result<String, InputError> {
+    let text = value.get_ref();
+    if text.is_empty() || text.starts_with('/') || text.split('/').any(|part| part.is_empty() || part == "..")
+    {
+        return Err(source.invalid(
+            value.span(),
+            key,
+            format!("`{text}` is not a relative path inside the context"),
+            "write e.g. \"bin/kubeadm\"",
+        ));
+    }
+    Ok(text.clone())
+}
+
+pub(super) fn resolve_components(
+    source: &Source,
+    raw: &[RawComponent],
+) -> Result<Vec<Component>, InputError> {
+    let mut seen = std::collections::BTreeSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let key = format!("component[{index}]");
+            if !seen.insert(item.name.get_ref().clone()) {
+                return Err(source.invalid(
+                    item.name.span(),
+                    format!("{key}.name"),
+                    format!("component `{}` is declared twice", item.name.get_ref()),
+                    "give each component its own name",
+                ));
+            }
+            let versions = match (&item.version, item.versions.is_empty()) {
+                (Some(text), true) => vec![(
+                    Condition::default(),
+                    Template::parse(source, &format!("{key}.version"), text, VERSION_VARS)?,
+                )],
+                (None, false) => item
+                    .versions
+                    .iter()
+                    .map(|rule| {
+                        Ok((
+                            resolve_condition(source, &key, &rule.when)?,
+                            Template::parse(source, &format!("{key}.versions"), &rule.value, VERSION_VARS)?,
+                        ))
+                    })
+                    .collect::<Result<_, InputError>>()?,
+                _ => {
+                    return Err(source.invalid(
+                        item.name.span(),
+                        key,
+                        "a component needs exactly one of `version` (a template) or `versions` (first-match rules)",
+                        "write `version = \"{kube}\"` or `versions = [{ when = { kube = \"<1.26\" }, value = \"1.6.36\" }, { value = \"1.7.27\" }]`",
+                    ));
+                }
+            };
+            let mut checksum_vars = URL_VARS.to_vec();
+            checksum_vars.push("url");
+            let placement = match (&item.to, item.files.is_empty()) {
+                (Some(to), true) => Placement::File {
+                    to: context_path(source, &format!("{key}.to"), to)?,
+                    exec: item.exec,
+                    members: item.members.clone(),
+                },
+                (None, false) => Placement::Extract(
+                    item.files
+                        .iter()
+                        .map(|(member, to)| Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?)))
+                        .collect::<Result<_, InputError>>()?,
+                ),
+                _ => {
+                    return Err(source.invalid(
+                        item.name.span(),
+                        key,
+                        "a component needs exactly one of `to` (the file as is) or `files` (members to extract)",
+                        "write `to = \"bin/kubeadm\"` or `files = { crictl = \"bin/crictl\" }`",
+                    ));
+                }
+            };
+            Ok(Component {
+                name: item.name.get_ref().clone(),
+                when: resolve_condition(source, &key, &item.when)?,
+                versions,
+                url: Template::parse(source, &format!("{key}.url"), &item.url, URL_VARS)?,
+                checksum: item
+                    .checksum
+                    .as_ref()
+                    .map(|c| Template::parse(source, &format!("{key}.checksum"), c, &checksum_vars))
+                    .transpose()?,
+                placement,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn resolve_mirrors(source: &Source, raw: &[RawMirror]) -> Result<Vec<Mirror>, InputError> {
+    raw.iter()
+        .map(|mirror| {
+            for (name, value) in [("from", &mirror.from), ("to", &mirror.to)] {
+                let text = value.get_ref();
+                if !(text.starts_with("https://")
+                    || text.starts_with("http://")
+                    || text.starts_with("file:///"))
+                {
+                    return Err(source.invalid(
+                        value.span(),
+                        format!("mirror.{name}"),
+                        format!("`{text}` is not an http(s):// or file:/// URL"),
+                        "write e.g. \"https://dl.k8s.io/\" or \"file:///srv/mirror/\"",
+                    ));
+                }
+            }
+            Ok(Mirror {
+                from: mirror.from.get_ref().clone(),
+                to: mirror.to.get_ref().clone(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,129 @@
+//! SHA-256 digests, computed while bytes stream past (never by holding a
+//! whole file), and checked before anything is used.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+use sha2::{Digest as _, Sha256 as Hasher};
+use thiserror::Error;
+
+/// A sha256 digest, shown as `sha256:<64 hex>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sha256([u8; 32]);
+
+/// Text that is not a sha256 digest.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("`{0}` is not a sha256 digest (64 hex digits, optionally after `sha256:`)")]
+pub struct DigestError(pub String);
+
+impl Sha256 {
+    /// The 64 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Digest of a byte slice.
+    pub fn of(bytes: &[u8]) -> Sha256 {
+        Sha256(Hasher::digest(bytes).into())
+    }
+
+    /// Digest of everything `reader` yields, streamed.
+    pub fn of_reader(reader: impl Read) -> io::Result<(Sha256, u64)> {
+        let mut writer = HashingWriter::new(io::sink());
+        let mut reader = reader;
+        io::copy(&mut reader, &mut writer)?;
+        Ok(writer.finish().1)
+    }
+}
+
+impl FromStr for Sha256 {
+    type Err = DigestError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let hex_part = input.strip_prefix("sha256:").unwrap_or(input);
+        let mut bytes = [0u8; 32];
+        if hex_part.len() != 64 || hex::decode_to_slice(hex_part, &mut bytes).is_err() {
+            return Err(DigestError(input.to_string()));
+        }
+        Ok(Sha256(bytes))
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl serde::Serialize for Sha256 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A writer that hashes and counts what it passes on.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Hasher::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The inner writer, the digest and the byte count.
+    pub fn finish(self) -> (W, (Sha256, u64)) {
+        (self.inner, (Sha256(self.hasher.finalize().into()), self.count))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.count += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        let empty = Sha256::of(b"");
+        assert_eq!(
+            empty.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(empty.to_string().parse::<Sha256>().unwrap(), empty);
+        assert_eq!(empty.hex().parse::<Sha256>().unwrap(), empty);
+        assert!("sha256:abc".parse::<Sha256>().is_err());
+    }
+
+    #[test]
+    fn streaming_matches_one_shot() {
+        let data = vec![7u8; 100_000];
+        let (digest, size) = Sha256::of_reader(data.as_slice()).unwrap();
+        assert_eq!(digest, Sha256::of(&data));
+        assert_eq!(size, 100_000);
+    }
+}

@@ -1,0 +1,547 @@
+//! Fetching the per-arch binaries a cell needs: resolve each component's
+//! version and URL, apply mirrors, get a checksum (pinned, upstream file
+//! or mirror SHA256SUMS), download into the content-addressed cache with
+//! verification, and place the files into the cell's context.
+
+mod cache;
+mod extract;
+mod mirror;
+mod standin;
+mod transport;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use thiserror::Error;
+
+pub use cache::Cache;
+pub use extract::{ExtractError, extract_tar_gz, members};
+pub use mirror::{MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
+pub use standin::write_stand_in;
+pub use transport::{RetryPolicy, TransportError, redact};
+
+use crate::axis::Arch;
+use crate::config::{Matrix, Placement};
+use crate::context::{Content, Context, ContextError, Entry, Origin, normal_mode};
+use crate::digest::Sha256;
+use crate::plan::Cell;
+use crate::progress::{Event, Reporter};
+
+/// One file to download for one arch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    /// Component name.
+    pub component: String,
+    /// Resolved version.
+    pub version: String,
+    /// Architecture.
+    pub arch: Arch,
+    /// Upstream URL (before mirrors).
+    pub url: String,
+    /// Upstream checksum file URL, if any.
+    pub checksum_url: Option<String>,
+    /// Where it lands in the context.
+    #[serde(skip)]
+    pub placement: Placement,
+}
+
+impl Artifact {
+    /// The key its digest is pinned under in matrix.lock.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.component, self.version, self.arch)
+    }
+
+    /// A short human name (`kubelet 1.24.4 amd64`).
+    pub fn label(&self) -> String {
+        format!("{} {} {}", self.component, self.version, self.arch)
+    }
+
+    /// The file name at the end of the URL.
+    pub fn file_name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+}
+
+/// Why fetching or placing an artifact failed.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    /// No version rule of the component matches the cell.
+    #[error(
+        "component `{component}`: no version rule matches cell {cell}\n  help: add a version rule covering it in matrix.toml"
+    )]
+    NoVersion {
+        /// Component.
+        component: String,
+        /// The cell.
+        cell: String,
+    },
+    /// The download's digest is not the expected one; nothing was cached.
+    #[error(
+        "checksum mismatch for {component} ({arch}) from {url}: expected {expected}, got {actual}\n  help: the download or the mirror is corrupt or not the pinned release; nothing was cached"
+    )]
+    Mismatch {
+        /// Component.
+        component: String,
+        /// Arch.
+        arch: Arch,
+        /// Redacted URL.
+        url: String,
+        /// Expected digest.
+        expected: Sha256,
+        /// Digest of what arrived.
+        actual: Sha256,
+    },
+    /// 404.
+    #[error(
+        "{component}: {url} was not found (404)\n  help: check the version and URL template, or the mirror's contents"
+    )]
+    NotFound {
+        /// Component.
+        component: String,
+        /// Redacted URL.
+        url: String,
+    },
+    /// Network or HTTP failure after every retry.
+    #[error("{component}: {url}: {reason} (gave up after retries)")]
+    Transfer {
+        /// Component.
+        component: String,
+        /// Redacted URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No checksum is known and none can be fetched.
+    #[error(
+        "{component} ({arch}): no checksum for {url}\n  help: pin it in matrix.lock [artifacts] as \"{key}\" = \"sha256:...\", give the component a `checksum` URL, or use a mirror tree with {SUMS_FILE}"
+    )]
+    NoChecksum {
+        /// Component.
+        component: String,
+        /// Arch.
+        arch: Arch,
+        /// Redacted URL.
+        url: String,
+        /// Lock key.
+        key: String,
+    },
+    /// The checksum file does not list the artifact.
+    #[error("{component}: the checksum file {url} has no entry for {file}")]
+    ChecksumMissing {
+        /// Component.
+        component: String,
+        /// Redacted checksum URL.
+        url: String,
+        /// Artifact file name.
+        file: String,
+    },
+    /// `--offline` and not in the cache.
+    #[error(
+        "offline: {label} is not in the cache ({url})\n  help: run `matrix fetch` with network or a mirror first, or `matrix mirror` on a connected machine"
+    )]
+    OfflineMiss {
+        /// Artifact label.
+        label: String,
+        /// Redacted URL.
+        url: String,
+    },
+    /// An archive lacks a member the matrix expects.
+    #[error(
+        "{component}: archive {url} has no member `{member}`\n  help: fix `members`/`files` of the component"
+    )]
+    MissingMember {
+        /// Component.
+        component: String,
+        /// Redacted URL.
+        url: String,
+        /// The member.
+        member: String,
+    },
+    /// Unpacking failed or was refused.
+    #[error("{component}: {source}")]
+    Extract {
+        /// Component.
+        component: String,
+        /// Why.
+        #[source]
+        source: ExtractError,
+    },
+    /// Local I/O (cache, temp files).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Placing the files clashed with the context.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchError {
+    let what = what.into();
+    move |source| FetchError::Io { what, source }
+}
+
+/// The artifacts a cell needs, in component order.
+pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, FetchError> {
+    let kube = cell.kube.tag_form();
+    let minor = cell.kube.minor().to_string();
+    let sealos = cell.sealos.compare_as().to_string();
+    let uname_arch = match cell.arch {
+        Arch::Amd64 => "x86_64",
+        Arch::Arm64 => "aarch64",
+    };
+    matrix
+        .components
+        .iter()
+        .filter(|component| component.when.matches(cell))
+        .map(|component| {
+            let version = component.version(cell).ok_or_else(|| FetchError::NoVersion {
+                component: component.name.clone(),
+                cell: cell.to_string(),
+            })?;
+            let vars = [
+                ("version", version.as_str()),
+                ("arch", cell.arch.as_str()),
+                ("uname_arch", uname_arch),
+                ("name", component.name.as_str()),
+                ("kube", kube.as_str()),
+                ("minor", minor.as_str()),
+                ("sealos", sealos.as_str()),
+                ("cri", cell.cri.as_str()),
+            ];
+            let url = component.url.fill(&vars);
+            let checksum_url = component.checksum.as_ref().map(|template| {
+                let mut with_url = vars.to_vec();
+                with_url.push(("url", url.as_str()));
+                template.fill(&with_url)
+            });
+            Ok(Artifact {
+                component: component.name.clone(),
+                version,
+                arch: cell.arch,
+                url,
+                checksum_url,
+                placement: component.placement.clone(),
+            })
+        })
+        .collect()
+}
+
+/// How to fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Cache folder.
+    pub cache: PathBuf,
+    /// Mirror rules (matrix.toml's, then `--mirror`'s).
+    pub mirrors: Vec<MirrorRule>,
+    /// Never touch the network; the cache must have everything.
+    pub offline: bool,
+    /// Parallel downloads.
+    pub jobs: usize,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Whether an artifact came from the cache or was downloaded now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Already cached.
+    Cached,
+    /// Downloaded now.
+    Fetched,
+}
+
+/// A verified artifact in the cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fetched {
+    /// What it is.
+    pub artifact: Artifact,
+    /// Its digest.
+    pub digest: Sha256,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Cached or fetched.
+    pub outcome: Outcome,
+    /// The blob in the cache.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// Downloads artifacts into a cache.
+pub struct Fetcher {
+    options: FetchOptions,
+    client: reqwest::blocking::Client,
+    cache: Cache,
+    tree_sums: Mutex<Option<BTreeMap<String, Sha256>>>,
+}
+
+impl Fetcher {
+    /// A fetcher over `options.cache`.
+    pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
+        let cache = Cache::open(&options.cache)
+            .map_err(io_error(format!("opening cache {}", options.cache.display())))?;
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(options.timeout)
+            .user_agent(concat!("matrix/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| FetchError::Io {
+                what: "starting the HTTP client".into(),
+                source: std::io::Error::other(error.to_string()),
+            })?;
+        Ok(Fetcher {
+            options,
+            client,
+            cache,
+            tree_sums: Mutex::new(None),
+        })
+    }
+
+    /// The cache in use.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Fetches every artifact (deduplicated by URL) with bounded
+    /// parallelism; results come back in input order.
+    pub fn fetch_all(
+        &self,
+        artifacts: &[Artifact],
+        pins: &(dyn Fn(&Artifact) -> Option<Sha256> + Sync),
+        reporter: &dyn Reporter,
+    ) -> Vec<Result<Fetched, FetchError>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.options.jobs.max(1))
+            .build();
+        let run = || {
+            artifacts
+                .par_iter()
+                .map(|a| self.fetch(a, pins(a).as_ref(), reporter))
+                .collect()
+        };
+        match pool {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        }
+    }
+
+    /// Fetches one artifact, or finds it in the cache.
+    pub fn fetch(
+        &self,
+        artifact: &Artifact,
+        pin: Option<&Sha256>,
+        reporter: &dyn Reporter,
+    ) -> Result<Fetched, FetchError> {
+        let task = artifact.label();
+        let known = pin.cloned().or_else(|| self.cache.digest_of_url(&artifact.url));
+        if let Some(digest) = known.as_ref().filter(|d| self.cache.has(d)) {
+            let path = self.cache.blob(digest);
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            reporter.report(Event::Finished {
+                task: &task,
+                outcome: "cached",
+            });
+            return Ok(Fetched {
+                artifact: artifact.clone(),
+                digest: digest.clone(),
+                size,
+                outcome: Outcome::Cached,
+                path,
+            });
+        }
+        if self.options.offline {
+            return Err(FetchError::OfflineMiss {
+                label: task,
+                url: redact(&artifact.url),
+            });
+        }
+        let expected = match pin {
+            Some(digest) => digest.clone(),
+            None => self.upstream_checksum(artifact, reporter)?,
+        };
+        let source_url = rewrite(&self.options.mirrors, &artifact.url);
+        let mut temp = self
+            .cache
+            .temp_file()
+            .map_err(io_error("creating a temp file in the cache"))?;
+        let result = transport::download(
+            &self.client,
+            &source_url,
+            temp.as_file_mut(),
+            self.options.retry,
+            &task,
+            reporter,
+        );
+        let (actual, size) = result.map_err(|error| transfer_error(artifact, &source_url, error))?;
+        if actual != expected {
+            reporter.report(Event::Finished {
+                task: &task,
+                outcome: "failed",
+            });
+            return Err(FetchError::Mismatch {
+                component: artifact.component.clone(),
+                arch: artifact.arch,
+                url: redact(&source_url),
+                expected,
+                actual,
+            });
+        }
+        check_members(artifact, temp.path(), &source_url)?;
+        let path = self
+            .cache
+            .commit(temp, &actual)
+            .map_err(io_error("adding to the cache"))?;
+        self.cache
+            .remember_url(&artifact.url, &actual)
+            .map_err(io_error("indexing the cache"))?;
+        reporter.report(Event::Finished {
+            task: &task,
+            outcome: "fetched",
+        });
+        Ok(Fetched {
+            artifact: artifact.clone(),
+            digest: actual,
+            size,
+            outcome: Outcome::Fetched,
+            path,
+        })
+    }
+
+    /// The checksum from upstream's checksum file (through mirrors), or
+    /// from a mirror tree's SHA256SUMS.
+    fn upstream_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Result<Sha256, FetchError> {
+        if let Some(digest) = self.tree_checksum(artifact, reporter) {
+            return Ok(digest);
+        }
+        let Some(checksum_url) = &artifact.checksum_url else {
+            return Err(FetchError::NoChecksum {
+                component: artifact.component.clone(),
+                arch: artifact.arch,
+                url: redact(&artifact.url),
+                key: artifact.key(),
+            });
+        };
+        let source = rewrite(&self.options.mirrors, checksum_url);
+        let text = transport::get_text(&self.client, &source, self.options.retry, reporter)
+            .map_err(|error| transfer_error(artifact, &source, error))?;
+        mirror::find_checksum(&text, artifact.file_name()).ok_or_else(|| FetchError::ChecksumMissing {
+            component: artifact.component.clone(),
+            url: redact(&source),
+            file: artifact.file_name().to_string(),
+        })
+    }
+
+    fn tree_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Option<Sha256> {
+        let root = self.options.mirrors.iter().find_map(|rule| match rule {
+            MirrorRule::Tree(root) => Some(root.clone()),
+            MirrorRule::Prefix(_) => None,
+        })?;
+        let mut sums = self.tree_sums.lock().ok()?;
+        if sums.is_none() {
+            let url = format!("{root}/{SUMS_FILE}");
+            let text =
+                transport::get_text(&self.client, &url, self.options.retry, reporter).unwrap_or_default();
+            *sums = Some(parse_sums(&text));
+        }
+        let path = tree_path(&artifact.url)?;
+        sums.as_ref()?.get(&path).cloned()
+    }
+}
+
+fn transfer_error(artifact: &Artifact, url: &str, error: TransportError) -> FetchError {
+    let component = artifact.component.clone();
+    let url = redact(url);
+    match error {
+        TransportError::NotFound => FetchError::NotFound { component, url },
+        TransportError::Status(code) => FetchError::Transfer {
+            component,
+            url,
+            reason: format!("HTTP {code}"),
+        },
+        TransportError::Network(reason) => FetchError::Transfer {
+            component,
+            url,
+            reason,
+        },
+    }
+}
+
+fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), FetchError> {
+    let wanted: Vec<&String> = match &artifact.placement {
+        Placement::File { members, .. } => members.iter().collect(),
+        Placement::Extract(files) => files.keys().collect(),
+    };
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let open = std::fs::File::open(file).map_err(io_error("reading a download"))?;
+    let present = members(open).map_err(|source| FetchError::Extract {
+        component: artifact.component.clone(),
+        source,
+    })?;
+    match wanted.into_iter().find(|member| !present.contains(member)) {
+        Some(member) => Err(FetchError::MissingMember {
+            component: artifact.component.clone(),
+            url: redact(url),
+            member: member.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Puts a fetched artifact's files into a context.
+pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<(), FetchError> {
+    let origin = Origin::Artifact(fetched.artifact.component.clone());
+    match &fetched.artifact.placement {
+        Placement::File { to, exec, .. } => {
+            let entry = Entry {
+                content: Content::File(fetched.path.clone()),
+                mode: if *exec { 0o755 } else { 0o644 },
+                origin,
+            };
+            context.insert(to.clone(), entry, &[])?;
+        }
+        Placement::Extract(files) => {
+            let dir = cache.extracted(&fetched.digest);
+            if !dir.is_dir() {
+                let archive =
+                    std::fs::File::open(&fetched.path).map_err(io_error("reading a cached archive"))?;
+                extract_tar_gz(archive, &dir).map_err(|source| FetchError::Extract {
+                    component: fetched.artifact.component.clone(),
+                    source,
+                })?;
+            }
+            for (member, to) in files {
+                let path = dir.join(member);
+                let meta =
+                    std::fs::symlink_metadata(&path).map_err(io_error(format!("reading member {member}")))?;
+                if !meta.is_file() {
+                    return Err(FetchError::MissingMember {
+                        component: fetched.artifact.component.clone(),
+                        url: redact(&fetched.artifact.url),
+                        member: member.clone(),
+                    });
+                }
+                use std::os::unix::fs::PermissionsExt;
+                let entry = Entry {
+                    content: Content::File(path),
+                    mode: normal_mode(meta.permissions().mode()),
+                    origin: origin.clone(),
+                };
+                context.insert(to.clone(), entry, &[])?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Progress events from long work (downloads, layers, pushes). The library
+//! only reports; the CLI decides whether to draw bars (on a TTY) or log.
+
+/// Something that happened to one named task.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// A task began; `total` bytes if known.
+    Started {
+        /// Task name (`kubelet v1.24.4 amd64`).
+        task: &'a str,
+        /// Expected size.
+        total: Option<u64>,
+    },
+    /// `bytes` more were done.
+    Advanced {
+        /// Task name.
+        task: &'a str,
+        /// Bytes since the last event.
+        bytes: u64,
+    },
+    /// The task is being tried again.
+    Retrying {
+        /// Task name.
+        task: &'a str,
+        /// Which attempt comes next (2 for the first retry).
+        attempt: u32,
+        /// Why.
+        reason: &'a str,
+    },
+    /// The task ended.
+    Finished {
+        /// Task name.
+        task: &'a str,
+        /// One-word outcome (`fetched`, `cached`, `failed`, ...).
+        outcome: &'a str,
+    },
+}
+
+/// Receives events; implementations must be shareable across threads.
+pub trait Reporter: Sync {
+    /// Called for every event.
+    fn report(&self, event: Event<'_>);
+}
+
+/// A reporter that ignores everything (tests, quiet runs).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _event: Event<'_>) {}
+}

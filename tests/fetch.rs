@@ -1,0 +1,251 @@
+//! Fetching through stand-in mirrors: file:// and a real loopback HTTP
+//! server with injected faults; the cache, --offline, checksums, pins and
+//! placement into a cell's context.
+
+mod common;
+
+use std::path::Path;
+
+use common::http::{Fault, Server};
+use common::{Workspace, stderr, stdout};
+use matrix::context::{Content, Context};
+use matrix::fetch::{Cache, FetchOptions, Fetcher, MirrorRule, RetryPolicy, artifacts_for, place};
+use matrix::progress::Silent;
+use matrix::{Matrix, Plan};
+
+const TAG: &str = "v1.24.4-4.1.3";
+
+/// A workspace with a stand-in mirror of TAG's artifacts in `mirror/`.
+fn with_mirror() -> Workspace {
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&["mirror", "--stand-ins", "--to", "mirror", TAG]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn fetch(ws: &Workspace, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["fetch", TAG, "--cache", "cache", "--json"];
+    args.extend_from_slice(extra);
+    ws.run(&args)
+}
+
+fn summary(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("json: {}\n{}", stdout(out), stderr(out)))
+}
+
+#[test]
+fn file_mirror_fills_the_cache_then_fetches_nothing() {
+    let ws = with_mirror();
+    let mirror = file_url(&ws.path().join("mirror"));
+    let first = fetch(&ws, &["--mirror", &mirror]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first = summary(&first);
+    // Both CRIs' and cri-o's cells on both arches: 12 components x 2 arches.
+    assert_eq!(first["fetched"], 24);
+    assert_eq!(first["failed"], 0);
+    let second = summary(&fetch(&ws, &["--mirror", &mirror]));
+    assert_eq!(second["fetched"], 0);
+    assert_eq!(second["cached"], 24);
+    // Offline, the cache alone serves everything.
+    std::fs::remove_dir_all(ws.path().join("mirror")).unwrap();
+    let offline = summary(&fetch(&ws, &["--offline"]));
+    assert_eq!(offline["cached"], 24);
+}
+
+#[test]
+fn offline_miss_names_the_artifact() {
+    let ws = Workspace::new(|t| t);
+    let out = fetch(&ws, &["--offline"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = summary(&out);
+    assert_eq!(json["failed"], 24);
+    let text = json["failures"][0].as_str().unwrap();
+    assert!(
+        text.contains("offline:") && text.contains("is not in the cache"),
+        "{text}"
+    );
+}
+
+#[test]
+fn http_mirror_with_faults_retries_and_succeeds() {
+    let ws = with_mirror();
+    let server = Server::serve_dir(ws.path().join("mirror"));
+    let kubeadm = "/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubeadm";
+    let kubelet = "/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubelet";
+    let runc = "/github.com/opencontainers/runc/releases/download/v1.2.6/runc.amd64";
+    server.fault(kubeadm, vec![Fault::Status(500), Fault::Status(503)]);
+    server.fault(kubelet, vec![Fault::TooMany(1)]);
+    server.fault(runc, vec![Fault::CutBody]);
+    let out = fetch(&ws, &["--mirror", &server.url()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["fetched"], 24);
+    assert_eq!(server.hits(kubeadm), 3, "500 twice, then 200");
+    assert_eq!(server.hits(kubelet), 2, "429 with Retry-After, then 200");
+    assert_eq!(server.hits(runc), 2, "cut mid-body, then 200");
+    let err = stderr(&out);
+    assert!(err.contains("retry 2: kubeadm 1.24.4 amd64"), "{err}");
+}
+
+#[test]
+fn checksum_mismatch_names_everything_and_caches_nothing() {
+    let ws = with_mirror();
+    let mirror = ws.path().join("mirror");
+    let kubelet = mirror.join("dl.k8s.io/release/v1.24.4/bin/linux/arm64/kubelet");
+    std::fs::write(&kubelet, b"tampered").unwrap();
+    let out = fetch(&ws, &["--mirror", &file_url(&mirror)]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = summary(&out);
+    assert_eq!(json["failed"], 1);
+    let text = json["failures"][0].as_str().unwrap();
+    assert!(text.contains("checksum mismatch for kubelet (arm64)"), "{text}");
+    assert!(text.contains("v1.24.4/bin/linux/arm64/kubelet"), "{text}");
+    let actual = matrix::digest::Sha256::of(b"tampered");
+    assert!(text.contains(&format!("got {actual}")), "{text}");
+    assert!(text.contains("expected sha256:"), "{text}");
+    assert!(!ws.path().join("cache/sha256").join(actual.hex()).exists());
+}
+
+#[test]
+fn not_found_names_url_and_component() {
+    let ws = with_mirror();
+    let server = Server::serve_dir(ws.path().join("mirror"));
+    std::fs::remove_file(
+        ws.path()
+            .join("mirror/github.com/opencontainers/runc/releases/download/v1.2.6/runc.arm64"),
+    )
+    .unwrap();
+    let out = fetch(&ws, &["--mirror", &server.url()]);
+    let json = summary(&out);
+    let text = json["failures"][0].as_str().unwrap();
+    assert!(text.starts_with("runc: http://127.0.0.1:"), "{text}");
+    assert!(text.contains("runc.arm64 was not found (404)"), "{text}");
+}
+
+#[test]
+fn pins_are_written_then_enforced() {
+    let ws = with_mirror();
+    let mirror = file_url(&ws.path().join("mirror"));
+    let out = ws.run(&["fetch", TAG, "--cache", "cache", "--mirror", &mirror, "--pin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(lock.contains("[artifacts]"), "{lock}");
+    assert!(lock.contains("\"kubelet/1.24.4/amd64\" = \"sha256:"), "{lock}");
+    assert!(
+        lock.contains("# Known Kubernetes patch releases"),
+        "comments are kept"
+    );
+    // A fresh cache and a mirror whose file and sums both changed: the pin wins.
+    let kubectl = ws
+        .path()
+        .join("mirror/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubectl");
+    std::fs::write(&kubectl, b"other").unwrap();
+    let sums = ws.path().join("mirror/SHA256SUMS");
+    let text = std::fs::read_to_string(&sums).unwrap();
+    let fixed: String = text
+        .lines()
+        .map(|line| {
+            if line.ends_with("amd64/kubectl") {
+                format!(
+                    "{}  dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubectl\n",
+                    matrix::digest::Sha256::of(b"other").hex()
+                )
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&sums, fixed).unwrap();
+    let out = ws.run(&["fetch", TAG, "--cache", "cache2", "--mirror", &mirror, "--json"]);
+    let json = summary(&out);
+    assert_eq!(json["failed"], 1);
+    assert!(
+        json["failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("checksum mismatch for kubectl (amd64)")
+    );
+}
+
+#[test]
+fn unknown_url_variable_is_a_matrix_error() {
+    let ws = Workspace::new(|t| t.replace("bin/linux/{arch}/kubeadm\"", "bin/linux/{archh}/kubeadm\""));
+    let out = ws.run(&["fetch", TAG]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`component[0].url`") && err.contains("unknown variable `{archh}`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fetched_files_land_in_the_context() {
+    let ws = with_mirror();
+    let matrix = Matrix::load(&ws.matrix()).unwrap();
+    let plan = Plan::build(&matrix).unwrap();
+    let cell = plan
+        .select(&"kubernetes:v1.24.4-4.1.3-arm64".parse().unwrap())
+        .pop()
+        .unwrap()
+        .clone();
+    let fetcher = Fetcher::new(FetchOptions {
+        cache: ws.path().join("cache"),
+        mirrors: vec![MirrorRule::Tree(file_url(&ws.path().join("mirror")))],
+        offline: false,
+        jobs: 2,
+        retry: RetryPolicy::default(),
+        timeout: std::time::Duration::from_secs(30),
+    })
+    .unwrap();
+    let artifacts = artifacts_for(&matrix, &cell.cell).unwrap();
+    let names: Vec<&str> = artifacts.iter().map(|a| a.component.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "kubeadm",
+            "kubelet",
+            "kubectl",
+            "crictl",
+            "containerd",
+            "runc",
+            "conntrack",
+            "registry",
+            "sealos"
+        ]
+    );
+    let mut context = Context::new();
+    let cache = Cache::open(&ws.path().join("cache")).unwrap();
+    for result in fetcher.fetch_all(&artifacts, &|_| None, &Silent) {
+        place(&mut context, &result.unwrap(), &cache).unwrap();
+    }
+    let expect = [
+        ("bin/kubeadm", 0o755),
+        ("bin/crictl", 0o755),
+        ("bin/conntrack", 0o755),
+        ("cri/cri-containerd.tar.gz", 0o644),
+        ("cri/runc", 0o755),
+        ("cri/registry", 0o755),
+        ("cri/image-cri-shim", 0o755),
+        ("opt/sealctl", 0o755),
+    ];
+    for (path, mode) in expect {
+        let entry = context.get(path).unwrap_or_else(|| panic!("{path} missing"));
+        assert_eq!(entry.mode, mode, "{path}");
+        let Content::File(file) = &entry.content else {
+            panic!("{path} is not a file")
+        };
+        let text = std::fs::read(file).unwrap();
+        assert!(
+            String::from_utf8_lossy(&text).contains("STAND-IN") || path.ends_with(".tar.gz"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        context.get("opt/sealctl").unwrap().origin.to_string(),
+        "artifact:sealos"
+    );
+}
