@@ -7,12 +7,14 @@
 #![deny(missing_docs)]
 
 pub mod axis;
+pub mod build;
 pub mod config;
 pub mod context;
 pub mod digest;
 pub mod fetch;
 pub mod fsutil;
 pub mod lock;
+pub mod oci;
 pub mod plan;
 pub mod progress;
 pub mod render;

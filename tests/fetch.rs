@@ -235,7 +235,7 @@ fn fetched_files_land_in_the_context() {
     for (path, mode) in expect {
         let entry = context.get(path).unwrap_or_else(|| panic!("{path} missing"));
         assert_eq!(entry.mode, mode, "{path}");
-        let Content::File(file) = &entry.content else {
+        let Content::Verified { path: file, .. } = &entry.content else {
             panic!("{path} is not a file")
         };
         let text = std::fs::read(file).unwrap();

@@ -42,7 +42,7 @@ fn text(rendered: &RenderedCell, path: &str) -> String {
     let entry = rendered.context.get(path).unwrap_or_else(|| panic!("no {path}"));
     match &entry.content {
         Content::Bytes(bytes) => String::from_utf8(bytes.clone()).unwrap(),
-        Content::File(file) => std::fs::read_to_string(file).unwrap(),
+        Content::File(file) | Content::Verified { path: file, .. } => std::fs::read_to_string(file).unwrap(),
         Content::Symlink(target) => target.clone(),
     }
 }

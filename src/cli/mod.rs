@@ -1,6 +1,7 @@
 //! Argument parsing, logging setup and exit codes; each command lives in
 //! its own module and hands one resolved value to the library.
 
+mod build;
 mod fetch;
 mod output;
 mod plan;
@@ -61,6 +62,13 @@ enum Command {
         after_help = "Examples:\n  matrix mirror --to /srv/mirror v1.24.4-4.1.3\n  matrix mirror --to /tmp/mirror --stand-ins v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///tmp/mirror"
     )]
     Mirror(fetch::MirrorArgs),
+    /// Build reproducible OCI images of the selected cells into an OCI layout.
+    #[command(
+        after_help = "Examples:\n  matrix build v1.24.4-4.1.3 --mirror file:///tmp/mirror\n  matrix build v1.24.4-4.1.3 --cri containerd --arch amd64 --out out/oci\n  skopeo inspect oci:out/oci:kubernetes:v1.24.4-4.1.3-amd64"
+    )]
+    Build(build::BuildArgs),
+    /// Delete blobs of the OCI layout that no tag reaches.
+    Gc(build::GcArgs),
 }
 
 /// Parses arguments, runs the command, prints the error chain once and
@@ -74,6 +82,8 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli.matrix, args),
         Command::Fetch(args) => fetch::run_fetch(&cli.matrix, args),
         Command::Mirror(args) => fetch::run_mirror(&cli.matrix, args),
+        Command::Build(args) => build::run_build(&cli.matrix, args),
+        Command::Gc(args) => build::run_gc(args),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,8 @@ pub(super) struct RawComponent {
     files: BTreeMap<String, S<String>>,
     #[serde(default)]
     members: Vec<String>,
+    #[serde(default)]
+    layer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +142,8 @@ pub struct Component {
     pub checksum: Option<Template>,
     /// Where it lands.
     pub placement: Placement,
+    /// The image layer it goes into (components sharing one share a layer).
+    pub layer: String,
 }
 
 impl Component {
@@ -259,6 +263,7 @@ pub(super) fn resolve_components(
                     .map(|c| Template::parse(source, &format!("{key}.checksum"), c, &checksum_vars))
                     .transpose()?,
                 placement,
+                layer: item.layer.clone().unwrap_or_else(|| item.name.get_ref().clone()),
             })
         })
         .collect()

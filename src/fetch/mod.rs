@@ -506,7 +506,10 @@ pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<
     match &fetched.artifact.placement {
         Placement::File { to, exec, .. } => {
             let entry = Entry {
-                content: Content::File(fetched.path.clone()),
+                content: Content::Verified {
+                    path: fetched.path.clone(),
+                    id: fetched.digest.to_string(),
+                },
                 mode: if *exec { 0o755 } else { 0o644 },
                 origin,
             };
@@ -535,7 +538,10 @@ pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<
                 }
                 use std::os::unix::fs::PermissionsExt;
                 let entry = Entry {
-                    content: Content::File(path),
+                    content: Content::Verified {
+                        path,
+                        id: format!("{}/{member}", fetched.digest),
+                    },
                     mode: normal_mode(meta.permissions().mode()),
                     origin: origin.clone(),
                 };

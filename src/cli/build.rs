@@ -1,0 +1,193 @@
+//! `matrix build` and `matrix gc`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+
+use matrix::build::{BuildOptions, CellResult, Status, build_cells};
+use matrix::fetch::{Cache, Fetched, Fetcher};
+use matrix::oci::{Compression, Store, source_date_epoch};
+use matrix::{Arch, Cri, PlannedCell, TagSelector};
+
+use super::fetch::{SourceArgs, artifacts_of, chosen_cells};
+use super::output::{print_json, print_rows};
+use super::plan::load_plan;
+use super::progress::reporter;
+
+/// Arguments of `matrix build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Tags selecting cells (any form): `v1.24.4-4.1.3` builds both CRIs'
+    /// images on both arches, their indexes and aliases.
+    selectors: Vec<TagSelector>,
+    /// Every planned cell.
+    #[arg(long, conflicts_with = "selectors")]
+    all: bool,
+    /// Only these CRIs.
+    #[arg(long, value_delimiter = ',')]
+    cri: Vec<Cri>,
+    /// Only these arches.
+    #[arg(long, value_delimiter = ',')]
+    arch: Vec<Arch>,
+    /// The OCI image layout to write.
+    #[arg(long, default_value = "out/oci")]
+    out: PathBuf,
+    /// Layer compression: gzip, gzip:LEVEL (0-9) or none.
+    #[arg(long, default_value = "gzip:6")]
+    compression: Compression,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `matrix gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The OCI image layout to clean.
+    #[arg(long, default_value = "out/oci")]
+    out: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    built: usize,
+    unchanged: usize,
+    failed: usize,
+    seconds: f64,
+    cells: &'a [CellResult],
+}
+
+/// `matrix build`.
+pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let (matrix, plan) = load_plan(path)?;
+    let cells: Vec<&PlannedCell> = chosen_cells(&plan, &args.selectors, args.all)?
+        .into_iter()
+        .filter(|c| args.cri.is_empty() || args.cri.contains(&c.cell.cri))
+        .filter(|c| args.arch.is_empty() || args.arch.contains(&c.cell.arch))
+        .collect();
+    if cells.is_empty() {
+        return Err(super::UsageError("the selection has no cells after --cri/--arch".into()).into());
+    }
+    let artifacts = artifacts_of(&matrix, &cells)?;
+    let options = args.source.options(&matrix);
+    let cache = Cache::open(&options.cache)?;
+    let fetcher = Fetcher::new(options)?;
+    let progress = reporter(artifacts.len(), "fetch");
+    let pins = |artifact: &matrix::fetch::Artifact| matrix.lock.pin(&artifact.key()).cloned();
+    let mut fetched: HashMap<String, Fetched> = HashMap::new();
+    let mut failures: HashMap<String, String> = HashMap::new();
+    for (artifact, result) in artifacts
+        .iter()
+        .zip(fetcher.fetch_all(&artifacts, &pins, progress.as_ref()))
+    {
+        match result {
+            Ok(item) => {
+                fetched.insert(artifact.url.clone(), item);
+            }
+            Err(error) => {
+                failures.insert(artifact.url.clone(), error.to_string());
+            }
+        }
+    }
+    drop(progress);
+    let store = Store::open(&args.out)?;
+    let build_options = BuildOptions {
+        store: &store,
+        cache: &cache,
+        fetched: &fetched,
+        fetch_failures: &failures,
+        compression: args.compression,
+        epoch: source_date_epoch(),
+        jobs: args.source.jobs,
+        saver: None,
+        plan: &plan.cells,
+    };
+    let progress = reporter(cells.len(), "build");
+    let results = build_cells(&matrix, &cells, &build_options, progress.as_ref())?;
+    drop(progress);
+    let count = |want: fn(&Status) -> bool| results.iter().filter(|r| want(&r.status)).count();
+    let report = Report {
+        built: count(|s| *s == Status::Built),
+        unchanged: count(|s| *s == Status::Unchanged),
+        failed: count(|s| matches!(s, Status::Failed(_))),
+        seconds: start.elapsed().as_secs_f64(),
+        cells: &results,
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|r| {
+                vec![
+                    format!("{}:{}", r.image, r.tag),
+                    match &r.status {
+                        Status::Built => "built".into(),
+                        Status::Unchanged => "unchanged".into(),
+                        Status::Failed(_) => "failed".into(),
+                    },
+                    human_size(r.size),
+                    format!("{:.2}s", r.seconds),
+                    r.digest.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_rows(&["IMAGE", "STATUS", "SIZE", "TIME", "DIGEST"], &rows)?;
+        for result in &results {
+            if let Status::Failed(message) = &result.status {
+                println!("failed {}:{}: {message}", result.image, result.tag);
+            }
+        }
+        println!(
+            "{} built, {} unchanged, {} failed in {:.2}s -> {}",
+            report.built,
+            report.unchanged,
+            report.failed,
+            report.seconds,
+            args.out.display()
+        );
+    }
+    Ok(if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `matrix gc`.
+pub fn run_gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&args.out)?;
+    let report = store.gc()?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "removed {} blobs ({}), kept {}",
+            report.blobs,
+            human_size(report.bytes),
+            report.kept
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,319 @@
+//! Deterministic layers: entries sorted, parent folders added, mtime from
+//! `SOURCE_DATE_EPOCH` (or 0), uid/gid 0 and no user names; one pass
+//! through tar -> (diff_id hash) -> gzip -> (digest hash) -> temp blob.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read, Write};
+
+use oci_spec::image::MediaType;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::store::{Store, StoreError};
+use crate::context::{Content, Context, Entry};
+use crate::digest::{HashingWriter, Sha256};
+
+/// How layer blobs are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compression {
+    /// Plain tar (for content that is already compressed).
+    None,
+    /// gzip at this level (0-9).
+    Gzip(u32),
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way.
+    pub fn media_type(self) -> MediaType {
+        match self {
+            Compression::None => MediaType::ImageLayer,
+            Compression::Gzip(_) => MediaType::ImageLayerGzip,
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            None if text == "none" => Ok(Compression::None),
+            None if text == "gzip" => Ok(Compression::Gzip(6)),
+            Some(("gzip", level)) => match level.parse::<u32>() {
+                Ok(level) if level <= 9 => Ok(Compression::Gzip(level)),
+                _ => Err(format!("`{level}` is not a gzip level 0-9")),
+            },
+            _ => Err(format!(
+                "`{text}` is not a compression: use gzip, gzip:LEVEL or none"
+            )),
+        }
+    }
+}
+
+/// One file of a layer.
+#[derive(Debug, Clone)]
+pub struct LayerFile<'a> {
+    /// Path inside the image.
+    pub path: &'a str,
+    /// The context entry.
+    pub entry: &'a Entry,
+}
+
+/// What goes into one layer.
+#[derive(Debug, Clone)]
+pub struct LayerSpec<'a> {
+    /// A name for history and progress (`kube`, `runtime`, `cell`).
+    pub name: String,
+    /// Its files, in any order (they are sorted when written).
+    pub files: Vec<LayerFile<'a>>,
+    /// Requested compression (already-compressed content is stored plain).
+    pub compression: Compression,
+    /// Timestamp for every entry.
+    pub mtime: u64,
+}
+
+/// A written layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerDesc {
+    /// Digest of the blob.
+    pub digest: String,
+    /// Digest of the uncompressed tar.
+    pub diff_id: String,
+    /// Blob size.
+    pub size: u64,
+    /// Compression used.
+    pub compression: Compression,
+}
+
+/// Why a layer could not be written.
+#[derive(Debug, Error)]
+pub enum LayerError {
+    /// Reading an input file failed.
+    #[error("layer {layer}: cannot read {path}: {source}")]
+    Read {
+        /// Layer name.
+        layer: String,
+        /// Path inside the image.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the blob failed.
+    #[error("layer {layer}: {source}")]
+    Store {
+        /// Layer name.
+        layer: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl LayerSpec<'_> {
+    /// A key that changes whenever the layer's bytes would: every path,
+    /// mode, link and content identity, plus compression and mtime. Large
+    /// verified files are identified by digest, never re-read.
+    pub fn input_key(&self) -> Result<Sha256, LayerError> {
+        let mut text = format!(
+            "layer v1\nmtime {}\ncompression {:?}\n",
+            self.mtime,
+            self.effective_compression()
+        );
+        for file in self.sorted() {
+            let identity = match &file.entry.content {
+                Content::Verified { id, .. } => id.clone(),
+                Content::Symlink(target) => format!("link:{target}"),
+                Content::Bytes(bytes) => Sha256::of(bytes).to_string(),
+                Content::File(path) => {
+                    let reader =
+                        std::fs::File::open(path).map_err(|source| self.read_error(file.path, source))?;
+                    Sha256::of_reader(reader)
+                        .map_err(|source| self.read_error(file.path, source))?
+                        .0
+                        .to_string()
+                }
+            };
+            text.push_str(&format!("{} {:o} {identity}\n", file.path, file.entry.mode));
+        }
+        Ok(Sha256::of(text.as_bytes()))
+    }
+
+    fn read_error(&self, path: &str, source: io::Error) -> LayerError {
+        LayerError::Read {
+            layer: self.name.clone(),
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    fn sorted(&self) -> Vec<&LayerFile<'_>> {
+        let mut files: Vec<&LayerFile<'_>> = self.files.iter().collect();
+        files.sort_by(|a, b| a.path.cmp(b.path));
+        files
+    }
+
+    /// Gzip buys nothing for content that is already compressed (CRI
+    /// tarballs, saved registry blobs): such layers are stored plain.
+    pub fn effective_compression(&self) -> Compression {
+        let mut compressed = 0u64;
+        let mut total = 0u64;
+        for file in &self.files {
+            let size = entry_size(file.entry);
+            total += size;
+            if looks_compressed(file.path, file.entry) {
+                compressed += size;
+            }
+        }
+        if total > 0 && compressed * 10 >= total * 9 {
+            Compression::None
+        } else {
+            self.compression
+        }
+    }
+}
+
+fn entry_size(entry: &Entry) -> u64 {
+    match &entry.content {
+        Content::Bytes(bytes) => bytes.len() as u64,
+        Content::File(path) | Content::Verified { path, .. } => {
+            std::fs::metadata(path).map_or(0, |m| m.len())
+        }
+        Content::Symlink(_) => 0,
+    }
+}
+
+fn looks_compressed(path: &str, entry: &Entry) -> bool {
+    const SUFFIXES: [&str; 6] = [".gz", ".tgz", ".zst", ".xz", ".bz2", ".zip"];
+    if SUFFIXES.iter().any(|suffix| path.ends_with(suffix)) {
+        return true;
+    }
+    let mut magic = [0u8; 4];
+    let Ok(mut reader) = Context::open(entry) else {
+        return false;
+    };
+    match reader.read_exact(&mut magic) {
+        Ok(()) => {
+            magic[..2] == [0x1f, 0x8b]
+                || magic == [0x28, 0xb5, 0x2f, 0xfd]
+                || magic == [0xfd, 0x37, 0x7a, 0x58]
+        }
+        Err(_) => false,
+    }
+}
+
+/// Every folder above the files, so the tar carries their modes too.
+fn parent_dirs<'a>(files: &[&LayerFile<'a>]) -> BTreeSet<String> {
+    let mut dirs = BTreeSet::new();
+    for file in files {
+        let mut path = file.path;
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            dirs.insert(parent.to_string());
+            path = parent;
+        }
+    }
+    dirs
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    // Empty user and group names: nothing of the build host leaks in.
+    let _ = header.set_username("");
+    let _ = header.set_groupname("");
+    header
+}
+
+/// Writes the layer's blob into the store (or finds it there) and returns
+/// its descriptor.
+pub fn write_layer(store: &Store, spec: &LayerSpec<'_>) -> Result<LayerDesc, LayerError> {
+    let store_error = |source| LayerError::Store {
+        layer: spec.name.clone(),
+        source,
+    };
+    let compression = spec.effective_compression();
+    let temp = store.temp_blob().map_err(store_error)?;
+    let file = temp
+        .reopen()
+        .map_err(|source| store_error(StoreError::io("opening a temp blob", source)))?;
+    let blob = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+    let (diff_id, blob) = match compression {
+        Compression::None => {
+            let (tar_out, _) = write_tar(spec, HashingWriter::new(blob))?;
+            let (blob, (diff_id, _)) = tar_out.finish();
+            (diff_id, blob)
+        }
+        Compression::Gzip(level) => {
+            let gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(blob, flate2::Compression::new(level));
+            let (tar_out, _) = write_tar(spec, HashingWriter::new(gz))?;
+            let (gz, (diff_id, _)) = tar_out.finish();
+            let blob = gz.finish().map_err(|source| spec.read_error("<gzip>", source))?;
+            (diff_id, blob)
+        }
+    };
+    let (mut buffered, (digest, size)) = blob.finish();
+    buffered
+        .flush()
+        .map_err(|source| spec.read_error("<blob>", source))?;
+    store.commit_blob(temp, &digest).map_err(store_error)?;
+    Ok(LayerDesc {
+        digest: digest.to_string(),
+        diff_id: diff_id.to_string(),
+        size,
+        compression,
+    })
+}
+
+fn write_tar<W: Write>(spec: &LayerSpec<'_>, out: W) -> Result<(W, ()), LayerError> {
+    let files = spec.sorted();
+    let mut tar = tar::Builder::new(out);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let io_error = |path: &str, source| spec.read_error(path, source);
+    // Folders first (sorted), so extraction creates them with fixed modes.
+    let mut entries: Vec<(String, Option<&LayerFile<'_>>)> =
+        parent_dirs(&files).into_iter().map(|dir| (dir, None)).collect();
+    entries.extend(files.iter().map(|file| (file.path.to_string(), Some(*file))));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, file) in entries {
+        match file {
+            None => {
+                let mut h = header(tar::EntryType::Directory, 0o755, 0, spec.mtime);
+                tar.append_data(&mut h, format!("{path}/"), io::empty())
+                    .map_err(|e| io_error(&path, e))?;
+            }
+            Some(file) => match &file.entry.content {
+                Content::Symlink(target) => {
+                    let mut h = header(tar::EntryType::Symlink, 0o777, 0, spec.mtime);
+                    tar.append_link(&mut h, &path, target)
+                        .map_err(|e| io_error(&path, e))?;
+                }
+                Content::Bytes(bytes) => {
+                    let mut h = header(
+                        tar::EntryType::Regular,
+                        file.entry.mode,
+                        bytes.len() as u64,
+                        spec.mtime,
+                    );
+                    tar.append_data(&mut h, &path, bytes.as_slice())
+                        .map_err(|e| io_error(&path, e))?;
+                }
+                Content::File(source) | Content::Verified { path: source, .. } => {
+                    let reader = std::fs::File::open(source).map_err(|e| io_error(&path, e))?;
+                    let size = reader.metadata().map_err(|e| io_error(&path, e))?.len();
+                    let mut h = header(tar::EntryType::Regular, file.entry.mode, size, spec.mtime);
+                    tar.append_data(&mut h, &path, reader.take(size))
+                        .map_err(|e| io_error(&path, e))?;
+                }
+            },
+        }
+    }
+    let out = tar.into_inner().map_err(|e| io_error("<tar>", e))?;
+    Ok((out, ()))
+}

@@ -1,0 +1,271 @@
+//! `matrix build` end to end from a stand-in mirror, checked by real
+//! consumers: skopeo inspect/copy (into a real docker-registry) and umoci.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::registry::Registry;
+use common::{Workspace, stderr, stdout};
+
+const TAG: &str = "v1.24.4-4.1.3";
+
+fn workspace() -> Workspace {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.run(&["mirror", "--stand-ins", "--to", "mirror", TAG]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws
+}
+
+fn build(ws: &Workspace, out: &str, extra: &[&str]) -> serde_json::Value {
+    let mirror = format!("file://{}", ws.path().join("mirror").display());
+    let mut args = vec![
+        "build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", out, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let result = ws.run(&args);
+    assert!(
+        result.status.success(),
+        "{}\n{}",
+        stdout(&result),
+        stderr(&result)
+    );
+    serde_json::from_slice(&result.stdout).unwrap()
+}
+
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn inspect(store: &Path, reference: &str, raw: bool) -> serde_json::Value {
+    let target = format!("oci:{}:{reference}", store.display());
+    let mut args = vec!["inspect"];
+    if raw {
+        args.push("--raw");
+    }
+    args.push(&target);
+    serde_json::from_str(&tool("skopeo", &args)).unwrap()
+}
+
+#[test]
+fn builds_every_cell_of_a_tag_and_skopeo_reads_them() {
+    let ws = workspace();
+    let report = build(&ws, "out/oci", &[]);
+    assert_eq!(report["built"], 6, "{report}");
+    let store = ws.path().join("out/oci");
+    for image in ["kubernetes", "kubernetes-docker", "kubernetes-crio"] {
+        for arch in ["amd64", "arm64"] {
+            let info = inspect(&store, &format!("{image}:{TAG}-{arch}"), false);
+            assert_eq!(info["Architecture"], arch);
+            assert_eq!(info["Os"], "linux");
+            assert_eq!(info["Labels"]["sealos.io.type"], "rootfs");
+            assert_eq!(info["Labels"]["version"], "v1.24.4");
+            assert_eq!(info["Labels"]["image"], "ghcr.io/labring/lvscare:v4.1.3");
+            let env: Vec<&str> = info["Env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap())
+                .collect();
+            assert!(env.contains(&"sandboxImage=pause:3.7"), "{env:?}");
+            assert!(env.contains(&"registryDomain=sealos.hub"), "{env:?}");
+            // runtime, kube, crictl, two CRI parts, conntrack, registry,
+            // sealos, and the cell's own files.
+            assert_eq!(info["Layers"].as_array().unwrap().len(), 9, "{image} {arch}");
+        }
+        let index = inspect(&store, &format!("{image}:{TAG}"), true);
+        assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+        let arches: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .collect();
+        assert_eq!(arches, ["amd64", "arm64"]);
+    }
+    // A second run changes nothing.
+    let again = build(&ws, "out/oci", &[]);
+    assert_eq!(again["unchanged"], 6, "{again}");
+    assert_eq!(again["built"], 0);
+}
+
+#[test]
+fn umoci_unpacks_the_context_and_binaries() {
+    let ws = workspace();
+    build(&ws, "out/oci", &["--cri", "containerd", "--arch", "amd64"]);
+    let bundle = ws.path().join("bundle");
+    let image = format!("{}:kubernetes:{TAG}-amd64", ws.path().join("out/oci").display());
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &image,
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let rootfs = bundle.join("rootfs");
+    // Every rendered file is there, byte for byte.
+    let rendered = ws.path().join("ctx");
+    let out = ws.run(&[
+        "render",
+        TAG,
+        "--cri",
+        "containerd",
+        "--arch",
+        "amd64",
+        "--out",
+        rendered.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = records[0]["files"].as_array().unwrap();
+    assert!(files.len() >= 25, "{}", files.len());
+    for file in files {
+        let path = file["path"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read(rootfs.join(path)).unwrap_or_default(),
+            std::fs::read(rendered.join(path)).unwrap(),
+            "{path}"
+        );
+    }
+    // And the binaries, as downloaded or unpacked, with exec bits.
+    let mirror = ws.path().join("mirror");
+    assert_eq!(
+        std::fs::read(rootfs.join("bin/kubelet")).unwrap(),
+        std::fs::read(mirror.join("dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubelet")).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for path in [
+        "bin/kubeadm",
+        "bin/kubectl",
+        "bin/kubelet",
+        "bin/crictl",
+        "bin/conntrack",
+        "cri/runc",
+        "cri/registry",
+        "cri/image-cri-shim",
+        "opt/sealctl",
+        "scripts/init.sh",
+    ] {
+        let mode = std::fs::metadata(rootfs.join(path))
+            .unwrap_or_else(|_| panic!("{path}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "{path} is executable");
+    }
+    assert!(rootfs.join("cri/cri-containerd.tar.gz").is_file());
+    let shim = std::fs::read_to_string(rootfs.join("cri/image-cri-shim")).unwrap();
+    assert!(shim.contains("STAND-IN for image-cri-shim"), "{shim}");
+}
+
+#[test]
+fn two_fresh_stores_get_identical_digests() {
+    let ws = workspace();
+    let first = build(&ws, "a", &[]);
+    let second = build(&ws, "b", &[]);
+    let digests = |report: &serde_json::Value| -> Vec<String> {
+        report["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(digests(&first), digests(&second));
+    assert_eq!(
+        std::fs::read(ws.path().join("a/index.json")).unwrap(),
+        std::fs::read(ws.path().join("b/index.json")).unwrap()
+    );
+}
+
+#[test]
+fn skopeo_copies_an_index_into_a_real_registry() {
+    let ws = workspace();
+    build(&ws, "out/oci", &["--cri", "docker"]);
+    let registry = Registry::start(None);
+    let source = format!(
+        "oci:{}:kubernetes-docker:{TAG}",
+        ws.path().join("out/oci").display()
+    );
+    let dest = format!("docker://{}/labring/kubernetes-docker:{TAG}", registry.host());
+    tool(
+        "skopeo",
+        &["copy", "--all", "--dest-tls-verify=false", &source, &dest],
+    );
+    let raw: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &dest],
+    ))
+    .unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+    let arm = tool(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--override-arch", "arm64", &dest],
+    );
+    let arm: serde_json::Value = serde_json::from_str(&arm).unwrap();
+    assert_eq!(arm["Architecture"], "arm64");
+    assert_eq!(arm["Labels"]["sealos.io.type"], "rootfs");
+}
+
+#[test]
+fn a_failing_cell_is_reported_and_the_others_finish() {
+    let ws = workspace();
+    std::fs::remove_file(
+        ws.path()
+            .join("mirror/dl.k8s.io/release/v1.24.4/bin/linux/arm64/kubelet"),
+    )
+    .unwrap();
+    let mirror = format!("file://{}", ws.path().join("mirror").display());
+    let out = ws.run(&[
+        "build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", "out", "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["built"], 3);
+    assert_eq!(report["failed"], 3);
+    for cell in report["cells"].as_array().unwrap() {
+        let tag = cell["tag"].as_str().unwrap();
+        if tag.ends_with("arm64") {
+            let message = cell["status"]["failed"].as_str().unwrap();
+            assert!(
+                message.contains("kubelet") && message.contains("404") || message.contains("not found"),
+                "{message}"
+            );
+        } else {
+            assert_eq!(cell["status"], "built");
+        }
+    }
+    // No half index: the multi-arch tag waits for both arches.
+    let index = std::fs::read_to_string(ws.path().join("out/index.json")).unwrap();
+    assert!(index.contains(&format!("kubernetes:{TAG}-amd64")));
+    assert!(!index.contains(&format!("\"kubernetes:{TAG}\"")), "{index}");
+}
+
+#[test]
+fn gc_removes_what_no_tag_reaches() {
+    let ws = workspace();
+    build(&ws, "out", &["--cri", "containerd", "--arch", "amd64"]);
+    let stray = ws.path().join("out/blobs/sha256").join("0".repeat(64));
+    std::fs::write(&stray, b"stray").unwrap();
+    std::fs::write(ws.path().join("out/.matrix/tmp/partial"), b"half a layer").unwrap();
+    let out = ws.run(&["gc", "--out", "out", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["blobs"], 1);
+    assert!(!stray.exists());
+    assert!(!ws.path().join("out/.matrix/tmp/partial").exists());
+    inspect(&ws.path().join("out"), &format!("kubernetes:{TAG}-amd64"), false);
+}
