@@ -32,6 +32,11 @@ pub struct RenderArgs {
     /// Replace output folders that already hold files.
     #[arg(long)]
     force: bool,
+    /// Also fetch the cells' binaries and place them (the full build context).
+    #[arg(long)]
+    binaries: bool,
+    #[command(flatten)]
+    source: super::fetch::SourceArgs,
     /// Print the file list as JSON.
     #[arg(long)]
     json: bool,
@@ -81,10 +86,32 @@ pub fn run(matrix_path: &Path, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(matrix_path)?;
     let cells = select_cells(&plan.cells, &args.tag, args.cri, args.arch)?;
     let single = args.cri.is_some() && args.arch.is_some() && cells.len() == 1;
+    let fetched = if args.binaries {
+        let artifacts = super::fetch::artifacts_of(&matrix, &cells)?;
+        let (fetched, failures) = super::fetch::fetch_artifacts(&matrix, &args.source, &artifacts)?;
+        if let Some(failure) = failures.first() {
+            anyhow::bail!("fetching binaries: {failure}");
+        }
+        fetched
+    } else {
+        Vec::new()
+    };
+    let cache = if args.binaries {
+        Some(matrix::fetch::Cache::open(&args.source.options(&matrix).cache)?)
+    } else {
+        None
+    };
     let mut records = Vec::new();
     for planned in cells {
-        let rendered =
+        let mut rendered =
             render_cell(&matrix, planned).with_context(|| format!("rendering {}", planned.cell))?;
+        if let Some(cache) = &cache {
+            for artifact in matrix::fetch::artifacts_for(&matrix, &planned.cell)? {
+                if let Some(item) = fetched.iter().find(|f| f.artifact.url == artifact.url) {
+                    matrix::fetch::place(&mut rendered.context, item, cache)?;
+                }
+            }
+        }
         let dir = if single {
             args.out.clone()
         } else {
