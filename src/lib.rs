@@ -17,6 +17,7 @@ pub mod lock;
 pub mod oci;
 pub mod plan;
 pub mod progress;
+pub mod registry;
 pub mod render;
 pub mod source;
 pub mod tag;

@@ -236,6 +236,31 @@ impl Lock {
         crate::fsutil::write_atomic(&self.path, doc.to_string().as_bytes())
     }
 
+    /// Rewrites the `[kube]` table with these patches per minor, keeping
+    /// the rest of the file; atomic like `write_pins`.
+    pub fn write_kube(
+        &self,
+        kube: &BTreeMap<KubeMinor, std::collections::BTreeSet<u64>>,
+    ) -> std::io::Result<()> {
+        let text = std::fs::read_to_string(&self.path)?;
+        let mut doc: toml_edit::DocumentMut = text
+            .parse()
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+        let table = doc
+            .entry("kube")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "[kube] is not a table"))?;
+        for (minor, patches) in kube {
+            let array: toml_edit::Array = patches
+                .iter()
+                .map(|p| i64::try_from(*p).unwrap_or(i64::MAX))
+                .collect();
+            table.insert(&minor.to_string(), toml_edit::value(array));
+        }
+        crate::fsutil::write_atomic(&self.path, doc.to_string().as_bytes())
+    }
+
     /// Every known version, ascending.
     pub fn versions(&self) -> impl Iterator<Item = KubeVersion> + '_ {
         self.kube

@@ -21,7 +21,16 @@ fn workspace() -> Workspace {
 fn build(ws: &Workspace, out: &str, extra: &[&str]) -> serde_json::Value {
     let mirror = format!("file://{}", ws.path().join("mirror").display());
     let mut args = vec![
-        "build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", out, "--json",
+        "build",
+        TAG,
+        "--mirror",
+        &mirror,
+        "--cache",
+        "cache",
+        "--out",
+        out,
+        "--json",
+        "--skip-images",
     ];
     args.extend_from_slice(extra);
     let result = ws.run(&args);
@@ -230,7 +239,16 @@ fn a_failing_cell_is_reported_and_the_others_finish() {
     .unwrap();
     let mirror = format!("file://{}", ws.path().join("mirror").display());
     let out = ws.run(&[
-        "build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", "out", "--json",
+        "build",
+        TAG,
+        "--mirror",
+        &mirror,
+        "--cache",
+        "cache",
+        "--out",
+        "out",
+        "--json",
+        "--skip-images",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -13,10 +13,13 @@ use matrix::fetch::{Cache, Fetched, Fetcher};
 use matrix::oci::{Compression, Store, source_date_epoch};
 use matrix::{Arch, Cri, PlannedCell, TagSelector};
 
+use matrix::registry::{ImageMirror, RegistrySaver};
+
 use super::fetch::{SourceArgs, artifacts_of, chosen_cells};
 use super::output::{print_json, print_rows};
 use super::plan::load_plan;
 use super::progress::reporter;
+use super::registry::RegistryArgs;
 
 /// Arguments of `matrix build`.
 #[derive(Debug, Args)]
@@ -41,6 +44,16 @@ pub struct BuildArgs {
     compression: Compression,
     #[command(flatten)]
     source: SourceArgs,
+    /// Pull the images of the image list from elsewhere: FROM=TO, e.g.
+    /// registry.k8s.io=127.0.0.1:5000/k8s; repeatable.
+    #[arg(long)]
+    image_mirror: Vec<ImageMirror>,
+    /// Leave registry/ empty (no image pulls): for offline demos only,
+    /// the image cannot install a cluster without its images.
+    #[arg(long)]
+    skip_images: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -101,6 +114,13 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     }
     drop(progress);
     let store = Store::open(&args.out)?;
+    let client = args.registry.client()?;
+    let saver = RegistrySaver::new(&client, &cache, args.image_mirror.clone());
+    if args.skip_images {
+        eprintln!(
+            "warning: --skip-images: registry/ stays empty; these images cannot install a cluster offline"
+        );
+    }
     let build_options = BuildOptions {
         store: &store,
         cache: &cache,
@@ -109,7 +129,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         compression: args.compression,
         epoch: source_date_epoch(),
         jobs: args.source.jobs,
-        saver: None,
+        saver: if args.skip_images { None } else { Some(&saver) },
         plan: &plan.cells,
     };
     let progress = reporter(cells.len(), "build");

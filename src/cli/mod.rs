@@ -6,6 +6,7 @@ mod fetch;
 mod output;
 mod plan;
 mod progress;
+mod registry;
 mod render;
 
 use std::io::IsTerminal;
@@ -69,6 +70,21 @@ enum Command {
     Build(build::BuildArgs),
     /// Delete blobs of the OCI layout that no tag reaches.
     Gc(build::GcArgs),
+    /// Publish built images: per-arch manifests, then indexes, then aliases.
+    #[command(
+        after_help = "Examples:\n  matrix push v1.24.4-4.1.3 --to docker.io/labring\n  matrix push --all --from out/oci --to 127.0.0.1:5000/labring"
+    )]
+    Push(registry::PushArgs),
+    /// Compare planned tags with the tags registries really have.
+    #[command(
+        after_help = "Exit codes: 0 nothing missing or stale, 3 tags missing, 4 only stale tags.\n\nExamples:\n  matrix diff\n  matrix diff --registry 127.0.0.1:5000/labring --kube 1.24 --json"
+    )]
+    Diff(registry::DiffArgs),
+    /// List known Kubernetes releases, or refresh them from a registry.
+    #[command(
+        after_help = "Examples:\n  matrix versions\n  matrix versions --refresh --dry-run\n  matrix versions --refresh --source registry.k8s.io/kube-apiserver"
+    )]
+    Versions(registry::VersionsArgs),
 }
 
 /// Parses arguments, runs the command, prints the error chain once and
@@ -84,6 +100,9 @@ pub fn main() -> ExitCode {
         Command::Mirror(args) => fetch::run_mirror(&cli.matrix, args),
         Command::Build(args) => build::run_build(&cli.matrix, args),
         Command::Gc(args) => build::run_gc(args),
+        Command::Push(args) => registry::run_push(&cli.matrix, args),
+        Command::Diff(args) => registry::run_diff(&cli.matrix, args),
+        Command::Versions(args) => registry::run_versions(&cli.matrix, args),
     };
     match result {
         Ok(code) => code,

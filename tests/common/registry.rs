@@ -17,6 +17,16 @@ impl Registry {
     /// Starts a registry with delete enabled and, if given, htpasswd auth.
     pub fn start(htpasswd: Option<&Path>) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        Self::start_on(dir, &data, htpasswd)
+    }
+
+    /// Serves an existing storage tree (a `registry/` folder of an image).
+    pub fn serve_dir(tree: &Path) -> Registry {
+        Self::start_on(tempfile::tempdir().expect("temp dir"), tree, None)
+    }
+
+    fn start_on(dir: tempfile::TempDir, data: &Path, htpasswd: Option<&Path>) -> Registry {
         // Ask the kernel for a free port, then hand it to the registry.
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -31,7 +41,7 @@ impl Registry {
         });
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-            dir.path().join("data").display()
+            data.display()
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();

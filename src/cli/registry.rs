@@ -1,0 +1,294 @@
+//! `matrix push`, `matrix diff` and `matrix versions`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use matrix::PlannedCell;
+use matrix::oci::Store;
+use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target, diff, push};
+
+use super::UsageError;
+use super::fetch::chosen_cells;
+use super::output::{print_json, print_rows};
+use super::plan::{FilterArgs, load_plan};
+
+/// Exit code of `diff` when planned tags are missing.
+const EXIT_MISSING: u8 = 3;
+/// Exit code of `diff` when nothing is missing but some tags are stale.
+const EXIT_STALE: u8 = 4;
+
+/// How to reach registries.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// USER:PASSWORD for every registry (else auth files are used:
+    /// REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json).
+    #[arg(long, env = "MATRIX_REGISTRY_CREDS", hide_env_values = true)]
+    creds: Option<String>,
+    /// Allow plain http:// to registries that are not on loopback.
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl RegistryArgs {
+    /// A client with these settings.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let explicit = match &self.creds {
+            Some(text) => Some(
+                Credentials::parse(text).ok_or_else(|| UsageError("--creds must be USER:PASSWORD".into()))?,
+            ),
+            None => None,
+        };
+        Ok(Client::new(CredentialStore::load(explicit), self.insecure)?)
+    }
+}
+
+/// Arguments of `matrix push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Tags selecting cells (any form).
+    selectors: Vec<matrix::TagSelector>,
+    /// Every planned cell.
+    #[arg(long, conflicts_with = "selectors")]
+    all: bool,
+    /// The OCI layout the images were built into.
+    #[arg(long, default_value = "out/oci")]
+    from: PathBuf,
+    /// Where to publish: REGISTRY/NAMESPACE (e.g. docker.io/labring).
+    #[arg(long)]
+    to: Target,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `matrix diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// REGISTRY/NAMESPACE to compare with; repeatable [default: matrix.toml `publish`].
+    #[arg(long)]
+    registry: Vec<Target>,
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// The local OCI layout, for stale detection (skipped if absent).
+    #[arg(long, default_value = "out/oci")]
+    from: PathBuf,
+    #[command(flatten)]
+    access: RegistryArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `matrix versions`.
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// Read the release tags of a registry repository and update matrix.lock.
+    #[arg(long)]
+    refresh: bool,
+    /// The repository whose tags are Kubernetes releases.
+    #[arg(long, default_value = "registry.k8s.io/kube-apiserver")]
+    source: String,
+    /// Show what would change without writing.
+    #[arg(long, requires = "refresh")]
+    dry_run: bool,
+    #[command(flatten)]
+    access: RegistryArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `matrix push`.
+pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
+    let (_, plan) = load_plan(path)?;
+    let cells = chosen_cells(&plan, &args.selectors, args.all)?;
+    if !args.from.join("index.json").is_file() {
+        return Err(UsageError(format!(
+            "{} is not an OCI layout; run `matrix build` first",
+            args.from.display()
+        ))
+        .into());
+    }
+    let store = Store::open(&args.from)?;
+    let client = args.registry.client()?;
+    let report =
+        push(&client, &store, &args.to, &cells).with_context(|| format!("pushing to {}", args.to))?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{}: {} tags put, {} unchanged; {} blobs sent ({} bytes), {} skipped ({} bytes), {} mounted",
+            args.to,
+            report.tags_put,
+            report.tags_unchanged,
+            report.blobs_sent,
+            report.bytes_sent,
+            report.blobs_skipped,
+            report.bytes_skipped,
+            report.blobs_mounted
+        );
+        for tag in &report.not_built {
+            println!("not built (skipped): {tag}");
+        }
+    }
+    Ok(if report.not_built.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `matrix diff`.
+pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let (matrix, plan) = load_plan(path)?;
+    let filter = args.filters.filter();
+    let cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
+    let targets: Vec<Target> = if args.registry.is_empty() {
+        matrix
+            .publish
+            .iter()
+            .map(|t| t.parse().map_err(|e: String| UsageError(e)))
+            .collect::<Result<_, _>>()?
+    } else {
+        args.registry.clone()
+    };
+    if targets.is_empty() {
+        return Err(UsageError("no registry: pass --registry or set `publish` in matrix.toml".into()).into());
+    }
+    let store = if args.from.join("index.json").is_file() {
+        Some(Store::open(&args.from)?)
+    } else {
+        None
+    };
+    let client = args.access.client()?;
+    let mut diffs = Vec::new();
+    for target in &targets {
+        diffs.push(
+            diff(&client, target, &cells, store.as_ref()).with_context(|| format!("listing {target}"))?,
+        );
+    }
+    if args.json {
+        print_json(&diffs)?;
+    } else {
+        let rows: Vec<Vec<String>> = diffs
+            .iter()
+            .flat_map(|d| {
+                d.images.iter().map(move |i| {
+                    vec![
+                        d.registry.clone(),
+                        i.image.clone(),
+                        i.planned.to_string(),
+                        i.published.to_string(),
+                        i.missing.len().to_string(),
+                        i.unexpected.len().to_string(),
+                        i.stale.len().to_string(),
+                    ]
+                })
+            })
+            .collect();
+        print_rows(
+            &[
+                "REGISTRY",
+                "IMAGE",
+                "PLANNED",
+                "PUBLISHED",
+                "MISSING",
+                "UNEXPECTED",
+                "STALE",
+            ],
+            &rows,
+        )?;
+        for d in &diffs {
+            for image in &d.images {
+                for tag in &image.missing {
+                    println!("missing {}/{}:{tag}", d.registry, image.image);
+                }
+                for tag in &image.stale {
+                    println!("stale {}/{}:{tag}", d.registry, image.image);
+                }
+            }
+        }
+    }
+    let missing: usize = diffs.iter().map(|d| d.missing).sum();
+    let stale: usize = diffs.iter().map(|d| d.stale).sum();
+    Ok(if missing > 0 {
+        ExitCode::from(EXIT_MISSING)
+    } else if stale > 0 {
+        ExitCode::from(EXIT_STALE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `matrix versions`.
+pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode> {
+    let matrix = matrix::Matrix::load(path)?;
+    let known: BTreeSet<matrix::KubeVersion> = matrix.lock.versions().collect();
+    if !args.refresh {
+        let mut by_minor: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for version in &known {
+            by_minor
+                .entry(version.minor().to_string())
+                .or_default()
+                .push(version.patch());
+        }
+        if args.json {
+            print_json(&by_minor)?;
+        } else {
+            for (minor, patches) in by_minor {
+                println!(
+                    "{minor}: {} patches, newest {minor}.{}",
+                    patches.len(),
+                    patches.last().unwrap_or(&0)
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let source: ImageRef = args
+        .source
+        .parse()
+        .map_err(|e: matrix::registry::ReferenceError| UsageError(e.to_string()))?;
+    let client = args.access.client()?;
+    let tags = client
+        .tags(source.api_host(), &source.repository)
+        .with_context(|| format!("listing {}/{}", source.registry, source.repository))?;
+    // Releases only: vX.Y.Z, no pre-releases or build suffixes.
+    let releases: BTreeSet<matrix::KubeVersion> = tags
+        .iter()
+        .filter(|tag| {
+            tag.starts_with('v')
+                && tag[1..].split('.').count() == 3
+                && tag[1..]
+                    .split('.')
+                    .all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
+        })
+        .filter_map(|tag| tag.parse().ok())
+        .collect();
+    let added: Vec<&matrix::KubeVersion> = releases.difference(&known).collect();
+    if args.json {
+        print_json(&added.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    } else {
+        for version in &added {
+            println!("new: {version}");
+        }
+        println!("{} releases listed, {} new", releases.len(), added.len());
+    }
+    if !args.dry_run && !added.is_empty() {
+        let mut merged: BTreeMap<matrix::KubeMinor, BTreeSet<u64>> = BTreeMap::new();
+        for version in known.iter().chain(releases.iter()) {
+            merged.entry(version.minor()).or_default().insert(version.patch());
+        }
+        matrix
+            .lock
+            .write_kube(&merged)
+            .with_context(|| format!("updating {}", matrix.lock.path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

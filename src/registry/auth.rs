@@ -1,0 +1,215 @@
+//! Registry credentials and auth challenges. Credentials come from
+//! `--creds`, `MATRIX_REGISTRY_CREDS`, `$REGISTRY_AUTH_FILE`, containers'
+//! `auth.json` and `~/.docker/config.json`; they are never printed (Debug
+//! shows the user only).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// A user name and password (or token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub username: String,
+    password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}:***)", self.username)
+    }
+}
+
+impl Credentials {
+    /// From `user:password`.
+    pub fn parse(text: &str) -> Option<Credentials> {
+        let (username, password) = text.split_once(':')?;
+        Some(Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+        })
+    }
+
+    /// The `Authorization: Basic ...` value.
+    pub fn basic_header(&self) -> String {
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", self.username, self.password))
+        )
+    }
+}
+
+/// Credentials per registry host.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialStore {
+    /// Used for every host when set (`--creds`, `MATRIX_REGISTRY_CREDS`).
+    pub everywhere: Option<Credentials>,
+    by_host: BTreeMap<String, Credentials>,
+}
+
+impl CredentialStore {
+    /// Loads the auth files that exist; `explicit` wins over all of them.
+    pub fn load(explicit: Option<Credentials>) -> CredentialStore {
+        let everywhere = explicit.or_else(|| {
+            std::env::var("MATRIX_REGISTRY_CREDS")
+                .ok()
+                .and_then(|v| Credentials::parse(&v))
+        });
+        let mut store = CredentialStore {
+            everywhere,
+            by_host: BTreeMap::new(),
+        };
+        // Later files do not override earlier ones.
+        for path in auth_files() {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                store.add_auth_json(&text);
+            }
+        }
+        store
+    }
+
+    /// Adds the `auths` of a docker/containers auth file.
+    pub fn add_auth_json(&mut self, text: &str) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return;
+        };
+        let Some(auths) = value.get("auths").and_then(|a| a.as_object()) else {
+            return;
+        };
+        for (key, entry) in auths {
+            let host = normalise_host(key);
+            let decoded = entry
+                .get("auth")
+                .and_then(|a| a.as_str())
+                .and_then(|a| STANDARD.decode(a).ok())
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| Credentials::parse(&text));
+            if let Some(credentials) = decoded {
+                self.by_host.entry(host).or_insert(credentials);
+            }
+        }
+    }
+
+    /// Credentials for `host`, if any.
+    pub fn get(&self, host: &str) -> Option<&Credentials> {
+        self.everywhere.as_ref().or_else(|| {
+            self.by_host.get(host).or_else(|| {
+                (host == "registry-1.docker.io")
+                    .then(|| self.by_host.get("docker.io"))
+                    .flatten()
+            })
+        })
+    }
+}
+
+fn normalise_host(key: &str) -> String {
+    let host = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or(key);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn auth_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(path) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        files.push(PathBuf::from(path));
+    }
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        files.push(PathBuf::from(runtime).join("containers/auth.json"));
+    }
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        files.push(home.join(".config/containers/auth.json"));
+        files.push(home.join(".docker/config.json"));
+    }
+    files
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// `Basic realm=...`.
+    Basic,
+    /// `Bearer realm=...,service=...,scope=...`.
+    Bearer {
+        /// Token endpoint.
+        realm: String,
+        /// Service name, if given.
+        service: Option<String>,
+        /// Scope, if given.
+        scope: Option<String>,
+    },
+}
+
+/// Parses a `WWW-Authenticate` header value.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = BTreeMap::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        params.insert(key.trim().to_ascii_lowercase(), value.to_string());
+        rest = remaining.trim_start_matches(',').trim();
+    }
+    Some(Challenge::Bearer {
+        realm: params.remove("realm")?,
+        service: params.remove("service"),
+        scope: params.remove("scope"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse() {
+        let bearer = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
+        );
+        assert_eq!(
+            bearer,
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:library/nginx:pull".into()),
+            })
+        );
+        assert_eq!(parse_challenge("Basic realm=\"x\""), Some(Challenge::Basic));
+    }
+
+    #[test]
+    fn auth_files_and_secrets() {
+        let mut store = CredentialStore::default();
+        let auth = STANDARD.encode("me:s3cret");
+        store.add_auth_json(&format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#));
+        assert_eq!(store.get("registry-1.docker.io").unwrap().username, "me");
+        assert!(store.get("127.0.0.1:5000").is_some());
+        assert!(store.get("ghcr.io").is_none());
+        let shown = format!("{:?}", store.get("127.0.0.1:5000").unwrap());
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

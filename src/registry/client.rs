@@ -1,0 +1,834 @@
+//! A small OCI distribution client on reqwest: auth (Basic, Bearer tokens
+//! from the `WWW-Authenticate` realm), retries with backoff on 5xx, 429
+//! (`Retry-After`) and dropped connections, manifests and indexes with their
+//! media types, blob HEAD / download / cross-repository mount / streamed
+//! and chunked upload, and paginated tag lists. `http://` only for loopback
+//! hosts or with `insecure`. Credentials never appear in errors or logs.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::blocking::{Body as HttpBody, Response};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use thiserror::Error;
+
+use super::auth::{Challenge, CredentialStore, parse_challenge};
+use crate::digest::{HashingWriter, Sha256};
+use crate::fetch::{Cache, RetryPolicy};
+
+/// Manifest media types we accept, most specific first.
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// Blobs larger than this are uploaded in chunks of this size.
+pub const CHUNK: u64 = 32 * 1024 * 1024;
+
+/// A registry operation that failed.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    /// The registry answered with an error status.
+    #[error("{method} {url}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Http {
+        /// Method.
+        method: String,
+        /// URL (without credentials or query).
+        url: String,
+        /// Status code.
+        status: u16,
+        /// Registry error message, if any.
+        message: String,
+    },
+    /// Network trouble after every retry.
+    #[error("{method} {url}: {reason} (gave up after retries)")]
+    Network {
+        /// Method.
+        method: String,
+        /// URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Authentication failed or is needed.
+    #[error("{host}: not authorized{}\n  help: pass --creds USER:PASSWORD, set MATRIX_REGISTRY_CREDS, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Unauthorized {
+        /// Host.
+        host: String,
+        /// What the registry said.
+        detail: String,
+    },
+    /// Plain HTTP to a non-loopback host.
+    #[error(
+        "{host} is not a loopback address, so plain http:// is refused\n  help: pass --insecure if you mean it"
+    )]
+    Insecure {
+        /// Host.
+        host: String,
+    },
+    /// Content did not match its digest.
+    #[error("{what}: expected {expected}, got {actual}")]
+    Digest {
+        /// What was checked.
+        what: String,
+        /// Expected digest.
+        expected: String,
+        /// Actual digest.
+        actual: String,
+    },
+    /// A document that does not parse or lacks something.
+    #[error("{what}: {message}")]
+    Invalid {
+        /// What.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// Local file trouble.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a request sends.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Nothing.
+    Empty,
+    /// Small bytes (manifests).
+    Bytes(Vec<u8>),
+    /// A slice of a file, streamed.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Start.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+}
+
+impl Body {
+    fn to_http(&self) -> Result<Option<HttpBody>, std::io::Error> {
+        Ok(match self {
+            Body::Empty => None,
+            Body::Bytes(bytes) => Some(HttpBody::from(bytes.clone())),
+            Body::File { path, offset, len } => {
+                let mut file = std::fs::File::open(path)?;
+                file.seek(SeekFrom::Start(*offset))?;
+                Some(HttpBody::sized(file.take(*len), *len))
+            }
+        })
+    }
+}
+
+/// One request: where, what, and which token scope it needs.
+struct Request<'a> {
+    method: Method,
+    host: &'a str,
+    /// A path (`/v2/...`) or an absolute URL (upload locations).
+    target: &'a str,
+    scope: &'a str,
+    body: Body,
+    headers: HeaderMap,
+    /// Whether a dropped connection may be retried here (uploads restart
+    /// as a whole instead).
+    retry: bool,
+}
+
+/// A registry client, shared across threads.
+pub struct Client {
+    http: reqwest::blocking::Client,
+    credentials: CredentialStore,
+    insecure: bool,
+    retry: RetryPolicy,
+    chunk: u64,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+/// True for 127.0.0.0/8, ::1 and localhost, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        })
+    };
+    name == "localhost" || name == "::1" || name.starts_with("127.")
+}
+
+fn plain(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+impl Client {
+    /// A client with these credentials; `insecure` allows http:// anywhere.
+    pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(900))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("matrix/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RegistryError::Invalid {
+                what: "HTTP client".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            credentials,
+            insecure,
+            retry: RetryPolicy::default(),
+            chunk: CHUNK,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Uploads blobs larger than `chunk` bytes in chunks of that size.
+    pub fn with_chunk(mut self, chunk: u64) -> Client {
+        self.chunk = chunk.max(1);
+        self
+    }
+
+    /// Uses another retry policy (tests make it quick).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Client {
+        self.retry = retry;
+        self
+    }
+
+    fn base(&self, host: &str) -> String {
+        if is_loopback(host) || self.insecure {
+            format!("http://{host}")
+        } else {
+            format!("https://{host}")
+        }
+    }
+
+    fn url(&self, host: &str, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_string()
+        } else {
+            format!("{}{target}", self.base(host))
+        }
+    }
+
+    fn check_scheme(&self, host: &str, url: &str) -> Result<(), RegistryError> {
+        if url.starts_with("http://") && !is_loopback(host) && !self.insecure {
+            return Err(RegistryError::Insecure {
+                host: host.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends a request with auth and retries; returns any response whose
+    /// status is not an auth challenge (callers judge the status).
+    fn send(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
+        let url = self.url(request.host, request.target);
+        self.check_scheme(request.host, &url)?;
+        let shown = url.split('?').next().unwrap_or(&url).to_string();
+        let token_key = format!("{} {}", request.host, request.scope);
+        let mut attempt = 1;
+        let mut authorized_once = false;
+        loop {
+            let mut builder = self
+                .http
+                .request(request.method.clone(), &url)
+                .headers(request.headers.clone());
+            let token = self
+                .tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&token_key)
+                .cloned();
+            if let Some(token) = token {
+                builder = builder.header(header::AUTHORIZATION, token);
+            }
+            let body = request.body.to_http().map_err(|source| RegistryError::Io {
+                what: format!("reading the body of {shown}"),
+                source,
+            })?;
+            if let Some(body) = body {
+                builder = builder.body(body);
+            }
+            let failure = match builder.send() {
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !authorized_once => {
+                    authorized_once = true;
+                    self.authorize(request.host, request.scope, &response)?;
+                    continue;
+                }
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    return Err(RegistryError::Unauthorized {
+                        host: request.host.to_string(),
+                        detail: error_message(response),
+                    });
+                }
+                Ok(response)
+                    if response.status().is_server_error()
+                        || response.status() == StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    let wait = response
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    (
+                        format!("HTTP {}", response.status().as_u16()),
+                        wait,
+                        Some(response),
+                    )
+                }
+                Ok(response) => return Ok(response),
+                Err(error) if !request.retry => {
+                    return Err(RegistryError::Network {
+                        method: request.method.to_string(),
+                        url: shown,
+                        reason: plain(&error),
+                    });
+                }
+                Err(error) => (plain(&error), None, None),
+            };
+            let (reason, wait, response) = failure;
+            if attempt >= self.retry.attempts {
+                return match response {
+                    Some(response) => Err(http_error(&request.method, &shown, response)),
+                    None => Err(RegistryError::Network {
+                        method: request.method.to_string(),
+                        url: shown,
+                        reason,
+                    }),
+                };
+            }
+            attempt += 1;
+            tracing::info!("retry {attempt} of {} {shown}: {reason}", request.method);
+            let backoff = self.retry.backoff.saturating_mul(1 << (attempt - 2).min(16));
+            std::thread::sleep(wait.unwrap_or(backoff).min(self.retry.max_wait));
+        }
+    }
+
+    /// Answers an auth challenge: Basic credentials, or a Bearer token from
+    /// the realm, cached per host and scope.
+    fn authorize(&self, host: &str, scope: &str, response: &Response) -> Result<(), RegistryError> {
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge);
+        let credentials = self.credentials.get(host);
+        let value = match challenge {
+            Some(Challenge::Basic) => credentials
+                .ok_or_else(|| RegistryError::Unauthorized {
+                    host: host.to_string(),
+                    detail: "the registry wants a user name and password".into(),
+                })?
+                .basic_header(),
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope: asked,
+            }) => {
+                let mut query: Vec<(&str, String)> = Vec::new();
+                if let Some(service) = service {
+                    query.push(("service", service));
+                }
+                let scope = if scope.is_empty() {
+                    asked.unwrap_or_default()
+                } else {
+                    scope.to_string()
+                };
+                if !scope.is_empty() {
+                    query.push(("scope", scope));
+                }
+                let mut builder = self.http.get(&realm).query(&query);
+                if let Some(credentials) = credentials {
+                    builder = builder.header(header::AUTHORIZATION, credentials.basic_header());
+                }
+                let reply = builder.send().map_err(|e| RegistryError::Network {
+                    method: "GET".into(),
+                    url: realm.clone(),
+                    reason: plain(&e),
+                })?;
+                if !reply.status().is_success() {
+                    return Err(RegistryError::Unauthorized {
+                        host: host.to_string(),
+                        detail: format!("token endpoint answered HTTP {}", reply.status().as_u16()),
+                    });
+                }
+                let json: serde_json::Value = reply.json().map_err(|e| RegistryError::Invalid {
+                    what: "token response".into(),
+                    message: e.to_string(),
+                })?;
+                let token = json
+                    .get("token")
+                    .or_else(|| json.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| RegistryError::Invalid {
+                        what: "token response".into(),
+                        message: "no token".into(),
+                    })?;
+                format!("Bearer {token}")
+            }
+            None => {
+                return Err(RegistryError::Unauthorized {
+                    host: host.to_string(),
+                    detail: "no usable WWW-Authenticate challenge".into(),
+                });
+            }
+        };
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(format!("{host} {scope}"), value);
+        Ok(())
+    }
+
+    fn request<'a>(&self, method: Method, host: &'a str, target: &'a str, scope: &'a str) -> Request<'a> {
+        Request {
+            method,
+            host,
+            target,
+            scope,
+            body: Body::Empty,
+            headers: HeaderMap::new(),
+            retry: true,
+        }
+    }
+
+    /// Checks that the host speaks the distribution API.
+    pub fn ping(&self, host: &str) -> Result<(), RegistryError> {
+        let response = self.send(&self.request(Method::GET, host, "/v2/", ""))?;
+        expect_ok(&Method::GET, &self.url(host, "/v2/"), response).map(|_| ())
+    }
+
+    /// Gets a manifest or index: bytes, media type and verified digest.
+    pub fn manifest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(Vec<u8>, String, Sha256), RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let scope = format!("repository:{repository}:pull");
+        let mut request = self.request(Method::GET, host, &path, &scope);
+        request
+            .headers
+            .insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        let response = expect_ok(&Method::GET, &self.url(host, &path), self.send(&request)?)?;
+        let media_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let bytes = response.bytes().map_err(|e| RegistryError::Network {
+            method: "GET".into(),
+            url: self.url(host, &path),
+            reason: plain(&e),
+        })?;
+        let digest = Sha256::of(&bytes);
+        if reference.starts_with("sha256:") && reference != digest.to_string() {
+            return Err(RegistryError::Digest {
+                what: format!("manifest {repository}@{reference}"),
+                expected: reference.to_string(),
+                actual: digest.to_string(),
+            });
+        }
+        Ok((bytes.to_vec(), media_type, digest))
+    }
+
+    /// The digest a tag points at, or `None` if there is no such tag.
+    pub fn manifest_digest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let scope = format!("repository:{repository}:pull");
+        let mut request = self.request(Method::HEAD, host, &path, &scope);
+        request
+            .headers
+            .insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        let response = self.send(&request)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = expect_ok(&Method::HEAD, &self.url(host, &path), response)?;
+        Ok(response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
+    }
+
+    /// Puts a manifest or index under a tag or digest.
+    pub fn put_manifest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let scope = format!("repository:{repository}:pull,push");
+        let mut request = self.request(Method::PUT, host, &path, &scope);
+        request.body = Body::Bytes(bytes.to_vec());
+        request.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(media_type).map_err(|e| RegistryError::Invalid {
+                what: "media type".into(),
+                message: e.to_string(),
+            })?,
+        );
+        expect_ok(&Method::PUT, &self.url(host, &path), self.send(&request)?).map(|_| ())
+    }
+
+    /// True if the repository has the blob.
+    pub fn blob_exists(&self, host: &str, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let scope = format!("repository:{repository}:pull");
+        let response = self.send(&self.request(Method::HEAD, host, &path, &scope))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        expect_ok(&Method::HEAD, &self.url(host, &path), response).map(|_| true)
+    }
+
+    /// Downloads a blob into the cache (verified), unless it is there.
+    pub fn fetch_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &str,
+        cache: &Cache,
+    ) -> Result<PathBuf, RegistryError> {
+        let expected: Sha256 =
+            digest
+                .parse()
+                .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
+                    what: format!("blob of {repository}"),
+                    message: e.to_string(),
+                })?;
+        if cache.has(&expected) {
+            return Ok(cache.blob(&expected));
+        }
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let scope = format!("repository:{repository}:pull");
+        let url = self.url(host, &path);
+        let mut attempt = 1;
+        loop {
+            let io = |what: &str| {
+                let what = what.to_string();
+                move |source| RegistryError::Io { what, source }
+            };
+            let mut temp = cache.temp_file().map_err(io("creating a temp file"))?;
+            let response = expect_ok(
+                &Method::GET,
+                &url,
+                self.send(&self.request(Method::GET, host, &path, &scope))?,
+            )?;
+            let mut writer = HashingWriter::new(temp.as_file_mut());
+            let mut reader = response;
+            match std::io::copy(&mut reader, &mut writer) {
+                Ok(_) => {
+                    let (_, (actual, _)) = writer.finish();
+                    if actual != expected {
+                        return Err(RegistryError::Digest {
+                            what: format!("blob {repository}@{digest}"),
+                            expected: digest.to_string(),
+                            actual: actual.to_string(),
+                        });
+                    }
+                    temp.as_file_mut().flush().map_err(io("writing a blob"))?;
+                    return cache.commit(temp, &expected).map_err(io("caching a blob"));
+                }
+                Err(error) if attempt < self.retry.attempts => {
+                    attempt += 1;
+                    tracing::info!("retry {attempt} of GET {url}: {error}");
+                    std::thread::sleep(self.retry.backoff);
+                }
+                Err(error) => {
+                    return Err(RegistryError::Network {
+                        method: "GET".into(),
+                        url,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Asks the registry to mount a blob from another repository; true if
+    /// it did (no bytes sent).
+    pub fn mount_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
+        let scope = format!("repository:{repository}:pull,push repository:{from}:pull");
+        let response = self.send(&self.request(Method::POST, host, &path, &scope))?;
+        Ok(response.status() == StatusCode::CREATED)
+    }
+
+    /// Uploads a blob from a file: in one PUT when small, in PATCH chunks
+    /// when large. A failed upload restarts from a new session.
+    pub fn upload_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &str,
+        file: &Path,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let mut attempt = 1;
+        loop {
+            match self.upload_once(host, repository, digest, file, size) {
+                Ok(()) => return Ok(()),
+                Err(error @ (RegistryError::Network { .. } | RegistryError::Http { .. }))
+                    if attempt < self.retry.attempts =>
+                {
+                    attempt += 1;
+                    tracing::info!(
+                        "restarting upload of {digest} to {repository} (attempt {attempt}): {error}"
+                    );
+                    std::thread::sleep(self.retry.backoff);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn upload_once(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &str,
+        file: &Path,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let scope = format!("repository:{repository}:pull,push");
+        let start = format!("/v2/{repository}/blobs/uploads/");
+        let response = expect_status(
+            &Method::POST,
+            &self.url(host, &start),
+            self.send(&self.request(Method::POST, host, &start, &scope))?,
+            &[StatusCode::ACCEPTED],
+        )?;
+        let mut location = self.location(host, &response)?;
+        let mut offset = 0;
+        while size > self.chunk && offset < size {
+            let len = self.chunk.min(size - offset);
+            let mut request = self.request(Method::PATCH, host, &location, &scope);
+            request.retry = false;
+            request.body = Body::File {
+                path: file.to_path_buf(),
+                offset,
+                len,
+            };
+            request.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            request.headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("{offset}-{}", offset + len - 1)).map_err(|e| {
+                    RegistryError::Invalid {
+                        what: "content range".into(),
+                        message: e.to_string(),
+                    }
+                })?,
+            );
+            let response = expect_status(
+                &Method::PATCH,
+                &location,
+                self.send(&request)?,
+                &[StatusCode::ACCEPTED],
+            )?;
+            location = self.location(host, &response)?;
+            offset += len;
+        }
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let finish = format!("{location}{separator}digest={digest}");
+        let mut request = self.request(Method::PUT, host, &finish, &scope);
+        request.retry = false;
+        request.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        request.body = if size > self.chunk {
+            Body::Empty
+        } else {
+            Body::File {
+                path: file.to_path_buf(),
+                offset: 0,
+                len: size,
+            }
+        };
+        expect_status(
+            &Method::PUT,
+            &location,
+            self.send(&request)?,
+            &[StatusCode::CREATED],
+        )
+        .map(|_| ())
+    }
+
+    fn location(&self, host: &str, response: &Response) -> Result<String, RegistryError> {
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Invalid {
+                what: "upload".into(),
+                message: "the registry sent no Location".into(),
+            })?;
+        Ok(self.url(host, location))
+    }
+
+    /// Every tag of a repository, following `Link: <...>; rel="next"`
+    /// pages; `null` entries are dropped; a missing repository has none.
+    pub fn tags(&self, host: &str, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let scope = format!("repository:{repository}:pull");
+        let mut next = Some(format!("/v2/{repository}/tags/list?n=1000"));
+        let mut tags = Vec::new();
+        while let Some(target) = next.take() {
+            let response = self.send(&self.request(Method::GET, host, &target, &scope))?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok(Vec::new());
+            }
+            let response = expect_ok(&Method::GET, &self.url(host, &target), response)?;
+            next = response
+                .headers()
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let json: serde_json::Value = response.json().map_err(|e| RegistryError::Invalid {
+                what: format!("tags of {repository}"),
+                message: e.to_string(),
+            })?;
+            if let Some(list) = json.get("tags").and_then(|t| t.as_array()) {
+                tags.extend(list.iter().filter_map(|t| t.as_str()).map(str::to_string));
+            }
+        }
+        Ok(tags)
+    }
+}
+
+/// The target of a `rel="next"` link.
+pub fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+fn error_message(response: Response) -> String {
+    let text = response.text().unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("errors")?
+                .get(0)?
+                .get("message")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+fn http_error(method: &Method, url: &str, response: Response) -> RegistryError {
+    let status = response.status().as_u16();
+    RegistryError::Http {
+        method: method.to_string(),
+        url: url.split('?').next().unwrap_or(url).to_string(),
+        status,
+        message: error_message(response),
+    }
+}
+
+fn expect_ok(method: &Method, url: &str, response: Response) -> Result<Response, RegistryError> {
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(http_error(method, url, response))
+    }
+}
+
+fn expect_status(
+    method: &Method,
+    url: &str,
+    response: Response,
+    wanted: &[StatusCode],
+) -> Result<Response, RegistryError> {
+    if wanted.contains(&response.status()) {
+        Ok(response)
+    } else {
+        Err(http_error(method, url, response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost",
+            "localhost:80",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["docker.io", "10.0.0.1:5000", "192.168.1.2"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/x/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"<http://h/a>; rel="prev""#), None);
+    }
+}

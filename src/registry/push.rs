@@ -1,0 +1,211 @@
+//! Publishing built images from the OCI layout: per-arch manifests first
+//! (their blobs: skipped if present, mounted if pushed to a sibling
+//! repository this run, else streamed), then indexes, then aliases. A tag
+//! that already points at the same digest is left alone, so a re-push
+//! sends nothing.
+
+use std::collections::HashMap;
+
+use oci_spec::image::{ImageIndex, ImageManifest};
+use serde::Serialize;
+
+use super::client::{Client, RegistryError};
+use super::target::Target;
+use crate::oci::Store;
+use crate::plan::PlannedCell;
+
+/// What a push did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PushReport {
+    /// Tags written.
+    pub tags_put: usize,
+    /// Tags already right.
+    pub tags_unchanged: usize,
+    /// Blobs uploaded.
+    pub blobs_sent: usize,
+    /// Bytes uploaded.
+    pub bytes_sent: u64,
+    /// Blobs the registry had.
+    pub blobs_skipped: usize,
+    /// Bytes not sent because the registry had them.
+    pub bytes_skipped: u64,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: usize,
+    /// Tags that could not be pushed because they are not built.
+    pub not_built: Vec<String>,
+}
+
+struct Pusher<'a> {
+    client: &'a Client,
+    store: &'a Store,
+    target: &'a Target,
+    /// Where each blob was pushed this run, for cross-repository mounts.
+    pushed: HashMap<String, String>,
+    report: PushReport,
+}
+
+/// Pushes the selected cells, their indexes and aliases.
+pub fn push(
+    client: &Client,
+    store: &Store,
+    target: &Target,
+    cells: &[&PlannedCell],
+) -> Result<PushReport, RegistryError> {
+    let mut pusher = Pusher {
+        client,
+        store,
+        target,
+        pushed: HashMap::new(),
+        report: PushReport::default(),
+    };
+    let mut manifests: Vec<(&PlannedCell, oci_spec::image::Descriptor)> = Vec::new();
+    for cell in cells {
+        let name = format!("{}:{}", cell.image, cell.tags.tag);
+        match store.resolve(&name).map_err(store_error)? {
+            Some(descriptor) => manifests.push((cell, descriptor)),
+            None => pusher.report.not_built.push(name),
+        }
+    }
+    for (cell, descriptor) in &manifests {
+        pusher.manifest(
+            &target.repository(&cell.image),
+            descriptor.digest().as_ref(),
+            &[cell.tags.tag.to_string()],
+        )?;
+    }
+    let mut indexes: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (cell, _) in &manifests {
+        let key = (cell.image.clone(), cell.tags.index_tag.to_string());
+        if indexes
+            .iter()
+            .any(|(image, tag, _)| (image, tag) == (&key.0, &key.1))
+        {
+            continue;
+        }
+        let aliases = cell.tags.index_aliases.iter().map(ToString::to_string).collect();
+        indexes.push((key.0, key.1, aliases));
+    }
+    for (image, tag, _) in &indexes {
+        if let Some(descriptor) = store.resolve(&format!("{image}:{tag}")).map_err(store_error)? {
+            pusher.index(&target.repository(image), descriptor.digest().as_ref(), tag)?;
+        }
+    }
+    for (cell, descriptor) in &manifests {
+        let aliases: Vec<String> = cell.tags.aliases.iter().map(ToString::to_string).collect();
+        pusher.tags(
+            &target.repository(&cell.image),
+            descriptor.digest().as_ref(),
+            &aliases,
+        )?;
+    }
+    for (image, tag, aliases) in &indexes {
+        if let Some(descriptor) = store.resolve(&format!("{image}:{tag}")).map_err(store_error)? {
+            pusher.tags(&target.repository(image), descriptor.digest().as_ref(), aliases)?;
+        }
+    }
+    Ok(pusher.report)
+}
+
+fn store_error(error: crate::oci::StoreError) -> RegistryError {
+    RegistryError::Invalid {
+        what: "the OCI layout".into(),
+        message: error.to_string(),
+    }
+}
+
+impl Pusher<'_> {
+    fn host(&self) -> &str {
+        self.target.api_host()
+    }
+
+    fn blob(&mut self, repository: &str, digest: &str, size: u64) -> Result<(), RegistryError> {
+        if self.client.blob_exists(self.host(), repository, digest)? {
+            self.report.blobs_skipped += 1;
+            self.report.bytes_skipped += size;
+        } else if let Some(from) = self
+            .pushed
+            .get(digest)
+            .filter(|from| *from != repository)
+            .cloned()
+            && self.client.mount_blob(self.host(), repository, digest, &from)?
+        {
+            self.report.blobs_mounted += 1;
+            self.report.bytes_skipped += size;
+        } else {
+            let path = self.store.blob_path(digest);
+            self.client
+                .upload_blob(self.host(), repository, digest, &path, size)?;
+            self.report.blobs_sent += 1;
+            self.report.bytes_sent += size;
+        }
+        self.pushed.insert(digest.to_string(), repository.to_string());
+        Ok(())
+    }
+
+    fn manifest(&mut self, repository: &str, digest: &str, tags: &[String]) -> Result<(), RegistryError> {
+        let manifest: ImageManifest = self.store.read_json(digest).map_err(store_error)?;
+        let config = manifest.config();
+        self.blob(repository, config.digest().as_ref(), config.size())?;
+        for layer in manifest.layers() {
+            self.blob(repository, layer.digest().as_ref(), layer.size())?;
+        }
+        if tags.is_empty() {
+            let bytes = self.bytes(digest)?;
+            self.client.put_manifest(
+                self.host(),
+                repository,
+                digest,
+                &bytes,
+                "application/vnd.oci.image.manifest.v1+json",
+            )?;
+            return Ok(());
+        }
+        self.tags(repository, digest, tags)
+    }
+
+    fn index(&mut self, repository: &str, digest: &str, tag: &str) -> Result<(), RegistryError> {
+        let index: ImageIndex = self.store.read_json(digest).map_err(store_error)?;
+        for child in index.manifests() {
+            let child_digest = child.digest().to_string();
+            if self
+                .client
+                .manifest_digest(self.host(), repository, &child_digest)?
+                .is_none()
+            {
+                self.manifest(repository, &child_digest, &[])?;
+            }
+        }
+        self.tags(repository, digest, &[tag.to_string()])
+    }
+
+    fn bytes(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        std::fs::read(self.store.blob_path(digest)).map_err(|source| RegistryError::Io {
+            what: format!("reading {digest}"),
+            source,
+        })
+    }
+
+    /// Points tags at a manifest or index already in the store.
+    fn tags(&mut self, repository: &str, digest: &str, tags: &[String]) -> Result<(), RegistryError> {
+        let bytes = self.bytes(digest)?;
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+        for tag in tags {
+            if self
+                .client
+                .manifest_digest(self.host(), repository, tag)?
+                .as_deref()
+                == Some(digest)
+            {
+                self.report.tags_unchanged += 1;
+                continue;
+            }
+            self.client
+                .put_manifest(self.host(), repository, tag, &bytes, &media_type)?;
+            self.report.tags_put += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! The registry stage of a build: pull the images of a cell's image list
+//! for its platform and lay them out as a docker "distribution" storage
+//! tree under `registry/`, which the node-local registry serves as is.
+//! Each blob is downloaded once (content-addressed cache), whatever the
+//! number of cells and arches sharing it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::client::{Client, RegistryError};
+use super::reference::{ImageMirror, ImageRef, pull_source};
+use crate::axis::Arch;
+use crate::build::ImageSaver;
+use crate::context::{Content, Context, Entry, Origin};
+use crate::digest::Sha256;
+use crate::fetch::Cache;
+
+/// Root of the distribution tree inside the image.
+pub const REGISTRY_ROOT: &str = "registry/docker/registry/v2";
+
+/// One image resolved for one platform, its blobs in the cache.
+#[derive(Debug, Clone)]
+struct Resolved {
+    repository: String,
+    tag: Option<String>,
+    manifest: (Sha256, PathBuf),
+    blobs: Vec<(Sha256, PathBuf)>,
+}
+
+type Slot = Arc<OnceLock<Result<Resolved, String>>>;
+
+/// Saves images through a registry client into contexts.
+pub struct RegistrySaver<'a> {
+    client: &'a Client,
+    cache: &'a Cache,
+    mirrors: Vec<ImageMirror>,
+    resolved: Mutex<HashMap<(String, Arch), Slot>>,
+}
+
+impl<'a> RegistrySaver<'a> {
+    /// A saver pulling through `mirrors` into `cache`.
+    pub fn new(client: &'a Client, cache: &'a Cache, mirrors: Vec<ImageMirror>) -> Self {
+        RegistrySaver {
+            client,
+            cache,
+            mirrors,
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn resolve(&self, image: &str, arch: Arch) -> Result<Resolved, String> {
+        let slot = {
+            let mut map = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry((image.to_string(), arch)).or_default().clone()
+        };
+        slot.get_or_init(|| {
+            self.pull(image, arch)
+                .map_err(|e| format!("saving {image} ({arch}): {e}"))
+        })
+        .clone()
+    }
+
+    fn pull(&self, image: &str, arch: Arch) -> Result<Resolved, RegistryError> {
+        let wanted: ImageRef =
+            image
+                .parse()
+                .map_err(|e: super::reference::ReferenceError| RegistryError::Invalid {
+                    what: "image list".into(),
+                    message: e.to_string(),
+                })?;
+        let source = pull_source(&wanted, &self.mirrors);
+        let host = source.api_host().to_string();
+        let (mut bytes, mut media_type, mut digest) =
+            self.client
+                .manifest(&host, &source.repository, &source.reference)?;
+        if media_type.contains("index") || media_type.contains("manifest.list") {
+            let child = platform_manifest(&bytes, arch).ok_or_else(|| RegistryError::Invalid {
+                what: source.to_string(),
+                message: format!("the index has no linux/{arch} manifest"),
+            })?;
+            (bytes, media_type, digest) = self.client.manifest(&host, &source.repository, &child)?;
+        }
+        let _ = media_type;
+        let manifest_path = self.cache_bytes(&digest, &bytes)?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
+                what: format!("manifest of {source}"),
+                message: e.to_string(),
+            })?;
+        let mut digests = Vec::new();
+        if let Some(config) = manifest.pointer("/config/digest").and_then(|d| d.as_str()) {
+            digests.push(config.to_string());
+        }
+        for layer in manifest
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(d) = layer.get("digest").and_then(|d| d.as_str()) {
+                digests.push(d.to_string());
+            }
+        }
+        let mut blobs = Vec::new();
+        for blob in digests {
+            let path = self
+                .client
+                .fetch_blob(&host, &source.repository, &blob, self.cache)?;
+            let parsed: Sha256 =
+                blob.parse()
+                    .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
+                        what: source.to_string(),
+                        message: e.to_string(),
+                    })?;
+            blobs.push((parsed, path));
+        }
+        Ok(Resolved {
+            repository: wanted.repository.clone(),
+            tag: (!wanted.reference.starts_with("sha256:")).then(|| wanted.reference.clone()),
+            manifest: (digest, manifest_path),
+            blobs,
+        })
+    }
+
+    fn cache_bytes(&self, digest: &Sha256, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
+        if self.cache.has(digest) {
+            return Ok(self.cache.blob(digest));
+        }
+        let io = |source| RegistryError::Io {
+            what: "caching a manifest".into(),
+            source,
+        };
+        let mut temp = self.cache.temp_file().map_err(io)?;
+        std::io::Write::write_all(temp.as_file_mut(), bytes).map_err(io)?;
+        self.cache.commit(temp, digest).map_err(io)
+    }
+}
+
+/// The digest of the linux/`arch` manifest of an index.
+fn platform_manifest(index: &[u8], arch: Arch) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(index).ok()?;
+    value.get("manifests")?.as_array()?.iter().find_map(|m| {
+        let platform = m.get("platform")?;
+        (platform.get("os")?.as_str()? == "linux" && platform.get("architecture")?.as_str()? == arch.as_str())
+            .then(|| m.get("digest")?.as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// Names `.sealignore` excludes (one per line, `#` comments).
+fn ignored(context: &Context) -> BTreeSet<String> {
+    let Some(entry) = context.get(".sealignore") else {
+        return BTreeSet::new();
+    };
+    let mut text = String::new();
+    if let Ok(mut reader) = Context::open(entry) {
+        let _ = std::io::Read::read_to_string(&mut reader, &mut text);
+    }
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn link(context: &mut Context, path: String, digest: &Sha256) -> Result<(), String> {
+    let entry = Entry {
+        content: Content::Bytes(digest.to_string().into_bytes()),
+        mode: 0o644,
+        origin: Origin::Registry,
+    };
+    context.insert(path, entry, &[]).map_err(|e| e.to_string())
+}
+
+fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Result<(), String> {
+    let hex = digest.hex();
+    let entry = Entry {
+        content: Content::Verified {
+            path: path.to_path_buf(),
+            id: digest.to_string(),
+        },
+        mode: 0o644,
+        origin: Origin::Registry,
+    };
+    context
+        .insert(
+            format!("{REGISTRY_ROOT}/blobs/sha256/{}/{hex}/data", &hex[..2]),
+            entry,
+            &[],
+        )
+        .map_err(|e| e.to_string())
+}
+
+impl ImageSaver for RegistrySaver<'_> {
+    fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), String> {
+        let skip = ignored(context);
+        for image in images.iter().filter(|image| !skip.contains(*image)) {
+            let resolved = self.resolve(image, arch)?;
+            let repo = format!("{REGISTRY_ROOT}/repositories/{}", resolved.repository);
+            let (digest, path) = &resolved.manifest;
+            blob(context, digest, path)?;
+            let hex = digest.hex();
+            link(
+                context,
+                format!("{repo}/_manifests/revisions/sha256/{hex}/link"),
+                digest,
+            )?;
+            if let Some(tag) = &resolved.tag {
+                link(
+                    context,
+                    format!("{repo}/_manifests/tags/{tag}/current/link"),
+                    digest,
+                )?;
+                link(
+                    context,
+                    format!("{repo}/_manifests/tags/{tag}/index/sha256/{hex}/link"),
+                    digest,
+                )?;
+            }
+            for (digest, path) in &resolved.blobs {
+                blob(context, digest, path)?;
+                link(
+                    context,
+                    format!("{repo}/_layers/sha256/{}/link", digest.hex()),
+                    digest,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

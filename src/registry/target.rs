@@ -1,0 +1,61 @@
+//! `REGISTRY/NAMESPACE` targets of push and diff.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A registry host and the namespace images live under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host (`docker.io`, `127.0.0.1:5000`).
+    pub host: String,
+    /// Namespace (`labring`), possibly empty.
+    pub namespace: String,
+}
+
+impl Target {
+    /// The repository of an image (`labring/kubernetes`).
+    pub fn repository(&self, image: &str) -> String {
+        if self.namespace.is_empty() {
+            image.to_string()
+        } else {
+            format!("{}/{image}", self.namespace)
+        }
+    }
+
+    /// The host the API is on.
+    pub fn api_host(&self) -> &str {
+        if self.host == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &self.host
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim().trim_end_matches('/');
+        if text.is_empty() || text.contains("://") {
+            return Err(format!(
+                "`{text}` is not REGISTRY/NAMESPACE (e.g. docker.io/labring, 127.0.0.1:5000/labring)"
+            ));
+        }
+        let (host, namespace) = text.split_once('/').unwrap_or((text, ""));
+        Ok(Target {
+            host: host.to_string(),
+            namespace: namespace.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            f.write_str(&self.host)
+        } else {
+            write!(f, "{}/{}", self.host, self.namespace)
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! Everything against a real `docker-registry` on loopback: saving a
+//! cell's images into registry/ (then served by a second registry), push,
+//! re-push, diff (missing and stale), faults through a proxy, htpasswd and
+//! Bearer auth without leaking secrets, tag pagination, version refresh.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::proxy::{Bearer, Fault, Proxy};
+use common::registry::Registry;
+use common::{Workspace, stderr, stdout};
+use matrix::context::{Content, Entry, Origin};
+use matrix::oci::{
+    Compression, IndexEntry, LayerFile, LayerSpec, Store, build_index, build_manifest, write_layer,
+};
+use matrix::render::ImageMeta;
+use matrix::{Arch, registry};
+
+const TAG: &str = "v1.24.4-4.1.3";
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is installed");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Pushes small generated two-arch images (`repo/name:tag`) to `host`.
+fn seed_images(host: &str, images: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for image in images {
+        let mut entries = Vec::new();
+        for arch in [Arch::Amd64, Arch::Arm64] {
+            let entry = Entry {
+                content: Content::Bytes(format!("stand-in image {image} for {arch}\n").into_bytes()),
+                mode: 0o644,
+                origin: Origin::Generated("test"),
+            };
+            let spec = LayerSpec {
+                name: "stand-in".into(),
+                files: vec![LayerFile {
+                    path: "stand-in.txt",
+                    entry: &entry,
+                }],
+                compression: Compression::Gzip(1),
+                mtime: 0,
+            };
+            let layer = write_layer(&store, &spec).unwrap();
+            let info = build_manifest(
+                &store,
+                arch,
+                &ImageMeta::default(),
+                &[("stand-in".into(), layer)],
+                0,
+            )
+            .unwrap();
+            entries.push(IndexEntry {
+                descriptor: info.descriptor,
+                arch,
+            });
+        }
+        let index = build_index(&store, &entries).unwrap();
+        store.set_refs(vec![(image.to_string(), index)]).unwrap();
+        skopeo(&[
+            "copy",
+            "--all",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{image}", dir.path().display()),
+            &format!("docker://{host}/{image}"),
+        ]);
+    }
+}
+
+/// The image list of v1.24.4 with sealos 4.1.3, under the mirror prefixes.
+const SOURCES: [&str; 8] = [
+    "k8s/kube-apiserver:v1.24.4",
+    "k8s/kube-controller-manager:v1.24.4",
+    "k8s/kube-scheduler:v1.24.4",
+    "k8s/kube-proxy:v1.24.4",
+    "k8s/pause:3.7",
+    "k8s/etcd:3.5.3-0",
+    "k8s/coredns/coredns:v1.8.6",
+    "ghcr/labring/lvscare:v4.1.3",
+];
+
+fn workspace() -> Workspace {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.run(&["mirror", "--stand-ins", "--to", "mirror", TAG]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws
+}
+
+fn run_json(ws: &Workspace, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = ws.run(args);
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{args:?}: {}\n{}", stdout(&out), stderr(&out)));
+    (out.status.code(), json)
+}
+
+fn build(ws: &Workspace, out: &str, extra: &[&str]) {
+    let mirror = format!("file://{}", ws.path().join("mirror").display());
+    let mut args = vec![
+        "build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", out,
+    ];
+    args.extend_from_slice(extra);
+    let result = ws.run(&args);
+    assert!(
+        result.status.success(),
+        "{}\n{}",
+        stdout(&result),
+        stderr(&result)
+    );
+}
+
+#[test]
+fn build_saves_the_image_list_and_a_registry_serves_it() {
+    let source = Registry::start(None);
+    seed_images(&source.host(), &SOURCES);
+    let counter = Proxy::start(source.host(), None);
+    let ws = workspace();
+    let k8s = format!("k8s.gcr.io={}/k8s", counter.host());
+    let ghcr = format!("ghcr.io={}/ghcr", counter.host());
+    build(
+        &ws,
+        "out",
+        &[
+            "--cri",
+            "containerd,docker",
+            "--image-mirror",
+            &k8s,
+            "--image-mirror",
+            &ghcr,
+        ],
+    );
+    // 2 CRIs x 2 arches pulled the same lists: every blob came down once.
+    let blob_gets: Vec<_> = counter
+        .all_hits()
+        .into_iter()
+        .filter(|((method, path), _)| method == "GET" && path.contains("/blobs/sha256:"))
+        .collect();
+    assert_eq!(blob_gets.len(), 8 * 2 * 2, "config + layer per image and arch");
+    assert!(blob_gets.iter().all(|(_, n)| *n == 1), "{blob_gets:?}");
+
+    for arch in ["amd64", "arm64"] {
+        let bundle = ws.path().join(format!("bundle-{arch}"));
+        let image = format!("{}:kubernetes:{TAG}-{arch}", ws.path().join("out").display());
+        let out = Command::new("umoci")
+            .args([
+                "unpack",
+                "--rootless",
+                "--image",
+                &image,
+                bundle.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let tree = bundle.join("rootfs/registry");
+        let served = Registry::serve_dir(&tree);
+        let list = std::fs::read_to_string(bundle.join("rootfs/images/shim/DefaultImageList")).unwrap();
+        for line in list.lines() {
+            let local = line.split_once('/').map(|(_, rest)| rest).unwrap();
+            let info: serde_json::Value = serde_json::from_str(&skopeo(&[
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{}/{local}", served.host()),
+            ]))
+            .unwrap();
+            assert_eq!(info["Architecture"], arch, "{local}");
+        }
+    }
+}
+
+#[test]
+fn sealignore_leaves_images_out() {
+    let source = Registry::start(None);
+    seed_images(&source.host(), &SOURCES);
+    let ws = workspace();
+    std::fs::write(
+        ws.path().join("runtime/kube/.sealignore"),
+        "# not shipped\nghcr.io/labring/lvscare:v4.1.3\n",
+    )
+    .unwrap();
+    let k8s = format!("k8s.gcr.io={}/k8s", source.host());
+    build(
+        &ws,
+        "out",
+        &["--cri", "containerd", "--arch", "amd64", "--image-mirror", &k8s],
+    );
+    let bundle = ws.path().join("bundle");
+    let image = format!("{}:kubernetes:{TAG}-amd64", ws.path().join("out").display());
+    let out = Command::new("umoci")
+        .args([
+            "unpack",
+            "--rootless",
+            "--image",
+            &image,
+            bundle.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let repos = bundle.join("rootfs/registry/docker/registry/v2/repositories");
+    assert!(repos.join("pause/_manifests/tags/3.7/current/link").is_file());
+    assert!(!repos.join("labring").exists());
+}
+
+#[test]
+fn push_then_diff_then_delete_then_stale() {
+    let ws = workspace();
+    build(&ws, "out", &["--skip-images"]);
+    let target_registry = Registry::start(None);
+    let target = format!("{}/labring", target_registry.host());
+    let (code, first) = run_json(&ws, &["push", TAG, "--from", "out", "--to", &target, "--json"]);
+    assert_eq!(code, Some(0), "{first}");
+    assert!(first["bytes_sent"].as_u64().unwrap() > 0);
+    assert_eq!(first["tags_put"], 9, "6 per-arch tags and 3 indexes");
+    // Layers shared between the CRIs' images are mounted, not sent again.
+    assert!(first["blobs_mounted"].as_u64().unwrap() > 0, "{first}");
+    // A re-push sends nothing.
+    let (_, again) = run_json(&ws, &["push", TAG, "--from", "out", "--to", &target, "--json"]);
+    assert_eq!(again["bytes_sent"], 0, "{again}");
+    assert_eq!(again["tags_put"], 0);
+    assert_eq!(again["tags_unchanged"], 9);
+    let diff = [
+        "diff",
+        "--registry",
+        &target,
+        "--kube",
+        "1.24.4",
+        "--sealos",
+        "4.1.3",
+        "--from",
+        "out",
+        "--json",
+    ];
+    let (code, report) = run_json(&ws, &diff);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report[0]["missing"], 0);
+    assert_eq!(report[0]["stale"], 0);
+    // Delete one tag on the registry: diff names exactly it.
+    skopeo(&[
+        "delete",
+        "--tls-verify=false",
+        &format!("docker://{target}/kubernetes:{TAG}-arm64"),
+    ]);
+    let (code, report) = run_json(&ws, &diff);
+    assert_eq!(code, Some(3), "{report}");
+    assert_eq!(report[0]["missing"], 1);
+    let kubernetes = report[0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "kubernetes")
+        .unwrap();
+    assert_eq!(kubernetes["missing"], serde_json::json!([format!("{TAG}-arm64")]));
+    // Rebuild with other content: the published images are now stale.
+    let conf = ws.path().join("runtime/kube/etc/99-kubernetes.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("net.core.somaxconn = 32768\n");
+    std::fs::write(&conf, text).unwrap();
+    build(&ws, "out", &["--skip-images"]);
+    let (_, report) = run_json(&ws, &diff);
+    let stale = kubernetes_field(&report, "stale");
+    assert!(
+        stale.contains(&format!("{TAG}-amd64")) && stale.contains(&TAG.to_string()),
+        "{stale:?}"
+    );
+}
+
+fn kubernetes_field(report: &serde_json::Value, field: &str) -> Vec<String> {
+    report[0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "kubernetes")
+        .unwrap()[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn push_retries_through_faults() {
+    let ws = workspace();
+    build(&ws, "out", &["--skip-images", "--cri", "containerd"]);
+    let target_registry = Registry::start(None);
+    let proxy = Proxy::start(target_registry.host(), None);
+    proxy.fault(
+        "POST",
+        "/v2/labring/kubernetes/blobs/uploads/",
+        vec![Fault::Status(500), Fault::Status(502)],
+    );
+    proxy.fault(
+        "PUT",
+        "/v2/labring/kubernetes/manifests/",
+        vec![Fault::TooMany(1)],
+    );
+    proxy.fault("PUT", "/v2/labring/kubernetes/blobs/uploads/", vec![Fault::Cut]);
+    proxy.fault("HEAD", "/v2/labring/kubernetes/blobs/", vec![Fault::Cut]);
+    let target = format!("{}/labring", proxy.host());
+    let image = format!("kubernetes:{TAG}");
+    let (code, report) = run_json(&ws, &["push", &image, "--from", "out", "--to", &target, "--json"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(proxy.hits("POST", "/v2/labring/kubernetes/blobs/uploads/") >= 3);
+    // The real registry has a complete image.
+    let info: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!(
+            "docker://{}/labring/kubernetes:{TAG}-amd64",
+            target_registry.host()
+        ),
+    ]))
+    .unwrap();
+    assert_eq!(info["Labels"]["version"], "v1.24.4");
+}
+
+fn htpasswd(dir: &Path, user: &str, password: &str) -> std::path::PathBuf {
+    let hash = bcrypt::hash(password, 4).unwrap();
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, format!("{user}:{hash}\n")).unwrap();
+    path
+}
+
+#[test]
+fn basic_auth_works_and_secrets_stay_out_of_output() {
+    let ws = workspace();
+    build(
+        &ws,
+        "out",
+        &["--skip-images", "--cri", "containerd", "--arch", "amd64"],
+    );
+    let file = htpasswd(ws.path(), "builder", "Sup3r-Secret-pw");
+    let registry = Registry::start(Some(&file));
+    let target = format!("{}/labring", registry.host());
+    let push = |creds: Option<&str>| {
+        let mut args = vec![
+            "push".to_string(),
+            format!("kubernetes:{TAG}-amd64"),
+            "--from".into(),
+            "out".into(),
+            "--to".into(),
+            target.clone(),
+        ];
+        if let Some(creds) = creds {
+            args.push("--creds".into());
+            args.push(creds.into());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ws.run(&refs)
+    };
+    let anonymous = push(None);
+    assert_eq!(anonymous.status.code(), Some(1));
+    assert!(
+        stderr(&anonymous).contains("not authorized") && stderr(&anonymous).contains("--creds"),
+        "{}",
+        stderr(&anonymous)
+    );
+    let wrong = push(Some("builder:wrong-Secret-xyz"));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(!stderr(&wrong).contains("wrong-Secret-xyz") && !stdout(&wrong).contains("wrong-Secret-xyz"));
+    let right = push(Some("builder:Sup3r-Secret-pw"));
+    assert!(right.status.success(), "{}", stderr(&right));
+    assert!(!stderr(&right).contains("Sup3r-Secret-pw") && !stdout(&right).contains("Sup3r-Secret-pw"));
+}
+
+#[test]
+fn bearer_tokens_come_from_the_realm() {
+    let ws = workspace();
+    build(
+        &ws,
+        "out",
+        &["--skip-images", "--cri", "containerd", "--arch", "amd64"],
+    );
+    let registry = Registry::start(None);
+    let bearer = Bearer {
+        user: "robot".into(),
+        password: "t0ken-pass".into(),
+        token: "issued-token-123".into(),
+    };
+    let proxy = Proxy::start(registry.host(), Some(bearer));
+    let target = format!("{}/labring", proxy.host());
+    let denied = ws.run(&[
+        "push",
+        &format!("kubernetes:{TAG}-amd64"),
+        "--from",
+        "out",
+        "--to",
+        &target,
+    ]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(stderr(&denied).contains("not authorized"), "{}", stderr(&denied));
+    let out = ws.run(&[
+        "push",
+        &format!("kubernetes:{TAG}-amd64"),
+        "--from",
+        "out",
+        "--to",
+        &target,
+        "--creds",
+        "robot:t0ken-pass",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("issued-token-123") && !stdout(&out).contains("t0ken-pass"));
+    assert!(
+        proxy.hits("GET", "/token") == 0,
+        "token requests are not forwarded or counted"
+    );
+}
+
+#[test]
+fn tags_follow_link_pagination_and_drop_nulls() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let all: Vec<String> = (0..5000).map(|i| format!("v{i:05}")).collect();
+        let mut pages = 0;
+        for stream in listener.incoming().take(50) {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            BufReader::new(stream.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let target = line.split_whitespace().nth(1).unwrap().to_string();
+            let last = target
+                .split("last=")
+                .nth(1)
+                .map(|l| l.split('&').next().unwrap().to_string());
+            let start = last.map_or(0, |l| all.iter().position(|t| *t == l).unwrap() + 1);
+            let page: Vec<&String> = all.iter().skip(start).take(100).collect();
+            let mut tags: Vec<serde_json::Value> = page.iter().map(|t| serde_json::json!(t)).collect();
+            if start == 0 {
+                tags.push(serde_json::Value::Null);
+            }
+            let body = serde_json::json!({ "name": "big", "tags": tags }).to_string();
+            let link = if start + 100 < all.len() {
+                format!(
+                    "Link: </v2/big/tags/list?n=100&last={}>; rel=\"next\"\r\n",
+                    page.last().unwrap()
+                )
+            } else {
+                String::new()
+            };
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{link}\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).unwrap();
+            pages += 1;
+            if link.is_empty() {
+                break;
+            }
+        }
+        pages
+    });
+    let client = registry::Client::new(registry::CredentialStore::default(), false).unwrap();
+    let tags = client.tags(&host, "big").unwrap();
+    assert_eq!(tags.len(), 5000);
+    assert_eq!(tags.first().unwrap(), "v00000");
+    assert_eq!(tags.last().unwrap(), "v04999");
+    assert_eq!(server.join().unwrap(), 50);
+}
+
+#[test]
+fn versions_refresh_reads_release_tags() {
+    let registry = Registry::start(None);
+    seed_images(&registry.host(), &["kube-apiserver:v1.35.0"]);
+    for tag in ["v1.35.1", "v1.35.2-rc.0", "v1.34.7"] {
+        skopeo(&[
+            "copy",
+            "--all",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{}/kube-apiserver:v1.35.0", registry.host()),
+            &format!("docker://{}/kube-apiserver:{tag}", registry.host()),
+        ]);
+    }
+    let ws = Workspace::new(|t| t);
+    let source = format!("{}/kube-apiserver", registry.host());
+    let dry = ws.run(&["versions", "--refresh", "--source", &source, "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("new: v1.35.0") && stdout(&dry).contains("new: v1.35.1"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(!stdout(&dry).contains("rc"), "{}", stdout(&dry));
+    let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(!lock.contains("\"1.35\""));
+    let wet = ws.run(&["versions", "--refresh", "--source", &source]);
+    assert!(wet.status.success(), "{}", stderr(&wet));
+    let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(lock.contains("\"1.35\" = [0, 1]"), "{lock}");
+    assert!(
+        lock.contains("[kubeadm.\"1.24\"]"),
+        "the rest of the lock is kept"
+    );
+}
+
+#[test]
+fn large_blobs_go_up_in_chunks_and_restart_after_a_cut() {
+    let registry = Registry::start(None);
+    let proxy = Proxy::start(registry.host(), None);
+    proxy.fault("PATCH", "/v2/big/blob/blobs/uploads/", vec![Fault::Cut]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let digest = matrix::digest::Sha256::of(&bytes).to_string();
+    let client = registry::Client::new(registry::CredentialStore::default(), false)
+        .unwrap()
+        .with_chunk(64 * 1024);
+    client
+        .upload_blob(&proxy.host(), "big/blob", &digest, &file, bytes.len() as u64)
+        .unwrap();
+    assert!(client.blob_exists(&registry.host(), "big/blob", &digest).unwrap());
+    // Five chunks, one of them sent twice after the cut.
+    assert!(proxy.hits("PATCH", "/v2/big/blob/blobs/uploads/") >= 6);
+    let cache = matrix::fetch::Cache::open(&dir.path().join("cache")).unwrap();
+    let path = client
+        .fetch_blob(&registry.host(), "big/blob", &digest, &cache)
+        .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), bytes);
+}
