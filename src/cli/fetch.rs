@@ -35,7 +35,7 @@ pub struct SourceArgs {
     /// Use only the cache; a missing artifact is an error.
     #[arg(long)]
     pub offline: bool,
-    /// Parallel downloads.
+    /// Parallel downloads (and, for build, cells built at once).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
 }
