@@ -22,7 +22,7 @@ pub use cache::Cache;
 pub use extract::{ExtractError, extract_tar_gz, members};
 pub use mirror::{MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
 pub use standin::write_stand_in;
-pub use transport::{RetryPolicy, TransportError, redact};
+pub use transport::{RetryPolicy, TransportError, plain_error, redact};
 
 use crate::axis::Arch;
 use crate::config::{Matrix, Placement};

@@ -101,15 +101,21 @@ pub fn download(
                     attempt,
                     reason: &reason,
                 });
-                std::thread::sleep(wait_before(policy, attempt, wait));
+                std::thread::sleep(policy.wait(attempt, wait));
             }
         }
     }
 }
 
-fn wait_before(policy: RetryPolicy, attempt: u32, asked: Option<Duration>) -> Duration {
-    let doubling = policy.backoff.saturating_mul(1 << (attempt - 2).min(16));
-    asked.unwrap_or(doubling).min(policy.max_wait)
+impl RetryPolicy {
+    /// How long to wait before `attempt` (2 for the first retry): what the
+    /// server asked (`Retry-After`), else a doubling backoff; capped.
+    pub fn wait(&self, attempt: u32, asked: Option<Duration>) -> Duration {
+        let doubling = self
+            .backoff
+            .saturating_mul(1 << attempt.saturating_sub(2).min(16));
+        asked.unwrap_or(doubling).min(self.max_wait)
+    }
 }
 
 fn try_download(
@@ -169,7 +175,7 @@ fn check_status(response: &reqwest::blocking::Response) -> Result<(), Attempt> {
 
 /// reqwest errors carry the URL; keep only the cause (the caller names a
 /// redacted URL itself).
-fn plain_error(error: &reqwest::Error) -> String {
+pub fn plain_error(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_string()
     } else if error.is_connect() {
@@ -241,14 +247,14 @@ mod tests {
     #[test]
     fn waits_double_and_are_capped() {
         let policy = RetryPolicy::default();
-        assert_eq!(wait_before(policy, 2, None), Duration::from_millis(200));
-        assert_eq!(wait_before(policy, 3, None), Duration::from_millis(400));
+        assert_eq!(policy.wait(2, None), Duration::from_millis(200));
+        assert_eq!(policy.wait(3, None), Duration::from_millis(400));
         assert_eq!(
-            wait_before(policy, 3, Some(Duration::from_secs(1))),
+            policy.wait(3, Some(Duration::from_secs(1))),
             Duration::from_secs(1)
         );
         assert_eq!(
-            wait_before(policy, 3, Some(Duration::from_secs(999))),
+            policy.wait(3, Some(Duration::from_secs(999))),
             Duration::from_secs(30)
         );
     }

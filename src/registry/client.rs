@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use super::auth::{Challenge, CredentialStore, parse_challenge};
 use crate::digest::{HashingWriter, Sha256};
-use crate::fetch::{Cache, RetryPolicy};
+use crate::fetch::{Cache, RetryPolicy, plain_error};
 
 /// Manifest media types we accept, most specific first.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -168,20 +168,6 @@ pub fn is_loopback(host: &str) -> bool {
     name == "localhost" || name == "::1" || name.starts_with("127.")
 }
 
-fn plain(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "timed out".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 impl Client {
     /// A client with these credentials; `insecure` allows http:// anywhere.
     pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
@@ -305,10 +291,10 @@ impl Client {
                     return Err(RegistryError::Network {
                         method: request.method.to_string(),
                         url: shown,
-                        reason: plain(&error),
+                        reason: plain_error(&error),
                     });
                 }
-                Err(error) => (plain(&error), None, None),
+                Err(error) => (plain_error(&error), None, None),
             };
             let (reason, wait, response) = failure;
             if attempt >= self.retry.attempts {
@@ -323,8 +309,7 @@ impl Client {
             }
             attempt += 1;
             tracing::info!("retry {attempt} of {} {shown}: {reason}", request.method);
-            let backoff = self.retry.backoff.saturating_mul(1 << (attempt - 2).min(16));
-            std::thread::sleep(wait.unwrap_or(backoff).min(self.retry.max_wait));
+            std::thread::sleep(self.retry.wait(attempt, wait));
         }
     }
 
@@ -368,7 +353,7 @@ impl Client {
                 let reply = builder.send().map_err(|e| RegistryError::Network {
                     method: "GET".into(),
                     url: realm.clone(),
-                    reason: plain(&e),
+                    reason: plain_error(&e),
                 })?;
                 if !reply.status().is_success() {
                     return Err(RegistryError::Unauthorized {
@@ -449,7 +434,7 @@ impl Client {
         let bytes = response.bytes().map_err(|e| RegistryError::Network {
             method: "GET".into(),
             url: self.url(host, &path),
-            reason: plain(&e),
+            reason: plain_error(&e),
         })?;
         let digest = Sha256::of(&bytes);
         if reference.starts_with("sha256:") && reference != digest.to_string() {
@@ -572,7 +557,7 @@ impl Client {
                 Err(error) if attempt < self.retry.attempts => {
                     attempt += 1;
                     tracing::info!("retry {attempt} of GET {url}: {error}");
-                    std::thread::sleep(self.retry.backoff);
+                    std::thread::sleep(self.retry.wait(attempt, None));
                 }
                 Err(error) => {
                     return Err(RegistryError::Network {
@@ -621,7 +606,7 @@ impl Client {
                     tracing::info!(
                         "restarting upload of {digest} to {repository} (attempt {attempt}): {error}"
                     );
-                    std::thread::sleep(self.retry.backoff);
+                    std::thread::sleep(self.retry.wait(attempt, None));
                 }
                 Err(error) => return Err(error),
             }

@@ -83,3 +83,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Asserts a run failed with `code` and said `needle` on stderr, without panicking.
+pub fn assert_fails(output: &Output, code: i32, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(needle), "missing `{needle}` in: {err}");
+}
