@@ -212,10 +212,16 @@ fn build_cell(
     {
         return Ok((record, true, 0));
     }
+    // Layers of one cell are written in parallel too.
+    let built: Vec<Result<(LayerDesc, bool), String>> = specs
+        .par_iter()
+        .zip(keys.par_iter())
+        .map(|(spec, key)| layer(options.store, spec, key, slots))
+        .collect();
     let mut layers = Vec::with_capacity(specs.len());
     let mut written = 0;
-    for (spec, key) in specs.iter().zip(&keys) {
-        let (desc, fresh) = layer(options.store, spec, key, slots)?;
+    for (spec, result) in specs.iter().zip(built) {
+        let (desc, fresh) = result?;
         written += usize::from(fresh);
         layers.push((spec.name.clone(), desc));
     }

@@ -287,3 +287,59 @@ fn gc_removes_what_no_tag_reaches() {
     assert!(!ws.path().join("out/.matrix/tmp/partial").exists());
     inspect(&ws.path().join("out"), &format!("kubernetes:{TAG}-amd64"), false);
 }
+
+#[test]
+fn zstd_layers_are_read_by_skopeo_and_umoci() {
+    let ws = workspace();
+    let report = build(
+        &ws,
+        "out/oci",
+        &["--cri", "containerd", "--arch", "arm64", "--compression", "zstd"],
+    );
+    assert_eq!(report["built"], 1);
+    let store = ws.path().join("out/oci");
+    let manifest = inspect(&store, &format!("kubernetes:{TAG}-arm64"), true);
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{types:?}"
+    );
+    // The CRI tarball layer is already compressed, so it stays plain tar.
+    assert!(
+        types.contains(&"application/vnd.oci.image.layer.v1.tar"),
+        "{types:?}"
+    );
+    // Debian's umoci 0.4.7 predates zstd: skopeo decompresses and
+    // re-compresses with gzip, then umoci unpacks the copy.
+    let converted = ws.path().join("converted");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-compress",
+            "--dest-compress-format",
+            "gzip",
+            &format!("oci:{}:kubernetes:{TAG}-arm64", store.display()),
+            &format!("oci:{}:x", converted.display()),
+        ],
+    );
+    let bundle = ws.path().join("bundle");
+    let image = format!("{}:x", converted.display());
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &image,
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(bundle.join("rootfs/etc/kubeadm.yml").is_file());
+    assert!(bundle.join("rootfs/bin/kubelet").is_file());
+}

@@ -39,7 +39,7 @@ pub struct BuildArgs {
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
-    /// Layer compression: gzip, gzip:LEVEL (0-9) or none.
+    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
     #[arg(long, default_value = "gzip:6")]
     compression: Compression,
     #[command(flatten)]

@@ -20,6 +20,8 @@ pub enum Compression {
     None,
     /// gzip at this level (0-9).
     Gzip(u32),
+    /// zstd at this level (1-19).
+    Zstd(i32),
 }
 
 impl Compression {
@@ -28,6 +30,7 @@ impl Compression {
         match self {
             Compression::None => MediaType::ImageLayer,
             Compression::Gzip(_) => MediaType::ImageLayerGzip,
+            Compression::Zstd(_) => MediaType::ImageLayerZstd,
         }
     }
 }
@@ -39,12 +42,17 @@ impl std::str::FromStr for Compression {
         match text.split_once(':') {
             None if text == "none" => Ok(Compression::None),
             None if text == "gzip" => Ok(Compression::Gzip(6)),
+            None if text == "zstd" => Ok(Compression::Zstd(3)),
             Some(("gzip", level)) => match level.parse::<u32>() {
                 Ok(level) if level <= 9 => Ok(Compression::Gzip(level)),
                 _ => Err(format!("`{level}` is not a gzip level 0-9")),
             },
+            Some(("zstd", level)) => match level.parse::<i32>() {
+                Ok(level) if (1..=19).contains(&level) => Ok(Compression::Zstd(level)),
+                _ => Err(format!("`{level}` is not a zstd level 1-19")),
+            },
             _ => Err(format!(
-                "`{text}` is not a compression: use gzip, gzip:LEVEL or none"
+                "`{text}` is not a compression: use gzip, gzip:LEVEL, zstd, zstd:LEVEL or none"
             )),
         }
     }
@@ -255,6 +263,16 @@ pub fn write_layer(store: &Store, spec: &LayerSpec<'_>) -> Result<LayerDesc, Lay
             let (tar_out, _) = write_tar(spec, HashingWriter::new(gz))?;
             let (gz, (diff_id, _)) = tar_out.finish();
             let blob = gz.finish().map_err(|source| spec.read_error("<gzip>", source))?;
+            (diff_id, blob)
+        }
+        Compression::Zstd(level) => {
+            let encoder =
+                zstd::Encoder::new(blob, level).map_err(|source| spec.read_error("<zstd>", source))?;
+            let (tar_out, _) = write_tar(spec, HashingWriter::new(encoder))?;
+            let (encoder, (diff_id, _)) = tar_out.finish();
+            let blob = encoder
+                .finish()
+                .map_err(|source| spec.read_error("<zstd>", source))?;
             (diff_id, blob)
         }
     };
