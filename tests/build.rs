@@ -343,3 +343,81 @@ fn zstd_layers_are_read_by_skopeo_and_umoci() {
     assert!(bundle.join("rootfs/etc/kubeadm.yml").is_file());
     assert!(bundle.join("rootfs/bin/kubelet").is_file());
 }
+
+#[test]
+fn a_killed_build_leaves_a_valid_store() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.run(&[
+        "mirror",
+        "--stand-ins",
+        "--to",
+        "mirror",
+        TAG,
+        "--stand-in-size",
+        "kubelet=60M",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A first, complete build of one cell, so the store has tags to keep.
+    build(
+        &ws,
+        "out/oci",
+        &["--cri", "docker", "--arch", "amd64", "--compression", "none"],
+    );
+    let mirror = format!("file://{}", ws.path().join("mirror").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .args([
+            "build",
+            TAG,
+            "--cri",
+            "containerd",
+            "--arch",
+            "amd64",
+            "--skip-images",
+        ])
+        .args([
+            "--mirror",
+            &mirror,
+            "--cache",
+            "cache",
+            "--out",
+            "out/oci",
+            "--compression",
+            "gzip:9",
+        ])
+        .current_dir(ws.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it while a layer blob is being written.
+    let tmp = ws.path().join("out/oci/.matrix/tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut caught = false;
+    while std::time::Instant::now() < deadline && !caught {
+        caught = std::fs::read_dir(&tmp)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false))
+            })
+            .unwrap_or(false);
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(caught, "the build never reached a layer write");
+    // Every tag still resolves, the half blob is not in blobs/, gc cleans up.
+    let store = ws.path().join("out/oci");
+    inspect(&store, &format!("kubernetes-docker:{TAG}-amd64"), false);
+    let gc = ws.run(&["gc", "--out", "out/oci", "--json"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    // And the next build completes.
+    let report = build(
+        &ws,
+        "out/oci",
+        &["--cri", "containerd", "--arch", "amd64", "--compression", "none"],
+    );
+    assert_eq!(report["built"], 1, "{report}");
+    inspect(&store, &format!("kubernetes:{TAG}-amd64"), false);
+}
