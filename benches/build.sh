@@ -6,6 +6,8 @@
 # unchanged-rebuild cost, peak RSS and bytes written. Needs buildah (root).
 # Usage: bash benches/build.sh
 set -euo pipefail
+# Failures print their output instead of vanishing behind >/dev/null.
+trap 'echo "benches/build.sh: failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 command -v buildah >/dev/null || { echo "buildah is needed: apt-get install -y buildah" >&2; exit 1; }
 cargo build --release --quiet
@@ -27,13 +29,13 @@ now() { date +%s.%N; }
 peak_kb() { awk '/Maximum resident/ {print $6}' "$1"; }
 
 start=$(now)
-/usr/bin/time -v -o "$work/time.txt" "$matrix" build "${tags[@]}" "${select[@]}" --mirror "$mirror" \
+/usr/bin/time -v -o "$work/time.txt" "$matrix" build "${tags[@]}" "${select[@]}" --skip-images --mirror "$mirror" \
   --cache "$work/cache" --out "$work/matrix-oci" --jobs "$(nproc)" >/dev/null 2>&1
 matrix_s=$(echo "$(now) - $start" | bc)
 rss_kb=$(peak_kb "$work/time.txt")
 
 start=$(now)
-"$matrix" build "${tags[@]}" "${select[@]}" --mirror "$mirror" --cache "$work/cache" \
+"$matrix" build "${tags[@]}" "${select[@]}" --skip-images --mirror "$mirror" --cache "$work/cache" \
   --out "$work/matrix-oci" >/dev/null 2>&1
 unchanged_s=$(echo "$(now) - $start" | bc)
 
