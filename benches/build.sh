@@ -15,7 +15,7 @@ matrix=$PWD/target/release/matrix
 work=$(mktemp -d)
 trap 'buildah --storage-driver vfs --root "$work/containers" rm -a >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 tags=(v1.24.4-4.1.3 v1.25.0-4.1.3)
-select=(--cri containerd,docker)
+select=(--cri "containerd,docker")
 sizes=(--stand-in-size kubelet=110M --stand-in-size kubeadm=45M --stand-in-size kubectl=45M
        --stand-in-size containerd=50M --stand-in-size docker=50M)
 mirror="file://$work/mirror"
