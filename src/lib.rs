@@ -8,6 +8,7 @@
 
 pub mod axis;
 pub mod build;
+pub mod cell;
 pub mod config;
 pub mod context;
 pub mod digest;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{Condition, RawCondition, S, resolve_condition};
-use crate::plan::Cell;
+use crate::cell::Cell;
 use crate::source::{InputError, Source};
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Condition, RawCondition, S, parse_at, resolve_condition};
 use crate::axis::Cri;
-use crate::plan::Cell;
+use crate::cell::Cell;
 use crate::source::{InputError, Source};
 
 #[derive(Debug, Deserialize)]

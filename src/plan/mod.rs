@@ -14,33 +14,9 @@ use crate::config::{ExcludeRule, Matrix, PatchPolicy, SelectRule};
 use crate::tag::{Tag, TagSelector, TagTemplate, TagValues};
 use crate::version::{KubeVersion, SealosVersion};
 
+pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
-
-/// One buildable unit: a Kubernetes version, a sealos version, a CRI and
-/// an architecture. Each cell yields one per-arch image.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cell {
-    /// The container runtime (decides the image name).
-    pub cri: Cri,
-    /// The Kubernetes version.
-    pub kube: KubeVersion,
-    /// The sealos version (or the dev line).
-    pub sealos: SealosVersion,
-    /// The architecture.
-    pub arch: Arch,
-}
-
-impl std::fmt::Display for Cell {
-    /// Prints `containerd v1.24.4 sealos 4.1.3 amd64`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} sealos {} {}",
-            self.cri, self.kube, self.sealos, self.arch
-        )
-    }
-}
 
 /// The tags one cell's image carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,25 +323,6 @@ fn kept_patches(matrix: &Matrix, cell: &Cell, policy: PatchPolicy) -> Vec<KubeVe
         .filter(|(index, _)| policy.keeps(*index, patches.len()))
         .map(|(_, patch)| minor.patch(*patch))
         .collect()
-}
-
-impl crate::config::Condition {
-    /// True if every condition given holds for `cell`.
-    pub fn matches(&self, cell: &Cell) -> bool {
-        self.kube
-            .as_ref()
-            .is_none_or(|req| req.matches(cell.kube.semver()))
-            && self
-                .sealos
-                .as_ref()
-                .is_none_or(|req| req.matches(cell.sealos.compare_as()))
-            && self.cri.as_ref().is_none_or(|cris| cris.contains(&cell.cri))
-            && self
-                .arch
-                .as_ref()
-                .is_none_or(|arches| arches.contains(&cell.arch))
-            && self.dev.is_none_or(|dev| dev == cell.sealos.is_dev())
-    }
 }
 
 fn render_tags(matrix: &Matrix, cell: &Cell) -> Result<CellTags, PlanError> {

@@ -6,95 +6,25 @@
 //! hosts or with `insecure`. Credentials never appear in errors or logs.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::blocking::{Body as HttpBody, Response};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use thiserror::Error;
 
 use super::auth::{Challenge, CredentialStore, parse_challenge};
-use crate::digest::{HashingWriter, Sha256};
-use crate::fetch::{Cache, RetryPolicy, plain_error};
+pub use super::error::RegistryError;
+use crate::digest::Sha256;
+use crate::fetch::{RetryPolicy, plain_error};
 
 /// Manifest media types we accept, most specific first.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// Blobs larger than this are uploaded in chunks of this size.
 pub const CHUNK: u64 = 32 * 1024 * 1024;
-
-/// A registry operation that failed.
-#[derive(Debug, Error)]
-pub enum RegistryError {
-    /// The registry answered with an error status.
-    #[error("{method} {url}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
-    Http {
-        /// Method.
-        method: String,
-        /// URL (without credentials or query).
-        url: String,
-        /// Status code.
-        status: u16,
-        /// Registry error message, if any.
-        message: String,
-    },
-    /// Network trouble after every retry.
-    #[error("{method} {url}: {reason} (gave up after retries)")]
-    Network {
-        /// Method.
-        method: String,
-        /// URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// Authentication failed or is needed.
-    #[error("{host}: not authorized{}\n  help: pass --creds USER:PASSWORD, set MATRIX_REGISTRY_CREDS, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
-    Unauthorized {
-        /// Host.
-        host: String,
-        /// What the registry said.
-        detail: String,
-    },
-    /// Plain HTTP to a non-loopback host.
-    #[error(
-        "{host} is not a loopback address, so plain http:// is refused\n  help: pass --insecure if you mean it"
-    )]
-    Insecure {
-        /// Host.
-        host: String,
-    },
-    /// Content did not match its digest.
-    #[error("{what}: expected {expected}, got {actual}")]
-    Digest {
-        /// What was checked.
-        what: String,
-        /// Expected digest.
-        expected: String,
-        /// Actual digest.
-        actual: String,
-    },
-    /// A document that does not parse or lacks something.
-    #[error("{what}: {message}")]
-    Invalid {
-        /// What.
-        what: String,
-        /// Why.
-        message: String,
-    },
-    /// Local file trouble.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// What a request sends.
 #[derive(Debug, Clone)]
@@ -129,17 +59,17 @@ impl Body {
 }
 
 /// One request: where, what, and which token scope it needs.
-struct Request<'a> {
-    method: Method,
-    host: &'a str,
+pub(super) struct Request<'a> {
+    pub(super) method: Method,
+    pub(super) host: &'a str,
     /// A path (`/v2/...`) or an absolute URL (upload locations).
-    target: &'a str,
-    scope: &'a str,
-    body: Body,
-    headers: HeaderMap,
+    pub(super) target: &'a str,
+    pub(super) scope: &'a str,
+    pub(super) body: Body,
+    pub(super) headers: HeaderMap,
     /// Whether a dropped connection may be retried here (uploads restart
     /// as a whole instead).
-    retry: bool,
+    pub(super) retry: bool,
 }
 
 /// A registry client, shared across threads.
@@ -147,8 +77,8 @@ pub struct Client {
     http: reqwest::blocking::Client,
     credentials: CredentialStore,
     insecure: bool,
-    retry: RetryPolicy,
-    chunk: u64,
+    pub(super) retry: RetryPolicy,
+    pub(super) chunk: u64,
     tokens: Mutex<HashMap<String, String>>,
 }
 
@@ -211,7 +141,7 @@ impl Client {
         }
     }
 
-    fn url(&self, host: &str, target: &str) -> String {
+    pub(super) fn url(&self, host: &str, target: &str) -> String {
         if target.starts_with("http://") || target.starts_with("https://") {
             target.to_string()
         } else {
@@ -230,7 +160,7 @@ impl Client {
 
     /// Sends a request with auth and retries; returns any response whose
     /// status is not an auth challenge (callers judge the status).
-    fn send(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
+    pub(super) fn send(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
         let url = self.url(request.host, request.target);
         self.check_scheme(request.host, &url)?;
         let shown = url.split('?').next().unwrap_or(&url).to_string();
@@ -389,7 +319,13 @@ impl Client {
         Ok(())
     }
 
-    fn request<'a>(&self, method: Method, host: &'a str, target: &'a str, scope: &'a str) -> Request<'a> {
+    pub(super) fn request<'a>(
+        &self,
+        method: Method,
+        host: &'a str,
+        target: &'a str,
+        scope: &'a str,
+    ) -> Request<'a> {
         Request {
             method,
             host,
@@ -495,211 +431,6 @@ impl Client {
         expect_ok(&Method::PUT, &self.url(host, &path), self.send(&request)?).map(|_| ())
     }
 
-    /// True if the repository has the blob.
-    pub fn blob_exists(&self, host: &str, repository: &str, digest: &str) -> Result<bool, RegistryError> {
-        let path = format!("/v2/{repository}/blobs/{digest}");
-        let scope = format!("repository:{repository}:pull");
-        let response = self.send(&self.request(Method::HEAD, host, &path, &scope))?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        expect_ok(&Method::HEAD, &self.url(host, &path), response).map(|_| true)
-    }
-
-    /// Downloads a blob into the cache (verified), unless it is there.
-    pub fn fetch_blob(
-        &self,
-        host: &str,
-        repository: &str,
-        digest: &str,
-        cache: &Cache,
-    ) -> Result<PathBuf, RegistryError> {
-        let expected: Sha256 =
-            digest
-                .parse()
-                .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
-                    what: format!("blob of {repository}"),
-                    message: e.to_string(),
-                })?;
-        if cache.has(&expected) {
-            return Ok(cache.blob(&expected));
-        }
-        let path = format!("/v2/{repository}/blobs/{digest}");
-        let scope = format!("repository:{repository}:pull");
-        let url = self.url(host, &path);
-        let mut attempt = 1;
-        loop {
-            let io = |what: &str| {
-                let what = what.to_string();
-                move |source| RegistryError::Io { what, source }
-            };
-            let mut temp = cache.temp_file().map_err(io("creating a temp file"))?;
-            let response = expect_ok(
-                &Method::GET,
-                &url,
-                self.send(&self.request(Method::GET, host, &path, &scope))?,
-            )?;
-            let mut writer = HashingWriter::new(temp.as_file_mut());
-            let mut reader = response;
-            match std::io::copy(&mut reader, &mut writer) {
-                Ok(_) => {
-                    let (_, (actual, _)) = writer.finish();
-                    if actual != expected {
-                        return Err(RegistryError::Digest {
-                            what: format!("blob {repository}@{digest}"),
-                            expected: digest.to_string(),
-                            actual: actual.to_string(),
-                        });
-                    }
-                    temp.as_file_mut().flush().map_err(io("writing a blob"))?;
-                    return cache.commit(temp, &expected).map_err(io("caching a blob"));
-                }
-                Err(error) if attempt < self.retry.attempts => {
-                    attempt += 1;
-                    tracing::info!("retry {attempt} of GET {url}: {error}");
-                    std::thread::sleep(self.retry.wait(attempt, None));
-                }
-                Err(error) => {
-                    return Err(RegistryError::Network {
-                        method: "GET".into(),
-                        url,
-                        reason: error.to_string(),
-                    });
-                }
-            }
-        }
-    }
-
-    /// Asks the registry to mount a blob from another repository; true if
-    /// it did (no bytes sent).
-    pub fn mount_blob(
-        &self,
-        host: &str,
-        repository: &str,
-        digest: &str,
-        from: &str,
-    ) -> Result<bool, RegistryError> {
-        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
-        let scope = format!("repository:{repository}:pull,push repository:{from}:pull");
-        let response = self.send(&self.request(Method::POST, host, &path, &scope))?;
-        Ok(response.status() == StatusCode::CREATED)
-    }
-
-    /// Uploads a blob from a file: in one PUT when small, in PATCH chunks
-    /// when large. A failed upload restarts from a new session.
-    pub fn upload_blob(
-        &self,
-        host: &str,
-        repository: &str,
-        digest: &str,
-        file: &Path,
-        size: u64,
-    ) -> Result<(), RegistryError> {
-        let mut attempt = 1;
-        loop {
-            match self.upload_once(host, repository, digest, file, size) {
-                Ok(()) => return Ok(()),
-                Err(error @ (RegistryError::Network { .. } | RegistryError::Http { .. }))
-                    if attempt < self.retry.attempts =>
-                {
-                    attempt += 1;
-                    tracing::info!(
-                        "restarting upload of {digest} to {repository} (attempt {attempt}): {error}"
-                    );
-                    std::thread::sleep(self.retry.wait(attempt, None));
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    fn upload_once(
-        &self,
-        host: &str,
-        repository: &str,
-        digest: &str,
-        file: &Path,
-        size: u64,
-    ) -> Result<(), RegistryError> {
-        let scope = format!("repository:{repository}:pull,push");
-        let start = format!("/v2/{repository}/blobs/uploads/");
-        let response = expect_status(
-            &Method::POST,
-            &self.url(host, &start),
-            self.send(&self.request(Method::POST, host, &start, &scope))?,
-            &[StatusCode::ACCEPTED],
-        )?;
-        let mut location = self.location(host, &response)?;
-        let mut offset = 0;
-        while size > self.chunk && offset < size {
-            let len = self.chunk.min(size - offset);
-            let mut request = self.request(Method::PATCH, host, &location, &scope);
-            request.retry = false;
-            request.body = Body::File {
-                path: file.to_path_buf(),
-                offset,
-                len,
-            };
-            request.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            request.headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("{offset}-{}", offset + len - 1)).map_err(|e| {
-                    RegistryError::Invalid {
-                        what: "content range".into(),
-                        message: e.to_string(),
-                    }
-                })?,
-            );
-            let response = expect_status(
-                &Method::PATCH,
-                &location,
-                self.send(&request)?,
-                &[StatusCode::ACCEPTED],
-            )?;
-            location = self.location(host, &response)?;
-            offset += len;
-        }
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let finish = format!("{location}{separator}digest={digest}");
-        let mut request = self.request(Method::PUT, host, &finish, &scope);
-        request.retry = false;
-        request.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        request.body = if size > self.chunk {
-            Body::Empty
-        } else {
-            Body::File {
-                path: file.to_path_buf(),
-                offset: 0,
-                len: size,
-            }
-        };
-        expect_status(
-            &Method::PUT,
-            &location,
-            self.send(&request)?,
-            &[StatusCode::CREATED],
-        )
-        .map(|_| ())
-    }
-
-    fn location(&self, host: &str, response: &Response) -> Result<String, RegistryError> {
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| RegistryError::Invalid {
-                what: "upload".into(),
-                message: "the registry sent no Location".into(),
-            })?;
-        Ok(self.url(host, location))
-    }
-
     /// Every tag of a repository, following `Link: <...>; rel="next"`
     /// pages; `null` entries are dropped; a missing repository has none.
     pub fn tags(&self, host: &str, repository: &str) -> Result<Vec<String>, RegistryError> {
@@ -767,7 +498,7 @@ fn http_error(method: &Method, url: &str, response: Response) -> RegistryError {
     }
 }
 
-fn expect_ok(method: &Method, url: &str, response: Response) -> Result<Response, RegistryError> {
+pub(super) fn expect_ok(method: &Method, url: &str, response: Response) -> Result<Response, RegistryError> {
     if response.status().is_success() {
         Ok(response)
     } else {
@@ -775,7 +506,7 @@ fn expect_ok(method: &Method, url: &str, response: Response) -> Result<Response,
     }
 }
 
-fn expect_status(
+pub(super) fn expect_status(
     method: &Method,
     url: &str,
     response: Response,

@@ -3,8 +3,10 @@
 //! planned tags with published ones.
 
 mod auth;
+mod blobs;
 mod client;
 mod diff;
+mod error;
 mod push;
 mod reference;
 mod save;
