@@ -216,48 +216,47 @@ impl Lock {
         self.artifacts.get(key)
     }
 
-    /// Adds pins to the lock file on disk, keeping its comments and layout;
-    /// written to a temp file and renamed, so a crash leaves the old lock.
+    /// Adds pins to the lock file on disk, keeping its comments and layout.
     pub fn write_pins(&self, pins: &BTreeMap<String, Sha256>) -> std::io::Result<()> {
-        let text = std::fs::read_to_string(&self.path)?;
-        let mut doc: toml_edit::DocumentMut = text
-            .parse()
-            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
-        let table = doc
-            .entry("artifacts")
-            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "[artifacts] is not a table")
-            })?;
-        for (key, digest) in pins {
-            table.insert(key, toml_edit::value(digest.to_string()));
-        }
-        crate::fsutil::write_atomic(&self.path, doc.to_string().as_bytes())
+        self.edit_table("artifacts", |table| {
+            for (key, digest) in pins {
+                table.insert(key, toml_edit::value(digest.to_string()));
+            }
+        })
     }
 
     /// Rewrites the `[kube]` table with these patches per minor, keeping
-    /// the rest of the file; atomic like `write_pins`.
+    /// the rest of the file.
     pub fn write_kube(
         &self,
         kube: &BTreeMap<KubeMinor, std::collections::BTreeSet<u64>>,
     ) -> std::io::Result<()> {
+        self.edit_table("kube", |table| {
+            for (minor, patches) in kube {
+                let array: toml_edit::Array = patches
+                    .iter()
+                    .map(|p| i64::try_from(*p).unwrap_or(i64::MAX))
+                    .collect();
+                table.insert(&minor.to_string(), toml_edit::value(array));
+            }
+        })
+    }
+
+    /// Changes one table of the lock file with `edit`, keeping comments and
+    /// layout; written to a temp file and renamed, so a crash leaves the old
+    /// lock.
+    fn edit_table(&self, name: &str, edit: impl FnOnce(&mut toml_edit::Table)) -> std::io::Result<()> {
+        let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
         let text = std::fs::read_to_string(&self.path)?;
         let mut doc: toml_edit::DocumentMut = text
             .parse()
-            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+            .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
         let table = doc
-            .entry("kube")
+            .entry(name)
             .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
             .as_table_mut()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "[kube] is not a table"))?;
-        for (minor, patches) in kube {
-            let array: toml_edit::Array = patches
-                .iter()
-                .map(|p| i64::try_from(*p).unwrap_or(i64::MAX))
-                .collect();
-            table.insert(&minor.to_string(), toml_edit::value(array));
-        }
+            .ok_or_else(|| invalid(format!("[{name}] is not a table")))?;
+        edit(table);
         crate::fsutil::write_atomic(&self.path, doc.to_string().as_bytes())
     }
 
