@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::registry::Registry;
-use common::{Workspace, stderr, stdout};
+use common::{Workspace, stderr, stdout, tool, unpack};
 
 const TAG: &str = "v1.24.4-4.1.3";
 
@@ -41,19 +41,6 @@ fn build(ws: &Workspace, out: &str, extra: &[&str]) -> serde_json::Value {
         stderr(&result)
     );
     serde_json::from_slice(&result.stdout).unwrap()
-}
-
-fn tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn inspect(store: &Path, reference: &str, raw: bool) -> serde_json::Value {
@@ -112,19 +99,11 @@ fn builds_every_cell_of_a_tag_and_skopeo_reads_them() {
 fn umoci_unpacks_the_context_and_binaries() {
     let ws = workspace();
     build(&ws, "out/oci", &["--cri", "containerd", "--arch", "amd64"]);
-    let bundle = ws.path().join("bundle");
-    let image = format!("{}:kubernetes:{TAG}-amd64", ws.path().join("out/oci").display());
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &image,
-            bundle.to_str().unwrap(),
-        ],
+    let rootfs = unpack(
+        &ws.path().join("out/oci"),
+        &format!("kubernetes:{TAG}-amd64"),
+        &ws.path().join("bundle"),
     );
-    let rootfs = bundle.join("rootfs");
     // Every rendered file is there, byte for byte.
     let rendered = ws.path().join("ctx");
     let out = ws.run(&[
@@ -328,20 +307,9 @@ fn zstd_layers_are_read_by_skopeo_and_umoci() {
             &format!("oci:{}:x", converted.display()),
         ],
     );
-    let bundle = ws.path().join("bundle");
-    let image = format!("{}:x", converted.display());
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &image,
-            bundle.to_str().unwrap(),
-        ],
-    );
-    assert!(bundle.join("rootfs/etc/kubeadm.yml").is_file());
-    assert!(bundle.join("rootfs/bin/kubelet").is_file());
+    let rootfs = unpack(&converted, "x", &ws.path().join("bundle"));
+    assert!(rootfs.join("etc/kubeadm.yml").is_file());
+    assert!(rootfs.join("bin/kubelet").is_file());
 }
 
 #[test]

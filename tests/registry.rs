@@ -6,11 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::proxy::{Bearer, Fault, Proxy};
 use common::registry::Registry;
-use common::{Workspace, stderr, stdout};
+use common::{Workspace, stderr, stdout, unpack};
 use matrix::context::{Content, Entry, Origin};
 use matrix::oci::{
     Compression, IndexEntry, LayerFile, LayerSpec, Store, build_index, build_manifest, write_layer,
@@ -21,16 +20,7 @@ use matrix::{Arch, registry};
 const TAG: &str = "v1.24.4-4.1.3";
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is installed");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::tool("skopeo", args)
 }
 
 /// Pushes small generated two-arch images (`repo/name:tag`) to `host`.
@@ -152,22 +142,14 @@ fn build_saves_the_image_list_and_a_registry_serves_it() {
     assert!(blob_gets.iter().all(|(_, n)| *n == 1), "{blob_gets:?}");
 
     for arch in ["amd64", "arm64"] {
-        let bundle = ws.path().join(format!("bundle-{arch}"));
-        let image = format!("{}:kubernetes:{TAG}-{arch}", ws.path().join("out").display());
-        let out = Command::new("umoci")
-            .args([
-                "unpack",
-                "--rootless",
-                "--image",
-                &image,
-                bundle.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let tree = bundle.join("rootfs/registry");
+        let rootfs = unpack(
+            &ws.path().join("out"),
+            &format!("kubernetes:{TAG}-{arch}"),
+            &ws.path().join(format!("bundle-{arch}")),
+        );
+        let tree = rootfs.join("registry");
         let served = Registry::serve_dir(&tree);
-        let list = std::fs::read_to_string(bundle.join("rootfs/images/shim/DefaultImageList")).unwrap();
+        let list = std::fs::read_to_string(rootfs.join("images/shim/DefaultImageList")).unwrap();
         for line in list.lines() {
             let local = line.split_once('/').map(|(_, rest)| rest).unwrap();
             let info: serde_json::Value = serde_json::from_str(&skopeo(&[
@@ -197,20 +179,12 @@ fn sealignore_leaves_images_out() {
         "out",
         &["--cri", "containerd", "--arch", "amd64", "--image-mirror", &k8s],
     );
-    let bundle = ws.path().join("bundle");
-    let image = format!("{}:kubernetes:{TAG}-amd64", ws.path().join("out").display());
-    let out = Command::new("umoci")
-        .args([
-            "unpack",
-            "--rootless",
-            "--image",
-            &image,
-            bundle.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let repos = bundle.join("rootfs/registry/docker/registry/v2/repositories");
+    let rootfs = unpack(
+        &ws.path().join("out"),
+        &format!("kubernetes:{TAG}-amd64"),
+        &ws.path().join("bundle"),
+    );
+    let repos = rootfs.join("registry/docker/registry/v2/repositories");
     assert!(repos.join("pause/_manifests/tags/3.7/current/link").is_file());
     assert!(!repos.join("labring").exists());
 }

@@ -91,3 +91,34 @@ pub fn assert_fails(output: &Output, code: i32, needle: &str) {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains(needle), "missing `{needle}` in: {err}");
 }
+
+/// Runs an external tool (skopeo, umoci) and returns its stdout; a failure
+/// panics with the tool's stderr.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is installed (.ci/test.sh installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Unpacks `store:reference` with umoci into `dest`; returns its rootfs.
+pub fn unpack(store: &Path, reference: &str, dest: &Path) -> PathBuf {
+    let image = format!("{}:{reference}", store.display());
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &image,
+            &dest.display().to_string(),
+        ],
+    );
+    dest.join("rootfs")
+}
