@@ -7,40 +7,19 @@ use std::path::Path;
 use std::process::Command;
 
 use common::registry::Registry;
-use common::{Workspace, stderr, stdout, tool, unpack};
+use common::{Workspace, stderr, tool, unpack};
 
 const TAG: &str = "v1.24.4-4.1.3";
 
 fn workspace() -> Workspace {
-    let ws = Workspace::new(|t| t).with_contexts();
-    let out = ws.run(&["mirror", "--stand-ins", "--to", "mirror", TAG]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    ws
+    Workspace::new(|t| t).with_contexts().with_stand_ins(TAG)
 }
 
+/// Builds TAG without image pulls and returns the JSON report.
 fn build(ws: &Workspace, out: &str, extra: &[&str]) -> serde_json::Value {
-    let mirror = format!("file://{}", ws.path().join("mirror").display());
-    let mut args = vec![
-        "build",
-        TAG,
-        "--mirror",
-        &mirror,
-        "--cache",
-        "cache",
-        "--out",
-        out,
-        "--json",
-        "--skip-images",
-    ];
+    let mut args = vec!["--json", "--skip-images"];
     args.extend_from_slice(extra);
-    let result = ws.run(&args);
-    assert!(
-        result.status.success(),
-        "{}\n{}",
-        stdout(&result),
-        stderr(&result)
-    );
-    serde_json::from_slice(&result.stdout).unwrap()
+    serde_json::from_slice(&ws.build(TAG, out, &args).stdout).unwrap()
 }
 
 fn inspect(store: &Path, reference: &str, raw: bool) -> serde_json::Value {
@@ -216,7 +195,7 @@ fn a_failing_cell_is_reported_and_the_others_finish() {
             .join("mirror/dl.k8s.io/release/v1.24.4/bin/linux/arm64/kubelet"),
     )
     .unwrap();
-    let mirror = format!("file://{}", ws.path().join("mirror").display());
+    let mirror = ws.mirror_url();
     let out = ws.run(&[
         "build",
         TAG,
@@ -331,7 +310,7 @@ fn a_killed_build_leaves_a_valid_store() {
         "out/oci",
         &["--cri", "docker", "--arch", "amd64", "--compression", "none"],
     );
-    let mirror = format!("file://{}", ws.path().join("mirror").display());
+    let mirror = ws.mirror_url();
     let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
         .args([
             "build",

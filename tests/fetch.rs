@@ -17,10 +17,7 @@ const TAG: &str = "v1.24.4-4.1.3";
 
 /// A workspace with a stand-in mirror of TAG's artifacts in `mirror/`.
 fn with_mirror() -> Workspace {
-    let ws = Workspace::new(|t| t);
-    let out = ws.run(&["mirror", "--stand-ins", "--to", "mirror", TAG]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    ws
+    Workspace::new(|t| t).with_stand_ins(TAG)
 }
 
 fn file_url(path: &Path) -> String {

@@ -84,10 +84,7 @@ const SOURCES: [&str; 8] = [
 ];
 
 fn workspace() -> Workspace {
-    let ws = Workspace::new(|t| t).with_contexts();
-    let out = ws.run(&["mirror", "--stand-ins", "--to", "mirror", TAG]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    ws
+    Workspace::new(|t| t).with_contexts().with_stand_ins(TAG)
 }
 
 fn run_json(ws: &Workspace, args: &[&str]) -> (Option<i32>, serde_json::Value) {
@@ -98,18 +95,7 @@ fn run_json(ws: &Workspace, args: &[&str]) -> (Option<i32>, serde_json::Value) {
 }
 
 fn build(ws: &Workspace, out: &str, extra: &[&str]) {
-    let mirror = format!("file://{}", ws.path().join("mirror").display());
-    let mut args = vec![
-        "build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", out,
-    ];
-    args.extend_from_slice(extra);
-    let result = ws.run(&args);
-    assert!(
-        result.status.success(),
-        "{}\n{}",
-        stdout(&result),
-        stderr(&result)
-    );
+    ws.build(TAG, out, extra);
 }
 
 #[test]

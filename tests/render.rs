@@ -235,11 +235,9 @@ fn kubefile_and_meta_carry_the_sealos_contract() {
     }
 }
 
-#[test]
-fn render_writes_tmpl_files_byte_for_byte_with_provenance() {
-    let ws = Workspace::new(|t| t).with_contexts();
-    let out = ws.path().join("ctx");
-    let result = ws.run(&[
+/// `matrix render v1.24.4-4.1.3 --cri containerd --arch amd64 --out OUT EXTRA...`.
+fn render_containerd_amd64(ws: &Workspace, out: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "render",
         "v1.24.4-4.1.3",
         "--cri",
@@ -247,9 +245,17 @@ fn render_writes_tmpl_files_byte_for_byte_with_provenance() {
         "--arch",
         "amd64",
         "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+        out,
+    ];
+    args.extend_from_slice(extra);
+    ws.run(&args)
+}
+
+#[test]
+fn render_writes_tmpl_files_byte_for_byte_with_provenance() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = ws.path().join("ctx");
+    let result = render_containerd_amd64(&ws, out.to_str().unwrap(), &["--json"]);
     assert!(result.status.success(), "{}", stderr(&result));
     let records: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
     let files = records[0]["files"].as_array().unwrap();
@@ -289,16 +295,7 @@ fn render_writes_tmpl_files_byte_for_byte_with_provenance() {
         .mode();
     assert_eq!(mode & 0o777, 0o755);
     // A second render into the same folder needs --force.
-    let again = ws.run(&[
-        "render",
-        "v1.24.4-4.1.3",
-        "--cri",
-        "containerd",
-        "--arch",
-        "amd64",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let again = render_containerd_amd64(&ws, out.to_str().unwrap(), &[]);
     common::assert_fails(&again, 2, "--force");
 }
 
@@ -365,16 +362,7 @@ fn conflicting_contexts_need_an_override() {
         "runtime-endpoint: other\n",
     )
     .unwrap();
-    let out = ws.run(&[
-        "render",
-        "v1.24.4-4.1.3",
-        "--cri",
-        "containerd",
-        "--arch",
-        "amd64",
-        "--out",
-        "o",
-    ]);
+    let out = render_containerd_amd64(&ws, "o", &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -389,16 +377,7 @@ fn conflicting_contexts_need_an_override() {
         "\n[[render.overrides]]\npath = \"etc/crictl.yaml\"\ncontext = \"registry\"\nreason = \"test\"\n",
     );
     std::fs::write(&matrix, text).unwrap();
-    let out = ws.run(&[
-        "render",
-        "v1.24.4-4.1.3",
-        "--cri",
-        "containerd",
-        "--arch",
-        "amd64",
-        "--out",
-        "o",
-    ]);
+    let out = render_containerd_amd64(&ws, "o", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let written = std::fs::read_to_string(ws.path().join("o/etc/crictl.yaml")).unwrap();
     assert_eq!(written, "runtime-endpoint: other\n");

@@ -37,6 +37,36 @@ impl Workspace {
         self
     }
 
+    /// Also writes a stand-in mirror of `tag`'s artifacts into `mirror/`.
+    pub fn with_stand_ins(self, tag: &str) -> Workspace {
+        let out = self.run(&["mirror", "--stand-ins", "--to", "mirror", tag]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        self
+    }
+
+    /// The `file://` URL of the stand-in mirror.
+    pub fn mirror_url(&self) -> String {
+        format!("file://{}", self.path().join("mirror").display())
+    }
+
+    /// Runs `matrix build TAG` from the stand-in mirror into `out` (cache
+    /// `cache/`) with `extra` arguments; asserts it succeeded.
+    pub fn build(&self, tag: &str, out: &str, extra: &[&str]) -> Output {
+        let mirror = self.mirror_url();
+        let mut args = vec![
+            "build", tag, "--mirror", &mirror, "--cache", "cache", "--out", out,
+        ];
+        args.extend_from_slice(extra);
+        let result = self.run(&args);
+        assert!(
+            result.status.success(),
+            "{}\n{}",
+            stdout(&result),
+            stderr(&result)
+        );
+        result
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
