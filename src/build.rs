@@ -24,7 +24,7 @@ use crate::oci::{
 };
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Reporter};
-use crate::render::render_cell;
+use crate::render::{RenderError, RenderedCell, render_cell};
 
 /// Fills `registry/` of a context with the images a cell lists.
 pub trait ImageSaver: Sync {
@@ -91,6 +91,15 @@ pub enum BuildError {
     /// The store could not be updated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A cell does not render (template, context or lock facts).
+    #[error("{cell}: {source}")]
+    Render {
+        /// The cell's image and tag.
+        cell: String,
+        /// Why.
+        #[source]
+        source: RenderError,
+    },
 }
 
 /// What the store remembers of a cell, to skip unchanged rebuilds.
@@ -104,10 +113,27 @@ struct CellRecord {
 
 type LayerSlot = Arc<OnceLock<Result<LayerDesc, String>>>;
 
-/// Builds cells and publishes their tags in the store.
+/// Renders every cell before anything is downloaded or written, so a
+/// template or context mistake stops the build at once (and is bad input,
+/// not a failed cell).
+pub fn render_all(matrix: &Matrix, cells: &[&PlannedCell]) -> Result<Vec<RenderedCell>, BuildError> {
+    cells
+        .par_iter()
+        .map(|planned| {
+            render_cell(matrix, planned).map_err(|source| BuildError::Render {
+                cell: format!("{}:{}", planned.image, planned.tags.tag),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Builds cells (rendered by [`render_all`], in the same order) and
+/// publishes their tags in the store.
 pub fn build_cells(
     matrix: &Matrix,
     cells: &[&PlannedCell],
+    rendered: Vec<RenderedCell>,
     options: &BuildOptions<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<CellResult>, BuildError> {
@@ -115,7 +141,8 @@ pub fn build_cells(
     let run = || -> Vec<(CellResult, Option<Descriptor>)> {
         cells
             .par_iter()
-            .map(|cell| build_one(matrix, cell, options, &slots, reporter))
+            .zip(rendered.into_par_iter())
+            .map(|(cell, rendered)| build_one(matrix, cell, rendered, options, &slots, reporter))
             .collect()
     };
     let results = match rayon::ThreadPoolBuilder::new()
@@ -132,6 +159,7 @@ pub fn build_cells(
 fn build_one(
     matrix: &Matrix,
     planned: &PlannedCell,
+    rendered: RenderedCell,
     options: &BuildOptions<'_>,
     slots: &Mutex<HashMap<String, LayerSlot>>,
     reporter: &dyn Reporter,
@@ -142,7 +170,7 @@ fn build_one(
         total: None,
     });
     let start = Instant::now();
-    let outcome = build_cell(matrix, planned, options, slots);
+    let outcome = build_cell(matrix, planned, rendered, options, slots);
     let seconds = start.elapsed().as_secs_f64();
     let (status, record, written) = match outcome {
         Ok((record, unchanged, written)) => (
@@ -181,10 +209,10 @@ fn build_one(
 fn build_cell(
     matrix: &Matrix,
     planned: &PlannedCell,
+    rendered: RenderedCell,
     options: &BuildOptions<'_>,
     slots: &Mutex<HashMap<String, LayerSlot>>,
 ) -> Result<(CellRecord, bool, usize), String> {
-    let rendered = render_cell(matrix, planned).map_err(|e| e.to_string())?;
     let mut context = rendered.context;
     for artifact in artifacts_for(matrix, &planned.cell).map_err(|e| e.to_string())? {
         let fetched = options.fetched.get(&artifact.url).ok_or_else(|| {
@@ -199,6 +227,7 @@ fn build_cell(
     if let Some(saver) = options.saver {
         saver.save(&rendered.images, planned.cell.arch, &mut context)?;
     }
+    context.check_links().map_err(|e| e.to_string())?;
     let specs = split_layers(matrix, &context, options.compression, options.epoch);
     let mut keys = Vec::with_capacity(specs.len());
     for spec in &specs {
@@ -208,7 +237,7 @@ fn build_cell(
     let record_name = format!("{}:{}", planned.image, planned.tags.tag);
     if let Some(record) = options.store.record::<CellRecord>("cells", &record_name)
         && record.key == cell_key.to_string()
-        && options.store.has_blob(&record.digest)
+        && options.store.check_closure(&record.descriptor).is_ok()
     {
         return Ok((record, true, 0));
     }
@@ -255,8 +284,10 @@ fn layer(
     slots: &Mutex<HashMap<String, LayerSlot>>,
 ) -> Result<(LayerDesc, bool), String> {
     let name = key.hex();
+    // A damaged or missing blob is not reused: the layer is written again
+    // and the bad file replaced.
     if let Some(desc) = store.record::<LayerDesc>("layers", &name)
-        && store.has_blob(&desc.digest)
+        && store.check_blob(&desc.digest, desc.size).is_ok()
     {
         return Ok((desc, false));
     }

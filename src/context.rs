@@ -13,6 +13,9 @@ use std::path::{Component, Path, PathBuf};
 use thiserror::Error;
 
 use crate::config::Override;
+use crate::fsutil::{
+    BeneathError, escaped_name, escaping_links, prepare_beneath, publish_dir_mode, temp_dir_in,
+};
 
 /// Where a context file came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +147,44 @@ pub enum ContextError {
         /// The folder.
         path: PathBuf,
     },
+    /// `--force` was asked to replace a folder this tool did not write.
+    #[error("refusing to replace {}: {reason}\n  help: --force only replaces a folder an earlier `matrix render` wrote (it holds {RENDER_MARKER}); choose an empty or new --out", path.display())]
+    NotOurs {
+        /// The folder.
+        path: PathBuf,
+        /// Why it is not ours to delete.
+        reason: &'static str,
+    },
+    /// A file name that is not UTF-8 (image paths are UTF-8 text).
+    #[error("{name}: the file name is not UTF-8\n  help: rename the file")]
+    NonUtf8 {
+        /// The path with its bad bytes escaped.
+        name: String,
+    },
+    /// A path lies beneath a symlink of the context, so writing it would
+    /// follow the link.
+    #[error(
+        "`{path}` lies beneath `{link}`, which is a symlink (from {origin})\n  help: make `{link}` a folder, or move the file"
+    )]
+    BeneathLink {
+        /// The file.
+        path: String,
+        /// The link on its way.
+        link: String,
+        /// Who put the link there.
+        origin: Origin,
+    },
+}
+
+/// The file `render` leaves in every folder it writes, so `--force` can
+/// tell its own folders from the user's.
+pub const RENDER_MARKER: &str = ".matrix-render";
+
+impl ContextError {
+    /// True when the input is at fault (exit 2), not the machine.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ContextError::Read { .. } | ContextError::Write { .. })
+    }
 }
 
 /// Files by context path, sorted (so every walk over them is deterministic).
@@ -226,35 +267,91 @@ impl Context {
         Ok(())
     }
 
+    /// Refuses a context whose links would lead out once written: a
+    /// path beneath a symlink entry, or a link whose target, resolved
+    /// through the other links, leaves the root.
+    pub fn check_links(&self) -> Result<(), ContextError> {
+        let links: BTreeMap<String, String> = self
+            .entries
+            .iter()
+            .filter_map(|(path, entry)| match &entry.content {
+                Content::Symlink(target) => Some((path.clone(), target.clone())),
+                _ => None,
+            })
+            .collect();
+        if links.is_empty() {
+            return Ok(());
+        }
+        for path in self.entries.keys() {
+            let mut prefix = String::new();
+            for part in path.split('/') {
+                if !prefix.is_empty() && links.contains_key(&prefix) && prefix != *path {
+                    return Err(ContextError::BeneathLink {
+                        path: path.clone(),
+                        link: prefix.clone(),
+                        origin: self.entries[&prefix].origin.clone(),
+                    });
+                }
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(part);
+            }
+        }
+        match escaping_links(&links).first() {
+            Some((path, target)) => Err(ContextError::SymlinkEscape {
+                path: PathBuf::from(path),
+                target: target.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the context into `out`: into a sibling temp folder first,
-    /// renamed into place, so a failed write leaves no half context.
+    /// renamed into place, so a failed write leaves no half context. An
+    /// existing non-empty `out` is replaced only with `force`, and only if
+    /// an earlier render wrote it (it holds [`RENDER_MARKER`]).
     pub fn write_to(&self, out: &Path, force: bool) -> Result<(), ContextError> {
         let write_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ContextError::Write { path, source }
         };
-        if out.exists() {
-            let empty = fs::read_dir(out).map_err(write_error(out))?.next().is_none();
-            if !empty && !force {
-                return Err(ContextError::NotEmpty {
+        self.check_links()?;
+        let replace = match fs::symlink_metadata(out) {
+            Err(_) => false,
+            Ok(meta) if !meta.is_dir() => {
+                return Err(ContextError::NotOurs {
                     path: out.to_path_buf(),
+                    reason: "it is not a folder",
                 });
             }
-        }
+            Ok(_) => {
+                let empty = fs::read_dir(out).map_err(write_error(out))?.next().is_none();
+                if !empty && !force {
+                    return Err(ContextError::NotEmpty {
+                        path: out.to_path_buf(),
+                    });
+                }
+                if !empty {
+                    check_replaceable(out)?;
+                }
+                true
+            }
+        };
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(write_error(parent))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".render-")
-            .tempdir_in(parent)
-            .map_err(write_error(parent))?;
+        let staging = temp_dir_in(parent, ".render-").map_err(write_error(parent))?;
         for (path, entry) in &self.entries {
-            let target = staging.path().join(path);
-            if let Some(dir) = target.parent() {
-                fs::create_dir_all(dir).map_err(write_error(dir))?;
-            }
+            let target = prepare_beneath(staging.path(), path).map_err(|error| match error {
+                BeneathError::Io { path, source } => ContextError::Write { path, source },
+                other => ContextError::Write {
+                    path: out.join(path),
+                    source: io::Error::other(other.to_string()),
+                },
+            })?;
             match &entry.content {
                 Content::File(source) | Content::Verified { path: source, .. } => {
                     fs::copy(source, &target).map_err(write_error(&target))?;
@@ -267,7 +364,14 @@ impl Context {
             }
             set_mode(&target, entry.mode).map_err(write_error(&target))?;
         }
-        if out.exists() {
+        let marker = staging.path().join(RENDER_MARKER);
+        fs::write(
+            &marker,
+            b"written by `matrix render`; `--force` may replace this folder\n",
+        )
+        .map_err(write_error(&marker))?;
+        publish_dir_mode(staging.path()).map_err(write_error(out))?;
+        if replace {
             fs::remove_dir_all(out).map_err(write_error(out))?;
         }
         let staged = staging.keep();
@@ -283,6 +387,40 @@ impl Context {
             Content::Symlink(_) => Box::new(io::empty()),
         })
     }
+}
+
+/// A folder `--force` may delete: one an earlier render wrote, and never
+/// the current folder, `/`, the home folder or a checkout.
+fn check_replaceable(out: &Path) -> Result<(), ContextError> {
+    let refuse = |reason| ContextError::NotOurs {
+        path: out.to_path_buf(),
+        reason,
+    };
+    let real = out.canonicalize().map_err(|source| ContextError::Read {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let same = |other: Option<PathBuf>| {
+        other
+            .and_then(|p| p.canonicalize().ok())
+            .is_some_and(|p| p == real)
+    };
+    if real.parent().is_none() {
+        return Err(refuse("it is the root folder"));
+    }
+    if same(std::env::current_dir().ok()) {
+        return Err(refuse("it is the current folder"));
+    }
+    if same(std::env::var_os("HOME").map(PathBuf::from)) {
+        return Err(refuse("it is the home folder"));
+    }
+    if real.join(".git").exists() || real.join("matrix.toml").exists() {
+        return Err(refuse("it holds .git or matrix.toml"));
+    }
+    if !real.join(RENDER_MARKER).is_file() {
+        return Err(refuse("matrix did not write it"));
+    }
+    Ok(())
 }
 
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
@@ -309,7 +447,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Content, u32)>) -> Resul
     for child in children {
         let path = child.path();
         let meta = fs::symlink_metadata(&path).map_err(read_error(&path))?;
-        let relative = relative_name(root, &path);
+        let relative = relative_name(root, &path)?;
         let kind = meta.file_type();
         if kind.is_dir() {
             walk(root, &path, out)?;
@@ -321,7 +459,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Content, u32)>) -> Resul
             ));
         } else if kind.is_symlink() {
             let target = fs::read_link(&path).map_err(read_error(&path))?;
-            let target = target.to_string_lossy().into_owned();
+            let target = target
+                .to_str()
+                .ok_or_else(|| ContextError::NonUtf8 {
+                    name: escaped_name(&target),
+                })?
+                .to_string();
             if !link_stays_inside(&relative, &target) {
                 return Err(ContextError::SymlinkEscape { path, target });
             }
@@ -333,13 +476,18 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Content, u32)>) -> Resul
     Ok(())
 }
 
-fn relative_name(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
+fn relative_name(root: &Path, path: &Path) -> Result<String, ContextError> {
+    let parts: Option<Vec<&str>> = path
+        .strip_prefix(root)
         .unwrap_or(path)
         .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+        .map(|c| c.as_os_str().to_str())
+        .collect();
+    parts
+        .map(|parts| parts.join("/"))
+        .ok_or_else(|| ContextError::NonUtf8 {
+            name: escaped_name(path),
+        })
 }
 
 /// True if a link at `link_path` (relative to the context root) pointing to

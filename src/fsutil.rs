@@ -1,18 +1,294 @@
-//! Small file-system helpers: atomic writes (temp file + rename in the same
-//! folder), so readers never see half a file.
+//! File-system helpers every writer shares: atomic writes (temp file +
+//! rename in the same folder, so readers never see half a file) with the
+//! user's umask respected, folders created beneath a root without ever
+//! following a link, link targets resolved virtually so a chain of links
+//! cannot lead out, and I/O errors that name the path they hit.
 
+use std::collections::BTreeMap;
+use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Writes `bytes` to `path` atomically.
+use thiserror::Error;
+
+/// Writes `bytes` to `path` atomically, readable as the umask allows.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = temp_file_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|error| error.error)?;
     Ok(())
+}
+
+/// A temp file created with mode 0666 less the umask (tempfile's default is
+/// 0600, which would leave layout files unreadable to other users).
+pub fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
+/// A temp folder in `dir` whose final mode follows the umask once
+/// [`publish_dir_mode`] is applied before it is renamed into place.
+pub fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix(prefix).tempdir_in(dir)
+}
+
+/// Gives a staged folder the mode a `mkdir` would have (0777 less umask).
+pub fn publish_dir_mode(dir: &Path) -> io::Result<()> {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777 & !umask()))
+}
+
+/// The process umask, probed once by creating a folder (reading it
+/// without changing it needs no libc).
+pub fn umask() -> u32 {
+    static UMASK: OnceLock<u32> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let probe = std::env::temp_dir().join(format!(".matrix-umask-{}", std::process::id()));
+        let mode = fs::create_dir(&probe)
+            .and_then(|()| fs::metadata(&probe))
+            .map(|meta| meta.permissions().mode() & 0o777);
+        let _ = fs::remove_dir(&probe);
+        mode.map_or(0o022, |mode| !mode & 0o777)
+    })
+}
+
+/// Why a path beneath a root was refused.
+#[derive(Debug, Error)]
+pub enum BeneathError {
+    /// A component on the way is a symbolic link (never followed while writing).
+    #[error("`{path}`: `{component}` is a symbolic link; nothing is written through a link")]
+    ThroughLink {
+        /// The relative path being written.
+        path: String,
+        /// The component that is a link.
+        component: String,
+    },
+    /// A component on the way is a file.
+    #[error("`{path}`: `{component}` is not a folder")]
+    NotADir {
+        /// The relative path being written.
+        path: String,
+        /// The component that is a file.
+        component: String,
+    },
+    /// The path itself is not a clean relative path.
+    #[error("`{path}`: {reason}")]
+    BadPath {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// File-system trouble.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Splits a relative path into its normal components, refusing absolute
+/// paths, `..` and empty paths.
+pub fn clean_components(raw: &Path) -> Result<Vec<String>, &'static str> {
+    let mut parts = Vec::new();
+    for component in raw.components() {
+        match component {
+            Component::Normal(part) => match part.to_str() {
+                Some(text) => parts.push(text.to_string()),
+                None => return Err("its name is not UTF-8"),
+            },
+            Component::CurDir => {}
+            Component::ParentDir => return Err("it contains `..`"),
+            Component::RootDir | Component::Prefix(_) => return Err("it is an absolute path"),
+        }
+    }
+    if parts.is_empty() {
+        return Err("it is empty");
+    }
+    Ok(parts)
+}
+
+/// Creates the folders leading to `relative` beneath `root`, one component
+/// at a time, refusing any component that exists as a link or a file.
+/// Returns the full path of `relative` (which itself may not exist yet).
+pub fn prepare_beneath(root: &Path, relative: &str) -> Result<PathBuf, BeneathError> {
+    let parts = clean_components(Path::new(relative)).map_err(|reason| BeneathError::BadPath {
+        path: relative.to_string(),
+        reason,
+    })?;
+    let mut current = root.to_path_buf();
+    let (last, parents) = parts
+        .split_last()
+        .unwrap_or_else(|| unreachable!("clean paths are non-empty"));
+    for part in parents {
+        current.push(part);
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(BeneathError::ThroughLink {
+                    path: relative.to_string(),
+                    component: part.clone(),
+                });
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(BeneathError::NotADir {
+                    path: relative.to_string(),
+                    component: part.clone(),
+                });
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&current).map_err(|source| BeneathError::Io {
+                    path: current.clone(),
+                    source,
+                })?;
+            }
+            Err(source) => {
+                return Err(BeneathError::Io {
+                    path: current,
+                    source,
+                });
+            }
+        }
+    }
+    current.push(last);
+    if fs::symlink_metadata(&current).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(BeneathError::ThroughLink {
+            path: relative.to_string(),
+            component: last.clone(),
+        });
+    }
+    Ok(current)
+}
+
+/// Most links followed while resolving one path (Linux's own limit is 40).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Resolves `target`, a link stored at `link_path` (both relative to a
+/// root), through the links in `links` (path -> target) the way the kernel
+/// would, and returns the resolved path's components; `None` when the
+/// resolution leaves the root, is absolute, or loops.
+pub fn resolve_link(links: &BTreeMap<String, String>, link_path: &str, target: &str) -> Option<Vec<String>> {
+    let mut base: Vec<String> = link_path.split('/').map(str::to_string).collect();
+    base.pop();
+    let mut hops = 0;
+    resolve_from(links, base, target, &mut hops)
+}
+
+fn resolve_from(
+    links: &BTreeMap<String, String>,
+    mut current: Vec<String>,
+    target: &str,
+    hops: &mut usize,
+) -> Option<Vec<String>> {
+    if target.starts_with('/') {
+        return None;
+    }
+    for component in Path::new(target).components() {
+        match component {
+            Component::Normal(part) => {
+                current.push(part.to_str()?.to_string());
+                let here = current.join("/");
+                if let Some(next) = links.get(&here) {
+                    *hops += 1;
+                    if *hops > MAX_LINK_HOPS {
+                        return None;
+                    }
+                    current.pop();
+                    current = resolve_from(links, current, next, hops)?;
+                }
+            }
+            Component::ParentDir => {
+                current.pop()?;
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(current)
+}
+
+/// Every link in `links` whose resolution leaves the root, in path order.
+pub fn escaping_links(links: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    links
+        .iter()
+        .filter(|(path, target)| resolve_link(links, path, target).is_none())
+        .map(|(path, target)| (path.as_str(), target.as_str()))
+        .collect()
+}
+
+/// A file name shown with non-UTF-8 bytes escaped (`\xff`).
+pub fn escaped_name(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().escape_ascii().to_string()
+}
+
+/// "no space left writing PATH" for a full disk, else the error as is.
+pub fn describe_io(path: &Path, error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::StorageFull => format!("no space left writing {}", path.display()),
+        io::ErrorKind::ReadOnlyFilesystem => {
+            format!("{} is on a read-only file system", path.display())
+        }
+        io::ErrorKind::PermissionDenied => format!("permission denied writing {}", path.display()),
+        _ => format!("{}: {error}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn chained_links_that_climb_out_are_caught() {
+        let chain = links(&[("sub/inner", ".."), ("up1", "sub/inner/..")]);
+        assert_eq!(resolve_link(&chain, "sub/inner", ".."), Some(vec![]));
+        assert_eq!(resolve_link(&chain, "up1", "sub/inner/.."), None);
+        assert_eq!(escaping_links(&chain), vec![("up1", "sub/inner/..")]);
+        let fine = links(&[("lib/a.so", "a.so.1"), ("bin/x", "../opt/x")]);
+        assert!(escaping_links(&fine).is_empty());
+        let looping = links(&[("a", "b"), ("b", "a")]);
+        assert_eq!(escaping_links(&looping).len(), 2);
+        assert!(escaping_links(&links(&[("x", "/etc/passwd")])).len() == 1);
+    }
+
+    #[test]
+    fn writing_never_goes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("out")).unwrap();
+        let error = prepare_beneath(&root, "out/evil").unwrap_err();
+        assert!(matches!(error, BeneathError::ThroughLink { .. }), "{error}");
+        let path = prepare_beneath(&root, "a/b/c").unwrap();
+        assert_eq!(path, root.join("a/b/c"));
+        assert!(root.join("a/b").is_dir());
+        assert!(prepare_beneath(&root, "../x").is_err());
+    }
+
+    #[test]
+    fn atomic_writes_respect_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_atomic(&path, b"x").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask());
+    }
 }

@@ -72,6 +72,9 @@ pub struct Lock {
     kube: BTreeMap<KubeMinor, Vec<u64>>,
     kubeadm: BTreeMap<KubeMinor, KubeadmFacts>,
     artifacts: BTreeMap<String, Sha256>,
+    /// Where each pin is written, for errors found once the matrix is known.
+    pin_spans: BTreeMap<String, std::ops::Range<usize>>,
+    source: Option<Source>,
 }
 
 fn steps(
@@ -172,7 +175,9 @@ impl Lock {
             );
         }
         let mut artifacts = BTreeMap::new();
+        let mut pin_spans = BTreeMap::new();
         for (key, digest) in raw.artifacts {
+            pin_spans.insert(key.clone(), digest.span());
             let parsed: Sha256 = digest
                 .get_ref()
                 .parse()
@@ -191,7 +196,43 @@ impl Lock {
             kube,
             kubeadm,
             artifacts,
+            pin_spans,
+            source: Some(source),
         })
+    }
+
+    /// Refuses pins that can never be used: a key that is not
+    /// `component/version/arch` of a component the matrix declares (a typo
+    /// would otherwise silently leave the real artifact unpinned).
+    pub fn check_pins(&self, components: &[&str], arches: &[&str]) -> Result<(), InputError> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        for key in self.artifacts.keys() {
+            let span = self.pin_spans.get(key).cloned().unwrap_or(0..0);
+            let parts: Vec<&str> = key.split('/').collect();
+            let problem = match parts.as_slice() {
+                [component, version, arch] if !version.is_empty() => {
+                    if !components.contains(component) {
+                        Some(format!("no [[component]] is named `{component}`"))
+                    } else if !arches.contains(arch) {
+                        Some(format!("`{arch}` is not an arch ({})", arches.join(", ")))
+                    } else {
+                        None
+                    }
+                }
+                _ => Some("a pin is keyed \"component/version/arch\"".to_string()),
+            };
+            if let Some(message) = problem {
+                return Err(source.invalid(
+                    span,
+                    format!("artifacts.\"{key}\""),
+                    message,
+                    "fix the key or remove the pin (`matrix fetch --pin` writes correct ones)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Known patch numbers of `minor`, ascending (empty if none are known).

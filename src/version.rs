@@ -229,9 +229,68 @@ impl fmt::Display for Requirement {
     }
 }
 
+/// Reads a registry tag as a Kubernetes release (`v1.31.2`), or says why
+/// it is not one. A registry is untrusted input: besides the form
+/// (`vMAJOR.MINOR.PATCH`, no pre-release, no leading zeros) the numbers must
+/// be plausible next to what is already known (major 1, at most two minors
+/// past the newest known one, patch below 100).
+pub fn release_from_tag(tag: &str, newest_minor: Option<KubeMinor>) -> Result<KubeVersion, &'static str> {
+    let numbers = tag.strip_prefix('v').ok_or("no leading `v`")?;
+    let parts: Vec<&str> = numbers.split('.').collect();
+    if parts.len() != 3 {
+        return Err("not vMAJOR.MINOR.PATCH");
+    }
+    let mut values = [0u64; 3];
+    for (value, part) in values.iter_mut().zip(&parts) {
+        if part.is_empty()
+            || !part.chars().all(|c| c.is_ascii_digit())
+            || (part.len() > 1 && part.starts_with('0'))
+        {
+            return Err("not a release number (pre-release, build suffix or leading zero)");
+        }
+        *value = part.parse().map_err(|_| "a number too large")?;
+    }
+    let [major, minor, patch] = values;
+    if major != 1 {
+        return Err("Kubernetes releases are 1.x");
+    }
+    if patch >= 100 {
+        return Err("an implausible patch number");
+    }
+    if let Some(newest) = newest_minor
+        && minor > newest.minor + 2
+    {
+        return Err("a minor more than two past the newest known one");
+    }
+    Ok(KubeVersion::new(major, minor, patch))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_tags_become_releases_only_when_plausible() {
+        let newest = Some("1.34".parse::<KubeMinor>().unwrap());
+        assert_eq!(
+            release_from_tag("v1.34.2", newest).unwrap().to_string(),
+            "v1.34.2"
+        );
+        assert!(release_from_tag("v1.36.0", newest).is_ok());
+        for bad in [
+            "v1.37.0",
+            "v2.0.0",
+            "v1.30.0-rc.1",
+            "v1.30.01",
+            "1.30.0",
+            "v1.30",
+            "v1.30.100",
+            "latest",
+            "v1.30.99999999999999999999",
+        ] {
+            assert!(release_from_tag(bad, newest).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn kube_versions_parse_with_and_without_v() {

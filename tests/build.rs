@@ -358,6 +358,11 @@ fn a_killed_build_leaves_a_valid_store() {
     inspect(&store, &format!("kubernetes-docker:{TAG}-amd64"), false);
     let gc = ws.run(&["gc", "--out", "out/oci", "--json"]);
     assert!(gc.status.success(), "{}", stderr(&gc));
+    let gc: serde_json::Value = serde_json::from_slice(&gc.stdout).unwrap();
+    assert!(
+        gc["temp_files"].as_u64().unwrap() >= 1,
+        "the half blob is counted: {gc}"
+    );
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
     // And the next build completes.
     let report = build(

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
-use matrix::build::{BuildOptions, CellResult, Status, build_cells};
+use matrix::build::{BuildOptions, CellResult, Status, build_cells, render_all};
 use matrix::fetch::{Cache, Fetched, Fetcher};
 use matrix::oci::{Compression, Store, source_date_epoch};
 use matrix::{Arch, Cri, PlannedCell, TagSelector};
@@ -91,6 +91,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     if cells.is_empty() {
         return Err(super::UsageError("the selection has no cells after --cri/--arch".into()).into());
     }
+    let rendered = render_all(&matrix, &cells)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let options = args.source.options(&matrix);
     let cache = Cache::open(&options.cache)?;
@@ -133,7 +134,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         plan: &plan.cells,
     };
     let progress = reporter(cells.len(), "build");
-    let results = build_cells(&matrix, &cells, &build_options, progress.as_ref())?;
+    let results = build_cells(&matrix, &cells, rendered, &build_options, progress.as_ref())?;
     drop(progress);
     let count = |want: fn(&Status) -> bool| results.iter().filter(|r| want(&r.status)).count();
     let report = Report {
@@ -197,17 +198,74 @@ fn human_size(bytes: u64) -> String {
 
 /// `matrix gc`.
 pub fn run_gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&args.out)?;
+    let store = Store::open_existing(&args.out)?;
     let report = store.gc()?;
     if args.json {
         print_json(&report)?;
     } else {
         println!(
-            "removed {} blobs ({}), kept {}",
+            "removed {} blobs ({}), kept {}; removed {} temp files of killed builds ({})",
             report.blobs,
             human_size(report.bytes),
-            report.kept
+            report.kept,
+            report.temp_files,
+            human_size(report.temp_bytes)
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `matrix fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// The OCI image layout to check.
+    #[arg(long, default_value = "out/oci")]
+    out: PathBuf,
+    /// Delete damaged blobs and drop the tags that need them (build again
+    /// afterwards to restore them).
+    #[arg(long)]
+    repair: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `matrix fsck`: exit 0 when the layout is sound (or was repaired), 1
+/// when problems remain.
+pub fn run_fsck(args: &FsckArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(&args.out)?;
+    let report = store.fsck(args.repair)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        for problem in &report.problems {
+            println!(
+                "{}: {} (reached by {})",
+                problem.path,
+                problem.defect,
+                if problem.refs.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    problem.refs.join(", ")
+                }
+            );
+        }
+        for digest in &report.deleted {
+            println!("deleted damaged blob {digest}");
+        }
+        for name in &report.dropped_refs {
+            println!("dropped {name}: build it again");
+        }
+        println!(
+            "{} blobs ({}) verified, {} problems",
+            report.blobs,
+            human_size(report.bytes),
+            report.problems.len()
+        );
+    }
+    Ok(if report.problems.is_empty() || args.repair {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -100,15 +100,22 @@ fn parse_size_arg(text: &str) -> Result<(String, u64), String> {
     let (name, size) = text.split_once('=').ok_or("write NAME=SIZE, e.g. kubelet=110M")?;
     let (number, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap_or(size.len()));
     let number: u64 = number.parse().map_err(|_| format!("`{size}` is not a size"))?;
-    let scale = match unit {
+    let scale: u64 = match unit {
         "" | "B" => 1,
         "K" | "KB" => 1 << 10,
         "M" | "MB" => 1 << 20,
         "G" | "GB" => 1 << 30,
         _ => return Err(format!("unknown unit `{unit}`; use K, M or G")),
     };
-    Ok((name.to_string(), number * scale))
+    match number.checked_mul(scale) {
+        Some(bytes) if bytes <= MAX_STAND_IN => Ok((name.to_string(), bytes)),
+        _ => Err(format!("`{size}` is larger than a stand-in may be (at most 16G)")),
+    }
 }
+
+/// The largest stand-in: bigger than any real artifact, small enough that
+/// a typo cannot fill a disk.
+const MAX_STAND_IN: u64 = 16 << 30;
 
 /// The cells named by selectors, or all with `--all`, each once, in plan order.
 pub fn chosen_cells<'p>(
@@ -241,6 +248,17 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> anyhow::Result<ExitCode> {
     let cells = chosen_cells(&plan, &args.selectors, args.all)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let sizes: BTreeMap<&str, u64> = args.stand_in_size.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    if let Some(unknown) = sizes
+        .keys()
+        .find(|name| !matrix.components.iter().any(|c| c.name == **name))
+    {
+        let known: Vec<&str> = matrix.components.iter().map(|c| c.name.as_str()).collect();
+        return Err(UsageError(format!(
+            "--stand-in-size: no component is named `{unknown}` (components: {})",
+            known.join(", ")
+        ))
+        .into());
+    }
     let sums_path = args.to.join(SUMS_FILE);
     let mut sums = std::fs::read_to_string(&sums_path)
         .map(|t| parse_sums(&t))

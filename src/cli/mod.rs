@@ -69,7 +69,13 @@ enum Command {
     )]
     Build(build::BuildArgs),
     /// Delete blobs of the OCI layout that no tag reaches.
+    #[command(after_help = "Examples:\n  matrix gc\n  matrix gc --out out/oci --json")]
     Gc(build::GcArgs),
+    /// Verify every blob and descriptor the OCI layout's tags reach.
+    #[command(
+        after_help = "Exit codes: 0 sound (or repaired), 1 problems found.\n\nExamples:\n  matrix fsck\n  matrix fsck --out out/oci --json\n  matrix fsck --repair && matrix build v1.24.4-4.1.3"
+    )]
+    Fsck(build::FsckArgs),
     /// Publish built images: per-arch manifests, then indexes, then aliases.
     #[command(
         after_help = "Examples:\n  matrix push v1.24.4-4.1.3 --to docker.io/labring\n  matrix push --all --from out/oci --to 127.0.0.1:5000/labring"
@@ -100,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Mirror(args) => fetch::run_mirror(&cli.matrix, args),
         Command::Build(args) => build::run_build(&cli.matrix, args),
         Command::Gc(args) => build::run_gc(args),
+        Command::Fsck(args) => build::run_fsck(args),
         Command::Push(args) => registry::run_push(&cli.matrix, args),
         Command::Diff(args) => registry::run_diff(&cli.matrix, args),
         Command::Versions(args) => registry::run_versions(&cli.matrix, args),
@@ -138,9 +145,13 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<matrix::render::RenderError>()
                 .is_some_and(|e| e.is_usage())
+            || cause.is::<matrix::registry::AuthFileError>()
+            || cause
+                .downcast_ref::<matrix::oci::StoreError>()
+                .is_some_and(|e| matches!(e, matrix::oci::StoreError::NotALayout { .. }))
             || cause
                 .downcast_ref::<matrix::context::ContextError>()
-                .is_some_and(|e| matches!(e, matrix::context::ContextError::NotEmpty { .. }))
+                .is_some_and(matrix::context::ContextError::is_usage)
     });
     if usage { EXIT_USAGE } else { EXIT_FAILURE }
 }

@@ -42,7 +42,7 @@ impl RegistryArgs {
             ),
             None => None,
         };
-        Ok(Client::new(CredentialStore::load(explicit), self.insecure)?)
+        Ok(Client::new(CredentialStore::load(explicit)?, self.insecure)?)
     }
 }
 
@@ -58,8 +58,10 @@ pub struct PushArgs {
     #[arg(long, default_value = "out/oci")]
     from: PathBuf,
     /// Where to publish: REGISTRY/NAMESPACE (e.g. docker.io/labring).
+    /// Parsed by the command, not clap, so a mistyped `user:pw@host`
+    /// is never echoed back.
     #[arg(long)]
-    to: Target,
+    to: String,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print the report as JSON.
@@ -72,7 +74,7 @@ pub struct PushArgs {
 pub struct DiffArgs {
     /// REGISTRY/NAMESPACE to compare with; repeatable [default: matrix.toml `publish`].
     #[arg(long)]
-    registry: Vec<Target>,
+    registry: Vec<String>,
     #[command(flatten)]
     filters: FilterArgs,
     /// The local OCI layout, for stale detection (skipped if absent).
@@ -108,6 +110,7 @@ pub struct VersionsArgs {
 pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
     let (_, plan) = load_plan(path)?;
     let cells = chosen_cells(&plan, &args.selectors, args.all)?;
+    let to: Target = args.to.parse().map_err(UsageError)?;
     if !args.from.join("index.json").is_file() {
         return Err(UsageError(format!(
             "{} is not an OCI layout; run `matrix build` first",
@@ -115,16 +118,15 @@ pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let store = Store::open(&args.from)?;
+    let store = Store::open_existing(&args.from)?;
     let client = args.registry.client()?;
-    let report =
-        push(&client, &store, &args.to, &cells).with_context(|| format!("pushing to {}", args.to))?;
+    let report = push(&client, &store, &to, &cells).with_context(|| format!("pushing to {to}"))?;
     if args.json {
         print_json(&report)?;
     } else {
         println!(
             "{}: {} tags put, {} unchanged; {} blobs sent ({} bytes), {} skipped ({} bytes), {} mounted",
-            args.to,
+            to,
             report.tags_put,
             report.tags_unchanged,
             report.blobs_sent,
@@ -149,20 +151,20 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
     let filter = args.filters.filter();
     let cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
-    let targets: Vec<Target> = if args.registry.is_empty() {
-        matrix
-            .publish
-            .iter()
-            .map(|t| t.parse().map_err(|e: String| UsageError(e)))
-            .collect::<Result<_, _>>()?
+    let named = if args.registry.is_empty() {
+        &matrix.publish
     } else {
-        args.registry.clone()
+        &args.registry
     };
+    let targets: Vec<Target> = named
+        .iter()
+        .map(|t| t.parse().map_err(|e: String| UsageError(e)))
+        .collect::<Result<_, _>>()?;
     if targets.is_empty() {
         return Err(UsageError("no registry: pass --registry or set `publish` in matrix.toml".into()).into());
     }
     let store = if args.from.join("index.json").is_file() {
-        Some(Store::open(&args.from)?)
+        Some(Store::open_existing(&args.from)?)
     } else {
         None
     };
@@ -259,18 +261,32 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
     let tags = client
         .tags(source.api_host(), &source.repository)
         .with_context(|| format!("listing {}/{}", source.registry, source.repository))?;
-    // Releases only: vX.Y.Z, no pre-releases or build suffixes.
-    let releases: BTreeSet<matrix::KubeVersion> = tags
-        .iter()
-        .filter(|tag| {
-            tag.starts_with('v')
-                && tag[1..].split('.').count() == 3
-                && tag[1..]
-                    .split('.')
-                    .all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
-        })
-        .filter_map(|tag| tag.parse().ok())
-        .collect();
+    // Releases only, and only plausible ones: a registry is untrusted input.
+    let newest_minor = known.iter().map(|v| v.minor()).max();
+    let mut releases: BTreeSet<matrix::KubeVersion> = BTreeSet::new();
+    let mut refused: Vec<(&str, &str)> = Vec::new();
+    for tag in &tags {
+        match matrix::version::release_from_tag(tag, newest_minor) {
+            Ok(version) => {
+                releases.insert(version);
+            }
+            // Pre-releases and other images' tags are expected; only tags
+            // that look like releases but are not plausible are reported.
+            Err(reason) if tag.starts_with("v1.") && !tag.contains('-') => refused.push((tag, reason)),
+            Err(_) => {}
+        }
+    }
+    if releases.is_empty() {
+        anyhow::bail!(
+            "{}/{} lists no Kubernetes release tags ({} tags in all); refusing to refresh from it\n  help: check --source (e.g. registry.k8s.io/kube-apiserver)",
+            source.registry,
+            source.repository,
+            tags.len()
+        );
+    }
+    for (tag, reason) in &refused {
+        eprintln!("warning: ignoring tag `{}`: {reason}", tag.escape_default());
+    }
     let added: Vec<&matrix::KubeVersion> = releases.difference(&known).collect();
     if args.json {
         print_json(&added.iter().map(ToString::to_string).collect::<Vec<_>>())?;

@@ -289,6 +289,18 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
         .iter()
         .map(|target| {
             let text = target.get_ref();
+            if text.contains('@') {
+                let mut error = source.invalid(
+                    target.span(),
+                    "publish",
+                    "a publish target cannot carry credentials",
+                    "remove `user:password@`; pass credentials with --creds, MATRIX_REGISTRY_CREDS or an auth file",
+                );
+                if let InputError::At(located) = &mut error {
+                    located.snippet = "(not shown: the line holds credentials)".into();
+                }
+                return Err(error);
+            }
             if text.is_empty() || text.contains("://") || text.contains(':') && !text.contains('/') {
                 return Err(source.invalid(
                     target.span(),
@@ -300,6 +312,9 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
             Ok(text.trim_end_matches('/').to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let components = components::resolve_components(source, &raw.component)?;
+    let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+    lock.check_pins(&names, &["amd64", "arm64"])?;
     Ok(Matrix {
         path: source.path.clone(),
         publish,
@@ -317,7 +332,7 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
             .as_ref()
             .map(|r| render::resolve_render(source, r))
             .transpose()?,
-        components: components::resolve_components(source, &raw.component)?,
+        components,
         mirrors: components::resolve_mirrors(source, &raw.mirror)?,
     })
 }

@@ -1,6 +1,11 @@
 //! The content-addressed download cache: `sha256/<hex>` blobs (only ever
 //! written by rename after verification), `urls/` remembering which digest
 //! a URL gave, and `extracted/<hex>/` trees of unpacked archives.
+//!
+//! A cache is a folder anybody can change, so an entry is used only if it
+//! still verifies: its digest is computed again whenever the file's stamp
+//! (size, inode, mtime, ctime) differs from the one recorded when it last
+//! verified, and a bad entry is dropped so it is fetched again.
 
 use std::fs;
 use std::io;
@@ -17,7 +22,7 @@ pub struct Cache {
 impl Cache {
     /// Opens (and creates) a cache at `root`.
     pub fn open(root: &Path) -> io::Result<Cache> {
-        for dir in ["sha256", "urls", "extracted", "tmp"] {
+        for dir in ["sha256", "urls", "extracted", "tmp", "verified"] {
             fs::create_dir_all(root.join(dir))?;
         }
         Ok(Cache {
@@ -44,20 +49,58 @@ impl Cache {
         self.root.join("sha256").join(digest.hex())
     }
 
-    /// True if the blob is present.
-    pub fn has(&self, digest: &Sha256) -> bool {
-        self.blob(digest).is_file()
+    /// The blob with `digest` if it is present and still verifies; a blob
+    /// that does not is removed (with its unpacked tree) and `None` returned.
+    pub fn verified(&self, digest: &Sha256) -> Option<PathBuf> {
+        let path = self.blob(digest);
+        let stamp = Stamp::of(&path)?;
+        let record = self.root.join("verified").join(digest.hex());
+        if fs::read_to_string(&record).ok().as_deref() == Some(stamp.to_string().as_str()) {
+            return Some(path);
+        }
+        let good = fs::File::open(&path)
+            .and_then(Sha256::of_reader)
+            .is_ok_and(|(actual, _)| actual == *digest);
+        if !good {
+            tracing::warn!(
+                "cache entry {} does not verify; fetching it again",
+                path.display()
+            );
+            self.drop_entry(digest);
+            return None;
+        }
+        // A failed record only costs a re-hash next time.
+        let _ = crate::fsutil::write_atomic(&record, stamp.to_string().as_bytes());
+        Some(path)
+    }
+
+    fn drop_entry(&self, digest: &Sha256) {
+        let _ = fs::remove_file(self.blob(digest));
+        let _ = fs::remove_file(self.root.join("verified").join(digest.hex()));
+        self.drop_extracted(digest);
+    }
+
+    /// Removes the unpacked tree of an archive (it is made again on use).
+    pub fn drop_extracted(&self, digest: &Sha256) {
+        let _ = fs::remove_dir_all(self.extracted(digest));
+        let _ = fs::remove_file(self.extracted_stamps(digest));
     }
 
     /// A temp file inside the cache, for a download in progress.
     pub fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::NamedTempFile::new_in(self.root.join("tmp"))
+        crate::fsutil::temp_file_in(&self.root.join("tmp"))
     }
 
-    /// Moves a verified download into place.
+    /// Moves a verified download into place and records it as verified.
     pub fn commit(&self, temp: tempfile::NamedTempFile, digest: &Sha256) -> io::Result<PathBuf> {
         let target = self.blob(digest);
         temp.persist(&target).map_err(|error| error.error)?;
+        if let Some(stamp) = Stamp::of(&target) {
+            crate::fsutil::write_atomic(
+                &self.root.join("verified").join(digest.hex()),
+                stamp.to_string().as_bytes(),
+            )?;
+        }
         Ok(target)
     }
 
@@ -69,7 +112,7 @@ impl Cache {
     pub fn digest_of_url(&self, url: &str) -> Option<Sha256> {
         let text = fs::read_to_string(self.url_entry(url)).ok()?;
         let digest: Sha256 = text.trim().parse().ok()?;
-        self.has(&digest).then_some(digest)
+        self.blob(&digest).is_file().then_some(digest)
     }
 
     /// Remembers that `url` gave `digest`.
@@ -80,5 +123,92 @@ impl Cache {
     /// Where the unpacked tree of an archive blob lives.
     pub fn extracted(&self, digest: &Sha256) -> PathBuf {
         self.root.join("extracted").join(digest.hex())
+    }
+
+    fn extracted_stamps(&self, digest: &Sha256) -> PathBuf {
+        self.root
+            .join("extracted")
+            .join(format!("{}.stamps", digest.hex()))
+    }
+
+    /// Records the stamps of every file of an unpacked tree.
+    pub fn record_extracted(&self, digest: &Sha256) -> io::Result<()> {
+        let dir = self.extracted(digest);
+        let mut files = Vec::new();
+        list_files(&dir, &dir, &mut files)?;
+        let mut text = String::new();
+        for member in files {
+            if let Some(stamp) = Stamp::of(&dir.join(&member)) {
+                text.push_str(&format!("{stamp} {member}\n"));
+            }
+        }
+        crate::fsutil::write_atomic(&self.extracted_stamps(digest), text.as_bytes())
+    }
+
+    /// True if every member recorded for the unpacked tree is unchanged
+    /// (and the members asked for were recorded).
+    pub fn extracted_intact(&self, digest: &Sha256, members: &[&str]) -> bool {
+        let dir = self.extracted(digest);
+        let Ok(text) = fs::read_to_string(self.extracted_stamps(digest)) else {
+            return false;
+        };
+        let recorded: std::collections::BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|line| line.split_once(' ').map(|(stamp, member)| (member, stamp)))
+            .collect();
+        members.iter().all(|member| {
+            recorded.get(member).is_some_and(|stamp| {
+                Stamp::of(&dir.join(member)).is_some_and(|now| now.to_string() == *stamp)
+            })
+        })
+    }
+}
+
+/// Relative paths of the regular files under `dir` (links not followed).
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            list_files(root, &entry.path(), out)?;
+        } else if kind.is_file()
+            && let Ok(relative) = entry.path().strip_prefix(root)
+            && let Some(text) = relative.to_str()
+        {
+            out.push(text.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// What identifies one version of a file without reading it. Any write
+/// moves ctime, which no user can set back.
+struct Stamp {
+    len: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(path).ok()?;
+        meta.is_file().then(|| Stamp {
+            len: meta.len(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}.{}:{}.{}",
+            self.len, self.ino, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
+        )
     }
 }

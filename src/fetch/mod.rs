@@ -19,7 +19,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use cache::Cache;
-pub use extract::{ExtractError, extract_tar_gz, members};
+pub use extract::{ExtractError, Limits, extract_tar_gz, members};
 pub use mirror::{MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
 pub use standin::write_stand_in;
 pub use transport::{RetryPolicy, TransportError, plain_error, redact};
@@ -162,10 +162,12 @@ pub enum FetchError {
         member: String,
     },
     /// Unpacking failed or was refused.
-    #[error("{component}: {source}")]
+    #[error("{component}: {url}: {source}")]
     Extract {
         /// Component.
         component: String,
+        /// Redacted URL of the archive.
+        url: String,
         /// Why.
         #[source]
         source: ExtractError,
@@ -345,8 +347,9 @@ impl Fetcher {
     ) -> Result<Fetched, FetchError> {
         let task = artifact.label();
         let known = pin.cloned().or_else(|| self.cache.digest_of_url(&artifact.url));
-        if let Some(digest) = known.as_ref().filter(|d| self.cache.has(d)) {
-            let path = self.cache.blob(digest);
+        if let Some(digest) = known.as_ref()
+            && let Some(path) = self.cache.verified(digest)
+        {
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             reporter.report(Event::Finished {
                 task: &task,
@@ -486,8 +489,9 @@ fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), Fetc
         return Ok(());
     }
     let open = std::fs::File::open(file).map_err(io_error("reading a download"))?;
-    let present = members(open).map_err(|source| FetchError::Extract {
+    let present = members(open, Limits::default()).map_err(|source| FetchError::Extract {
         component: artifact.component.clone(),
+        url: redact(url),
         source,
     })?;
     match wanted.into_iter().find(|member| !present.contains(member)) {
@@ -517,13 +521,27 @@ pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<
         }
         Placement::Extract(files) => {
             let dir = cache.extracted(&fetched.digest);
+            let wanted: Vec<&str> = files.keys().map(String::as_str).collect();
+            // Cells placing the same archive in parallel take turns to check
+            // and unpack it; reading the members needs no lock.
+            static UNPACKING: Mutex<()> = Mutex::new(());
+            let _turn = UNPACKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if dir.is_dir() && !cache.extracted_intact(&fetched.digest, &wanted) {
+                // Changed since it was unpacked: unpack the verified archive again.
+                cache.drop_extracted(&fetched.digest);
+            }
             if !dir.is_dir() {
                 let archive =
                     std::fs::File::open(&fetched.path).map_err(io_error("reading a cached archive"))?;
-                extract_tar_gz(archive, &dir).map_err(|source| FetchError::Extract {
+                extract_tar_gz(archive, &dir, Limits::default()).map_err(|source| FetchError::Extract {
                     component: fetched.artifact.component.clone(),
+                    url: redact(&fetched.artifact.url),
                     source,
                 })?;
+                cache.record_extracted(&fetched.digest).map_err(io_error(format!(
+                    "recording the unpacked {}",
+                    fetched.artifact.label()
+                )))?;
             }
             for (member, to) in files {
                 let path = dir.join(member);

@@ -107,6 +107,14 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+    /// The disk filled up while the blob was written.
+    #[error("layer {layer}: no space left writing {}", path.display())]
+    NoSpace {
+        /// Layer name.
+        layer: String,
+        /// The blob being written.
+        path: std::path::PathBuf,
+    },
     /// Writing the blob failed.
     #[error("layer {layer}: {source}")]
     Store {
@@ -240,12 +248,31 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
 /// Writes the layer's blob into the store (or finds it there) and returns
 /// its descriptor.
 pub fn write_layer(store: &Store, spec: &LayerSpec<'_>) -> Result<LayerDesc, LayerError> {
+    let temp = store.temp_blob().map_err(|source| LayerError::Store {
+        layer: spec.name.clone(),
+        source,
+    })?;
+    let path = temp.path().to_path_buf();
+    write_layer_to(store, spec, temp).map_err(|error| match error {
+        // Compressors and tar report a full disk as a failed write of the
+        // stream; say where.
+        LayerError::Read { layer, source, .. } if source.kind() == io::ErrorKind::StorageFull => {
+            LayerError::NoSpace { layer, path }
+        }
+        other => other,
+    })
+}
+
+fn write_layer_to(
+    store: &Store,
+    spec: &LayerSpec<'_>,
+    temp: tempfile::NamedTempFile,
+) -> Result<LayerDesc, LayerError> {
     let store_error = |source| LayerError::Store {
         layer: spec.name.clone(),
         source,
     };
     let compression = spec.effective_compression();
-    let temp = store.temp_blob().map_err(store_error)?;
     let file = temp
         .reopen()
         .map_err(|source| store_error(StoreError::io("opening a temp blob", source)))?;

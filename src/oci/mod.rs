@@ -2,12 +2,14 @@
 //! manifests and indexes built with `oci-spec` types, kept in an OCI image
 //! layout (`blobs/sha256`, `index.json`) that every write leaves valid.
 
+mod fsck;
 mod image;
 mod layer;
 mod store;
 mod time;
 
+pub use fsck::{Defect, FsckReport, Problem};
 pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest};
 pub use layer::{Compression, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
-pub use store::{GcReport, REF_NAME, Store, StoreError};
+pub use store::{BlobProblem, GcReport, REF_NAME, Store, StoreError};
 pub use time::{rfc3339, source_date_epoch};

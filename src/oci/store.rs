@@ -3,20 +3,27 @@
 //! exclusive lock, and only after every blob it names exists. A killed
 //! build therefore leaves a valid layout (at worst with unreferenced
 //! blobs, which `gc` removes). Our own bookkeeping (layer and cell
-//! records, temp files, the lock) lives in `.matrix/` inside the layout.
+//! records, temp files, the locks) lives in `.matrix/` inside the layout.
+//!
+//! A blob is reused only if it verifies: existence and size always, its
+//! digest whenever the file changed since it last verified (a stamp of
+//! size, inode, mtime and ctime is kept in `.matrix/verified`). Writers
+//! hold a shared lock for as long as the store is open; `gc` takes it
+//! exclusively, so it never deletes the blobs of a build in progress.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::digest::Sha256;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{describe_io, temp_file_in, write_atomic};
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -24,6 +31,33 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// A store problem, naming the path.
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The folder is not an OCI image layout.
+    #[error("{} is not an OCI image layout ({reason})\n  help: point --out/--from at a folder `matrix build` wrote", path.display())]
+    NotALayout {
+        /// The folder.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// A blob the store needs is missing or damaged.
+    #[error("blob {digest} ({}): {problem}\n  help: run `matrix fsck --repair` and build again", path.display())]
+    BadBlob {
+        /// The digest.
+        digest: String,
+        /// Its file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: BlobProblem,
+    },
+    /// File-system trouble at a known path.
+    #[error("{message}")]
+    Fs {
+        /// What happened, with the path ("no space left writing PATH").
+        message: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// File-system trouble.
     #[error("{what}: {source}")]
     Io {
@@ -51,6 +85,38 @@ impl StoreError {
             source,
         }
     }
+
+    /// An I/O error writing `path`, phrased for a person (full disk,
+    /// read-only file system, permissions).
+    pub fn writing(path: &Path, source: io::Error) -> StoreError {
+        StoreError::Fs {
+            message: describe_io(path, &source),
+            source,
+        }
+    }
+}
+
+/// What is wrong with a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Error)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BlobProblem {
+    /// The file is not there.
+    #[error("missing")]
+    Missing,
+    /// The file has another size than its descriptor says.
+    #[error("size {actual}, expected {expected}")]
+    Size {
+        /// From the descriptor.
+        expected: u64,
+        /// On disk.
+        actual: u64,
+    },
+    /// The bytes do not hash to the digest.
+    #[error("content does not match its digest (hashes to {actual})")]
+    Digest {
+        /// What the bytes hash to.
+        actual: String,
+    },
 }
 
 /// What `gc` removed.
@@ -62,12 +128,20 @@ pub struct GcReport {
     pub bytes: u64,
     /// Blobs kept.
     pub kept: usize,
+    /// Temp files of killed builds removed.
+    pub temp_files: usize,
+    /// Their bytes.
+    pub temp_bytes: u64,
 }
 
 /// An OCI image layout folder.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Digests verified in this run (skips even the stamp check).
+    verified: Arc<Mutex<BTreeSet<String>>>,
+    /// The shared "in use" lock writers hold while the store is open.
+    _in_use: Option<Arc<fs::File>>,
 }
 
 /// Held while `index.json` is read, changed and written.
@@ -76,21 +150,30 @@ pub struct StoreLock {
 }
 
 impl Store {
-    /// Opens the layout at `root`, creating an empty one if needed.
+    /// Opens the layout at `root` for writing, creating an empty one if
+    /// needed, and holds the shared "in use" lock until dropped.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let store = Store {
-            root: root.to_path_buf(),
-        };
-        for dir in ["blobs/sha256", ".matrix/tmp", ".matrix/layers", ".matrix/cells"] {
+        for dir in [
+            "blobs/sha256",
+            ".matrix/tmp",
+            ".matrix/layers",
+            ".matrix/cells",
+            ".matrix/verified",
+        ] {
             let path = root.join(dir);
-            fs::create_dir_all(&path)
-                .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
+            fs::create_dir_all(&path).map_err(|e| StoreError::writing(&path, e))?;
         }
         let layout = root.join("oci-layout");
         if !layout.exists() {
             write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
-                .map_err(|e| StoreError::io("writing oci-layout", e))?;
+                .map_err(|e| StoreError::writing(&layout, e))?;
         }
+        let mut store = Store::existing(root)?;
+        let in_use = store.lock_file("in-use")?;
+        in_use
+            .lock_shared()
+            .map_err(|e| StoreError::io("locking the store for use", e))?;
+        store._in_use = Some(Arc::new(in_use));
         if !root.join("index.json").exists() {
             let _lock = store.lock()?;
             if !root.join("index.json").exists() {
@@ -98,6 +181,45 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// Opens a layout that must already exist (gc, fsck, push): a folder
+    /// without `oci-layout` is refused, never turned into a layout.
+    pub fn open_existing(root: &Path) -> Result<Store, StoreError> {
+        let not_layout = |reason: &str| StoreError::NotALayout {
+            path: root.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        let text = fs::read(root.join("oci-layout")).map_err(|_| not_layout("no oci-layout file"))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|_| not_layout("oci-layout is not JSON"))?;
+        if value.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
+            return Err(not_layout("oci-layout has no imageLayoutVersion"));
+        }
+        if !root.join("index.json").is_file() {
+            return Err(not_layout("no index.json"));
+        }
+        Store::existing(root)
+    }
+
+    fn existing(root: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            root: root.to_path_buf(),
+            verified: Arc::new(Mutex::new(BTreeSet::new())),
+            _in_use: None,
+        })
+    }
+
+    fn lock_file(&self, name: &str) -> Result<fs::File, StoreError> {
+        let dir = self.root.join(".matrix");
+        fs::create_dir_all(&dir).map_err(|e| StoreError::writing(&dir, e))?;
+        let path = dir.join(name);
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::writing(&path, e))
     }
 
     /// The layout folder.
@@ -111,27 +233,109 @@ impl Store {
         self.root.join("blobs/sha256").join(hex)
     }
 
-    /// True if the blob is present.
-    pub fn has_blob(&self, digest: &str) -> bool {
-        self.blob_path(digest).is_file()
+    /// Checks a blob the store is about to reuse: present, of `size`
+    /// bytes, and (unless it verified earlier in this run or is unchanged
+    /// since it last verified) hashing to `digest`.
+    pub fn check_blob(&self, digest: &str, size: u64) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        let bad = |problem| StoreError::BadBlob {
+            digest: digest.to_string(),
+            path: path.clone(),
+            problem,
+        };
+        let meta = fs::metadata(&path).map_err(|_| bad(BlobProblem::Missing))?;
+        if !meta.is_file() {
+            return Err(bad(BlobProblem::Missing));
+        }
+        if meta.len() != size {
+            return Err(bad(BlobProblem::Size {
+                expected: size,
+                actual: meta.len(),
+            }));
+        }
+        if self.known_good(digest) {
+            return Ok(());
+        }
+        let stamp_path = self.stamp_path(digest);
+        let stamp = stamp_of(&meta);
+        if fs::read_to_string(&stamp_path).ok().as_deref() != Some(stamp.as_str()) {
+            let actual = fs::File::open(&path)
+                .and_then(Sha256::of_reader)
+                .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?
+                .0
+                .to_string();
+            if actual != digest {
+                return Err(bad(BlobProblem::Digest { actual }));
+            }
+            // A lost stamp only costs a re-hash next run.
+            let _ = write_atomic(&stamp_path, stamp.as_bytes());
+        }
+        self.mark_good(digest);
+        Ok(())
+    }
+
+    /// Checks every blob an image or index needs, as [`Store::check_blob`]
+    /// does: the first problem found is the error.
+    pub fn check_closure(&self, descriptor: &Descriptor) -> Result<(), StoreError> {
+        let mut queue = vec![Child::of(descriptor)];
+        let mut seen = BTreeSet::new();
+        while let Some(child) = queue.pop() {
+            if !seen.insert(child.digest.clone()) {
+                continue;
+            }
+            self.check_blob(&child.digest, child.size)?;
+            if child.may_have_children()
+                && let Some(document) = self.small_json(&child.digest)
+            {
+                queue.extend(children(&document));
+            }
+        }
+        Ok(())
+    }
+
+    fn known_good(&self, digest: &str) -> bool {
+        self.verified.lock().is_ok_and(|set| set.contains(digest))
+    }
+
+    fn mark_good(&self, digest: &str) {
+        if let Ok(mut set) = self.verified.lock() {
+            set.insert(digest.to_string());
+        }
+    }
+
+    fn stamp_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.join(".matrix/verified").join(hex)
+    }
+
+    /// Records a blob this run has just written (its digest was computed
+    /// on the way in).
+    fn record_written(&self, digest: &str) {
+        if let Ok(meta) = fs::metadata(self.blob_path(digest)) {
+            let _ = write_atomic(&self.stamp_path(digest), stamp_of(&meta).as_bytes());
+        }
+        self.mark_good(digest);
     }
 
     /// A temp file for a blob being written.
     pub fn temp_blob(&self) -> Result<tempfile::NamedTempFile, StoreError> {
-        tempfile::NamedTempFile::new_in(self.root.join(".matrix/tmp"))
-            .map_err(|e| StoreError::io("creating a temp blob", e))
+        let dir = self.root.join(".matrix/tmp");
+        temp_file_in(&dir).map_err(|e| StoreError::writing(&dir, e))
     }
 
-    /// Renames a finished temp file to its digest (keeps an existing blob:
-    /// same digest, same bytes).
+    /// Renames a finished temp file to its digest. An existing blob is kept
+    /// if it verifies (same digest, same bytes) and replaced if it does not.
     pub fn commit_blob(&self, temp: tempfile::NamedTempFile, digest: &Sha256) -> Result<(), StoreError> {
-        let target = self.blob_path(&digest.to_string());
-        if target.is_file() {
+        let digest_text = digest.to_string();
+        let target = self.blob_path(&digest_text);
+        let size = temp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+        if target.is_file() && self.check_blob(&digest_text, size).is_ok() {
             return Ok(());
         }
         temp.persist(&target)
-            .map(|_| ())
-            .map_err(|e| StoreError::io(format!("storing blob {digest}"), e.error))
+            .map_err(|e| StoreError::writing(&target, e.error))?;
+        self.record_written(&digest_text);
+        Ok(())
     }
 
     /// Stores a JSON document as a blob (keys sorted, so equal values give
@@ -139,9 +343,11 @@ impl Store {
     pub fn put_json<T: Serialize>(&self, value: &T, media_type: MediaType) -> Result<Descriptor, StoreError> {
         let bytes = canonical_json(value)?;
         let digest = Sha256::of(&bytes);
-        let target = self.blob_path(&digest.to_string());
-        if !target.is_file() {
-            write_atomic(&target, &bytes).map_err(|e| StoreError::io(format!("storing blob {digest}"), e))?;
+        let digest_text = digest.to_string();
+        let target = self.blob_path(&digest_text);
+        if self.check_blob(&digest_text, bytes.len() as u64).is_err() {
+            write_atomic(&target, &bytes).map_err(|e| StoreError::writing(&target, e))?;
+            self.record_written(&digest_text);
         }
         Ok(Descriptor::new(
             media_type,
@@ -160,16 +366,10 @@ impl Store {
         })
     }
 
-    /// Takes the store's exclusive lock (other builds into the same store
-    /// wait here).
+    /// Takes the store's exclusive index lock (other builds into the same
+    /// store wait here).
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
-        let path = self.root.join(".matrix/lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("opening the store lock", e))?;
+        let file = self.lock_file("lock")?;
         file.lock().map_err(|e| StoreError::io("locking the store", e))?;
         Ok(StoreLock { _file: file })
     }
@@ -209,6 +409,33 @@ impl Store {
         self.write_index(by_name.into_values().collect())
     }
 
+    /// Removes ref names from `index.json`; the caller holds [`Store::lock`].
+    pub(crate) fn drop_refs(&self, names: &BTreeSet<String>) -> Result<(), StoreError> {
+        let kept: Vec<Descriptor> = self
+            .index()?
+            .into_iter()
+            .filter(|d| !ref_name(d).is_some_and(|name| names.contains(name)))
+            .collect();
+        self.write_index(kept)
+    }
+
+    /// Removes the `.matrix/<kind>` records that name one of `digests`.
+    pub(crate) fn drop_records(&self, kind: &str, digests: &BTreeSet<String>) {
+        let Ok(entries) = fs::read_dir(self.root.join(".matrix").join(kind)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let named = fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|v| v.get("digest").and_then(|d| d.as_str()).map(str::to_string))
+                .is_some_and(|digest| digests.contains(&digest));
+            if named {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
     fn write_index(&self, manifests: Vec<Descriptor>) -> Result<(), StoreError> {
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
@@ -220,8 +447,8 @@ impl Store {
                 message: e.to_string(),
             })?;
         let bytes = canonical_json(&index)?;
-        write_atomic(&self.root.join("index.json"), &bytes)
-            .map_err(|e| StoreError::io("writing index.json", e))
+        let path = self.root.join("index.json");
+        write_atomic(&path, &bytes).map_err(|e| StoreError::writing(&path, e))
     }
 
     /// A bookkeeping record under `.matrix/`, if present and readable.
@@ -234,10 +461,10 @@ impl Store {
     pub fn put_record<T: Serialize>(&self, kind: &str, key: &str, value: &T) -> Result<(), StoreError> {
         let path = self.record_path(kind, key);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| StoreError::io("creating a record folder", e))?;
+            fs::create_dir_all(dir).map_err(|e| StoreError::writing(dir, e))?;
         }
         let bytes = canonical_json(value)?;
-        write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("writing {}", path.display()), e))
+        write_atomic(&path, &bytes).map_err(|e| StoreError::writing(&path, e))
     }
 
     fn record_path(&self, kind: &str, key: &str) -> PathBuf {
@@ -254,34 +481,41 @@ impl Store {
         self.root.join(".matrix").join(kind).join(format!("{safe}.json"))
     }
 
-    /// Every blob reachable from `index.json`.
+    /// Every blob reachable from `index.json`, whatever the manifest and
+    /// index media types (OCI, Docker schema 2, manifest lists, artifacts).
     pub fn reachable(&self) -> Result<BTreeSet<String>, StoreError> {
         let mut seen = BTreeSet::new();
-        let mut queue: Vec<Descriptor> = self.index()?;
-        while let Some(descriptor) = queue.pop() {
-            let digest = descriptor.digest().to_string();
-            if !seen.insert(digest.clone()) {
+        let mut queue: Vec<Child> = self.index()?.iter().map(Child::of).collect();
+        while let Some(child) = queue.pop() {
+            if !seen.insert(child.digest.clone()) {
                 continue;
             }
-            match descriptor.media_type() {
-                MediaType::ImageIndex => {
-                    let index: ImageIndex = self.read_json(&digest)?;
-                    queue.extend(index.manifests().iter().cloned());
-                }
-                MediaType::ImageManifest => {
-                    let manifest: ImageManifest = self.read_json(&digest)?;
-                    seen.insert(manifest.config().digest().to_string());
-                    seen.extend(manifest.layers().iter().map(|layer| layer.digest().to_string()));
-                }
-                _ => {}
+            if child.may_have_children()
+                && let Some(document) = self.small_json(&child.digest)
+            {
+                queue.extend(children(&document));
             }
         }
         Ok(seen)
     }
 
-    /// Deletes blobs no tag reaches, stale temp files and records of
-    /// deleted blobs.
+    /// A blob parsed as JSON if it is small enough to be a manifest.
+    pub(crate) fn small_json(&self, digest: &str) -> Option<serde_json::Value> {
+        let path = self.blob_path(digest);
+        let meta = fs::metadata(&path).ok()?;
+        if meta.len() > MAX_MANIFEST {
+            return None;
+        }
+        serde_json::from_slice(&fs::read(&path).ok()?).ok()
+    }
+
+    /// Deletes blobs no tag reaches, temp files of killed builds and
+    /// records of deleted blobs. Waits for builds using the store.
     pub fn gc(&self) -> Result<GcReport, StoreError> {
+        let in_use = self.lock_file("in-use")?;
+        in_use
+            .lock()
+            .map_err(|e| StoreError::io("waiting for builds using the store", e))?;
         let _lock = self.lock()?;
         let keep = self.reachable()?;
         let mut report = GcReport::default();
@@ -296,20 +530,102 @@ impl Store {
             }
             let size = entry.metadata().map_or(0, |m| m.len());
             fs::remove_file(entry.path()).map_err(|e| StoreError::io(format!("deleting {digest}"), e))?;
+            let _ = fs::remove_file(self.stamp_path(&digest));
             report.blobs += 1;
             report.bytes += size;
         }
-        for kind in ["tmp", "layers", "cells"] {
-            let dir = self.root.join(".matrix").join(kind);
-            if kind == "tmp" {
-                let _ = fs::remove_dir_all(&dir);
-            } else {
-                prune_records(&dir, &keep);
+        let tmp = self.root.join(".matrix/tmp");
+        if let Ok(entries) = fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                let size = entry.metadata().map_or(0, |m| m.len());
+                if fs::remove_file(entry.path()).is_ok() {
+                    report.temp_files += 1;
+                    report.temp_bytes += size;
+                }
             }
-            fs::create_dir_all(&dir).map_err(|e| StoreError::io("recreating .matrix", e))?;
+        }
+        for kind in ["layers", "cells"] {
+            prune_records(&self.root.join(".matrix").join(kind), &keep);
         }
         Ok(report)
     }
+}
+
+/// Manifests and indexes are small; anything larger is a layer.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// A descriptor found in `index.json` or inside a manifest.
+#[derive(Debug, Clone)]
+pub(crate) struct Child {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size from the descriptor.
+    pub size: u64,
+    /// Media type from the descriptor, if given.
+    pub media_type: Option<String>,
+}
+
+impl Child {
+    fn of(descriptor: &Descriptor) -> Child {
+        Child {
+            digest: descriptor.digest().to_string(),
+            size: descriptor.size(),
+            media_type: Some(descriptor.media_type().to_string()),
+        }
+    }
+
+    /// Manifests and indexes of every kind; unknown types are looked into
+    /// too (a layer is never valid JSON with descriptors, so it adds nothing).
+    pub fn may_have_children(&self) -> bool {
+        !self.media_type.as_deref().is_some_and(is_layer_type)
+    }
+}
+
+/// Media types that are certainly leaves.
+fn is_layer_type(media_type: &str) -> bool {
+    media_type.contains(".layer.") || media_type.contains("rootfs") || media_type.ends_with("config.v1+json")
+}
+
+/// The descriptors a manifest or index refers to: `config`, `layers`,
+/// `manifests`, `blobs` and `subject`, in OCI and Docker schema 2 alike.
+pub(crate) fn children(document: &serde_json::Value) -> Vec<Child> {
+    let one = |value: &serde_json::Value| {
+        let digest = value.get("digest")?.as_str()?.to_string();
+        Some(Child {
+            digest,
+            size: value.get("size").and_then(serde_json::Value::as_u64).unwrap_or(0),
+            media_type: value
+                .get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(str::to_string),
+        })
+    };
+    let mut out = Vec::new();
+    for key in ["config", "subject"] {
+        if let Some(child) = document.get(key).and_then(one) {
+            out.push(child);
+        }
+    }
+    for key in ["layers", "manifests", "blobs"] {
+        if let Some(list) = document.get(key).and_then(|l| l.as_array()) {
+            out.extend(list.iter().filter_map(one));
+        }
+    }
+    out
+}
+
+/// What identifies one version of a file without reading it.
+fn stamp_of(meta: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}:{}:{}.{}:{}.{}",
+        meta.len(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
 }
 
 /// Drops records that point at blobs gc removed.

@@ -43,6 +43,22 @@ impl Credentials {
     }
 }
 
+/// A credentials source that exists but is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFileError {
+    /// An auth file that cannot be read or parsed.
+    #[error("auth file {}: {reason}\n  help: fix or remove the file, or pass --creds", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never its content).
+        reason: String,
+    },
+    /// `MATRIX_REGISTRY_CREDS` without a colon.
+    #[error("MATRIX_REGISTRY_CREDS must be USER:PASSWORD")]
+    Variable,
+}
+
 /// Credentials per registry host.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialStore {
@@ -53,45 +69,70 @@ pub struct CredentialStore {
 
 impl CredentialStore {
     /// Loads the auth files that exist; `explicit` wins over all of them.
-    pub fn load(explicit: Option<Credentials>) -> CredentialStore {
-        let everywhere = explicit.or_else(|| {
-            std::env::var("MATRIX_REGISTRY_CREDS")
-                .ok()
-                .and_then(|v| Credentials::parse(&v))
-        });
+    /// A file that exists but cannot be read or parsed is an error naming
+    /// it (a silently ignored login fails later, far from its cause).
+    pub fn load(explicit: Option<Credentials>) -> Result<CredentialStore, AuthFileError> {
+        let everywhere = match explicit {
+            Some(credentials) => Some(credentials),
+            None => match std::env::var("MATRIX_REGISTRY_CREDS") {
+                Ok(text) if !text.is_empty() => {
+                    Some(Credentials::parse(&text).ok_or(AuthFileError::Variable)?)
+                }
+                _ => None,
+            },
+        };
         let mut store = CredentialStore {
             everywhere,
             by_host: BTreeMap::new(),
         };
         // Later files do not override earlier ones.
         for path in auth_files() {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                store.add_auth_json(&text);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => store
+                    .add_auth_json(&text)
+                    .map_err(|reason| AuthFileError::Invalid {
+                        path: path.clone(),
+                        reason,
+                    })?,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(AuthFileError::Invalid {
+                        path,
+                        reason: error.to_string(),
+                    });
+                }
             }
         }
-        store
+        Ok(store)
     }
 
-    /// Adds the `auths` of a docker/containers auth file.
-    pub fn add_auth_json(&mut self, text: &str) {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-            return;
+    /// Adds the `auths` of a docker/containers auth file. The reason of an
+    /// error never quotes the file's content.
+    pub fn add_auth_json(&mut self, text: &str) -> Result<(), String> {
+        let value = serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| format!("not JSON (line {}, column {})", e.line(), e.column()))?;
+        let Some(object) = value.as_object() else {
+            return Err("not a JSON object".into());
         };
-        let Some(auths) = value.get("auths").and_then(|a| a.as_object()) else {
-            return;
+        let Some(auths) = object.get("auths") else {
+            return Ok(());
         };
+        let auths = auths.as_object().ok_or("`auths` is not an object")?;
         for (key, entry) in auths {
             let host = normalise_host(key);
-            let decoded = entry
-                .get("auth")
-                .and_then(|a| a.as_str())
+            let Some(auth) = entry.get("auth") else {
+                // Entries served by credential helpers carry no `auth`.
+                continue;
+            };
+            let credentials = auth
+                .as_str()
                 .and_then(|a| STANDARD.decode(a).ok())
                 .and_then(|bytes| String::from_utf8(bytes).ok())
-                .and_then(|text| Credentials::parse(&text));
-            if let Some(credentials) = decoded {
-                self.by_host.entry(host).or_insert(credentials);
-            }
+                .and_then(|text| Credentials::parse(&text))
+                .ok_or_else(|| format!("`auths.{key}.auth` is not base64 of USER:PASSWORD"))?;
+            self.by_host.entry(host).or_insert(credentials);
         }
+        Ok(())
     }
 
     /// Credentials for `host`, if any.
@@ -205,7 +246,19 @@ mod tests {
     fn auth_files_and_secrets() {
         let mut store = CredentialStore::default();
         let auth = STANDARD.encode("me:s3cret");
-        store.add_auth_json(&format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#));
+        store
+            .add_auth_json(&format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#))
+            .unwrap();
+        let secret = r#"{"auths":{"h":{"auth":"bm90LWEtY29sb24tc2VjcmV0"}}}"#;
+        let error = store.add_auth_json(secret).unwrap_err();
+        assert!(
+            error.contains("auths.h.auth") && !error.contains("bm90"),
+            "{error}"
+        );
+        let error = store
+            .add_auth_json("{\"auths\": {\"h\": {\"auth\": \"pw\"")
+            .unwrap_err();
+        assert!(error.starts_with("not JSON (line 1"), "{error}");
         assert_eq!(store.get("registry-1.docker.io").unwrap().username, "me");
         assert!(store.get("127.0.0.1:5000").is_some());
         assert!(store.get("ghcr.io").is_none());

@@ -41,8 +41,8 @@ impl Client {
                     what: format!("blob of {repository}"),
                     message: e.to_string(),
                 })?;
-        if cache.has(&expected) {
-            return Ok(cache.blob(&expected));
+        if let Some(path) = cache.verified(&expected) {
+            return Ok(path);
         }
         let path = format!("/v2/{repository}/blobs/{digest}");
         let scope = format!("repository:{repository}:pull");

@@ -70,6 +70,8 @@ pub(super) struct Request<'a> {
     /// Whether a dropped connection may be retried here (uploads restart
     /// as a whole instead).
     pub(super) retry: bool,
+    /// A time limit for this request (the client's default otherwise).
+    pub(super) timeout: Option<Duration>,
 }
 
 /// A registry client, shared across threads.
@@ -82,20 +84,58 @@ pub struct Client {
     tokens: Mutex<HashMap<String, String>>,
 }
 
-/// True for 127.0.0.0/8, ::1 and localhost, with or without a port.
+/// True for an IP in 127.0.0.0/8, `::1`, or exactly `localhost`, with or
+/// without a port. The host is parsed, never matched by prefix:
+/// `127.0.0.1.evil.example` is a name like any other.
 pub fn is_loopback(host: &str) -> bool {
+    let digits = |port: &str| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
     let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
+        match rest.split_once(']') {
+            Some((inner, "")) => inner,
+            Some((inner, tail)) if tail.strip_prefix(':').is_some_and(digits) => inner,
+            _ => return false,
+        }
+    } else if host.matches(':').count() > 1 {
+        host
     } else {
-        host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                name
-            } else {
-                host
-            }
-        })
+        match host.split_once(':') {
+            Some((name, port)) if digits(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
     };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// True when an https request failed because the server answered in
+/// plain HTTP (no retry helps).
+fn speaks_plain_http(url: &str, error: &reqwest::Error) -> bool {
+    url.starts_with("https://") && looks_like_plain_http(&plain_error(error))
+}
+
+fn looks_like_plain_http(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    [
+        "corrupt message",
+        "invalidcontenttype",
+        "invalid content type",
+        "http request to an https",
+        "wrong version number",
+    ]
+    .iter()
+    .any(|needle| reason.contains(needle))
+}
+
+/// Adds "pass --insecure" to TLS failures against a registry that may
+/// serve plain http.
+fn with_scheme_hint(url: &str, host: &str, reason: String) -> String {
+    if url.starts_with("https://") && looks_like_plain_http(&reason) {
+        format!(
+            "{reason}\n  help: {host} seems to serve plain http; if you trust the network, pass --insecure"
+        )
+    } else {
+        reason
+    }
 }
 
 impl Client {
@@ -149,6 +189,12 @@ impl Client {
         }
     }
 
+    /// True if `url` is on the registry's own scheme, host and port.
+    fn same_origin(&self, host: &str, url: &str) -> bool {
+        let base = self.base(host);
+        url == base || url.starts_with(&format!("{base}/"))
+    }
+
     fn check_scheme(&self, host: &str, url: &str) -> Result<(), RegistryError> {
         if url.starts_with("http://") && !is_loopback(host) && !self.insecure {
             return Err(RegistryError::Insecure {
@@ -172,13 +218,18 @@ impl Client {
                 .http
                 .request(request.method.clone(), &url)
                 .headers(request.headers.clone());
+            if let Some(timeout) = request.timeout {
+                builder = builder.timeout(timeout);
+            }
             let token = self
                 .tokens
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&token_key)
                 .cloned();
-            if let Some(token) = token {
+            // Credentials go only to the registry's own origin, never to an
+            // absolute URL (upload location, page link) on another host.
+            if let Some(token) = token.filter(|_| self.same_origin(request.host, &url)) {
                 builder = builder.header(header::AUTHORIZATION, token);
             }
             let body = request.body.to_http().map_err(|source| RegistryError::Io {
@@ -217,11 +268,11 @@ impl Client {
                     )
                 }
                 Ok(response) => return Ok(response),
-                Err(error) if !request.retry => {
+                Err(error) if !request.retry || speaks_plain_http(&url, &error) => {
                     return Err(RegistryError::Network {
                         method: request.method.to_string(),
+                        reason: with_scheme_hint(&url, request.host, plain_error(&error)),
                         url: shown,
-                        reason: plain_error(&error),
                     });
                 }
                 Err(error) => (plain_error(&error), None, None),
@@ -232,8 +283,8 @@ impl Client {
                     Some(response) => Err(http_error(&request.method, &shown, response)),
                     None => Err(RegistryError::Network {
                         method: request.method.to_string(),
+                        reason: with_scheme_hint(&url, request.host, reason),
                         url: shown,
-                        reason,
                     }),
                 };
             }
@@ -275,6 +326,23 @@ impl Client {
                 };
                 if !scope.is_empty() {
                     query.push(("scope", scope));
+                }
+                let realm_host = reqwest::Url::parse(&realm)
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https"))
+                    .map(|url| (url.scheme() == "https", url.authority().to_string()))
+                    .ok_or_else(|| RegistryError::Unauthorized {
+                        host: host.to_string(),
+                        detail: "the token realm is not an http(s) URL".into(),
+                    })?;
+                if !realm_host.0 && !is_loopback(&realm_host.1) && !self.insecure {
+                    return Err(RegistryError::Unauthorized {
+                        host: host.to_string(),
+                        detail: format!(
+                            "the token realm {} is plain http; credentials are not sent there (pass --insecure to allow it)",
+                            realm_host.1
+                        ),
+                    });
                 }
                 let mut builder = self.http.get(&realm).query(&query);
                 if let Some(credentials) = credentials {
@@ -334,6 +402,7 @@ impl Client {
             body: Body::Empty,
             headers: HeaderMap::new(),
             retry: true,
+            timeout: None,
         }
     }
 
@@ -436,9 +505,21 @@ impl Client {
     pub fn tags(&self, host: &str, repository: &str) -> Result<Vec<String>, RegistryError> {
         let scope = format!("repository:{repository}:pull");
         let mut next = Some(format!("/v2/{repository}/tags/list?n=1000"));
+        let mut seen = std::collections::HashSet::new();
         let mut tags = Vec::new();
+        let malformed = |message: String| RegistryError::Invalid {
+            what: format!("the tag list of {repository} on {host} (the registry answered malformed JSON)"),
+            message,
+        };
         while let Some(target) = next.take() {
-            let response = self.send(&self.request(Method::GET, host, &target, &scope))?;
+            if !seen.insert(target.clone()) || seen.len() > MAX_TAG_PAGES {
+                return Err(malformed(format!(
+                    "its pages loop or exceed {MAX_TAG_PAGES} (next page `{target}` again)"
+                )));
+            }
+            let mut request = self.request(Method::GET, host, &target, &scope);
+            request.timeout = Some(LIST_TIMEOUT);
+            let response = self.send(&request)?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(Vec::new());
             }
@@ -448,17 +529,37 @@ impl Client {
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let json: serde_json::Value = response.json().map_err(|e| RegistryError::Invalid {
-                what: format!("tags of {repository}"),
-                message: e.to_string(),
+            let text = response.text().map_err(|e| RegistryError::Network {
+                method: "GET".into(),
+                url: self.url(host, &target),
+                reason: plain_error(&e),
             })?;
-            if let Some(list) = json.get("tags").and_then(|t| t.as_array()) {
-                tags.extend(list.iter().filter_map(|t| t.as_str()).map(str::to_string));
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+            match json.get("tags") {
+                Some(serde_json::Value::Array(list)) => {
+                    // Some registries leave nulls where tags were deleted.
+                    for tag in list.iter().filter(|tag| !tag.is_null()) {
+                        let tag = tag
+                            .as_str()
+                            .ok_or_else(|| malformed(format!("a tag is not a string: {tag}")))?;
+                        tags.push(tag.to_string());
+                    }
+                }
+                // distribution answers `"tags": null` for a repository without tags.
+                Some(serde_json::Value::Null) => {}
+                _ => return Err(malformed("no `tags` array".into())),
             }
         }
         Ok(tags)
     }
 }
+
+/// Most pages of a tag list (1000 tags a page asked; registries may send
+/// fewer).
+const MAX_TAG_PAGES: usize = 10_000;
+/// Per-request time limit for listing calls (uploads have their own).
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The target of a `rel="next"` link.
 pub fn next_link(header: &str) -> Option<String> {
@@ -534,7 +635,18 @@ mod tests {
         ] {
             assert!(is_loopback(host), "{host}");
         }
-        for host in ["docker.io", "10.0.0.1:5000", "192.168.1.2"] {
+        for host in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "192.168.1.2",
+            "127.0.0.1.evil.example",
+            "127.0.0.1.evil.example:5000",
+            "localhost.evil.example",
+            "127.evil",
+            "[::ffff:127.0.0.1]:5000",
+            "127.0.0.1:5000@evil.example",
+            "localhost:",
+        ] {
             assert!(!is_loopback(host), "{host}");
         }
     }

@@ -12,7 +12,7 @@ mod reference;
 mod save;
 mod target;
 
-pub use auth::{Challenge, CredentialStore, Credentials, parse_challenge};
+pub use auth::{AuthFileError, Challenge, CredentialStore, Credentials, parse_challenge};
 pub use client::{CHUNK, Client, RegistryError, is_loopback, next_link};
 pub use diff::{ImageDiff, RegistryDiff, diff};
 pub use push::{PushReport, push};

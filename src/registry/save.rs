@@ -124,8 +124,8 @@ impl<'a> RegistrySaver<'a> {
     }
 
     fn cache_bytes(&self, digest: &Sha256, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
-        if self.cache.has(digest) {
-            return Ok(self.cache.blob(digest));
+        if let Some(path) = self.cache.verified(digest) {
+            return Ok(path);
         }
         let io = |source| RegistryError::Io {
             what: "caching a manifest".into(),

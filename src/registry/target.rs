@@ -43,6 +43,17 @@ impl FromStr for Target {
             ));
         }
         let (host, namespace) = text.split_once('/').unwrap_or((text, ""));
+        if let Some((_, bare)) = host.rsplit_once('@') {
+            // The text holds a password: never echo it.
+            return Err(format!(
+                "a registry target cannot carry credentials (`...@{bare}`)\n  help: pass them with --creds USER:PASSWORD, MATRIX_REGISTRY_CREDS, or an auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)"
+            ));
+        }
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
+            return Err(format!(
+                "`{host}` is not a registry host (e.g. docker.io, 127.0.0.1:5000)"
+            ));
+        }
         Ok(Target {
             host: host.to_string(),
             namespace: namespace.to_string(),
@@ -57,5 +68,19 @@ impl fmt::Display for Target {
         } else {
             write!(f, "{}/{}", self.host, self.namespace)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_target_are_refused_without_echoing_them() {
+        let error = "user:hunter2@registry.example/ns".parse::<Target>().unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(error.contains("--creds"), "{error}");
+        let target: Target = "127.0.0.1:5000/labring".parse().unwrap();
+        assert_eq!(target.repository("kubernetes"), "labring/kubernetes");
     }
 }

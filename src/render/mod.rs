@@ -199,6 +199,7 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
         Origin::Generated("Kubefile"),
         config,
     )?;
+    context.check_links()?;
     Ok(RenderedCell {
         context,
         meta,

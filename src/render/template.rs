@@ -8,6 +8,9 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 use super::RenderError;
 
+/// Instructions one template may run (kubeadm.yml needs about 2,000).
+const TEMPLATE_FUEL: u64 = 1_000_000;
+
 /// Renders `templates/NAME` with `vars`.
 pub fn render(dir: &Path, name: &str, vars: &Value) -> Result<String, RenderError> {
     let path = dir.join(name);
@@ -17,6 +20,9 @@ pub fn render(dir: &Path, name: &str, vars: &Value) -> Result<String, RenderErro
     })?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template is code from the repository: bound its work so a loop
+    // like `{% for i in range(10**9) %}` ends with an error, not a hang.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     let whitespace = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
         .trim_blocks(true)

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod proxy;
 pub mod registry;
+pub mod scripted;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,765 @@
+//! Hostile input and faults, one test (or more) per class: contexts whose
+//! links chain out, `--force` on folders matrix did not write, damaged
+//! store blobs and cache entries, gc on foreign layouts and during builds,
+//! credentials in targets and broken auth files, unbounded work, errors
+//! that name what is wrong, and layout files others can read. Archive
+//! extraction has its own unit and property tests in `src/fetch/extract.rs`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::scripted::Scripted;
+use common::{Workspace, assert_fails, stderr, stdout, tool};
+
+const TAG: &str = "v1.24.4-4.1.3";
+const ONE_CELL: [&str; 4] = ["--cri", "containerd", "--arch", "amd64"];
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("json: {}\n{}", stdout(output), stderr(output)))
+}
+
+/// Builds the containerd/amd64 cell of TAG into `out` and returns the report.
+fn build_one(ws: &Workspace, out: &str) -> serde_json::Value {
+    let mut extra = vec!["--json", "--skip-images"];
+    extra.extend_from_slice(&ONE_CELL);
+    json(&ws.build(TAG, out, &extra))
+}
+
+/// Flips one byte in the middle of a file (same size, new ctime).
+fn flip_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The layer blobs of an image in a layout, largest first.
+fn layer_blobs(store: &Path, reference: &str) -> Vec<PathBuf> {
+    let raw = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            &format!("oci:{}:{reference}", store.display()),
+        ],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let mut layers: Vec<(u64, PathBuf)> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            let hex = layer["digest"].as_str().unwrap().trim_start_matches("sha256:");
+            (
+                layer["size"].as_u64().unwrap(),
+                store.join("blobs/sha256").join(hex),
+            )
+        })
+        .collect();
+    layers.sort_by_key(|layer| std::cmp::Reverse(layer.0));
+    layers.into_iter().map(|(_, path)| path).collect()
+}
+
+fn fsck(ws: &Workspace, extra: &[&str]) -> Output {
+    let mut args = vec!["fsck", "--out", "out/oci"];
+    args.extend_from_slice(extra);
+    ws.run(&args)
+}
+
+/// Runs matrix with extra environment variables.
+fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_matrix"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MATRIX_FILE")
+        .env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+/// A tmpfs mounted for one test (root only); unmounted when dropped.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, options: &str) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        }
+        ok.then(|| Mount(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+// 1. Links in runtime contexts cannot make render or build write outside.
+
+#[test]
+fn context_links_that_chain_out_are_refused() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let kube = ws.path().join("runtime/kube");
+    std::fs::create_dir_all(kube.join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", kube.join("sub/inner")).unwrap();
+    std::os::unix::fs::symlink("sub/inner/..", kube.join("up1")).unwrap();
+    let mut args = vec!["render", TAG, "--out", "ctx"];
+    args.extend_from_slice(&ONE_CELL);
+    let out = ws.run(&args);
+    assert_fails(&out, 2, "up1");
+    assert!(stderr(&out).contains("leaves the context"), "{}", stderr(&out));
+    assert!(!ws.path().join("ctx").exists());
+    // The same context stops a build before anything is fetched.
+    let mut args = vec!["build", TAG, "--cache", "cache", "--skip-images"];
+    args.extend_from_slice(&ONE_CELL);
+    assert_fails(&ws.run(&args), 2, "leaves the context");
+    assert!(!ws.path().join("cache").exists());
+}
+
+#[test]
+fn files_beneath_a_link_of_another_context_are_refused() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    // kube makes `etc/escape` a link (inside, lexically); containerd puts
+    // a file beneath it, which a writer would place through the link.
+    std::os::unix::fs::symlink("../scripts", ws.path().join("runtime/kube/etc/escape")).unwrap();
+    std::fs::create_dir_all(ws.path().join("runtime/containerd/etc/escape")).unwrap();
+    std::fs::write(ws.path().join("runtime/containerd/etc/escape/x"), "x").unwrap();
+    let mut args = vec!["render", TAG, "--out", "ctx"];
+    args.extend_from_slice(&ONE_CELL);
+    let out = ws.run(&args);
+    assert_fails(&out, 2, "`etc/escape/x` lies beneath `etc/escape`");
+    assert!(!ws.path().join("runtime/kube/scripts/x").exists());
+}
+
+// 2. --force never deletes what matrix did not write.
+
+#[test]
+fn force_replaces_only_folders_render_wrote() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let render = |out: &str| {
+        let mut args = vec!["render", TAG, "--out", out, "--force"];
+        args.extend_from_slice(&ONE_CELL);
+        ws.run(&args)
+    };
+    // The checkout itself (it holds matrix.toml).
+    assert_fails(&render("."), 2, "refusing to replace");
+    assert!(ws.path().join("matrix.toml").is_file());
+    // A folder of the user's.
+    std::fs::create_dir(ws.path().join("mine")).unwrap();
+    std::fs::write(ws.path().join("mine/notes.txt"), "keep me").unwrap();
+    assert_fails(&render("mine"), 2, "matrix did not write it");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("mine/notes.txt")).unwrap(),
+        "keep me"
+    );
+    // A folder with .git, even if marked.
+    std::fs::create_dir_all(ws.path().join("repo/.git")).unwrap();
+    std::fs::write(ws.path().join("repo/.matrix-render"), "").unwrap();
+    assert_fails(&render("repo"), 2, "holds .git");
+    assert!(ws.path().join("repo/.git").is_dir());
+    // Its own output is replaced.
+    assert!(render("ctx").status.success());
+    let again = render("ctx");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(ws.path().join("ctx/.matrix-render").is_file());
+}
+
+// 3. The store never serves a damaged or missing blob; fsck finds and repairs.
+
+#[test]
+fn damaged_and_missing_blobs_are_rebuilt_not_reused() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    let store = ws.path().join("out/oci");
+    let reference = format!("kubernetes:{TAG}-amd64");
+    assert_eq!(build_one(&ws, "out/oci")["built"], 1);
+    let first_digest = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("oci:{}:{reference}", store.display()),
+        ],
+    );
+    assert_eq!(build_one(&ws, "out/oci")["unchanged"], 1);
+
+    let blob = layer_blobs(&store, &reference)[0].clone();
+    flip_byte(&blob);
+    let report = build_one(&ws, "out/oci");
+    assert_eq!(
+        report["built"], 1,
+        "a flipped byte must not leave the cell unchanged: {report}"
+    );
+    assert_eq!(report["cells"][0]["layers_written"], 1, "{report}");
+    assert!(
+        json(&fsck(&ws, &["--json"]))["problems"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    std::fs::remove_file(&blob).unwrap();
+    assert_eq!(build_one(&ws, "out/oci")["built"], 1);
+    assert!(blob.is_file());
+    let digest = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("oci:{}:{reference}", store.display()),
+        ],
+    );
+    assert_eq!(digest, first_digest, "the rewritten image is the same image");
+}
+
+#[test]
+fn fsck_names_the_damage_and_repair_makes_the_store_sound() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    let store = ws.path().join("out/oci");
+    let reference = format!("kubernetes:{TAG}-amd64");
+    build_one(&ws, "out/oci");
+    let clean = fsck(&ws, &[]);
+    assert!(clean.status.success(), "{}", stdout(&clean));
+    assert!(stdout(&clean).contains("0 problems"), "{}", stdout(&clean));
+
+    let blob = layer_blobs(&store, &reference)[1].clone();
+    let hex = blob.file_name().unwrap().to_str().unwrap().to_string();
+    flip_byte(&blob);
+    let found = fsck(&ws, &[]);
+    assert_eq!(found.status.code(), Some(1));
+    let text = stdout(&found);
+    assert!(
+        text.contains(&format!("blobs/sha256/{hex}: content does not match its digest")),
+        "{text}"
+    );
+    assert!(text.contains(&reference), "{text}");
+
+    let repaired = json(&fsck(&ws, &["--repair", "--json"]));
+    assert_eq!(repaired["deleted"][0], format!("sha256:{hex}"), "{repaired}");
+    assert!(
+        repaired["dropped_refs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str() == Some(reference.as_str()))
+    );
+    assert!(fsck(&ws, &[]).status.success());
+    // The next build restores the dropped tag.
+    assert_eq!(build_one(&ws, "out/oci")["built"], 1);
+    assert!(fsck(&ws, &[]).status.success());
+    tool(
+        "skopeo",
+        &["inspect", &format!("oci:{}:{reference}", store.display())],
+    );
+}
+
+// 4. The cache never serves a damaged entry.
+
+#[test]
+fn damaged_cache_entries_are_fetched_again() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    let mirror = ws.mirror_url();
+    let fetch = || json(&ws.run(&["fetch", TAG, "--mirror", &mirror, "--cache", "cache", "--json"]));
+    assert_eq!(fetch()["fetched"], 24);
+    let blobs: Vec<PathBuf> = std::fs::read_dir(ws.path().join("cache/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    flip_byte(&blobs[0]);
+    let again = fetch();
+    assert_eq!(again["fetched"], 1, "{again}");
+    assert_eq!(again["cached"], 23, "{again}");
+
+    // An unpacked archive member changed behind matrix's back is unpacked
+    // again from the verified archive.
+    let render = |out: &str| {
+        let mut args = vec![
+            "render",
+            TAG,
+            "--out",
+            out,
+            "--binaries",
+            "--mirror",
+            &mirror,
+            "--cache",
+            "cache",
+        ];
+        args.extend_from_slice(&ONE_CELL);
+        let output = ws.run(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    render("a");
+    let member = find_file(&ws.path().join("cache/extracted")).expect("an unpacked member");
+    flip_byte(&member);
+    render("b");
+    assert_eq!(tree_bytes(&ws.path().join("a")), tree_bytes(&ws.path().join("b")));
+}
+
+fn find_file(dir: &Path) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if meta.is_dir() {
+            if let Some(found) = find_file(&path) {
+                return Some(found);
+            }
+        } else if meta.is_file() && meta.len() > 0 && !path.to_string_lossy().ends_with(".stamps") {
+            return Some(path);
+        }
+    }
+    None
+}
+
+fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                out.push((
+                    path.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// 5. gc understands every manifest type, refuses foreign folders, never
+// races a build.
+
+#[test]
+fn gc_keeps_docker_typed_images_and_refuses_foreign_folders() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    build_one(&ws, "out/oci");
+    let store = ws.path().join("out/oci");
+    // Re-type the image as Docker schema 2 and make it the only entry.
+    let raw = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            &format!("oci:{}:kubernetes:{TAG}-amd64", store.display()),
+        ],
+    );
+    let mut manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    manifest["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json".into();
+    manifest["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json".into();
+    for layer in manifest["layers"].as_array_mut().unwrap() {
+        layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip".into();
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = matrix::digest::Sha256::of(&bytes);
+    std::fs::write(store.join("blobs/sha256").join(digest.hex()), &bytes).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "digest": digest.to_string(),
+            "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "docker-typed"}
+        }]
+    });
+    std::fs::write(store.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let gc = json(&ws.run(&["gc", "--out", "out/oci", "--json"]));
+    assert!(
+        gc["blobs"].as_u64().unwrap() >= 1,
+        "the OCI manifest is unreachable now: {gc}"
+    );
+    let referenced: Vec<String> = std::iter::once(manifest["config"]["digest"].as_str().unwrap().to_string())
+        .chain(
+            manifest["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string()),
+        )
+        .collect();
+    for digest in &referenced {
+        let hex = digest.trim_start_matches("sha256:");
+        assert!(
+            store.join("blobs/sha256").join(hex).is_file(),
+            "gc deleted {digest}"
+        );
+    }
+    let check = fsck(&ws, &[]);
+    assert!(check.status.success(), "{}", stdout(&check));
+
+    // A folder that is not a layout is refused and left alone.
+    std::fs::create_dir(ws.path().join("photos")).unwrap();
+    std::fs::write(ws.path().join("photos/cat.jpg"), "meow").unwrap();
+    assert_fails(&ws.run(&["gc", "--out", "photos"]), 2, "not an OCI image layout");
+    assert!(ws.path().join("photos/cat.jpg").is_file());
+    assert!(!ws.path().join("photos/blobs").exists());
+}
+
+#[test]
+fn gc_during_a_build_never_deletes_its_blobs() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let padded = ws.run(&[
+        "mirror",
+        "--stand-ins",
+        "--to",
+        "mirror",
+        TAG,
+        "--stand-in-size",
+        "kubelet=24M",
+    ]);
+    assert!(padded.status.success(), "{}", stderr(&padded));
+    let mirror = ws.mirror_url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .args([
+            "build",
+            TAG,
+            "--cri",
+            "containerd,docker",
+            "--skip-images",
+            "--mirror",
+            &mirror,
+        ])
+        .args(["--cache", "cache", "--out", "out/oci", "--compression", "gzip:9"])
+        .current_dir(ws.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Start gc once the build holds the store (it writes index.json then).
+    let index = ws.path().join("out/oci/index.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !index.is_file() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let gc = ws.run(&["gc", "--out", "out/oci", "--json"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(child.wait().unwrap().success());
+    let check = fsck(&ws, &["--json"]);
+    assert!(
+        json(&check)["problems"].as_array().unwrap().is_empty(),
+        "{}",
+        stdout(&check)
+    );
+    for image in ["kubernetes", "kubernetes-docker"] {
+        for arch in ["amd64", "arm64"] {
+            tool(
+                "skopeo",
+                &[
+                    "inspect",
+                    &format!("oci:{}:{image}:{TAG}-{arch}", ws.path().join("out/oci").display()),
+                ],
+            );
+        }
+    }
+}
+
+// 7. Credentials never appear; broken auth files are errors.
+
+#[test]
+fn credentials_in_targets_are_refused_unprinted() {
+    let ws = Workspace::new(|t| t);
+    let push = ws.run(&["push", TAG, "--to", "user:hunter2@127.0.0.1:1/labring"]);
+    assert_fails(&push, 2, "--creds");
+    let diff = ws.run(&[
+        "diff",
+        "--registry",
+        "user:hunter2@127.0.0.1:1/labring",
+        "--kube",
+        "1.24.4",
+    ]);
+    assert_fails(&diff, 2, "cannot carry credentials");
+    let ws = Workspace::new(|t| t.replace("publish = [", "publish = [\"me:hunter2@docker.io/labring\", "));
+    let plan = ws.run(&["plan", "--format", "tags"]);
+    assert_fails(&plan, 2, "cannot carry credentials");
+    for output in [&push, &diff, &plan] {
+        assert!(!stderr(output).contains("hunter2") && !stdout(output).contains("hunter2"));
+    }
+}
+
+#[test]
+fn a_broken_auth_file_is_an_error_naming_it() {
+    let ws = Workspace::new(|t| t);
+    let home = ws.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let file = ws.path().join("auth.json");
+    std::fs::write(&file, r#"{"auths": {"127.0.0.1:1": {"auth": "aHVudGVyMg=="}}}"#).unwrap();
+    let out = run_env(
+        ws.path(),
+        &["diff", "--registry", "127.0.0.1:1/labring", "--kube", "1.24.4"],
+        &[
+            ("REGISTRY_AUTH_FILE", file.to_str().unwrap()),
+            ("HOME", home.to_str().unwrap()),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    assert_fails(&out, 2, &format!("auth file {}", file.display()));
+    assert!(
+        !stderr(&out).contains("aHVudGVyMg") && !stderr(&out).contains("hunter2"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&file, "{ not json").unwrap();
+    let out = run_env(
+        ws.path(),
+        &["diff", "--registry", "127.0.0.1:1/labring", "--kube", "1.24.4"],
+        &[
+            ("REGISTRY_AUTH_FILE", file.to_str().unwrap()),
+            ("HOME", home.to_str().unwrap()),
+        ],
+    );
+    assert_fails(&out, 2, "not JSON (line 1");
+}
+
+// 8. Bounded work.
+
+fn tag_list_registry(
+    list: impl Fn(&str) -> (Vec<(String, String)>, String) + Send + Sync + 'static,
+) -> Scripted {
+    Scripted::start(move |path| {
+        if path.contains("/tags/list") {
+            let (headers, body) = list(path);
+            (200, headers, body)
+        } else {
+            (200, Vec::new(), "{}".into())
+        }
+    })
+}
+
+#[test]
+fn diff_stops_on_a_pagination_loop_and_on_malformed_lists() {
+    let looping = tag_list_registry(|path| {
+        let next = format!("<{path}>; rel=\"next\"");
+        (
+            vec![("Link".into(), next)],
+            r#"{"tags":["v1.24.4-4.1.3"]}"#.into(),
+        )
+    });
+    let ws = Workspace::new(|t| t);
+    let target = format!("{}/labring", looping.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "loop");
+    assert!(looping.requests() < 20, "{} requests", looping.requests());
+
+    let malformed = tag_list_registry(|_| (Vec::new(), r#"{"tags":"v1.24.4"}"#.into()));
+    let target = format!("{}/labring", malformed.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "malformed JSON");
+    assert!(!stdout(&out).contains("missing"), "{}", stdout(&out));
+}
+
+#[test]
+fn versions_refresh_refuses_repositories_without_releases() {
+    let ws = Workspace::new(|t| t);
+    let none = tag_list_registry(|_| {
+        (
+            Vec::new(),
+            r#"{"tags":["latest","v2.0.0","v1.30.0-rc.1","sha256-abc.sig"]}"#.into(),
+        )
+    });
+    let source = format!("{}/kube-apiserver", none.host());
+    let out = ws.run(&["versions", "--refresh", "--source", &source, "--dry-run"]);
+    assert_fails(&out, 1, "lists no Kubernetes release tags");
+    let odd = tag_list_registry(|_| (Vec::new(), r#"{"tags":["v1.24.100","v1.24.4","v1.99.0"]}"#.into()));
+    let source = format!("{}/kube-apiserver", odd.host());
+    let out = ws.run(&[
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--dry-run",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ignoring tag `v1.24.100`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("ignoring tag `v1.99.0`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(json(&out), serde_json::json!([]));
+}
+
+#[test]
+fn templates_run_out_of_fuel_and_stand_in_sizes_are_bounded() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    // Ten to the eighth iterations: a hang without fuel.
+    let mut template = String::from("{% set l = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] %}");
+    for depth in 0..8 {
+        template.push_str(&format!("{{% for x{depth} in l %}}"));
+    }
+    template.push_str(&"{% endfor %}".repeat(8));
+    std::fs::write(ws.path().join("templates/kubeadm.yml.tmpl"), template).unwrap();
+    let mut args = vec!["build", TAG, "--cache", "cache", "--skip-images"];
+    args.extend_from_slice(&ONE_CELL);
+    assert_fails(&ws.run(&args), 2, "fuel");
+
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&[
+        "mirror",
+        "--stand-ins",
+        "--to",
+        "m",
+        TAG,
+        "--stand-in-size",
+        "kubelet=99999999999999G",
+    ]);
+    assert_fails(&out, 2, "larger than a stand-in may be");
+    let out = ws.run(&[
+        "mirror",
+        "--stand-ins",
+        "--to",
+        "m",
+        TAG,
+        "--stand-in-size",
+        "kubelett=1M",
+    ]);
+    assert_fails(&out, 2, "no component is named `kubelett`");
+    assert!(!ws.path().join("m").exists());
+}
+
+#[test]
+fn lock_pins_for_unknown_components_are_errors() {
+    let ws = Workspace::new(|t| t);
+    let lock = ws.path().join("matrix.lock");
+    let mut text = std::fs::read_to_string(&lock).unwrap();
+    text.push_str(&format!(
+        "\n[artifacts]\n\"kubelett/1.24.4/amd64\" = \"sha256:{}\"\n",
+        "0".repeat(64)
+    ));
+    std::fs::write(&lock, text).unwrap();
+    let out = ws.run(&["plan", "--format", "tags", "--kube", "1.24.4"]);
+    assert_fails(&out, 2, "matrix.lock:");
+    assert!(
+        stderr(&out).contains("no [[component]] is named `kubelett`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// 9. Errors say what is wrong where.
+
+#[test]
+fn template_errors_stop_build_before_any_download() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let template = ws.path().join("templates/kubeadm.yml.tmpl");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{text}\n# {{{{ no_such_variable }}}}\n")).unwrap();
+    let out = ws.run(&["build", TAG, "--cache", "cache", "--skip-images"]);
+    assert_fails(&out, 2, "no_such_variable");
+    assert!(!ws.path().join("cache").exists(), "nothing may be fetched");
+}
+
+#[test]
+fn non_utf8_file_names_are_refused_with_the_name_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let ws = Workspace::new(|t| t).with_contexts();
+    let name = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    std::fs::write(ws.path().join("runtime/kube/etc").join(name), "x").unwrap();
+    let mut args = vec!["render", TAG, "--out", "ctx"];
+    args.extend_from_slice(&ONE_CELL);
+    assert_fails(&ws.run(&args), 2, r"bad\xffname");
+}
+
+#[test]
+fn a_full_disk_and_a_read_only_store_name_the_path() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let padded = ws.run(&[
+        "mirror",
+        "--stand-ins",
+        "--to",
+        "mirror",
+        TAG,
+        "--stand-in-size",
+        "kubelet=2M",
+    ]);
+    assert!(padded.status.success(), "{}", stderr(&padded));
+    let Some(_small) = Mount::tmpfs(&ws.path().join("small"), "size=512k") else {
+        return;
+    };
+    let mirror = ws.mirror_url();
+    let mut args = vec![
+        "build",
+        TAG,
+        "--mirror",
+        &mirror,
+        "--cache",
+        "cache",
+        "--out",
+        "small/oci",
+        "--skip-images",
+    ];
+    args.extend_from_slice(&ONE_CELL);
+    let out = ws.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("no space left writing") && said.contains("small/oci"),
+        "{said}"
+    );
+
+    let Some(_ro) = Mount::tmpfs(&ws.path().join("ro"), "ro,size=64k") else {
+        return;
+    };
+    args[7] = "ro/oci";
+    let out = ws.run(&args);
+    assert_fails(&out, 1, "ro/oci");
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+}
+
+#[test]
+fn https_to_a_plain_http_registry_hints_at_insecure() {
+    let plain = common::registry::Registry::start(None);
+    let port = plain.host().rsplit_once(':').unwrap().1.to_string();
+    // An IPv4-mapped address reaches loopback but is not a loopback name,
+    // so matrix speaks https to it.
+    let target = format!("[::ffff:127.0.0.1]:{port}/labring");
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "--insecure");
+}
+
+// 10. Layout files are readable by others, as the umask allows.
+
+#[test]
+fn layout_files_follow_the_umask() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    build_one(&ws, "out/oci");
+    let probe = ws.path().join("probe");
+    std::fs::write(&probe, "").unwrap();
+    let expected = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+    let store = ws.path().join("out/oci");
+    let mut files = vec![store.join("index.json"), store.join("oci-layout")];
+    files.extend(
+        std::fs::read_dir(store.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for file in files {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, expected, "{}", file.display());
+    }
+}
