@@ -8,34 +8,24 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
+use matrix::PlannedCell;
 use matrix::build::{BuildOptions, CellResult, Status, build_cells, render_all};
 use matrix::fetch::{Cache, Fetched, Fetcher};
 use matrix::oci::{Compression, Store, source_date_epoch};
-use matrix::{Arch, Cri, PlannedCell, TagSelector};
 
 use matrix::registry::{ImageMirror, RegistrySaver};
 
-use super::fetch::{SourceArgs, artifacts_of, chosen_cells};
+use super::fetch::{SourceArgs, artifacts_of};
 use super::output::{print_json, print_rows};
-use super::plan::load_plan;
+use super::plan::{SelectArgs, load_plan};
 use super::progress::reporter;
 use super::registry::RegistryArgs;
 
 /// Arguments of `matrix build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Tags selecting cells (any form): `v1.24.4-4.1.3` builds both CRIs'
-    /// images on both arches, their indexes and aliases.
-    selectors: Vec<TagSelector>,
-    /// Every planned cell.
-    #[arg(long, conflicts_with = "selectors")]
-    all: bool,
-    /// Only these CRIs.
-    #[arg(long, value_delimiter = ',')]
-    cri: Vec<Cri>,
-    /// Only these arches.
-    #[arg(long, value_delimiter = ',')]
-    arch: Vec<Arch>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
@@ -83,14 +73,7 @@ struct Report<'a> {
 pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let (matrix, plan) = load_plan(path)?;
-    let cells: Vec<&PlannedCell> = chosen_cells(&plan, &args.selectors, args.all)?
-        .into_iter()
-        .filter(|c| args.cri.is_empty() || args.cri.contains(&c.cell.cri))
-        .filter(|c| args.arch.is_empty() || args.arch.contains(&c.cell.arch))
-        .collect();
-    if cells.is_empty() {
-        return Err(super::UsageError("the selection has no cells after --cri/--arch".into()).into());
-    }
+    let cells: Vec<&PlannedCell> = args.select.cells(&plan)?;
     let rendered = render_all(&matrix, &cells)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let options = args.source.options(&matrix);

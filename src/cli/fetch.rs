@@ -15,11 +15,11 @@ use matrix::fetch::{
     Artifact, Cache, FetchOptions, Fetched, Fetcher, MirrorRule, Outcome, RetryPolicy, SUMS_FILE,
     artifacts_for, format_sums, parse_sums, tree_path, write_stand_in,
 };
-use matrix::{Matrix, Plan, PlannedCell, TagSelector};
+use matrix::{Matrix, PlannedCell};
 
 use super::UsageError;
 use super::output::print_json;
-use super::plan::load_plan;
+use super::plan::{SelectArgs, load_plan};
 use super::progress::reporter;
 
 /// Where artifacts come from.
@@ -59,11 +59,8 @@ impl SourceArgs {
 /// Arguments of `matrix fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Tags selecting cells (any form).
-    selectors: Vec<TagSelector>,
-    /// Every planned cell.
-    #[arg(long, conflicts_with = "selectors")]
-    all: bool,
+    #[command(flatten)]
+    select: SelectArgs,
     #[command(flatten)]
     source: SourceArgs,
     /// Record the digests of unpinned artifacts in matrix.lock [artifacts].
@@ -77,11 +74,8 @@ pub struct FetchArgs {
 /// Arguments of `matrix mirror`.
 #[derive(Debug, Args)]
 pub struct MirrorArgs {
-    /// Tags selecting cells (any form).
-    selectors: Vec<TagSelector>,
-    /// Every planned cell.
-    #[arg(long, conflicts_with = "selectors")]
-    all: bool,
+    #[command(flatten)]
+    select: SelectArgs,
     /// The mirror tree to write (`DIR/<host>/<path>` plus SHA256SUMS).
     #[arg(long)]
     to: PathBuf,
@@ -116,34 +110,6 @@ fn parse_size_arg(text: &str) -> Result<(String, u64), String> {
 /// The largest stand-in: bigger than any real artifact, small enough that
 /// a typo cannot fill a disk.
 const MAX_STAND_IN: u64 = 16 << 30;
-
-/// The cells named by selectors, or all with `--all`, each once, in plan order.
-pub fn chosen_cells<'p>(
-    plan: &'p Plan,
-    selectors: &[TagSelector],
-    all: bool,
-) -> anyhow::Result<Vec<&'p PlannedCell>> {
-    if all {
-        return Ok(plan.cells.iter().collect());
-    }
-    if selectors.is_empty() {
-        return Err(UsageError("name at least one tag (e.g. v1.24.4-4.1.3) or pass --all".into()).into());
-    }
-    let mut chosen = Vec::new();
-    for selector in selectors {
-        let cells = plan.select(selector);
-        if cells.is_empty() {
-            return Err(UsageError(format!(
-                "no planned cell carries `{selector}`\n  help: `matrix explain {selector}` says why"
-            ))
-            .into());
-        }
-        chosen.extend(cells);
-    }
-    let mut seen = std::collections::HashSet::new();
-    chosen.retain(|cell| seen.insert((cell.image.clone(), cell.tags.tag.clone())));
-    Ok(chosen)
-}
 
 /// Every artifact the cells need, once per URL, in a stable order.
 pub fn artifacts_of(matrix: &Matrix, cells: &[&PlannedCell]) -> anyhow::Result<Vec<Artifact>> {
@@ -190,7 +156,7 @@ pub fn fetch_artifacts(
 /// `matrix fetch`.
 pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
-    let cells = chosen_cells(&plan, &args.selectors, args.all)?;
+    let cells = args.select.cells(&plan)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let (fetched, failures) = fetch_artifacts(&matrix, &args.source, &artifacts)?;
     if args.pin {
@@ -245,7 +211,7 @@ pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
 /// `matrix mirror`.
 pub fn run_mirror(path: &Path, args: &MirrorArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
-    let cells = chosen_cells(&plan, &args.selectors, args.all)?;
+    let cells = args.select.cells(&plan)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let sizes: BTreeMap<&str, u64> = args.stand_in_size.iter().map(|(n, s)| (n.as_str(), *s)).collect();
     if let Some(unknown) = sizes

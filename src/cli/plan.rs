@@ -43,6 +43,44 @@ pub struct FilterArgs {
     pub arch: Vec<Arch>,
 }
 
+/// The cells a command acts on: tags, `--all`, axis filters and a shard,
+/// the same for every command.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// Tags selecting cells, in any form: `v1.24.4-4.1.3` (every CRI and
+    /// arch), `kubernetes:v1.24.4-4.1.3-amd64`, `v1.24-latest`.
+    pub selectors: Vec<matrix::TagSelector>,
+    /// Every planned cell (also implied by a filter or --shard alone).
+    #[arg(long, conflicts_with = "selectors")]
+    pub all: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Only the K-th of N stable parts (1-based), e.g. `--shard 3/19`;
+    /// both arches of an index stay in one part.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+}
+
+impl SelectArgs {
+    /// The library's selection value.
+    pub fn selection(&self) -> matrix::plan::Selection {
+        matrix::plan::Selection {
+            selectors: self.selectors.clone(),
+            all: self.all,
+            filter: self.filters.filter(),
+            shard: self.shard,
+        }
+    }
+
+    /// The selected cells of `plan`; an empty or unknown selection is a
+    /// usage error.
+    pub fn cells<'p>(&self, plan: &'p Plan) -> anyhow::Result<Vec<&'p PlannedCell>> {
+        self.selection()
+            .cells(plan)
+            .map_err(|error| super::UsageError(error.to_string()).into())
+    }
+}
+
 impl FilterArgs {
     /// The library's filter value.
     pub fn filter(&self) -> PlanFilter {

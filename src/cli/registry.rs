@@ -12,8 +12,8 @@ use matrix::oci::Store;
 use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target, diff, push};
 
 use super::UsageError;
-use super::fetch::chosen_cells;
 use super::output::{print_json, print_rows};
+use super::plan::SelectArgs;
 use super::plan::{FilterArgs, load_plan};
 
 /// Exit code of `diff` when planned tags are missing.
@@ -49,11 +49,8 @@ impl RegistryArgs {
 /// Arguments of `matrix push`.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Tags selecting cells (any form).
-    selectors: Vec<matrix::TagSelector>,
-    /// Every planned cell.
-    #[arg(long, conflicts_with = "selectors")]
-    all: bool,
+    #[command(flatten)]
+    select: SelectArgs,
     /// The OCI layout the images were built into.
     #[arg(long, default_value = "out/oci")]
     from: PathBuf,
@@ -77,6 +74,9 @@ pub struct DiffArgs {
     registry: Vec<String>,
     #[command(flatten)]
     filters: FilterArgs,
+    /// Only the K-th of N stable parts of the plan, as `plan --shard`.
+    #[arg(long)]
+    shard: Option<matrix::plan::Shard>,
     /// The local OCI layout, for stale detection (skipped if absent).
     #[arg(long, default_value = "out/oci")]
     from: PathBuf,
@@ -109,7 +109,7 @@ pub struct VersionsArgs {
 /// `matrix push`.
 pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
     let (_, plan) = load_plan(path)?;
-    let cells = chosen_cells(&plan, &args.selectors, args.all)?;
+    let cells = args.select.cells(&plan)?;
     let to: Target = args.to.parse().map_err(UsageError)?;
     if !args.from.join("index.json").is_file() {
         return Err(UsageError(format!(
@@ -150,7 +150,10 @@ pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
 pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
     let filter = args.filters.filter();
-    let cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
+    let mut cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
+    if let Some(shard) = args.shard {
+        cells = shard.take(cells);
+    }
     let named = if args.registry.is_empty() {
         &matrix.publish
     } else {

@@ -8,25 +8,17 @@ use clap::Args;
 use serde::Serialize;
 
 use matrix::render::render_cell;
-use matrix::{Arch, Cri, PlannedCell, TagSelector};
 
-use super::UsageError;
 use super::output::print_json;
-use super::plan::load_plan;
+use super::plan::{SelectArgs, load_plan};
 
 /// Arguments of `matrix render`.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// Any tag form: `v1.24.4-4.1.3`, `kubernetes:v1.24.4-4.1.3-amd64`, ...
-    tag: TagSelector,
-    /// Only this CRI's image.
-    #[arg(long)]
-    cri: Option<Cri>,
-    /// Only this architecture.
-    #[arg(long)]
-    arch: Option<Arch>,
-    /// Output folder. With --cri and --arch the context goes here;
-    /// otherwise each cell goes to OUT/<image>/<tag>/.
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Output folder. With --cri and --arch selecting one cell the context
+    /// goes here; otherwise each cell goes to OUT/<image>/<tag>/.
     #[arg(long)]
     out: PathBuf,
     /// Replace output folders that already hold files.
@@ -57,35 +49,12 @@ struct CellRecord {
     files: Vec<FileRecord>,
 }
 
-/// Selects the planned cells a tag (and optional CRI/arch) names.
-pub fn select_cells<'p>(
-    cells: &'p [PlannedCell],
-    tag: &TagSelector,
-    cri: Option<Cri>,
-    arch: Option<Arch>,
-) -> anyhow::Result<Vec<&'p PlannedCell>> {
-    let selected: Vec<&PlannedCell> = cells
-        .iter()
-        .filter(|cell| cell.is_selected_by(tag))
-        .filter(|cell| cri.is_none_or(|c| c == cell.cell.cri))
-        .filter(|cell| arch.is_none_or(|a| a == cell.cell.arch))
-        .collect();
-    if selected.is_empty() {
-        return Err(UsageError(format!(
-            "no planned cell carries `{tag}`{}{}\n  help: `matrix explain {tag}` says why",
-            cri.map(|c| format!(" for CRI {c}")).unwrap_or_default(),
-            arch.map(|a| format!(" on {a}")).unwrap_or_default(),
-        ))
-        .into());
-    }
-    Ok(selected)
-}
-
 /// `matrix render`.
 pub fn run(matrix_path: &Path, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(matrix_path)?;
-    let cells = select_cells(&plan.cells, &args.tag, args.cri, args.arch)?;
-    let single = args.cri.is_some() && args.arch.is_some() && cells.len() == 1;
+    let cells = args.select.cells(&plan)?;
+    let filters = &args.select.filters;
+    let single = !filters.cri.is_empty() && !filters.arch.is_empty() && cells.len() == 1;
     let fetched = if args.binaries {
         let artifacts = super::fetch::artifacts_of(&matrix, &cells)?;
         let (fetched, failures) = super::fetch::fetch_artifacts(&matrix, &args.source, &artifacts)?;

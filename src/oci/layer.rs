@@ -284,9 +284,7 @@ fn write_layer_to(
             (diff_id, blob)
         }
         Compression::Gzip(level) => {
-            let gz = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(blob, flate2::Compression::new(level));
+            let gz = super::pgzip::ParallelGzip::new(blob, level);
             let (tar_out, _) = write_tar(spec, HashingWriter::new(gz))?;
             let (gz, (diff_id, _)) = tar_out.finish();
             let blob = gz.finish().map_err(|source| spec.read_error("<gzip>", source))?;

@@ -5,6 +5,7 @@
 mod fsck;
 mod image;
 mod layer;
+mod pgzip;
 mod store;
 mod time;
 

@@ -65,6 +65,11 @@ pub struct PlanFilter {
 }
 
 impl PlanFilter {
+    /// True if no axis is filtered.
+    pub fn is_empty(&self) -> bool {
+        self.kube.is_empty() && self.sealos.is_empty() && self.cri.is_empty() && self.arch.is_empty()
+    }
+
     /// True if `cell` passes every filter.
     pub fn matches(&self, cell: &Cell) -> bool {
         let kube_ok = self.kube.is_empty()

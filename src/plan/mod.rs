@@ -3,6 +3,7 @@
 
 mod explain;
 mod filter;
+mod selection;
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use crate::version::{KubeVersion, SealosVersion};
 pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
+pub use selection::{Selection, SelectionError};
 
 /// The tags one cell's image carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

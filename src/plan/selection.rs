@@ -1,0 +1,80 @@
+//! One selection for every command that acts on cells (`build`, `push`,
+//! `fetch`, `mirror`, `render`, `diff`, `plan`): tag selectors, or every
+//! cell; narrowed by axis filters; then cut into a stable shard, so a CI
+//! job can run `matrix build --shard 3/19` and the N jobs together build
+//! exactly the whole selection.
+
+use std::collections::HashSet;
+
+use thiserror::Error;
+
+use super::{Plan, PlanFilter, PlannedCell, Shard};
+use crate::tag::TagSelector;
+
+/// Which cells a command acts on.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Tags in any form; empty means every planned cell.
+    pub selectors: Vec<TagSelector>,
+    /// Every planned cell was asked for explicitly (`--all`).
+    pub all: bool,
+    /// Axis filters applied after the selectors.
+    pub filter: PlanFilter,
+    /// The part of the result to keep.
+    pub shard: Option<Shard>,
+}
+
+/// Why a selection chose nothing it could act on.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SelectionError {
+    /// Neither a tag nor `--all` nor a filter was given.
+    #[error(
+        "name at least one tag (e.g. v1.24.4-4.1.3), or pass --all, an axis filter (--kube, --sealos, --cri, --arch) or --shard"
+    )]
+    Empty,
+    /// A tag no planned cell carries.
+    #[error("no planned cell carries `{0}`\n  help: `matrix explain {0}` says why")]
+    Unknown(String),
+    /// The filters removed every selected cell.
+    #[error("the selection has no cells after the axis filters")]
+    Filtered,
+}
+
+impl Selection {
+    /// True if nothing narrows the plan (no tags, filters or shard).
+    fn is_open(&self) -> bool {
+        self.selectors.is_empty() && !self.all && self.filter.is_empty() && self.shard.is_none()
+    }
+
+    /// The chosen cells, each once, in plan order. A shard of an empty
+    /// selection is fine (some CI jobs get no work); an empty result of
+    /// tags and filters is not.
+    pub fn cells<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p PlannedCell>, SelectionError> {
+        if self.is_open() {
+            return Err(SelectionError::Empty);
+        }
+        let mut chosen: HashSet<(&str, &str)> = HashSet::new();
+        for selector in &self.selectors {
+            let cells = plan.select(selector);
+            if cells.is_empty() {
+                return Err(SelectionError::Unknown(selector.to_string()));
+            }
+            chosen.extend(cells.iter().map(|c| (c.image.as_str(), c.tags.tag.as_str())));
+        }
+        let cells: Vec<&PlannedCell> = plan
+            .cells
+            .iter()
+            .filter(|c| {
+                self.selectors.is_empty() || chosen.contains(&(c.image.as_str(), c.tags.tag.as_str()))
+            })
+            .filter(|c| self.filter.matches(&c.cell))
+            .collect();
+        if cells.is_empty() {
+            return Err(SelectionError::Filtered);
+        }
+        Ok(match self.shard {
+            Some(shard) => shard.take(cells),
+            None => cells,
+        })
+    }
+}
