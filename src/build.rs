@@ -15,21 +15,58 @@ use thiserror::Error;
 
 use crate::axis::Arch;
 use crate::config::Matrix;
-use crate::context::{Context, Origin};
+use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
-use crate::fetch::{Cache, Fetched, artifacts_for, place};
+use crate::fetch::{Cache, FetchError, Fetched, artifacts_for, place};
 use crate::oci::{
-    Compression, IndexEntry, LayerDesc, LayerFile, LayerSpec, Store, StoreError, build_index, build_manifest,
-    write_layer,
+    Compression, IndexEntry, LayerDesc, LayerError, LayerSpec, Store, StoreError, build_index,
+    build_manifest, write_layer,
 };
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Reporter};
+use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
 use crate::render::{RenderError, RenderedCell, render_cell};
 
-/// Fills `registry/` of a context with the images a cell lists.
+/// Fills `registry/` of a context with the images a recipe lists.
 pub trait ImageSaver: Sync {
     /// Adds the distribution-layout files of `images` for `arch`.
-    fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), String>;
+    fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError>;
+}
+
+/// Saving a recipe's images failed (pull, digest, or layout trouble).
+#[derive(Debug, Error)]
+#[error("saving images into registry/: {0}")]
+pub struct SaveError(pub String);
+
+/// Why one cell (one recipe) failed; the other cells go on.
+#[derive(Debug, Error)]
+pub enum CellError {
+    /// An artifact the cell needs was not fetched.
+    #[error("{artifact} was not fetched{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    NotFetched {
+        /// The artifact (`kubelet 1.24.4 amd64`).
+        artifact: String,
+        /// The fetch error, if the fetch was tried.
+        reason: Option<String>,
+    },
+    /// Resolving or placing an artifact failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The assembled context is unsafe or inconsistent.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// Saving the image list failed.
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    /// Writing a layer failed (here or in the cell that shared it).
+    #[error(transparent)]
+    Layer(#[from] Arc<LayerError>),
+    /// The store could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A base image was asked for; only `FROM scratch` is built so far.
+    #[error("base image `{0}`: only images built from scratch are supported so far")]
+    Base(String),
 }
 
 /// How to build.
@@ -102,16 +139,16 @@ pub enum BuildError {
     },
 }
 
-/// What the store remembers of a cell, to skip unchanged rebuilds.
+/// What the store remembers of a recipe, to skip unchanged rebuilds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct CellRecord {
+pub struct CellRecord {
     key: String,
     digest: String,
     size: u64,
     descriptor: Descriptor,
 }
 
-type LayerSlot = Arc<OnceLock<Result<LayerDesc, String>>>;
+type LayerSlot = Arc<OnceLock<Result<LayerDesc, Arc<LayerError>>>>;
 
 /// Renders every cell before anything is downloaded or written, so a
 /// template or context mistake stops the build at once (and is bad input,
@@ -182,7 +219,7 @@ fn build_one(
             Some(record),
             written,
         ),
-        Err(message) => (Status::Failed(message), None, 0),
+        Err(error) => (Status::Failed(error.to_string()), None, 0),
     };
     let word = match &status {
         Status::Built => "built",
@@ -205,44 +242,115 @@ fn build_one(
     (result, record.map(|r| r.descriptor))
 }
 
-/// Renders, fetches, splits and writes one cell.
+/// Turns a rendered cell into a recipe (fetched binaries placed), then
+/// writes it.
 fn build_cell(
     matrix: &Matrix,
     planned: &PlannedCell,
     rendered: RenderedCell,
     options: &BuildOptions<'_>,
     slots: &Mutex<HashMap<String, LayerSlot>>,
-) -> Result<(CellRecord, bool, usize), String> {
+) -> Result<(CellRecord, bool, usize), CellError> {
+    let recipe = cell_recipe(matrix, planned, rendered, options)?;
+    write_recipe(recipe, options, slots)
+}
+
+/// A rootfs cell as a recipe: the rendered context plus its binaries,
+/// split by [`rootfs_layers`].
+fn cell_recipe(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+    rendered: RenderedCell,
+    options: &BuildOptions<'_>,
+) -> Result<Recipe, CellError> {
     let mut context = rendered.context;
-    for artifact in artifacts_for(matrix, &planned.cell).map_err(|e| e.to_string())? {
-        let fetched = options.fetched.get(&artifact.url).ok_or_else(|| {
-            options
-                .fetch_failures
-                .get(&artifact.url)
-                .cloned()
-                .unwrap_or_else(|| format!("{} was not fetched", artifact.label()))
-        })?;
-        place(&mut context, fetched, options.cache).map_err(|e| e.to_string())?;
+    for artifact in artifacts_for(matrix, &planned.cell)? {
+        let fetched = options
+            .fetched
+            .get(&artifact.url)
+            .ok_or_else(|| CellError::NotFetched {
+                artifact: artifact.label(),
+                reason: options.fetch_failures.get(&artifact.url).cloned(),
+            })?;
+        place(&mut context, fetched, options.cache)?;
+    }
+    Ok(Recipe {
+        image: planned.image.clone(),
+        tag: planned.tags.tag.to_string(),
+        platform: planned.cell.arch,
+        context,
+        layers: rootfs_layers(matrix),
+        config: rendered.meta,
+        images: rendered.images,
+        base: None,
+    })
+}
+
+/// The rootfs layer policy: the CRI's runtime files, one layer per
+/// component layer group (`layer = "kube"` in matrix.toml), saved images,
+/// then the cell's own rendered files, so cells share all but the last.
+pub fn rootfs_layers(matrix: &Matrix) -> LayerPolicy {
+    let mut groups = vec![LayerGroup {
+        name: "runtime".into(),
+        takes: vec![Takes::Contexts],
+    }];
+    for component in &matrix.components {
+        match groups.iter_mut().find(|g| g.name == component.layer) {
+            Some(group) => {
+                if let Some(Takes::Artifacts(names)) = group.takes.first_mut() {
+                    names.push(component.name.clone());
+                }
+            }
+            None => groups.push(LayerGroup {
+                name: component.layer.clone(),
+                takes: vec![Takes::Artifacts(vec![component.name.clone()])],
+            }),
+        }
+    }
+    groups.push(LayerGroup {
+        name: "registry".into(),
+        takes: vec![Takes::Registry],
+    });
+    groups.push(LayerGroup {
+        name: "cell".into(),
+        takes: vec![Takes::Generated],
+    });
+    LayerPolicy { groups }
+}
+
+/// Writes any recipe: saves its images into `registry/`, splits its
+/// context by its layer policy, reuses what the store already holds (and
+/// verifies), writes the rest, and stores config and manifest. Returns the
+/// record, whether it was unchanged, and how many layers were written.
+pub fn write_recipe(
+    mut recipe: Recipe,
+    options: &BuildOptions<'_>,
+    slots: &Mutex<HashMap<String, LayerSlot>>,
+) -> Result<(CellRecord, bool, usize), CellError> {
+    if let Some(base) = &recipe.base {
+        return Err(CellError::Base(base.clone()));
     }
     if let Some(saver) = options.saver {
-        saver.save(&rendered.images, planned.cell.arch, &mut context)?;
+        saver.save(&recipe.images, recipe.platform, &mut recipe.context)?;
     }
-    context.check_links().map_err(|e| e.to_string())?;
-    let specs = split_layers(matrix, &context, options.compression, options.epoch);
+    recipe.context.check_links()?;
+    let specs = recipe
+        .layers
+        .split(&recipe.context, options.compression, options.epoch);
     let mut keys = Vec::with_capacity(specs.len());
     for spec in &specs {
-        keys.push(spec.input_key().map_err(|e| e.to_string())?);
+        keys.push(spec.input_key().map_err(Arc::new)?);
     }
-    let cell_key = cell_key(planned, &rendered.meta, &specs, &keys);
-    let record_name = format!("{}:{}", planned.image, planned.tags.tag);
+    let cell_key = recipe_key(&recipe, &specs, &keys);
+    let record_name = format!("{}:{}", recipe.image, recipe.tag);
     if let Some(record) = options.store.record::<CellRecord>("cells", &record_name)
         && record.key == cell_key.to_string()
         && options.store.check_closure(&record.descriptor).is_ok()
     {
         return Ok((record, true, 0));
     }
-    // Layers of one cell are written in parallel too.
-    let built: Vec<Result<(LayerDesc, bool), String>> = specs
+    // Layers of one recipe are written in parallel too.
+    let built: Vec<Result<(LayerDesc, bool), CellError>> = specs
         .par_iter()
         .zip(keys.par_iter())
         .map(|(spec, key)| layer(options.store, spec, key, slots))
@@ -256,33 +364,29 @@ fn build_cell(
     }
     let info = build_manifest(
         options.store,
-        planned.cell.arch,
-        &rendered.meta,
+        recipe.platform,
+        &recipe.config,
         &layers,
         options.epoch,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let record = CellRecord {
         key: cell_key.to_string(),
         digest: info.descriptor.digest().to_string(),
         size: info.size,
         descriptor: info.descriptor,
     };
-    options
-        .store
-        .put_record("cells", &record_name, &record)
-        .map_err(|e| e.to_string())?;
+    options.store.put_record("cells", &record_name, &record)?;
     Ok((record, false, written))
 }
 
-/// A layer by input key: from the store's records, from another cell of
+/// A layer by input key: from the store's records, from another recipe of
 /// this run, or written now (the bool says which).
 fn layer(
     store: &Store,
     spec: &LayerSpec<'_>,
     key: &Sha256,
     slots: &Mutex<HashMap<String, LayerSlot>>,
-) -> Result<(LayerDesc, bool), String> {
+) -> Result<(LayerDesc, bool), CellError> {
     let name = key.hex();
     // A damaged or missing blob is not reused: the layer is written again
     // and the bad file replaced.
@@ -298,70 +402,26 @@ fn layer(
     let mut fresh = false;
     let result = slot.get_or_init(|| {
         fresh = true;
-        let desc = write_layer(store, spec).map_err(|e| e.to_string())?;
-        store
-            .put_record("layers", &name, &desc)
-            .map_err(|e| e.to_string())?;
+        let desc = write_layer(store, spec).map_err(Arc::new)?;
+        store.put_record("layers", &name, &desc).map_err(|source| {
+            Arc::new(LayerError::Store {
+                layer: spec.name.clone(),
+                source,
+            })
+        })?;
         Ok(desc)
     });
-    result.clone().map(|desc| (desc, fresh))
+    result.clone().map(|desc| (desc, fresh)).map_err(CellError::Layer)
 }
 
-/// Groups context files into layers that cells share: the runtime files of
-/// the CRI, one layer per component layer group, saved registry images,
-/// then the cell's own rendered files last.
-fn split_layers<'c>(
-    matrix: &Matrix,
-    context: &'c Context,
-    compression: Compression,
-    epoch: u64,
-) -> Vec<LayerSpec<'c>> {
-    let order: Vec<String> = matrix.components.iter().map(|c| c.layer.clone()).collect();
-    let group_of = |origin: &Origin| -> (usize, String) {
-        match origin {
-            Origin::Context(_) => (0, "runtime".to_string()),
-            Origin::Artifact(component) => {
-                let layer = matrix
-                    .components
-                    .iter()
-                    .find(|c| &c.name == component)
-                    .map_or_else(|| component.clone(), |c| c.layer.clone());
-                let position = order.iter().position(|l| *l == layer).unwrap_or(order.len());
-                (1 + position, layer)
-            }
-            Origin::Registry => (usize::MAX - 1, "registry".to_string()),
-            Origin::Template(_) | Origin::Generated(_) => (usize::MAX, "cell".to_string()),
-        }
-    };
-    let mut groups: BTreeMap<(usize, String), Vec<LayerFile<'c>>> = BTreeMap::new();
-    for (path, entry) in context.entries() {
-        groups
-            .entry(group_of(&entry.origin))
-            .or_default()
-            .push(LayerFile { path, entry });
-    }
-    groups
-        .into_iter()
-        .map(|((_, name), files)| LayerSpec {
-            name,
-            files,
-            compression,
-            mtime: epoch,
-        })
-        .collect()
-}
-
-fn cell_key(
-    planned: &PlannedCell,
-    meta: &crate::render::ImageMeta,
-    specs: &[LayerSpec<'_>],
-    keys: &[Sha256],
-) -> Sha256 {
+/// What decides a recipe's image: the tool version, platform, config and
+/// every layer's input key. Equal keys mean equal images.
+fn recipe_key(recipe: &Recipe, specs: &[LayerSpec<'_>], keys: &[Sha256]) -> Sha256 {
     let mut text = format!(
         "matrix {}\narch {}\nmeta {}\n",
         env!("CARGO_PKG_VERSION"),
-        planned.cell.arch,
-        serde_json::to_string(meta).unwrap_or_default()
+        recipe.platform,
+        serde_json::to_string(&recipe.config).unwrap_or_default()
     );
     for (spec, key) in specs.iter().zip(keys) {
         text.push_str(&format!("layer {} {key}\n", spec.name));
@@ -390,6 +450,13 @@ fn publish(
             .push((cell, descriptor.clone()));
     }
     store.set_refs(refs)?;
+    // Every ref of the store, read once (resolving one by one re-reads
+    // index.json per group).
+    let existing: HashMap<String, Descriptor> = store
+        .index()?
+        .into_iter()
+        .filter_map(|d| crate::oci::ref_name(&d).map(|name| (name.to_string(), d.clone())))
+        .collect();
     let mut index_refs = Vec::new();
     for ((image, index_tag), members) in groups {
         let Some((first, _)) = members.first() else {
@@ -407,7 +474,7 @@ fn publish(
             .collect();
         for other in &group {
             if !entries.contains_key(&other.cell.arch)
-                && let Some(descriptor) = store.resolve(&format!("{image}:{}", other.tags.tag))?
+                && let Some(descriptor) = existing.get(&format!("{image}:{}", other.tags.tag)).cloned()
             {
                 entries.insert(other.cell.arch, descriptor);
             }

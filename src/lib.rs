@@ -18,6 +18,7 @@ pub mod lock;
 pub mod oci;
 pub mod plan;
 pub mod progress;
+pub mod recipe;
 pub mod registry;
 pub mod render;
 pub mod source;

@@ -373,3 +373,45 @@ fn a_killed_build_leaves_a_valid_store() {
     assert_eq!(report["built"], 1, "{report}");
     inspect(&store, &format!("kubernetes:{TAG}-amd64"), false);
 }
+
+#[test]
+fn two_shards_build_exactly_the_whole_selection() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    let built = |out: &str, shard: Option<&str>| -> Vec<String> {
+        let mut extra = vec!["--json", "--skip-images"];
+        if let Some(shard) = shard {
+            extra.extend_from_slice(&["--shard", shard]);
+        }
+        let report: serde_json::Value = serde_json::from_slice(&ws.build(TAG, out, &extra).stdout).unwrap();
+        report["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|cell| {
+                format!(
+                    "{}:{}",
+                    cell["image"].as_str().unwrap(),
+                    cell["tag"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let whole = built("whole", None);
+    let first = built("sharded", Some("1/2"));
+    let second = built("sharded", Some("2/2"));
+    assert!(!first.is_empty() && !second.is_empty());
+    assert!(
+        first.iter().all(|cell| !second.contains(cell)),
+        "{first:?} {second:?}"
+    );
+    let mut together: Vec<String> = first.into_iter().chain(second).collect();
+    together.sort();
+    let mut whole_sorted = whole.clone();
+    whole_sorted.sort();
+    assert_eq!(together, whole_sorted);
+    // Both arches of an index stay in one shard, so every index is
+    // published by the shard that built it.
+    for image in ["kubernetes", "kubernetes-docker", "kubernetes-crio"] {
+        inspect(&ws.path().join("sharded"), &format!("{image}:{TAG}"), true);
+    }
+}

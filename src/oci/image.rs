@@ -6,11 +6,11 @@ use oci_spec::image::{
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
 
+use super::config::ImageConfig;
 use super::layer::LayerDesc;
 use super::store::{Store, StoreError};
 use super::time::rfc3339;
 use crate::axis::Arch;
-use crate::render::ImageMeta;
 
 /// A stored manifest and what it cost.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ fn invalid(error: impl std::fmt::Display) -> StoreError {
 pub fn build_manifest(
     store: &Store,
     arch: Arch,
-    meta: &ImageMeta,
+    meta: &ImageConfig,
     layers: &[(String, LayerDesc)],
     epoch: u64,
 ) -> Result<ManifestInfo, StoreError> {
@@ -73,7 +73,11 @@ pub fn build_manifest(
                 .map_err(invalid)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let image = ImageConfigurationBuilder::default()
+    let mut image = ImageConfigurationBuilder::default();
+    if let Some(author) = &meta.author {
+        image = image.author(author.clone());
+    }
+    let image = image
         .created(created)
         .architecture(oci_arch(arch))
         .os(Os::Linux)

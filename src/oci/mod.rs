@@ -2,6 +2,7 @@
 //! manifests and indexes built with `oci-spec` types, kept in an OCI image
 //! layout (`blobs/sha256`, `index.json`) that every write leaves valid.
 
+mod config;
 mod fsck;
 mod image;
 mod layer;
@@ -9,8 +10,9 @@ mod pgzip;
 mod store;
 mod time;
 
+pub use config::ImageConfig;
 pub use fsck::{Defect, FsckReport, Problem};
 pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest};
 pub use layer::{Compression, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
-pub use store::{BlobProblem, GcReport, REF_NAME, Store, StoreError};
+pub use store::{BlobProblem, GcReport, REF_NAME, Store, StoreError, ref_name};
 pub use time::{rfc3339, source_date_epoch};

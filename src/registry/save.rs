@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::client::{Client, RegistryError};
 use super::reference::{ImageMirror, ImageRef, pull_source};
 use crate::axis::Arch;
-use crate::build::ImageSaver;
+use crate::build::{ImageSaver, SaveError};
 use crate::context::{Content, Context, Entry, Origin};
 use crate::digest::Sha256;
 use crate::fetch::Cache;
@@ -193,7 +193,13 @@ fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Resul
 }
 
 impl ImageSaver for RegistrySaver<'_> {
-    fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), String> {
+    fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError> {
+        self.save_all(images, arch, context).map_err(SaveError)
+    }
+}
+
+impl RegistrySaver<'_> {
+    fn save_all(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), String> {
         let skip = ignored(context);
         for image in images.iter().filter(|image| !skip.contains(*image)) {
             let resolved = self.resolve(image, arch)?;

@@ -3,34 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+pub use crate::oci::ImageConfig as ImageMeta;
 
-/// Labels, env and cmd of one image, sorted for reproducible output.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImageMeta {
-    /// OCI config labels.
-    pub labels: BTreeMap<String, String>,
-    /// Environment, `KEY=value` in the OCI config.
-    pub env: BTreeMap<String, String>,
-    /// CMD elements; each is a whole shell command for sealos.
-    pub cmd: Vec<String>,
+/// Prints image metadata as a Kubefile (for people and buildah).
+pub trait Kubefile {
+    /// A `FROM scratch` Kubefile with the same labels, env and cmd.
+    fn kubefile(&self) -> String;
 }
 
-impl ImageMeta {
-    /// The env as OCI config strings (`KEY=value`).
-    pub fn env_list(&self) -> Vec<String> {
-        self.env
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect()
-    }
-
+impl Kubefile for ImageMeta {
     /// A `FROM scratch` Kubefile with the same labels, env and cmd.
     ///
     /// `$` is escaped so a Dockerfile-compatible builder keeps `$registryData`
     /// for sealos to expand at run time instead of substituting it.
-    pub fn kubefile(&self) -> String {
+    fn kubefile(&self) -> String {
         let mut out = String::from("FROM scratch\n");
+        if let Some(author) = &self.author {
+            out.push_str(&format!("MAINTAINER {}\n", json_string(author)));
+        }
         let block = |keyword: &str, items: &BTreeMap<String, String>| -> String {
             let lines: Vec<String> = items
                 .iter()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
-pub use meta::ImageMeta;
+pub use meta::{ImageMeta, Kubefile};
 
 use crate::axis::Cri;
 use crate::config::{KubeadmApi, Matrix, RenderConfig};
