@@ -7,7 +7,6 @@
 #![deny(missing_docs)]
 
 pub mod axis;
-pub mod build;
 pub mod cell;
 pub mod config;
 pub mod context;
@@ -16,6 +15,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod lock;
 pub mod oci;
+pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod recipe;

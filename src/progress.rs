@@ -42,6 +42,19 @@ pub trait Reporter: Sync {
     fn report(&self, event: Event<'_>);
 }
 
+/// Makes a reporter per stage of a pipeline operation (`fetch`, `build`,
+/// ...), once the number of tasks in it is known.
+pub trait Progress {
+    /// A reporter for `total` tasks of `stage`.
+    fn stage(&self, stage: &str, total: usize) -> Box<dyn Reporter>;
+}
+
+impl Progress for Silent {
+    fn stage(&self, _stage: &str, _total: usize) -> Box<dyn Reporter> {
+        Box::new(Silent)
+    }
+}
+
 /// A reporter that ignores everything (tests, quiet runs).
 pub struct Silent;
 

@@ -1,24 +1,20 @@
 //! `matrix build` and `matrix gc`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
-use serde::Serialize;
 
 use matrix::PlannedCell;
-use matrix::build::{BuildOptions, CellResult, Status, build_cells, render_all};
-use matrix::fetch::{Cache, Fetched, Fetcher};
 use matrix::oci::{Compression, Store, source_date_epoch};
+use matrix::pipeline::{BuildRequest, ImageSource, Status, build};
 
-use matrix::registry::{ImageMirror, RegistrySaver};
+use matrix::registry::ImageMirror;
 
-use super::fetch::{SourceArgs, artifacts_of};
+use super::fetch::SourceArgs;
 use super::output::{print_json, print_rows};
 use super::plan::{SelectArgs, load_plan};
-use super::progress::reporter;
+use super::progress::Terminal;
 use super::registry::RegistryArgs;
 
 /// Arguments of `matrix build`.
@@ -60,73 +56,36 @@ pub struct GcArgs {
     json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    built: usize,
-    unchanged: usize,
-    failed: usize,
-    seconds: f64,
-    cells: &'a [CellResult],
-}
-
 /// `matrix build`.
 pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
-    let start = Instant::now();
     let (matrix, plan) = load_plan(path)?;
     let cells: Vec<&PlannedCell> = args.select.cells(&plan)?;
-    let rendered = render_all(&matrix, &cells)?;
-    let artifacts = artifacts_of(&matrix, &cells)?;
-    let options = args.source.options(&matrix);
-    let cache = Cache::open(&options.cache)?;
-    let fetcher = Fetcher::new(options)?;
-    let progress = reporter(artifacts.len(), "fetch");
-    let pins = |artifact: &matrix::fetch::Artifact| matrix.lock.pin(&artifact.key()).cloned();
-    let mut fetched: HashMap<String, Fetched> = HashMap::new();
-    let mut failures: HashMap<String, String> = HashMap::new();
-    for (artifact, result) in artifacts
-        .iter()
-        .zip(fetcher.fetch_all(&artifacts, &pins, progress.as_ref()))
-    {
-        match result {
-            Ok(item) => {
-                fetched.insert(artifact.url.clone(), item);
-            }
-            Err(error) => {
-                failures.insert(artifact.url.clone(), error.to_string());
-            }
-        }
-    }
-    drop(progress);
-    let store = Store::open(&args.out)?;
     let client = args.registry.client()?;
-    let saver = RegistrySaver::new(&client, &cache, args.image_mirror.clone());
     if args.skip_images {
         eprintln!(
             "warning: --skip-images: registry/ stays empty; these images cannot install a cluster offline"
         );
     }
-    let build_options = BuildOptions {
-        store: &store,
-        cache: &cache,
-        fetched: &fetched,
-        fetch_failures: &failures,
+    let request = BuildRequest {
+        matrix: &matrix,
+        plan: &plan,
+        cells,
+        fetch: args.source.options(&matrix),
+        out: args.out.clone(),
         compression: args.compression,
         epoch: source_date_epoch(),
         jobs: args.source.jobs,
-        saver: if args.skip_images { None } else { Some(&saver) },
-        plan: &plan.cells,
+        images: if args.skip_images {
+            ImageSource::Skip
+        } else {
+            ImageSource::Pull {
+                client: &client,
+                mirrors: args.image_mirror.clone(),
+            }
+        },
     };
-    let progress = reporter(cells.len(), "build");
-    let results = build_cells(&matrix, &cells, rendered, &build_options, progress.as_ref())?;
-    drop(progress);
-    let count = |want: fn(&Status) -> bool| results.iter().filter(|r| want(&r.status)).count();
-    let report = Report {
-        built: count(|s| *s == Status::Built),
-        unchanged: count(|s| *s == Status::Unchanged),
-        failed: count(|s| matches!(s, Status::Failed(_))),
-        seconds: start.elapsed().as_secs_f64(),
-        cells: &results,
-    };
+    let report = build(request, &Terminal)?;
+    let results = &report.cells;
     if args.json {
         print_json(&report)?;
     } else {
@@ -147,7 +106,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         print_rows(&["IMAGE", "STATUS", "SIZE", "TIME", "DIGEST"], &rows)?;
-        for result in &results {
+        for result in results {
             if let Status::Failed(message) = &result.status {
                 println!("failed {}:{}: {message}", result.image, result.tag);
             }

@@ -8,13 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use serde::Serialize;
 
-use matrix::digest::Sha256;
-use matrix::fetch::{
-    Artifact, Cache, FetchOptions, Fetched, Fetcher, MirrorRule, Outcome, RetryPolicy, SUMS_FILE,
-    artifacts_for, format_sums, parse_sums, tree_path, write_stand_in,
-};
+use matrix::fetch::{Cache, FetchOptions, MirrorRule, RetryPolicy};
+use matrix::pipeline::{FetchSet, MirrorSource, artifacts_of, fetch_set, mirror};
 use matrix::{Matrix, PlannedCell};
 
 use super::UsageError;
@@ -111,60 +107,25 @@ fn parse_size_arg(text: &str) -> Result<(String, u64), String> {
 /// a typo cannot fill a disk.
 const MAX_STAND_IN: u64 = 16 << 30;
 
-/// Every artifact the cells need, once per URL, in a stable order.
-pub fn artifacts_of(matrix: &Matrix, cells: &[&PlannedCell]) -> anyhow::Result<Vec<Artifact>> {
-    let mut by_url = BTreeMap::new();
-    for cell in cells {
-        for artifact in artifacts_for(matrix, &cell.cell)? {
-            by_url.entry(artifact.url.clone()).or_insert(artifact);
-        }
-    }
-    Ok(by_url.into_values().collect())
-}
-
-#[derive(Debug, Serialize)]
-struct Summary {
-    fetched: usize,
-    cached: usize,
-    failed: usize,
-    bytes_fetched: u64,
-    artifacts: Vec<Fetched>,
-    failures: Vec<String>,
-}
-
-/// Fetches artifacts with a reporter; returns successes and failure texts.
-pub fn fetch_artifacts(
-    matrix: &Matrix,
-    source: &SourceArgs,
-    artifacts: &[Artifact],
-) -> anyhow::Result<(Vec<Fetched>, Vec<String>)> {
-    let fetcher = Fetcher::new(source.options(matrix))?;
+/// Fetches the selection's artifacts with a progress reporter.
+pub fn fetch_for(matrix: &Matrix, source: &SourceArgs, cells: &[&PlannedCell]) -> anyhow::Result<FetchSet> {
+    let artifacts = artifacts_of(matrix, cells)?;
     let progress = reporter(artifacts.len(), "fetch");
-    let pins = |artifact: &Artifact| matrix.lock.pin(&artifact.key()).cloned();
-    let results = fetcher.fetch_all(artifacts, &pins, progress.as_ref());
-    let mut ok = Vec::new();
-    let mut failures = Vec::new();
-    for result in results {
-        match result {
-            Ok(fetched) => ok.push(fetched),
-            Err(error) => failures.push(error.to_string()),
-        }
-    }
-    Ok((ok, failures))
+    Ok(fetch_set(
+        matrix,
+        source.options(matrix),
+        &artifacts,
+        progress.as_ref(),
+    )?)
 }
 
 /// `matrix fetch`.
 pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
     let cells = args.select.cells(&plan)?;
-    let artifacts = artifacts_of(&matrix, &cells)?;
-    let (fetched, failures) = fetch_artifacts(&matrix, &args.source, &artifacts)?;
+    let set = fetch_for(&matrix, &args.source, &cells)?;
     if args.pin {
-        let new: BTreeMap<String, Sha256> = fetched
-            .iter()
-            .filter(|f| matrix.lock.pin(&f.artifact.key()).is_none())
-            .map(|f| (f.artifact.key(), f.digest.clone()))
-            .collect();
+        let new = set.unpinned(&matrix);
         if !new.is_empty() {
             matrix
                 .lock
@@ -173,35 +134,24 @@ pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
             eprintln!("pinned {} digests in {}", new.len(), matrix.lock.path.display());
         }
     }
-    let summary = Summary {
-        fetched: fetched.iter().filter(|f| f.outcome == Outcome::Fetched).count(),
-        cached: fetched.iter().filter(|f| f.outcome == Outcome::Cached).count(),
-        failed: failures.len(),
-        bytes_fetched: fetched
-            .iter()
-            .filter(|f| f.outcome == Outcome::Fetched)
-            .map(|f| f.size)
-            .sum(),
-        artifacts: fetched,
-        failures,
-    };
+    let report = set.report();
     if args.json {
-        print_json(&summary)?;
+        print_json(&report)?;
     } else {
         println!(
             "{} cells, {} artifacts: {} fetched ({} bytes), {} cached, {} failed",
             cells.len(),
-            artifacts.len(),
-            summary.fetched,
-            summary.bytes_fetched,
-            summary.cached,
-            summary.failed
+            report.artifacts.len() + report.failed,
+            report.fetched,
+            report.bytes_fetched,
+            report.cached,
+            report.failed
         );
-        for failure in &summary.failures {
+        for failure in &report.failures {
             println!("failed: {failure}");
         }
     }
-    Ok(if summary.failed == 0 {
+    Ok(if report.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -213,10 +163,10 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
     let cells = args.select.cells(&plan)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
-    let sizes: BTreeMap<&str, u64> = args.stand_in_size.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    let sizes: BTreeMap<String, u64> = args.stand_in_size.iter().cloned().collect();
     if let Some(unknown) = sizes
         .keys()
-        .find(|name| !matrix.components.iter().any(|c| c.name == **name))
+        .find(|name| !matrix.components.iter().any(|c| &c.name == *name))
     {
         let known: Vec<&str> = matrix.components.iter().map(|c| c.name.as_str()).collect();
         return Err(UsageError(format!(
@@ -225,76 +175,30 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let sums_path = args.to.join(SUMS_FILE);
-    let mut sums = std::fs::read_to_string(&sums_path)
-        .map(|t| parse_sums(&t))
-        .unwrap_or_default();
-    let mut checksum_files: BTreeMap<String, BTreeMap<String, Sha256>> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let placed: Vec<(Artifact, Sha256)> = if args.stand_ins {
-        let mut out = Vec::new();
-        for artifact in &artifacts {
-            let relative = tree_path(&artifact.url).context("artifact URL has no mirror path")?;
-            let dest = args.to.join(&relative);
-            write_stand_in(artifact, &dest, sizes.get(artifact.component.as_str()).copied())
-                .with_context(|| format!("writing stand-in {}", dest.display()))?;
-            let file = std::fs::File::open(&dest)?;
-            out.push((artifact.clone(), Sha256::of_reader(file)?.0));
-        }
-        out
+    let source = if args.stand_ins {
+        MirrorSource::StandIns(sizes)
     } else {
-        let (fetched, errors) = fetch_artifacts(&matrix, &args.source, &artifacts)?;
-        failures = errors;
-        let mut out = Vec::new();
-        for item in fetched {
-            let relative = tree_path(&item.artifact.url).context("artifact URL has no mirror path")?;
-            let dest = args.to.join(&relative);
-            if let Some(dir) = dest.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let temp = dest.with_extension("partial");
-            std::fs::copy(&item.path, &temp)?;
-            std::fs::rename(&temp, &dest)?;
-            out.push((item.artifact, item.digest));
-        }
-        out
+        MirrorSource::Fetch(args.source.options(&matrix))
     };
-    for (artifact, digest) in &placed {
-        if let Some(relative) = tree_path(&artifact.url) {
-            sums.insert(relative, digest.clone());
-        }
-        if let Some(checksum) = artifact.checksum_url.as_deref().and_then(tree_path) {
-            checksum_files
-                .entry(checksum)
-                .or_default()
-                .insert(artifact.file_name().to_string(), digest.clone());
-        }
-    }
-    for (relative, entries) in &checksum_files {
-        let dest = args.to.join(relative);
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        matrix::fsutil::write_atomic(&dest, format_sums(entries).as_bytes())?;
-    }
-    std::fs::create_dir_all(&args.to)?;
-    matrix::fsutil::write_atomic(&sums_path, format_sums(&sums).as_bytes())?;
+    let progress = reporter(artifacts.len(), "mirror");
+    let report = mirror(&matrix, &artifacts, &args.to, source, progress.as_ref())?;
+    drop(progress);
     println!(
         "{} artifacts for {} cells in {} ({}){}",
-        placed.len(),
+        report.placed,
         cells.len(),
         args.to.display(),
         if args.stand_ins { "stand-ins" } else { "mirrored" },
-        if failures.is_empty() {
+        if report.failures.is_empty() {
             String::new()
         } else {
-            format!(", {} failed", failures.len())
+            format!(", {} failed", report.failures.len())
         }
     );
-    for failure in &failures {
+    for failure in &report.failures {
         println!("failed: {failure}");
     }
-    Ok(if failures.is_empty() {
+    Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -145,6 +145,13 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<matrix::render::RenderError>()
                 .is_some_and(|e| e.is_usage())
+            || cause
+                .downcast_ref::<matrix::pipeline::RenderStepError>()
+                .is_some_and(|e| match e {
+                    matrix::pipeline::RenderStepError::Render { source, .. } => source.is_usage(),
+                    matrix::pipeline::RenderStepError::Context(error) => error.is_usage(),
+                    _ => false,
+                })
             || cause.is::<matrix::registry::AuthFileError>()
             || cause
                 .downcast_ref::<matrix::oci::StoreError>()

@@ -107,3 +107,12 @@ pub fn reporter(total: usize, what: &str) -> Box<dyn Reporter> {
         tasks: Mutex::new(HashMap::new()),
     })
 }
+
+/// The CLI's progress: bars on a terminal, lines otherwise.
+pub struct Terminal;
+
+impl matrix::progress::Progress for Terminal {
+    fn stage(&self, stage: &str, total: usize) -> Box<dyn Reporter> {
+        reporter(total, stage)
+    }
+}

@@ -9,7 +9,8 @@ use clap::Args;
 
 use matrix::PlannedCell;
 use matrix::oci::Store;
-use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target, diff, push};
+use matrix::pipeline::{diff, push, refresh};
+use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target};
 
 use super::UsageError;
 use super::output::{print_json, print_rows};
@@ -261,53 +262,21 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         .parse()
         .map_err(|e: matrix::registry::ReferenceError| UsageError(e.to_string()))?;
     let client = args.access.client()?;
-    let tags = client
-        .tags(source.api_host(), &source.repository)
-        .with_context(|| format!("listing {}/{}", source.registry, source.repository))?;
-    // Releases only, and only plausible ones: a registry is untrusted input.
-    let newest_minor = known.iter().map(|v| v.minor()).max();
-    let mut releases: BTreeSet<matrix::KubeVersion> = BTreeSet::new();
-    let mut refused: Vec<(&str, &str)> = Vec::new();
-    for tag in &tags {
-        match matrix::version::release_from_tag(tag, newest_minor) {
-            Ok(version) => {
-                releases.insert(version);
-            }
-            // Pre-releases and other images' tags are expected; only tags
-            // that look like releases but are not plausible are reported.
-            Err(reason) if tag.starts_with("v1.") && !tag.contains('-') => refused.push((tag, reason)),
-            Err(_) => {}
-        }
+    let found = refresh(&matrix, &client, &source, !args.dry_run)?;
+    for (tag, reason) in &found.refused {
+        eprintln!("warning: ignoring tag `{tag}`: {reason}");
     }
-    if releases.is_empty() {
-        anyhow::bail!(
-            "{}/{} lists no Kubernetes release tags ({} tags in all); refusing to refresh from it\n  help: check --source (e.g. registry.k8s.io/kube-apiserver)",
-            source.registry,
-            source.repository,
-            tags.len()
-        );
-    }
-    for (tag, reason) in &refused {
-        eprintln!("warning: ignoring tag `{}`: {reason}", tag.escape_default());
-    }
-    let added: Vec<&matrix::KubeVersion> = releases.difference(&known).collect();
     if args.json {
-        print_json(&added.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        print_json(&found.added.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     } else {
-        for version in &added {
+        for version in &found.added {
             println!("new: {version}");
         }
-        println!("{} releases listed, {} new", releases.len(), added.len());
-    }
-    if !args.dry_run && !added.is_empty() {
-        let mut merged: BTreeMap<matrix::KubeMinor, BTreeSet<u64>> = BTreeMap::new();
-        for version in known.iter().chain(releases.iter()) {
-            merged.entry(version.minor()).or_default().insert(version.patch());
-        }
-        matrix
-            .lock
-            .write_kube(&merged)
-            .with_context(|| format!("updating {}", matrix.lock.path.display()))?;
+        println!(
+            "{} releases listed, {} new",
+            found.releases.len(),
+            found.added.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -25,10 +25,10 @@ pub use standin::write_stand_in;
 pub use transport::{RetryPolicy, TransportError, plain_error, redact};
 
 use crate::axis::Arch;
+use crate::cell::Cell;
 use crate::config::{Matrix, Placement};
 use crate::context::{Content, Context, ContextError, Entry, Origin, normal_mode};
 use crate::digest::Sha256;
-use crate::plan::Cell;
 use crate::progress::{Event, Reporter};
 
 /// One file to download for one arch.

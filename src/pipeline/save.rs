@@ -8,13 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::client::{Client, RegistryError};
-use super::reference::{ImageMirror, ImageRef, pull_source};
+use super::build::{ImageSaver, SaveError};
 use crate::axis::Arch;
-use crate::build::{ImageSaver, SaveError};
 use crate::context::{Content, Context, Entry, Origin};
 use crate::digest::Sha256;
 use crate::fetch::Cache;
+use crate::registry::{Client, RegistryError};
+use crate::registry::{ImageMirror, ImageRef, pull_source};
 
 /// Root of the distribution tree inside the image.
 pub const REGISTRY_ROOT: &str = "registry/docker/registry/v2";
@@ -65,7 +65,7 @@ impl<'a> RegistrySaver<'a> {
         let wanted: ImageRef =
             image
                 .parse()
-                .map_err(|e: super::reference::ReferenceError| RegistryError::Invalid {
+                .map_err(|e: crate::registry::ReferenceError| RegistryError::Invalid {
                     what: "image list".into(),
                     message: e.to_string(),
                 })?;

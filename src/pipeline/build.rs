@@ -5,6 +5,7 @@
 //! is reported and the others finish.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -13,18 +14,21 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::fetch::{FetchSet, artifacts_of, fetch_set};
+use super::save::RegistrySaver;
 use crate::axis::Arch;
 use crate::config::Matrix;
 use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
-use crate::fetch::{Cache, FetchError, Fetched, artifacts_for, place};
+use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, place};
 use crate::oci::{
     Compression, IndexEntry, LayerDesc, LayerError, LayerSpec, Store, StoreError, build_index,
     build_manifest, write_layer,
 };
-use crate::plan::PlannedCell;
-use crate::progress::{Event, Reporter};
+use crate::plan::{Plan, PlannedCell};
+use crate::progress::{Event, Progress, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
+use crate::registry::{Client, ImageMirror};
 use crate::render::{RenderError, RenderedCell, render_cell};
 
 /// Fills `registry/` of a context with the images a recipe lists.
@@ -69,16 +73,117 @@ pub enum CellError {
     Base(String),
 }
 
+/// Where images of the image lists come from.
+pub enum ImageSource<'a> {
+    /// Leave `registry/` empty (offline demos only).
+    Skip,
+    /// Pull them through the registry client, with `FROM=TO` mirrors.
+    Pull {
+        /// The client.
+        client: &'a Client,
+        /// Where to pull each registry's images from instead.
+        mirrors: Vec<ImageMirror>,
+    },
+}
+
+/// Everything one `build` needs, resolved by the caller.
+pub struct BuildRequest<'a> {
+    /// The matrix.
+    pub matrix: &'a Matrix,
+    /// The whole plan (an index gathers arches built earlier).
+    pub plan: &'a Plan,
+    /// The selected cells.
+    pub cells: Vec<&'a PlannedCell>,
+    /// How to fetch binaries.
+    pub fetch: FetchOptions,
+    /// The OCI layout to write.
+    pub out: PathBuf,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Timestamp stamped into images.
+    pub epoch: u64,
+    /// Cells built at once.
+    pub jobs: usize,
+    /// Where saved images come from.
+    pub images: ImageSource<'a>,
+}
+
+/// The outcome of a build (`matrix build --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// Cells written now.
+    pub built: usize,
+    /// Cells whose inputs and blobs were unchanged.
+    pub unchanged: usize,
+    /// Cells that failed.
+    pub failed: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Every cell, in selection order.
+    pub cells: Vec<CellResult>,
+}
+
+/// Renders every cell (stopping on the first bad one, before anything is
+/// downloaded), fetches each artifact once, builds the cells in parallel
+/// and publishes their tags.
+pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let start = Instant::now();
+    let rendered = render_all(request.matrix, &request.cells)?;
+    let artifacts = artifacts_of(request.matrix, &request.cells)?;
+    let cache = Cache::open(&request.fetch.cache).map_err(|source| BuildError::Cache {
+        path: request.fetch.cache.clone(),
+        source,
+    })?;
+    let set = {
+        let reporter = progress.stage("fetch", artifacts.len());
+        fetch_set(
+            request.matrix,
+            request.fetch.clone(),
+            &artifacts,
+            reporter.as_ref(),
+        )?
+    };
+    let store = Store::open(&request.out)?;
+    let saver = match &request.images {
+        ImageSource::Skip => None,
+        ImageSource::Pull { client, mirrors } => Some(RegistrySaver::new(client, &cache, mirrors.clone())),
+    };
+    let options = BuildOptions {
+        store: &store,
+        cache: &cache,
+        fetched: &set,
+        compression: request.compression,
+        epoch: request.epoch,
+        jobs: request.jobs,
+        saver: saver.as_ref().map(|s| s as &dyn ImageSaver),
+        plan: &request.plan.cells,
+    };
+    let reporter = progress.stage("build", request.cells.len());
+    let cells = build_cells(
+        request.matrix,
+        &request.cells,
+        rendered,
+        &options,
+        reporter.as_ref(),
+    )?;
+    let count = |want: fn(&Status) -> bool| cells.iter().filter(|r| want(&r.status)).count();
+    Ok(BuildReport {
+        built: count(|s| *s == Status::Built),
+        unchanged: count(|s| *s == Status::Unchanged),
+        failed: count(|s| matches!(s, Status::Failed(_))),
+        seconds: start.elapsed().as_secs_f64(),
+        cells,
+    })
+}
+
 /// How to build.
 pub struct BuildOptions<'a> {
     /// The output store.
     pub store: &'a Store,
     /// The fetch cache (for unpacked archives).
     pub cache: &'a Cache,
-    /// Fetched artifacts by upstream URL.
-    pub fetched: &'a HashMap<String, Fetched>,
-    /// Fetch failures by upstream URL.
-    pub fetch_failures: &'a HashMap<String, String>,
+    /// What the fetch step got, looked up by artifact.
+    pub fetched: &'a FetchSet,
     /// Layer compression.
     pub compression: Compression,
     /// Timestamp stamped into images.
@@ -128,6 +233,18 @@ pub enum BuildError {
     /// The store could not be updated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The download cache cannot be opened.
+    #[error("cannot open the cache {}: {source}", path.display())]
+    Cache {
+        /// The cache folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The selection's artifacts cannot be resolved, or fetching cannot start.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     /// A cell does not render (template, context or lock facts).
     #[error("{cell}: {source}")]
     Render {
@@ -267,10 +384,10 @@ fn cell_recipe(
     for artifact in artifacts_for(matrix, &planned.cell)? {
         let fetched = options
             .fetched
-            .get(&artifact.url)
+            .get(&artifact)
             .ok_or_else(|| CellError::NotFetched {
                 artifact: artifact.label(),
-                reason: options.fetch_failures.get(&artifact.url).cloned(),
+                reason: options.fetched.failure(&artifact).map(ToString::to_string),
             })?;
         place(&mut context, fetched, options.cache)?;
     }

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use oci_spec::image::{ImageIndex, ImageManifest};
 use serde::Serialize;
 
-use super::client::{Client, RegistryError};
-use super::target::Target;
 use crate::oci::Store;
 use crate::plan::PlannedCell;
+use crate::registry::Target;
+use crate::registry::{Client, RegistryError};
 
 /// What a push did.
 #[derive(Debug, Default, Clone, Serialize)]

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::client::{Client, RegistryError};
-use super::target::Target;
 use crate::oci::Store;
 use crate::plan::PlannedCell;
+use crate::registry::Target;
+use crate::registry::{Client, RegistryError};
 
 /// One image repository's differences.
 #[derive(Debug, Clone, Serialize)]

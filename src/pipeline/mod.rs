@@ -1,0 +1,26 @@
+//! The pipeline: what commands do with the plan, the cache, the store and
+//! registries. Building recipes into the layout (`build`), saving a
+//! recipe's images into `registry/` (`save`), publishing built images
+//! (`push`) and comparing planned tags with published ones (`diff`). The
+//! CLI parses arguments, calls one of these and prints.
+
+pub mod build;
+mod diff;
+mod fetch;
+mod push;
+mod render;
+mod save;
+mod versions;
+
+pub use build::{
+    BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord, CellResult, ImageSaver,
+    ImageSource, SaveError, Status, build, build_cells, render_all, rootfs_layers, write_recipe,
+};
+pub use diff::{ImageDiff, RegistryDiff, diff};
+pub use fetch::{
+    FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
+};
+pub use push::{PushReport, push};
+pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
+pub use save::{REGISTRY_ROOT, RegistrySaver};
+pub use versions::{Refresh, RefreshError, refresh};
