@@ -62,6 +62,13 @@ impl serde::Serialize for Sha256 {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Sha256 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A writer that hashes and counts what it passes on.
 pub struct HashingWriter<W> {
     inner: W,

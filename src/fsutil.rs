@@ -98,35 +98,77 @@ pub enum BeneathError {
     },
 }
 
-/// Splits a relative path into its normal components, refusing absolute
-/// paths, `..` and empty paths.
-pub fn clean_components(raw: &Path) -> Result<Vec<String>, &'static str> {
-    let mut parts = Vec::new();
-    for component in raw.components() {
-        match component {
-            Component::Normal(part) => match part.to_str() {
-                Some(text) => parts.push(text.to_string()),
-                None => return Err("its name is not UTF-8"),
-            },
-            Component::CurDir => {}
-            Component::ParentDir => return Err("it contains `..`"),
-            Component::RootDir | Component::Prefix(_) => return Err("it is an absolute path"),
+/// A clean relative path: UTF-8, `/`-separated, not empty, no leading `/`,
+/// no empty, `.` or `..` component. Every "stays inside" check (archive
+/// members, context paths, config paths, mirror tree paths) goes through
+/// this one type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RelPath(String);
+
+impl RelPath {
+    /// Parses `/`-separated text.
+    pub fn parse(text: &str) -> Result<RelPath, &'static str> {
+        if text.is_empty() {
+            return Err("it is empty");
         }
+        if text.starts_with('/') {
+            return Err("it is an absolute path");
+        }
+        for part in text.split('/') {
+            match part {
+                "" => return Err("it has an empty component"),
+                "." => return Err("it contains `.`"),
+                ".." => return Err("it contains `..`"),
+                _ => {}
+            }
+        }
+        Ok(RelPath(text.to_string()))
     }
-    if parts.is_empty() {
-        return Err("it is empty");
+
+    /// From a file-system path (as an archive stores it): `.` components
+    /// are dropped, anything else unclean is refused.
+    pub fn from_path(raw: &Path) -> Result<RelPath, &'static str> {
+        let mut parts = Vec::new();
+        for component in raw.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_str().ok_or("its name is not UTF-8")?),
+                Component::CurDir => {}
+                Component::ParentDir => return Err("it contains `..`"),
+                Component::RootDir | Component::Prefix(_) => return Err("it is an absolute path"),
+            }
+        }
+        if parts.is_empty() {
+            return Err("it is empty");
+        }
+        Ok(RelPath(parts.join("/")))
     }
-    Ok(parts)
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its components.
+    pub fn parts(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+}
+
+impl std::fmt::Display for RelPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Creates the folders leading to `relative` beneath `root`, one component
 /// at a time, refusing any component that exists as a link or a file.
 /// Returns the full path of `relative` (which itself may not exist yet).
 pub fn prepare_beneath(root: &Path, relative: &str) -> Result<PathBuf, BeneathError> {
-    let parts = clean_components(Path::new(relative)).map_err(|reason| BeneathError::BadPath {
+    let clean = RelPath::parse(relative).map_err(|reason| BeneathError::BadPath {
         path: relative.to_string(),
         reason,
     })?;
+    let parts: Vec<&str> = clean.parts().collect();
     let mut current = root.to_path_buf();
     let (last, parents) = parts
         .split_last()
@@ -137,14 +179,14 @@ pub fn prepare_beneath(root: &Path, relative: &str) -> Result<PathBuf, BeneathEr
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(BeneathError::ThroughLink {
                     path: relative.to_string(),
-                    component: part.clone(),
+                    component: part.to_string(),
                 });
             }
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => {
                 return Err(BeneathError::NotADir {
                     path: relative.to_string(),
-                    component: part.clone(),
+                    component: part.to_string(),
                 });
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -165,7 +207,7 @@ pub fn prepare_beneath(root: &Path, relative: &str) -> Result<PathBuf, BeneathEr
     if fs::symlink_metadata(&current).is_ok_and(|meta| meta.file_type().is_symlink()) {
         return Err(BeneathError::ThroughLink {
             path: relative.to_string(),
-            component: last.clone(),
+            component: last.to_string(),
         });
     }
     Ok(current)

@@ -31,9 +31,52 @@ pub enum Event<'a> {
     Finished {
         /// Task name.
         task: &'a str,
-        /// One-word outcome (`fetched`, `cached`, `failed`, ...).
-        outcome: &'a str,
+        /// How it ended.
+        outcome: Outcome,
     },
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Downloaded now.
+    Fetched,
+    /// Found in the cache, verified.
+    Cached,
+    /// Written now.
+    Built,
+    /// Inputs and blobs unchanged; nothing written.
+    Unchanged,
+    /// Uploaded now.
+    Pushed,
+    /// Already at the destination; nothing sent.
+    Present,
+    /// Mounted from another repository of the registry.
+    Mounted,
+    /// It failed (the caller reports why).
+    Failed,
+}
+
+impl Outcome {
+    /// One word for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Fetched => "fetched",
+            Outcome::Cached => "cached",
+            Outcome::Built => "built",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Pushed => "pushed",
+            Outcome::Present => "present",
+            Outcome::Mounted => "mounted",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Receives events; implementations must be shareable across threads.

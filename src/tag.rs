@@ -7,6 +7,8 @@ use std::str::FromStr;
 use regex::Regex;
 use thiserror::Error;
 
+use crate::placeholder::{Piece, PlaceholderError, Placeholders};
+
 /// Why a tag, template or selector was rejected.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum TagError {
@@ -94,17 +96,24 @@ pub enum Placeholder {
     Minor,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    Var(Placeholder),
+/// The placeholders a tag template may use.
+const TAG_VARS: [&str; 4] = ["kube", "sealos", "arch", "minor"];
+
+impl Placeholder {
+    fn name(self) -> &'static str {
+        match self {
+            Placeholder::Kube => "kube",
+            Placeholder::Sealos => "sealos",
+            Placeholder::Arch => "arch",
+            Placeholder::Minor => "minor",
+        }
+    }
 }
 
 /// A tag template such as `v{kube}-{sealos}-{arch}`, parsed once.
 #[derive(Debug, Clone)]
 pub struct TagTemplate {
-    text: String,
-    parts: Vec<Part>,
+    inner: Placeholders,
 }
 
 /// The values a template is rendered with.
@@ -136,45 +145,38 @@ pub struct Captured {
 impl TagTemplate {
     /// The template as written.
     pub fn as_str(&self) -> &str {
-        &self.text
+        self.inner.as_str()
     }
 
     /// True if the template uses `placeholder`.
     pub fn uses(&self, placeholder: Placeholder) -> bool {
-        self.parts.contains(&Part::Var(placeholder))
+        self.inner.uses(placeholder.name())
     }
 
     /// Renders the template. The result is checked by the caller's `Tag`
     /// parse, so a template that yields an invalid tag is caught at load time.
     pub fn render(&self, values: TagValues<'_>) -> String {
-        let mut out = String::with_capacity(self.text.len() + 16);
-        for part in &self.parts {
-            out.push_str(match part {
-                Part::Literal(text) => text,
-                Part::Var(Placeholder::Kube) => values.kube,
-                Part::Var(Placeholder::Sealos) => values.sealos,
-                Part::Var(Placeholder::Arch) => values.arch,
-                Part::Var(Placeholder::Minor) => values.minor,
-            });
-        }
-        out
+        self.inner.fill(&[
+            ("kube", values.kube),
+            ("sealos", values.sealos),
+            ("arch", values.arch),
+            ("minor", values.minor),
+        ])
     }
 
     /// Reads placeholder values back out of `tag`, if the tag has this
     /// template's shape. Used to say which axis value an unknown tag asks for.
     pub fn capture(&self, tag: &str) -> Option<Captured> {
         let mut pattern = String::from("^");
-        for part in &self.parts {
-            match part {
-                Part::Literal(text) => pattern.push_str(&regex::escape(text)),
-                Part::Var(Placeholder::Kube) => {
-                    pattern.push_str(r"(?P<kube>\d+\.\d+\.\d+)");
-                }
-                Part::Var(Placeholder::Sealos) => {
-                    pattern.push_str(r"(?P<sealos>\d+\.\d+\.\d+(?:-(?:rc|alpha|beta)[0-9.]*)?|latest|dev)")
-                }
-                Part::Var(Placeholder::Arch) => pattern.push_str(r"(?P<arch>[a-z][a-z0-9]*)"),
-                Part::Var(Placeholder::Minor) => pattern.push_str(r"(?P<minor>\d+\.\d+)"),
+        for piece in self.inner.pieces() {
+            match piece {
+                Piece::Literal(text) => pattern.push_str(&regex::escape(text)),
+                Piece::Var(name) => pattern.push_str(match name.as_str() {
+                    "kube" => r"(?P<kube>\d+\.\d+\.\d+)",
+                    "sealos" => r"(?P<sealos>\d+\.\d+\.\d+(?:-(?:rc|alpha|beta)[0-9.]*)?|latest|dev)",
+                    "arch" => r"(?P<arch>[a-z][a-z0-9]*)",
+                    _ => r"(?P<minor>\d+\.\d+)",
+                }),
             }
         }
         pattern.push('$');
@@ -194,38 +196,14 @@ impl FromStr for TagTemplate {
     type Err = TagError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(Part::Literal(rest[..open].to_string()));
-            }
-            let after = &rest[open + 1..];
-            let close = after
-                .find('}')
-                .ok_or_else(|| TagError::Unclosed(text.to_string()))?;
-            let placeholder = match &after[..close] {
-                "kube" => Placeholder::Kube,
-                "sealos" => Placeholder::Sealos,
-                "arch" => Placeholder::Arch,
-                "minor" => Placeholder::Minor,
-                other => {
-                    return Err(TagError::UnknownPlaceholder {
-                        template: text.to_string(),
-                        name: other.to_string(),
-                    });
-                }
-            };
-            parts.push(Part::Var(placeholder));
-            rest = &after[close + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_string()));
-        }
-        Ok(TagTemplate {
-            text: text.to_string(),
-            parts,
-        })
+        let inner = Placeholders::parse(text, &TAG_VARS).map_err(|error| match error {
+            PlaceholderError::Unknown { name, .. } => TagError::UnknownPlaceholder {
+                template: text.to_string(),
+                name,
+            },
+            PlaceholderError::Unclosed => TagError::Unclosed(text.to_string()),
+        })?;
+        Ok(TagTemplate { inner })
     }
 }
 

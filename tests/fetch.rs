@@ -174,7 +174,7 @@ fn unknown_url_variable_is_a_matrix_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("`component[0].url`") && err.contains("unknown variable `{archh}`"),
+        err.contains("`component[0].url`") && err.contains("unknown placeholder `{archh}`"),
         "{err}"
     );
 }

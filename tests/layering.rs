@@ -15,6 +15,8 @@ const LEVELS: &[(&str, u32)] = &[
     ("source", 0),
     ("axis", 0),
     ("version", 0),
+    ("net", 0),
+    ("placeholder", 0),
     ("tag", 1),
     ("cell", 1),
     ("lock", 2),

@@ -12,7 +12,7 @@ use common::registry::Registry;
 use common::{Workspace, stderr, stdout, unpack};
 use matrix::context::{Content, Entry, Origin};
 use matrix::oci::{
-    Compression, IndexEntry, LayerFile, LayerSpec, Store, build_index, build_manifest, write_layer,
+    Compression, IndexEntry, LayerFile, LayerSpec, RefName, Store, build_index, build_manifest, write_layer,
 };
 use matrix::render::ImageMeta;
 use matrix::{Arch, registry};
@@ -59,7 +59,10 @@ fn seed_images(host: &str, images: &[&str]) {
             });
         }
         let index = build_index(&store, &entries).unwrap();
-        store.set_refs(vec![(image.to_string(), index)]).unwrap();
+        let (name, tag) = image.rsplit_once(':').unwrap();
+        store
+            .set_refs(vec![(RefName::new(name, &tag.parse().unwrap()), index)])
+            .unwrap();
         skopeo(&[
             "copy",
             "--all",

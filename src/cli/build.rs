@@ -101,7 +101,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
                     },
                     human_size(r.size),
                     format!("{:.2}s", r.seconds),
-                    r.digest.clone().unwrap_or_default(),
+                    r.digest.as_ref().map(ToString::to_string).unwrap_or_default(),
                 ]
             })
             .collect();

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use matrix::progress::{Event, Reporter};
+use matrix::progress::{Event, Outcome, Reporter};
 
 /// Bars per task under one overall bar.
 struct Bars {
@@ -77,7 +77,7 @@ impl Reporter for Lines {
     fn report(&self, event: Event<'_>) {
         match event {
             // Cache hits are the normal case; only work done is worth a line.
-            Event::Finished { task, outcome } if outcome != "cached" => eprintln!("{outcome}: {task}"),
+            Event::Finished { task, outcome } if outcome != Outcome::Cached => eprintln!("{outcome}: {task}"),
             Event::Finished { .. } => {}
             Event::Retrying {
                 task,

@@ -16,6 +16,8 @@ use super::UsageError;
 use super::output::{print_json, print_rows};
 use super::plan::SelectArgs;
 use super::plan::{FilterArgs, load_plan};
+use super::progress::Terminal;
+use matrix::progress::Progress as _;
 
 /// Exit code of `diff` when planned tags are missing.
 const EXIT_MISSING: u8 = 3;
@@ -121,7 +123,14 @@ pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open_existing(&args.from)?;
     let client = args.registry.client()?;
-    let report = push(&client, &store, &to, &cells).with_context(|| format!("pushing to {to}"))?;
+    let report = push(
+        &client,
+        &store,
+        &to,
+        &cells,
+        Terminal.stage("push", cells.len()).as_ref(),
+    )
+    .with_context(|| format!("pushing to {to}"))?;
     if args.json {
         print_json(&report)?;
     } else {

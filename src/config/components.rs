@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use super::{Condition, RawCondition, S, resolve_condition};
 use crate::cell::Cell;
+use crate::fsutil::RelPath;
+use crate::placeholder::{PlaceholderError, Placeholders};
 use crate::source::{InputError, Source};
 
 #[derive(Debug, Deserialize)]
@@ -65,50 +67,24 @@ const URL_VARS: &[&str] = &[
 
 /// A string with `{var}` placeholders, checked against a known set at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template(String);
+pub struct Template(Placeholders);
 
 impl Template {
     fn parse(source: &Source, key: &str, value: &S<String>, allowed: &[&str]) -> Result<Self, InputError> {
-        let text = value.get_ref();
-        let mut rest = text.as_str();
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
-            let Some(close) = after.find('}') else {
-                return Err(source.invalid(
-                    value.span(),
-                    key,
-                    "a `{` has no closing `}`",
-                    "close the placeholder",
-                ));
-            };
-            let name = &after[..close];
-            if !allowed.contains(&name) {
-                return Err(source.invalid(
-                    value.span(),
-                    key,
-                    format!("unknown variable `{{{name}}}`"),
-                    format!(
-                        "use one of: {}",
-                        allowed
-                            .iter()
-                            .map(|v| format!("{{{v}}}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            rest = &after[close + 1..];
-        }
-        Ok(Template(text.clone()))
+        Placeholders::parse(value.get_ref(), allowed)
+            .map(Template)
+            .map_err(|error| {
+                let help = match &error {
+                    PlaceholderError::Unknown { allowed, .. } => format!("use one of: {allowed}"),
+                    PlaceholderError::Unclosed => "close the placeholder".to_string(),
+                };
+                source.invalid(value.span(), key, error.to_string(), help)
+            })
     }
 
     /// Fills the placeholders from `vars` (every one was checked at load).
     pub fn fill(&self, vars: &[(&str, &str)]) -> String {
-        let mut out = self.0.clone();
-        for (name, value) in vars {
-            out = out.replace(&format!("{{{name}}}"), value);
-        }
-        out
+        self.0.fill(vars)
     }
 }
 
@@ -176,16 +152,16 @@ pub struct Mirror {
 
 fn context_path(source: &Source, key: &str, value: &S<String>) -> Result<String, InputError> {
     let text = value.get_ref();
-    if text.is_empty() || text.starts_with('/') || text.split('/').any(|part| part.is_empty() || part == "..")
-    {
-        return Err(source.invalid(
-            value.span(),
-            key,
-            format!("`{text}` is not a relative path inside the context"),
-            "write e.g. \"bin/kubeadm\"",
-        ));
-    }
-    Ok(text.clone())
+    RelPath::parse(text)
+        .map(|path| path.to_string())
+        .map_err(|reason| {
+            source.invalid(
+                value.span(),
+                key,
+                format!("`{text}` is not a relative path inside the context: {reason}"),
+                "write e.g. \"bin/kubeadm\"",
+            )
+        })
 }
 
 pub(super) fn resolve_components(
@@ -240,7 +216,19 @@ pub(super) fn resolve_components(
                 (None, false) => Placement::Extract(
                     item.files
                         .iter()
-                        .map(|(member, to)| Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?)))
+                        .map(|(member, to)| {
+                            // The member is read out of the unpacked archive:
+                            // it must stay inside it too.
+                            RelPath::parse(member).map_err(|reason| {
+                                source.invalid(
+                                    to.span(),
+                                    format!("{key}.files"),
+                                    format!("member `{member}` is not a relative path inside the archive: {reason}"),
+                                    "name the member as the archive stores it, e.g. \"crictl\" or \"bin/runc\"",
+                                )
+                            })?;
+                            Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?))
+                        })
                         .collect::<Result<_, InputError>>()?,
                 ),
                 _ => {

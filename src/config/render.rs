@@ -9,6 +9,8 @@ use serde::Deserialize;
 use super::{Condition, RawCondition, S, parse_at, resolve_condition};
 use crate::axis::Cri;
 use crate::cell::Cell;
+use crate::fsutil::RelPath;
+use crate::placeholder::Placeholders;
 use crate::source::{InputError, Source};
 
 #[derive(Debug, Deserialize)]
@@ -145,7 +147,7 @@ pub struct RenderConfig {
     /// Node-local registry `host:port` (`sealos.hub:5000`).
     pub registry: String,
     /// lvscare image for releases; `{sealos}` is the sealos version.
-    pub lvscare: String,
+    pub lvscare: Placeholders,
     /// lvscare image for dev builds.
     pub lvscare_dev: String,
     /// Default virtual IP of the API server.
@@ -204,31 +206,35 @@ impl RenderConfig {
         if cell.sealos.is_dev() {
             self.lvscare_dev.clone()
         } else {
-            self.lvscare.replace("{sealos}", &cell.sealos.to_string())
+            self.lvscare.fill(&[("sealos", &cell.sealos.to_string())])
         }
     }
 }
 
 fn relative_path(source: &Source, key: &str, value: &S<String>) -> Result<String, InputError> {
     let text = value.get_ref();
-    let bad = text.is_empty()
-        || text.starts_with('/')
-        || text
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..");
-    if bad {
-        return Err(source.invalid(
-            value.span(),
-            key,
-            format!("`{text}` is not a relative path inside the context"),
-            "write a path such as \"etc/kubeadm.yml\" (no leading `/`, no `..`)",
-        ));
-    }
-    Ok(text.clone())
+    RelPath::parse(text)
+        .map(|path| path.to_string())
+        .map_err(|reason| {
+            source.invalid(
+                value.span(),
+                key,
+                format!("`{text}` is not a relative path inside the context: {reason}"),
+                "write a path such as \"etc/kubeadm.yml\" (no leading `/`, no `..`)",
+            )
+        })
 }
 
 pub(super) fn resolve_render(source: &Source, raw: &RawRender) -> Result<RenderConfig, InputError> {
-    if !raw.lvscare.get_ref().contains("{sealos}") {
+    let lvscare = Placeholders::parse(raw.lvscare.get_ref(), &["sealos"]).map_err(|error| {
+        source.invalid(
+            raw.lvscare.span(),
+            "render.lvscare",
+            error.to_string(),
+            "write e.g. \"ghcr.io/labring/lvscare:v{sealos}\"",
+        )
+    })?;
+    if !lvscare.uses("sealos") {
         return Err(source.invalid(
             raw.lvscare.span(),
             "render.lvscare",
@@ -316,7 +322,7 @@ pub(super) fn resolve_render(source: &Source, raw: &RawRender) -> Result<RenderC
         .collect::<Result<Vec<_>, InputError>>()?;
     Ok(RenderConfig {
         registry: raw.registry.get_ref().clone(),
-        lvscare: raw.lvscare.get_ref().clone(),
+        lvscare,
         lvscare_dev: raw.lvscare_dev.get_ref().clone(),
         vip: raw.vip.get_ref().clone(),
         pod_subnet: raw.pod_subnet.clone(),

@@ -19,8 +19,8 @@ use thiserror::Error;
 
 use crate::context::normal_mode;
 use crate::fsutil::{
-    BeneathError, clean_components, escaped_name, escaping_links, prepare_beneath, publish_dir_mode,
-    resolve_link, temp_dir_in,
+    BeneathError, RelPath, escaped_name, escaping_links, prepare_beneath, publish_dir_mode, resolve_link,
+    temp_dir_in,
 };
 
 /// How much work one archive may cause.
@@ -168,9 +168,9 @@ pub fn members(archive: impl Read, limits: Limits) -> Result<Vec<String>, Extrac
         let name = escaped_name(&entry.path_bytes().as_ref().to_owned().into_path());
         budget.entry(entry.size())?;
         if entry.header().entry_type().is_file()
-            && let Ok(parts) = clean_components(&entry.path().map_err(ExtractError::at(&name))?)
+            && let Ok(path) = RelPath::from_path(&entry.path().map_err(ExtractError::at(&name))?)
         {
-            out.push(parts.join("/"));
+            out.push(path.to_string());
         }
     }
     Ok(out)
@@ -214,7 +214,7 @@ pub fn extract_tar_gz(archive: impl Read, dest: &Path, limits: Limits) -> Result
         }
         budget.entry(entry.size())?;
         let raw = entry.path().map_err(ExtractError::at(&name))?.into_owned();
-        let relative = clean_components(&raw).map_err(refuse)?.join("/");
+        let relative = RelPath::from_path(&raw).map_err(refuse)?.to_string();
         let beneath = |error: BeneathError| match error {
             BeneathError::Io { source, .. } => ExtractError::Io {
                 entry: name.clone(),
@@ -260,9 +260,9 @@ pub fn extract_tar_gz(archive: impl Read, dest: &Path, limits: Limits) -> Result
                 .link_name()
                 .map_err(ExtractError::at(&name))?
                 .ok_or_else(|| refuse("a hard link without a target"))?;
-            let source = clean_components(&link)
+            let source = RelPath::from_path(&link)
                 .map_err(|_| refuse("its hard link leads outside the archive root"))?
-                .join("/");
+                .to_string();
             let source = existing_file_beneath(root, &source)
                 .ok_or_else(|| refuse("its hard link does not name a regular file unpacked before it"))?;
             let target = prepare_beneath(root, &relative).map_err(beneath)?;

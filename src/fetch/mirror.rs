@@ -58,10 +58,9 @@ pub fn tree_path(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     let clean = rest.split(['?', '#']).next()?;
-    if clean.split('/').any(|part| part == ".." || part == ".") {
-        return None;
-    }
-    Some(clean.to_string())
+    crate::fsutil::RelPath::parse(clean)
+        .ok()
+        .map(|path| path.to_string())
 }
 
 /// Rewrites `url` by the first matching rule (prefix rules, longest first,

@@ -29,7 +29,7 @@ use crate::cell::Cell;
 use crate::config::{Matrix, Placement};
 use crate::context::{Content, Context, ContextError, Entry, Origin, normal_mode};
 use crate::digest::Sha256;
-use crate::progress::{Event, Reporter};
+use crate::progress::{self, Event, Reporter};
 
 /// One file to download for one arch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -293,15 +293,10 @@ impl Fetcher {
     pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
         let cache = Cache::open(&options.cache)
             .map_err(io_error(format!("opening cache {}", options.cache.display())))?;
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(options.timeout)
-            .user_agent(concat!("matrix/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| FetchError::Io {
-                what: "starting the HTTP client".into(),
-                source: std::io::Error::other(error.to_string()),
-            })?;
+        let client = crate::net::client(options.timeout).map_err(|error| FetchError::Io {
+            what: "starting the HTTP client".into(),
+            source: std::io::Error::other(error.to_string()),
+        })?;
         Ok(Fetcher {
             options,
             client,
@@ -353,7 +348,7 @@ impl Fetcher {
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             reporter.report(Event::Finished {
                 task: &task,
-                outcome: "cached",
+                outcome: progress::Outcome::Cached,
             });
             return Ok(Fetched {
                 artifact: artifact.clone(),
@@ -390,7 +385,7 @@ impl Fetcher {
         if actual != expected {
             reporter.report(Event::Finished {
                 task: &task,
-                outcome: "failed",
+                outcome: progress::Outcome::Failed,
             });
             return Err(FetchError::Mismatch {
                 component: artifact.component.clone(),
@@ -410,7 +405,7 @@ impl Fetcher {
             .map_err(io_error("indexing the cache"))?;
         reporter.report(Event::Finished {
             task: &task,
-            outcome: "fetched",
+            outcome: progress::Outcome::Fetched,
         });
         Ok(Fetched {
             artifact: artifact.clone(),

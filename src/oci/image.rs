@@ -85,7 +85,12 @@ pub fn build_manifest(
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
-                .diff_ids(layers.iter().map(|(_, l)| l.diff_id.clone()).collect::<Vec<_>>())
+                .diff_ids(
+                    layers
+                        .iter()
+                        .map(|(_, l)| l.diff_id.to_string())
+                        .collect::<Vec<_>>(),
+                )
                 .build()
                 .map_err(invalid)?,
         )
@@ -96,7 +101,7 @@ pub fn build_manifest(
     let layer_descriptors = layers
         .iter()
         .map(|(_, layer)| {
-            let digest: oci_spec::image::Digest = layer.digest.parse().map_err(invalid)?;
+            let digest = super::store::oci_digest(&layer.digest);
             Ok(Descriptor::new(
                 layer.compression.media_type(),
                 layer.size,

@@ -84,9 +84,9 @@ pub struct LayerSpec<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerDesc {
     /// Digest of the blob.
-    pub digest: String,
+    pub digest: Sha256,
     /// Digest of the uncompressed tar.
-    pub diff_id: String,
+    pub diff_id: Sha256,
     /// Blob size.
     pub size: u64,
     /// Compression used.
@@ -307,8 +307,8 @@ fn write_layer_to(
         .map_err(|source| spec.read_error("<blob>", source))?;
     store.commit_blob(temp, &digest).map_err(store_error)?;
     Ok(LayerDesc {
-        digest: digest.to_string(),
-        diff_id: diff_id.to_string(),
+        digest,
+        diff_id,
         size,
         compression,
     })

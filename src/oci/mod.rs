@@ -14,5 +14,5 @@ pub use config::ImageConfig;
 pub use fsck::{Defect, FsckReport, Problem};
 pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest};
 pub use layer::{Compression, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
-pub use store::{BlobProblem, GcReport, REF_NAME, Store, StoreError, ref_name};
+pub use store::{BlobProblem, GcReport, REF_NAME, RefName, Store, StoreError, ref_name};
 pub use time::{rfc3339, source_date_epoch};

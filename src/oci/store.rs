@@ -24,9 +24,50 @@ use thiserror::Error;
 
 use crate::digest::Sha256;
 use crate::fsutil::{describe_io, temp_file_in, write_atomic};
+use crate::tag::Tag;
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A ref name in the layout, `<image>:<tag>`: one layout holds every
+/// image, and a bare tag would be ambiguous between them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RefName {
+    image: String,
+    tag: Tag,
+}
+
+impl RefName {
+    /// The ref of `image` at `tag`.
+    pub fn new(image: &str, tag: &Tag) -> RefName {
+        RefName {
+            image: image.to_string(),
+            tag: tag.clone(),
+        }
+    }
+
+    /// The image name.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The tag.
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+}
+
+impl std::fmt::Display for RefName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.image, self.tag)
+    }
+}
+
+impl Serialize for RefName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 /// A store problem, naming the path.
 #[derive(Debug, Error)]
@@ -386,13 +427,17 @@ impl Store {
     }
 
     /// The descriptor a ref name (`kubernetes:v1.24.4-4.1.3-amd64`) points at.
-    pub fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
-        Ok(self.index()?.into_iter().find(|d| ref_name(d) == Some(name)))
+    pub fn resolve(&self, name: &RefName) -> Result<Option<Descriptor>, StoreError> {
+        let name = name.to_string();
+        Ok(self
+            .index()?
+            .into_iter()
+            .find(|d| ref_name(d) == Some(name.as_str())))
     }
 
     /// Points each ref name at its descriptor (replacing older targets),
     /// keeping the rest; every named blob must already exist.
-    pub fn set_refs(&self, refs: Vec<(String, Descriptor)>) -> Result<(), StoreError> {
+    pub fn set_refs(&self, refs: Vec<(RefName, Descriptor)>) -> Result<(), StoreError> {
         let _lock = self.lock()?;
         let mut by_name: BTreeMap<String, Descriptor> = self
             .index()?
@@ -400,6 +445,7 @@ impl Store {
             .filter_map(|d| ref_name(&d).map(|name| (name.to_string(), d.clone())))
             .collect();
         for (name, descriptor) in refs {
+            let name = name.to_string();
             let mut descriptor = descriptor;
             let mut annotations = std::collections::HashMap::new();
             annotations.insert(REF_NAME.to_string(), name.clone());

@@ -22,14 +22,15 @@ use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
 use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, place};
 use crate::oci::{
-    Compression, IndexEntry, LayerDesc, LayerError, LayerSpec, Store, StoreError, build_index,
+    Compression, IndexEntry, LayerDesc, LayerError, LayerSpec, RefName, Store, StoreError, build_index,
     build_manifest, write_layer,
 };
 use crate::plan::{Plan, PlannedCell};
-use crate::progress::{Event, Progress, Reporter};
+use crate::progress::{Event, Outcome, Progress, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
 use crate::registry::{Client, ImageMirror};
 use crate::render::{RenderError, RenderedCell, render_cell};
+use crate::tag::Tag;
 
 /// Fills `registry/` of a context with the images a recipe lists.
 pub trait ImageSaver: Sync {
@@ -144,9 +145,20 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
         )?
     };
     let store = Store::open(&request.out)?;
+    let images: std::collections::BTreeSet<(&String, Arch)> = rendered
+        .iter()
+        .zip(&request.cells)
+        .flat_map(|(cell, planned)| cell.images.iter().map(move |image| (image, planned.cell.arch)))
+        .collect();
+    let pulls = progress.stage("images", images.len());
     let saver = match &request.images {
         ImageSource::Skip => None,
-        ImageSource::Pull { client, mirrors } => Some(RegistrySaver::new(client, &cache, mirrors.clone())),
+        ImageSource::Pull { client, mirrors } => Some(RegistrySaver::new(
+            client,
+            &cache,
+            mirrors.clone(),
+            pulls.as_ref(),
+        )),
     };
     let options = BuildOptions {
         store: &store,
@@ -214,11 +226,11 @@ pub struct CellResult {
     /// Image name.
     pub image: String,
     /// Per-arch tag.
-    pub tag: String,
+    pub tag: Tag,
     /// Outcome.
     pub status: Status,
     /// Manifest digest, when built or unchanged.
-    pub digest: Option<String>,
+    pub digest: Option<Sha256>,
     /// Config plus layer bytes.
     pub size: u64,
     /// Wall time in seconds.
@@ -259,8 +271,8 @@ pub enum BuildError {
 /// What the store remembers of a recipe, to skip unchanged rebuilds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellRecord {
-    key: String,
-    digest: String,
+    key: Sha256,
+    digest: Sha256,
     size: u64,
     descriptor: Descriptor,
 }
@@ -338,18 +350,15 @@ fn build_one(
         ),
         Err(error) => (Status::Failed(error.to_string()), None, 0),
     };
-    let word = match &status {
-        Status::Built => "built",
-        Status::Unchanged => "unchanged",
-        Status::Failed(_) => "failed",
+    let outcome = match &status {
+        Status::Built => Outcome::Built,
+        Status::Unchanged => Outcome::Unchanged,
+        Status::Failed(_) => Outcome::Failed,
     };
-    reporter.report(Event::Finished {
-        task: &task,
-        outcome: word,
-    });
+    reporter.report(Event::Finished { task: &task, outcome });
     let result = CellResult {
         image: planned.image.clone(),
-        tag: planned.tags.tag.to_string(),
+        tag: planned.tags.tag.clone(),
         status,
         digest: record.as_ref().map(|r| r.digest.clone()),
         size: record.as_ref().map_or(0, |r| r.size),
@@ -461,7 +470,7 @@ pub fn write_recipe(
     let cell_key = recipe_key(&recipe, &specs, &keys);
     let record_name = format!("{}:{}", recipe.image, recipe.tag);
     if let Some(record) = options.store.record::<CellRecord>("cells", &record_name)
-        && record.key == cell_key.to_string()
+        && record.key == cell_key
         && options.store.check_closure(&record.descriptor).is_ok()
     {
         return Ok((record, true, 0));
@@ -486,9 +495,18 @@ pub fn write_recipe(
         &layers,
         options.epoch,
     )?;
+    let digest = info
+        .descriptor
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(|e: crate::digest::DigestError| StoreError::Invalid {
+            path: options.store.root().join("index.json"),
+            message: e.to_string(),
+        })?;
     let record = CellRecord {
-        key: cell_key.to_string(),
-        digest: info.descriptor.digest().to_string(),
+        key: cell_key,
+        digest,
         size: info.size,
         descriptor: info.descriptor,
     };
@@ -508,7 +526,7 @@ fn layer(
     // A damaged or missing blob is not reused: the layer is written again
     // and the bad file replaced.
     if let Some(desc) = store.record::<LayerDesc>("layers", &name)
-        && store.check_blob(&desc.digest, desc.size).is_ok()
+        && store.check_blob(&desc.digest.to_string(), desc.size).is_ok()
     {
         return Ok((desc, false));
     }
@@ -554,12 +572,12 @@ fn publish(
     cells: &[&PlannedCell],
     results: &[(CellResult, Option<Descriptor>)],
 ) -> Result<(), StoreError> {
-    let mut refs: Vec<(String, Descriptor)> = Vec::new();
+    let mut refs: Vec<(RefName, Descriptor)> = Vec::new();
     let mut groups: BTreeMap<(String, String), Vec<(&PlannedCell, Descriptor)>> = BTreeMap::new();
     for (cell, (_, descriptor)) in cells.iter().zip(results) {
         let Some(descriptor) = descriptor else { continue };
         for tag in std::iter::once(&cell.tags.tag).chain(&cell.tags.aliases) {
-            refs.push((format!("{}:{tag}", cell.image), descriptor.clone()));
+            refs.push((RefName::new(&cell.image, tag), descriptor.clone()));
         }
         groups
             .entry((cell.image.clone(), cell.tags.index_tag.to_string()))
@@ -591,7 +609,9 @@ fn publish(
             .collect();
         for other in &group {
             if !entries.contains_key(&other.cell.arch)
-                && let Some(descriptor) = existing.get(&format!("{image}:{}", other.tags.tag)).cloned()
+                && let Some(descriptor) = existing
+                    .get(&RefName::new(&image, &other.tags.tag).to_string())
+                    .cloned()
             {
                 entries.insert(other.cell.arch, descriptor);
             }
@@ -605,7 +625,7 @@ fn publish(
             .collect();
         let index = build_index(store, &entries)?;
         for tag in std::iter::once(&first.tags.index_tag).chain(&first.tags.index_aliases) {
-            index_refs.push((format!("{image}:{tag}"), index.clone()));
+            index_refs.push((RefName::new(&image, tag), index.clone()));
         }
     }
     store.set_refs(index_refs)

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::oci::Store;
+use crate::oci::{RefName, Store};
 use crate::plan::PlannedCell;
 use crate::registry::Target;
 use crate::registry::{Client, RegistryError};
+use crate::tag::Tag;
 
 /// One image repository's differences.
 #[derive(Debug, Clone, Serialize)]
@@ -67,12 +68,15 @@ pub fn diff(
         let mut stale = Vec::new();
         if let Some(store) = store {
             for tag in tags.intersection(&published) {
-                let local = store
-                    .resolve(&format!("{image}:{tag}"))
-                    .map_err(|e| RegistryError::Invalid {
-                        what: "the OCI layout".into(),
-                        message: e.to_string(),
-                    })?;
+                // Planned tags are valid tags by construction.
+                let Ok(parsed) = tag.parse::<Tag>() else { continue };
+                let local =
+                    store
+                        .resolve(&RefName::new(image, &parsed))
+                        .map_err(|e| RegistryError::Invalid {
+                            what: "the OCI layout".into(),
+                            message: e.to_string(),
+                        })?;
                 if let Some(local) = local {
                     let remote = client.manifest_digest(host, &repository, tag)?;
                     if remote.as_deref() != Some(local.digest().as_ref()) {

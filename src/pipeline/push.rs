@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use oci_spec::image::{ImageIndex, ImageManifest};
 use serde::Serialize;
 
-use crate::oci::Store;
+use crate::oci::{RefName, Store};
 use crate::plan::PlannedCell;
+use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::Target;
 use crate::registry::{Client, RegistryError};
 
@@ -42,6 +43,7 @@ struct Pusher<'a> {
     /// Where each blob was pushed this run, for cross-repository mounts.
     pushed: HashMap<String, String>,
     report: PushReport,
+    reporter: &'a dyn Reporter,
 }
 
 /// Pushes the selected cells, their indexes and aliases.
@@ -50,6 +52,7 @@ pub fn push(
     store: &Store,
     target: &Target,
     cells: &[&PlannedCell],
+    reporter: &dyn Reporter,
 ) -> Result<PushReport, RegistryError> {
     let mut pusher = Pusher {
         client,
@@ -57,13 +60,14 @@ pub fn push(
         target,
         pushed: HashMap::new(),
         report: PushReport::default(),
+        reporter,
     };
     let mut manifests: Vec<(&PlannedCell, oci_spec::image::Descriptor)> = Vec::new();
     for cell in cells {
-        let name = format!("{}:{}", cell.image, cell.tags.tag);
+        let name = RefName::new(&cell.image, &cell.tags.tag);
         match store.resolve(&name).map_err(store_error)? {
             Some(descriptor) => manifests.push((cell, descriptor)),
-            None => pusher.report.not_built.push(name),
+            None => pusher.report.not_built.push(name.to_string()),
         }
     }
     for (cell, descriptor) in &manifests {
@@ -73,21 +77,19 @@ pub fn push(
             &[cell.tags.tag.to_string()],
         )?;
     }
-    let mut indexes: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut indexes: Vec<(RefName, Vec<String>)> = Vec::new();
     for (cell, _) in &manifests {
-        let key = (cell.image.clone(), cell.tags.index_tag.to_string());
-        if indexes
-            .iter()
-            .any(|(image, tag, _)| (image, tag) == (&key.0, &key.1))
-        {
+        let name = RefName::new(&cell.image, &cell.tags.index_tag);
+        if indexes.iter().any(|(known, _)| *known == name) {
             continue;
         }
         let aliases = cell.tags.index_aliases.iter().map(ToString::to_string).collect();
-        indexes.push((key.0, key.1, aliases));
+        indexes.push((name, aliases));
     }
-    for (image, tag, _) in &indexes {
-        if let Some(descriptor) = store.resolve(&format!("{image}:{tag}")).map_err(store_error)? {
-            pusher.index(&target.repository(image), descriptor.digest().as_ref(), tag)?;
+    for (name, _) in &indexes {
+        if let Some(descriptor) = store.resolve(name).map_err(store_error)? {
+            let repository = target.repository(name.image());
+            pusher.index(&repository, descriptor.digest().as_ref(), name.tag().as_str())?;
         }
     }
     for (cell, descriptor) in &manifests {
@@ -98,9 +100,13 @@ pub fn push(
             &aliases,
         )?;
     }
-    for (image, tag, aliases) in &indexes {
-        if let Some(descriptor) = store.resolve(&format!("{image}:{tag}")).map_err(store_error)? {
-            pusher.tags(&target.repository(image), descriptor.digest().as_ref(), aliases)?;
+    for (name, aliases) in &indexes {
+        if let Some(descriptor) = store.resolve(name).map_err(store_error)? {
+            pusher.tags(
+                &target.repository(name.image()),
+                descriptor.digest().as_ref(),
+                aliases,
+            )?;
         }
     }
     Ok(pusher.report)
@@ -119,9 +125,28 @@ impl Pusher<'_> {
     }
 
     fn blob(&mut self, repository: &str, digest: &str, size: u64) -> Result<(), RegistryError> {
+        let task = format!("{repository}@{}", &digest[..digest.len().min(19)]);
+        self.reporter.report(Event::Started {
+            task: &task,
+            total: Some(size),
+        });
+        let outcome = self.send_blob(repository, digest, size);
+        self.reporter.report(Event::Finished {
+            task: &task,
+            outcome: match &outcome {
+                Ok(outcome) => *outcome,
+                Err(_) => Outcome::Failed,
+            },
+        });
+        outcome.map(|_| ())
+    }
+
+    fn send_blob(&mut self, repository: &str, digest: &str, size: u64) -> Result<Outcome, RegistryError> {
+        let outcome;
         if self.client.blob_exists(self.host(), repository, digest)? {
             self.report.blobs_skipped += 1;
             self.report.bytes_skipped += size;
+            outcome = Outcome::Present;
         } else if let Some(from) = self
             .pushed
             .get(digest)
@@ -131,15 +156,17 @@ impl Pusher<'_> {
         {
             self.report.blobs_mounted += 1;
             self.report.bytes_skipped += size;
+            outcome = Outcome::Mounted;
         } else {
             let path = self.store.blob_path(digest);
             self.client
                 .upload_blob(self.host(), repository, digest, &path, size)?;
             self.report.blobs_sent += 1;
             self.report.bytes_sent += size;
+            outcome = Outcome::Pushed;
         }
         self.pushed.insert(digest.to_string(), repository.to_string());
-        Ok(())
+        Ok(outcome)
     }
 
     fn manifest(&mut self, repository: &str, digest: &str, tags: &[String]) -> Result<(), RegistryError> {

@@ -13,6 +13,7 @@ use crate::axis::Arch;
 use crate::context::{Content, Context, Entry, Origin};
 use crate::digest::Sha256;
 use crate::fetch::Cache;
+use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, RegistryError};
 use crate::registry::{ImageMirror, ImageRef, pull_source};
 
@@ -36,16 +37,24 @@ pub struct RegistrySaver<'a> {
     cache: &'a Cache,
     mirrors: Vec<ImageMirror>,
     resolved: Mutex<HashMap<(String, Arch), Slot>>,
+    reporter: &'a dyn Reporter,
 }
 
 impl<'a> RegistrySaver<'a> {
-    /// A saver pulling through `mirrors` into `cache`.
-    pub fn new(client: &'a Client, cache: &'a Cache, mirrors: Vec<ImageMirror>) -> Self {
+    /// A saver pulling through `mirrors` into `cache`; each image pulled
+    /// (once per arch) is a task reported to `reporter`.
+    pub fn new(
+        client: &'a Client,
+        cache: &'a Cache,
+        mirrors: Vec<ImageMirror>,
+        reporter: &'a dyn Reporter,
+    ) -> Self {
         RegistrySaver {
             client,
             cache,
             mirrors,
             resolved: Mutex::new(HashMap::new()),
+            reporter,
         }
     }
 
@@ -55,8 +64,21 @@ impl<'a> RegistrySaver<'a> {
             map.entry((image.to_string(), arch)).or_default().clone()
         };
         slot.get_or_init(|| {
-            self.pull(image, arch)
-                .map_err(|e| format!("saving {image} ({arch}): {e}"))
+            let task = format!("{image} ({arch})");
+            self.reporter.report(Event::Started {
+                task: &task,
+                total: None,
+            });
+            let pulled = self.pull(image, arch);
+            self.reporter.report(Event::Finished {
+                task: &task,
+                outcome: if pulled.is_ok() {
+                    Outcome::Fetched
+                } else {
+                    Outcome::Failed
+                },
+            });
+            pulled.map_err(|e| format!("saving {image} ({arch}): {e}"))
         })
         .clone()
     }

@@ -13,6 +13,7 @@ use super::client::{Body, Client, expect_ok, expect_status};
 use super::error::RegistryError;
 use crate::digest::{HashingWriter, Sha256};
 use crate::fetch::Cache;
+use crate::net::{Failed, Retryable, Step, with_retries};
 
 impl Client {
     /// True if the repository has the blob.
@@ -47,47 +48,50 @@ impl Client {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let scope = format!("repository:{repository}:pull");
         let url = self.url(host, &path);
-        let mut attempt = 1;
-        loop {
-            let io = |what: &str| {
-                let what = what.to_string();
-                move |source| RegistryError::Io { what, source }
-            };
-            let mut temp = cache.temp_file().map_err(io("creating a temp file"))?;
-            let response = expect_ok(
-                &Method::GET,
-                &url,
-                self.send(&self.request(Method::GET, host, &path, &scope))?,
-            )?;
-            let mut writer = HashingWriter::new(temp.as_file_mut());
-            let mut reader = response;
-            match std::io::copy(&mut reader, &mut writer) {
-                Ok(_) => {
-                    let (_, (actual, _)) = writer.finish();
-                    if actual != expected {
-                        return Err(RegistryError::Digest {
-                            what: format!("blob {repository}@{digest}"),
-                            expected: digest.to_string(),
-                            actual: actual.to_string(),
-                        });
-                    }
-                    temp.as_file_mut().flush().map_err(io("writing a blob"))?;
-                    return cache.commit(temp, &expected).map_err(io("caching a blob"));
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| RegistryError::Io { what, source }
+        };
+        // A body cut short is fetched again; the rest fails at once.
+        let attempt = |_| -> Step<PathBuf, RegistryError> {
+            let run = || -> Result<Result<PathBuf, String>, RegistryError> {
+                let mut temp = cache.temp_file().map_err(io("creating a temp file"))?;
+                let response = expect_ok(
+                    &Method::GET,
+                    &url,
+                    self.send(&self.request(Method::GET, host, &path, &scope))?,
+                )?;
+                let mut writer = HashingWriter::new(temp.as_file_mut());
+                let mut reader = response;
+                if let Err(error) = std::io::copy(&mut reader, &mut writer) {
+                    return Ok(Err(error.to_string()));
                 }
-                Err(error) if attempt < self.retry.attempts => {
-                    attempt += 1;
-                    tracing::info!("retry {attempt} of GET {url}: {error}");
-                    std::thread::sleep(self.retry.wait(attempt, None));
-                }
-                Err(error) => {
-                    return Err(RegistryError::Network {
-                        method: "GET".into(),
-                        url,
-                        reason: error.to_string(),
+                let (_, (actual, _)) = writer.finish();
+                if actual != expected {
+                    return Err(RegistryError::Digest {
+                        what: format!("blob {repository}@{digest}"),
+                        expected: digest.to_string(),
+                        actual: actual.to_string(),
                     });
                 }
+                temp.as_file_mut().flush().map_err(io("writing a blob"))?;
+                Ok(Ok(cache.commit(temp, &expected).map_err(io("caching a blob"))?))
+            };
+            match run() {
+                Ok(Ok(path)) => Step::Done(path),
+                Ok(Err(cut)) => Step::Retry(Retryable::Network(cut)),
+                Err(error) => Step::Fatal(error),
             }
-        }
+        };
+        let on_retry = |number, reason: &Retryable| tracing::info!("retry {number} of GET {url}: {reason}");
+        with_retries(self.retry, attempt, on_retry).map_err(|failed| match failed {
+            Failed::Fatal(error) => error,
+            Failed::GaveUp(reason) => RegistryError::Network {
+                method: "GET".into(),
+                url: url.clone(),
+                reason: reason.to_string(),
+            },
+        })
     }
 
     /// Asks the registry to mount a blob from another repository; true if
@@ -115,22 +119,30 @@ impl Client {
         file: &Path,
         size: u64,
     ) -> Result<(), RegistryError> {
-        let mut attempt = 1;
-        loop {
-            match self.upload_once(host, repository, digest, file, size) {
-                Ok(()) => return Ok(()),
-                Err(error @ (RegistryError::Network { .. } | RegistryError::Http { .. }))
-                    if attempt < self.retry.attempts =>
-                {
-                    attempt += 1;
-                    tracing::info!(
-                        "restarting upload of {digest} to {repository} (attempt {attempt}): {error}"
-                    );
-                    std::thread::sleep(self.retry.wait(attempt, None));
-                }
-                Err(error) => return Err(error),
+        // The last failure, to report as it was if every attempt fails.
+        let mut last = None;
+        let attempt = |_| match self.upload_once(host, repository, digest, file, size) {
+            Ok(()) => Step::Done(()),
+            Err(error @ (RegistryError::Network { .. } | RegistryError::Http { .. })) => {
+                let reason = Retryable::Network(error.to_string());
+                last = Some(error);
+                Step::Retry(reason)
             }
-        }
+            Err(error) => Step::Fatal(error),
+        };
+        let on_retry = |number, reason: &Retryable| {
+            tracing::info!("restarting upload of {digest} to {repository} (attempt {number}): {reason}");
+        };
+        let result = with_retries(self.retry, attempt, on_retry);
+        result.map_err(|failed| match (failed, last) {
+            (Failed::Fatal(error), _) => error,
+            (Failed::GaveUp(_), Some(error)) => error,
+            (Failed::GaveUp(reason), None) => RegistryError::Network {
+                method: "PUT".into(),
+                url: format!("{host}/v2/{repository}/blobs/uploads/"),
+                reason: reason.to_string(),
+            },
+        })
     }
 
     fn upload_once(

@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use super::auth::{Challenge, CredentialStore, parse_challenge};
 pub use super::error::RegistryError;
 use crate::digest::Sha256;
-use crate::fetch::{RetryPolicy, plain_error};
+use crate::net::{Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, with_retries};
 
 /// Manifest media types we accept, most specific first.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -141,16 +141,10 @@ fn with_scheme_hint(url: &str, host: &str, reason: String) -> String {
 impl Client {
     /// A client with these credentials; `insecure` allows http:// anywhere.
     pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(900))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("matrix/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Invalid {
-                what: "HTTP client".into(),
-                message: e.to_string(),
-            })?;
+        let http = crate::net::client(Duration::from_secs(900)).map_err(|e| RegistryError::Invalid {
+            what: "HTTP client".into(),
+            message: e.to_string(),
+        })?;
         Ok(Client {
             http,
             credentials,
@@ -210,13 +204,35 @@ impl Client {
         let url = self.url(request.host, request.target);
         self.check_scheme(request.host, &url)?;
         let shown = url.split('?').next().unwrap_or(&url).to_string();
+        let policy = self.retry;
+        let attempt = |_| self.attempt(request, &url, &shown);
+        let on_retry = |number, reason: &Retryable| {
+            tracing::info!("retry {number} of {} {shown}: {reason}", request.method);
+        };
+        with_retries(policy, attempt, on_retry).map_err(|failed| match failed {
+            Failed::Fatal(error) => error,
+            Failed::GaveUp(Retryable::Status { code, detail, .. }) => RegistryError::Http {
+                method: request.method.to_string(),
+                url: shown.clone(),
+                status: code,
+                message: detail,
+            },
+            Failed::GaveUp(Retryable::Network(reason)) => RegistryError::Network {
+                method: request.method.to_string(),
+                reason: with_scheme_hint(&url, request.host, reason),
+                url: shown.clone(),
+            },
+        })
+    }
+
+    /// One try of a request: answers one auth challenge on the way, sends
+    /// the token only to the registry's own origin.
+    fn attempt(&self, request: &Request<'_>, url: &str, shown: &str) -> Step<Response, RegistryError> {
         let token_key = format!("{} {}", request.host, request.scope);
-        let mut attempt = 1;
-        let mut authorized_once = false;
-        loop {
+        for challenge_answered in [false, true] {
             let mut builder = self
                 .http
-                .request(request.method.clone(), &url)
+                .request(request.method.clone(), url)
                 .headers(request.headers.clone());
             if let Some(timeout) = request.timeout {
                 builder = builder.timeout(timeout);
@@ -229,69 +245,58 @@ impl Client {
                 .cloned();
             // Credentials go only to the registry's own origin, never to an
             // absolute URL (upload location, page link) on another host.
-            if let Some(token) = token.filter(|_| self.same_origin(request.host, &url)) {
+            if let Some(token) = token.filter(|_| self.same_origin(request.host, url)) {
                 builder = builder.header(header::AUTHORIZATION, token);
             }
-            let body = request.body.to_http().map_err(|source| RegistryError::Io {
-                what: format!("reading the body of {shown}"),
-                source,
-            })?;
+            let body = match request.body.to_http() {
+                Ok(body) => body,
+                Err(source) => {
+                    return Step::Fatal(RegistryError::Io {
+                        what: format!("reading the body of {shown}"),
+                        source,
+                    });
+                }
+            };
             if let Some(body) = body {
                 builder = builder.body(body);
             }
-            let failure = match builder.send() {
-                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !authorized_once => {
-                    authorized_once = true;
-                    self.authorize(request.host, request.scope, &response)?;
-                    continue;
+            let response = match builder.send() {
+                Ok(response) => response,
+                // A cut connection is not retried here when the body cannot
+                // be sent again (uploads restart as a whole instead).
+                Err(error) if !request.retry || speaks_plain_http(url, &error) => {
+                    return Step::Fatal(RegistryError::Network {
+                        method: request.method.to_string(),
+                        reason: with_scheme_hint(url, request.host, plain_error(&error)),
+                        url: shown.to_string(),
+                    });
                 }
-                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                    return Err(RegistryError::Unauthorized {
+                Err(error) => return Step::Retry(Retryable::Network(plain_error(&error))),
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED {
+                if challenge_answered {
+                    return Step::Fatal(RegistryError::Unauthorized {
                         host: request.host.to_string(),
                         detail: error_message(response),
                     });
                 }
-                Ok(response)
-                    if response.status().is_server_error()
-                        || response.status() == StatusCode::TOO_MANY_REQUESTS =>
-                {
-                    let wait = response
-                        .headers()
-                        .get(header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    (
-                        format!("HTTP {}", response.status().as_u16()),
-                        wait,
-                        Some(response),
-                    )
+                if let Err(error) = self.authorize(request.host, request.scope, &response) {
+                    return Step::Fatal(error);
                 }
-                Ok(response) => return Ok(response),
-                Err(error) if !request.retry || speaks_plain_http(&url, &error) => {
-                    return Err(RegistryError::Network {
-                        method: request.method.to_string(),
-                        reason: with_scheme_hint(&url, request.host, plain_error(&error)),
-                        url: shown,
-                    });
-                }
-                Err(error) => (plain_error(&error), None, None),
-            };
-            let (reason, wait, response) = failure;
-            if attempt >= self.retry.attempts {
-                return match response {
-                    Some(response) => Err(http_error(&request.method, &shown, response)),
-                    None => Err(RegistryError::Network {
-                        method: request.method.to_string(),
-                        reason: with_scheme_hint(&url, request.host, reason),
-                        url: shown,
-                    }),
-                };
+                continue;
             }
-            attempt += 1;
-            tracing::info!("retry {attempt} of {} {shown}: {reason}", request.method);
-            std::thread::sleep(self.retry.wait(attempt, wait));
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = retry_after(response.headers());
+                return Step::Retry(Retryable::Status {
+                    code: status.as_u16(),
+                    wait,
+                    detail: error_message(response),
+                });
+            }
+            return Step::Done(response);
         }
+        unreachable!("the loop returns on its second pass")
     }
 
     /// Answers an auth challenge: Basic credentials, or a Bearer token from

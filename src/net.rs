@@ -1,0 +1,237 @@
+//! The one HTTP stack of the tool: how clients are built, the one retry
+//! loop (backoff, `Retry-After` parsed once, typed reasons), redaction of
+//! credentials in URLs, and plain error texts. Downloads (`fetch`) and the
+//! registry client (`registry`) both go through here.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// First backoff; doubles each retry.
+    pub backoff: Duration,
+    /// Longest wait, also the cap on `Retry-After`.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            backoff: Duration::from_millis(200),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before `attempt` (2 for the first retry): what the
+    /// server asked (`Retry-After`), else a doubling backoff; capped.
+    pub fn wait(&self, attempt: u32, asked: Option<Duration>) -> Duration {
+        let doubling = self
+            .backoff
+            .saturating_mul(1 << attempt.saturating_sub(2).min(16));
+        asked.unwrap_or(doubling).min(self.max_wait)
+    }
+}
+
+/// Builds a blocking client: our user agent, a connect timeout, a total
+/// timeout, at most five redirects (reqwest drops credentials when a
+/// redirect changes host).
+pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, reqwest::Error> {
+    reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("matrix/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// `Retry-After` in seconds, if the server sent one.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Statuses worth another attempt: server errors, 429 and 408.
+pub fn is_retryable(status: reqwest::StatusCode) -> bool {
+    status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
+}
+
+/// Why one attempt failed in a way another attempt may fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retryable {
+    /// A retryable status, with the server's wait and message if any.
+    Status {
+        /// The status code.
+        code: u16,
+        /// `Retry-After`.
+        wait: Option<Duration>,
+        /// What the server said (may be empty).
+        detail: String,
+    },
+    /// Connection, timeout or a body cut short.
+    Network(String),
+}
+
+impl Retryable {
+    fn wait(&self) -> Option<Duration> {
+        match self {
+            Retryable::Status { wait, .. } => *wait,
+            Retryable::Network(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Retryable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Retryable::Status { code, .. } => write!(f, "HTTP {code}"),
+            Retryable::Network(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// One attempt's result.
+pub enum Step<T, E> {
+    /// It worked.
+    Done(T),
+    /// It failed for good.
+    Fatal(E),
+    /// It may work next time.
+    Retry(Retryable),
+}
+
+/// How a retried operation ended without success.
+#[derive(Debug)]
+pub enum Failed<E> {
+    /// An attempt failed for good.
+    Fatal(E),
+    /// Every attempt failed; the last reason.
+    GaveUp(Retryable),
+}
+
+/// Runs `attempt` (given its number, from 1) until it is done, fails for
+/// good, or the policy's attempts are used up; `on_retry` hears of each
+/// retry before the wait.
+pub fn with_retries<T, E>(
+    policy: RetryPolicy,
+    mut attempt: impl FnMut(u32) -> Step<T, E>,
+    mut on_retry: impl FnMut(u32, &Retryable),
+) -> Result<T, Failed<E>> {
+    let mut number = 1;
+    loop {
+        match attempt(number) {
+            Step::Done(value) => return Ok(value),
+            Step::Fatal(error) => return Err(Failed::Fatal(error)),
+            Step::Retry(reason) => {
+                if number >= policy.attempts {
+                    return Err(Failed::GaveUp(reason));
+                }
+                number += 1;
+                on_retry(number, &reason);
+                std::thread::sleep(policy.wait(number, reason.wait()));
+            }
+        }
+    }
+}
+
+/// Removes `user:password@` from a URL so it can be shown.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// reqwest errors carry the URL; keep only the cause (the caller names a
+/// redacted URL itself).
+pub fn plain_error(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_hidden() {
+        assert_eq!(redact("https://user:secret@host/path"), "https://***@host/path");
+        assert_eq!(redact("https://host/p@th"), "https://host/p@th");
+    }
+
+    #[test]
+    fn waits_double_and_are_capped() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.wait(2, None), Duration::from_millis(200));
+        assert_eq!(policy.wait(3, None), Duration::from_millis(400));
+        assert_eq!(
+            policy.wait(3, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.wait(3, Some(Duration::from_secs(999))),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn the_loop_retries_then_gives_up_with_the_typed_reason() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            backoff: Duration::ZERO,
+            max_wait: Duration::ZERO,
+        };
+        let mut retries = Vec::new();
+        let result: Result<(), Failed<()>> = with_retries(
+            policy,
+            |_| {
+                Step::Retry(Retryable::Status {
+                    code: 503,
+                    wait: None,
+                    detail: String::new(),
+                })
+            },
+            |number, _| retries.push(number),
+        );
+        assert!(matches!(
+            result,
+            Err(Failed::GaveUp(Retryable::Status { code: 503, .. }))
+        ));
+        assert_eq!(retries, vec![2, 3]);
+        let done: Result<u32, Failed<()>> = with_retries(
+            policy,
+            |n| {
+                if n < 2 {
+                    Step::Retry(Retryable::Network("cut".into()))
+                } else {
+                    Step::Done(n)
+                }
+            },
+            |_, _| {},
+        );
+        assert_eq!(done.unwrap(), 2);
+    }
+}
