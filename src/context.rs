@@ -227,9 +227,7 @@ impl Context {
                 path: dir.to_path_buf(),
             });
         }
-        let mut files = Vec::new();
-        walk(dir, dir, &mut files)?;
-        for (path, content, mode) in files {
+        for (path, content, mode) in walked(dir)?.iter().cloned() {
             self.insert(
                 path,
                 Entry {
@@ -431,6 +429,29 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
 /// Normalised mode: executable files 0o755, everything else 0o644.
 pub fn normal_mode(mode: u32) -> u32 {
     if mode & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
+type Walk = std::sync::Arc<Vec<(String, Content, u32)>>;
+
+/// The files of a runtime folder, walked once per run: every cell of a CRI
+/// merges the same folders, and walking them per cell dominated builds of
+/// many small cells. Only successful walks are kept.
+fn walked(dir: &Path) -> Result<Walk, ContextError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static WALKS: OnceLock<Mutex<HashMap<PathBuf, Walk>>> = OnceLock::new();
+    let walks = WALKS.get_or_init(Default::default);
+    if let Some(known) = walks.lock().unwrap_or_else(|p| p.into_inner()).get(dir) {
+        return Ok(known.clone());
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    let files: Walk = std::sync::Arc::new(files);
+    walks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(dir.to_path_buf(), files.clone());
+    Ok(files)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Content, u32)>) -> Result<(), ContextError> {

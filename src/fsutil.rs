@@ -13,15 +13,30 @@ use std::sync::OnceLock;
 
 use thiserror::Error;
 
-/// Writes `bytes` to `path` atomically, readable as the umask allows.
+/// Writes `bytes` to `path` atomically and durably (synced before the
+/// rename), readable as the umask allows. For files nothing else can
+/// rebuild: `index.json`, `oci-layout`, the lock.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_renamed(path, bytes, true)
+}
+
+/// Writes `bytes` to `path` atomically without waiting for the disk: for
+/// content-addressed blobs, records and stamps that are verified on use,
+/// so a copy torn by a crash is detected and written again.
+pub fn write_verified_later(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_renamed(path, bytes, false)
+}
+
+fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut temp = temp_file_in(dir)?;
     temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
+    if sync {
+        temp.as_file().sync_all()?;
+    }
     temp.persist(path).map_err(|error| error.error)?;
     Ok(())
 }

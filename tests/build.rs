@@ -293,17 +293,9 @@ fn zstd_layers_are_read_by_skopeo_and_umoci() {
 
 #[test]
 fn a_killed_build_leaves_a_valid_store() {
-    let ws = Workspace::new(|t| t).with_contexts();
-    let out = ws.run(&[
-        "mirror",
-        "--stand-ins",
-        "--to",
-        "mirror",
-        TAG,
-        "--stand-in-size",
-        "kubelet=60M",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let ws = Workspace::new(|t| t)
+        .with_contexts()
+        .with_padded_stand_ins(TAG, "60M");
     // A first, complete build of one cell, so the store has tags to keep.
     build(
         &ws,

@@ -417,17 +417,9 @@ fn gc_keeps_docker_typed_images_and_refuses_foreign_folders() {
 
 #[test]
 fn gc_during_a_build_never_deletes_its_blobs() {
-    let ws = Workspace::new(|t| t).with_contexts();
-    let padded = ws.run(&[
-        "mirror",
-        "--stand-ins",
-        "--to",
-        "mirror",
-        TAG,
-        "--stand-in-size",
-        "kubelet=24M",
-    ]);
-    assert!(padded.status.success(), "{}", stderr(&padded));
+    let ws = Workspace::new(|t| t)
+        .with_contexts()
+        .with_padded_stand_ins(TAG, "24M");
     let mirror = ws.mirror_url();
     let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
         .args([
@@ -686,17 +678,9 @@ fn non_utf8_file_names_are_refused_with_the_name_escaped() {
 
 #[test]
 fn a_full_disk_and_a_read_only_store_name_the_path() {
-    let ws = Workspace::new(|t| t).with_contexts();
-    let padded = ws.run(&[
-        "mirror",
-        "--stand-ins",
-        "--to",
-        "mirror",
-        TAG,
-        "--stand-in-size",
-        "kubelet=2M",
-    ]);
-    assert!(padded.status.success(), "{}", stderr(&padded));
+    let ws = Workspace::new(|t| t)
+        .with_contexts()
+        .with_padded_stand_ins(TAG, "2M");
     let Some(_small) = Mount::tmpfs(&ws.path().join("small"), "size=512k") else {
         return;
     };

@@ -151,17 +151,7 @@ pub struct Mirror {
 }
 
 fn context_path(source: &Source, key: &str, value: &S<String>) -> Result<String, InputError> {
-    let text = value.get_ref();
-    RelPath::parse(text)
-        .map(|path| path.to_string())
-        .map_err(|reason| {
-            source.invalid(
-                value.span(),
-                key,
-                format!("`{text}` is not a relative path inside the context: {reason}"),
-                "write e.g. \"bin/kubeadm\"",
-            )
-        })
+    super::relative_path(source, key, value, "bin/kubeadm")
 }
 
 pub(super) fn resolve_components(

@@ -221,6 +221,27 @@ fn parse_list<T: Ord + Clone>(
     Ok(out)
 }
 
+/// A path inside a context or archive (`RelPath` rules), or an error at
+/// the value's place; `example` shows a good one.
+pub(super) fn relative_path(
+    source: &Source,
+    key: &str,
+    value: &S<String>,
+    example: &str,
+) -> Result<String, InputError> {
+    let text = value.get_ref();
+    crate::fsutil::RelPath::parse(text)
+        .map(|path| path.to_string())
+        .map_err(|reason| {
+            source.invalid(
+                value.span(),
+                key,
+                format!("`{text}` is not a relative path inside the context: {reason}"),
+                format!("write a path such as \"{example}\" (no leading `/`, no `..`)"),
+            )
+        })
+}
+
 pub(super) fn parse_at<T, E: std::fmt::Display>(
     source: &Source,
     key: &str,

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use super::{Condition, RawCondition, S, parse_at, resolve_condition};
 use crate::axis::Cri;
 use crate::cell::Cell;
-use crate::fsutil::RelPath;
 use crate::placeholder::Placeholders;
 use crate::source::{InputError, Source};
 
@@ -212,17 +211,7 @@ impl RenderConfig {
 }
 
 fn relative_path(source: &Source, key: &str, value: &S<String>) -> Result<String, InputError> {
-    let text = value.get_ref();
-    RelPath::parse(text)
-        .map(|path| path.to_string())
-        .map_err(|reason| {
-            source.invalid(
-                value.span(),
-                key,
-                format!("`{text}` is not a relative path inside the context: {reason}"),
-                "write a path such as \"etc/kubeadm.yml\" (no leading `/`, no `..`)",
-            )
-        })
+    super::relative_path(source, key, value, "etc/kubeadm.yml")
 }
 
 pub(super) fn resolve_render(source: &Source, raw: &RawRender) -> Result<RenderConfig, InputError> {

@@ -17,6 +17,8 @@ use crate::digest::Sha256;
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// Unpacked trees found intact in this run (checked once per run).
+    intact: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Cache {
@@ -27,6 +29,7 @@ impl Cache {
         }
         Ok(Cache {
             root: root.to_path_buf(),
+            intact: Default::default(),
         })
     }
 
@@ -70,7 +73,7 @@ impl Cache {
             return None;
         }
         // A failed record only costs a re-hash next time.
-        let _ = crate::fsutil::write_atomic(&record, stamp.to_string().as_bytes());
+        let _ = crate::fsutil::write_verified_later(&record, stamp.to_string().as_bytes());
         Some(path)
     }
 
@@ -96,7 +99,7 @@ impl Cache {
         let target = self.blob(digest);
         temp.persist(&target).map_err(|error| error.error)?;
         if let Some(stamp) = Stamp::of(&target) {
-            crate::fsutil::write_atomic(
+            crate::fsutil::write_verified_later(
                 &self.root.join("verified").join(digest.hex()),
                 stamp.to_string().as_bytes(),
             )?;
@@ -117,7 +120,7 @@ impl Cache {
 
     /// Remembers that `url` gave `digest`.
     pub fn remember_url(&self, url: &str, digest: &Sha256) -> io::Result<()> {
-        crate::fsutil::write_atomic(&self.url_entry(url), digest.to_string().as_bytes())
+        crate::fsutil::write_verified_later(&self.url_entry(url), digest.to_string().as_bytes())
     }
 
     /// Where the unpacked tree of an archive blob lives.
@@ -142,12 +145,24 @@ impl Cache {
                 text.push_str(&format!("{stamp} {member}\n"));
             }
         }
-        crate::fsutil::write_atomic(&self.extracted_stamps(digest), text.as_bytes())
+        crate::fsutil::write_verified_later(&self.extracted_stamps(digest), text.as_bytes())
     }
 
     /// True if every member recorded for the unpacked tree is unchanged
     /// (and the members asked for were recorded).
     pub fn extracted_intact(&self, digest: &Sha256, members: &[&str]) -> bool {
+        let key = format!("{}:{}", digest.hex(), members.join("\n"));
+        if self.intact.lock().is_ok_and(|set| set.contains(&key)) {
+            return true;
+        }
+        let intact = self.check_extracted(digest, members);
+        if intact && let Ok(mut set) = self.intact.lock() {
+            set.insert(key);
+        }
+        intact
+    }
+
+    fn check_extracted(&self, digest: &Sha256, members: &[&str]) -> bool {
         let dir = self.extracted(digest);
         let Ok(text) = fs::read_to_string(self.extracted_stamps(digest)) else {
             return false;

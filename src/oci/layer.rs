@@ -141,14 +141,9 @@ impl LayerSpec<'_> {
                 Content::Verified { id, .. } => id.clone(),
                 Content::Symlink(target) => format!("link:{target}"),
                 Content::Bytes(bytes) => Sha256::of(bytes).to_string(),
-                Content::File(path) => {
-                    let reader =
-                        std::fs::File::open(path).map_err(|source| self.read_error(file.path, source))?;
-                    Sha256::of_reader(reader)
-                        .map_err(|source| self.read_error(file.path, source))?
-                        .0
-                        .to_string()
-                }
+                Content::File(path) => file_identity(path)
+                    .map_err(|source| self.read_error(file.path, source))?
+                    .to_string(),
             };
             text.push_str(&format!("{} {:o} {identity}\n", file.path, file.entry.mode));
         }
@@ -243,6 +238,24 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
     let _ = header.set_username("");
     let _ = header.set_groupname("");
     header
+}
+
+/// The digest of a context file, hashed once per run: every cell of a CRI
+/// shares the same runtime files, and re-reading them per cell dominated
+/// incremental builds.
+fn file_identity(path: &std::path::Path) -> io::Result<Sha256> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static MEMO: OnceLock<Mutex<HashMap<std::path::PathBuf, Sha256>>> = OnceLock::new();
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(digest) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        return Ok(digest.clone());
+    }
+    let (digest, _) = Sha256::of_reader(std::fs::File::open(path)?)?;
+    memo.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.to_path_buf(), digest.clone());
+    Ok(digest)
 }
 
 /// Writes the layer's blob into the store (or finds it there) and returns

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::digest::Sha256;
-use crate::fsutil::{describe_io, temp_file_in, write_atomic};
+use crate::fsutil::{describe_io, temp_file_in, write_atomic, write_verified_later};
 use crate::tag::Tag;
 
 /// The annotation that names a tag in `index.json`.
@@ -299,7 +299,8 @@ impl Store {
         }
         let stamp_path = self.stamp_path(digest);
         let stamp = stamp_of(&meta);
-        if fs::read_to_string(&stamp_path).ok().as_deref() != Some(stamp.as_str()) {
+        let small = meta.len() < STAMP_MIN;
+        if small || fs::read_to_string(&stamp_path).ok().as_deref() != Some(stamp.as_str()) {
             let actual = fs::File::open(&path)
                 .and_then(Sha256::of_reader)
                 .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?
@@ -309,7 +310,9 @@ impl Store {
                 return Err(bad(BlobProblem::Digest { actual }));
             }
             // A lost stamp only costs a re-hash next run.
-            let _ = write_atomic(&stamp_path, stamp.as_bytes());
+            if !small {
+                let _ = write_verified_later(&stamp_path, stamp.as_bytes());
+            }
         }
         self.mark_good(digest);
         Ok(())
@@ -352,8 +355,10 @@ impl Store {
     /// Records a blob this run has just written (its digest was computed
     /// on the way in).
     fn record_written(&self, digest: &str) {
-        if let Ok(meta) = fs::metadata(self.blob_path(digest)) {
-            let _ = write_atomic(&self.stamp_path(digest), stamp_of(&meta).as_bytes());
+        if let Ok(meta) = fs::metadata(self.blob_path(digest))
+            && meta.len() >= STAMP_MIN
+        {
+            let _ = write_verified_later(&self.stamp_path(digest), stamp_of(&meta).as_bytes());
         }
         self.mark_good(digest);
     }
@@ -387,7 +392,7 @@ impl Store {
         let digest_text = digest.to_string();
         let target = self.blob_path(&digest_text);
         if self.check_blob(&digest_text, bytes.len() as u64).is_err() {
-            write_atomic(&target, &bytes).map_err(|e| StoreError::writing(&target, e))?;
+            write_verified_later(&target, &bytes).map_err(|e| StoreError::writing(&target, e))?;
             self.record_written(&digest_text);
         }
         Ok(Descriptor::new(
@@ -510,7 +515,7 @@ impl Store {
             fs::create_dir_all(dir).map_err(|e| StoreError::writing(dir, e))?;
         }
         let bytes = canonical_json(value)?;
-        write_atomic(&path, &bytes).map_err(|e| StoreError::writing(&path, e))
+        write_verified_later(&path, &bytes).map_err(|e| StoreError::writing(&path, e))
     }
 
     fn record_path(&self, kind: &str, key: &str) -> PathBuf {
@@ -596,6 +601,10 @@ impl Store {
         Ok(report)
     }
 }
+
+/// Blobs below this size are hashed again on each check instead of
+/// stamped: reading a few kilobytes is cheaper than a stamp file.
+const STAMP_MIN: u64 = 1 << 20;
 
 /// Manifests and indexes are small; anything larger is a layer.
 const MAX_MANIFEST: u64 = 4 << 20;

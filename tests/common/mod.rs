@@ -45,6 +45,24 @@ impl Workspace {
         self
     }
 
+    /// Also writes a stand-in mirror of `tag` with the kubelet stand-in
+    /// padded to `kubelet` (e.g. `24M`), for builds that must take a while
+    /// or fill a small disk.
+    pub fn with_padded_stand_ins(self, tag: &str, kubelet: &str) -> Workspace {
+        let size = format!("kubelet={kubelet}");
+        let out = self.run(&[
+            "mirror",
+            "--stand-ins",
+            "--to",
+            "mirror",
+            tag,
+            "--stand-in-size",
+            &size,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        self
+    }
+
     /// The `file://` URL of the stand-in mirror.
     pub fn mirror_url(&self) -> String {
         format!("file://{}", self.path().join("mirror").display())
