@@ -373,3 +373,48 @@ fn write_tar<W: Write>(spec: &LayerSpec<'_>, out: W) -> Result<(W, ()), LayerErr
     let out = tar.into_inner().map_err(|e| io_error("<tar>", e))?;
     Ok((out, ()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{Content, Entry, Origin};
+
+    /// The same layer written on 1 and on 4 threads has the same bytes.
+    #[test]
+    fn layers_do_not_depend_on_the_core_count() {
+        let mut text = String::new();
+        for line in 0..200_000 {
+            text.push_str(&format!(
+                "line {line} of a layer that spans several gzip blocks\n"
+            ));
+        }
+        let entry = Entry {
+            content: Content::Bytes(text.into_bytes()),
+            mode: 0o644,
+            origin: Origin::Generated("test"),
+        };
+        let digest_on = |threads: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let spec = LayerSpec {
+                name: "big".into(),
+                files: vec![LayerFile {
+                    path: "data/big.txt",
+                    entry: &entry,
+                }],
+                compression: Compression::Gzip(6),
+                mtime: 0,
+            };
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| write_layer(&store, &spec).unwrap())
+        };
+        let one = digest_on(1);
+        let four = digest_on(4);
+        assert_eq!(one.digest, four.digest);
+        assert_eq!(one.diff_id, four.diff_id);
+        assert!(one.size < 2_000_000, "compressed: {}", one.size);
+    }
+}

@@ -731,3 +731,134 @@ pub fn oci_digest(digest: &Sha256) -> oci_spec::image::Digest {
         .parse()
         .unwrap_or_else(|_| unreachable!("a Sha256 always prints as sha256:<64 hex>"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{Content, Entry, Origin};
+    use crate::oci::{Compression, LayerFile, LayerSpec, write_layer};
+
+    fn layer(store: &Store, text: &str) -> crate::oci::LayerDesc {
+        let entry = Entry {
+            content: Content::Bytes(text.as_bytes().to_vec()),
+            mode: 0o644,
+            origin: Origin::Generated("test"),
+        };
+        let spec = LayerSpec {
+            name: "test".into(),
+            files: vec![LayerFile {
+                path: "file.txt",
+                entry: &entry,
+            }],
+            compression: Compression::Gzip(6),
+            mtime: 0,
+        };
+        write_layer(store, &spec).unwrap()
+    }
+
+    fn flip(path: &Path) {
+        let mut bytes = fs::read(path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn reused_blobs_must_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let desc = layer(&store, "hello");
+        let digest = desc.digest.to_string();
+        store.check_blob(&digest, desc.size).unwrap();
+        let wrong_size = store.check_blob(&digest, desc.size + 1).unwrap_err();
+        assert!(matches!(
+            wrong_size,
+            StoreError::BadBlob {
+                problem: BlobProblem::Size { .. },
+                ..
+            }
+        ));
+        // A second store over the same folder (a later run) re-checks.
+        let later = Store::open(dir.path()).unwrap();
+        flip(&later.blob_path(&digest));
+        let flipped = later.check_blob(&digest, desc.size).unwrap_err();
+        assert!(
+            matches!(
+                flipped,
+                StoreError::BadBlob {
+                    problem: BlobProblem::Digest { .. },
+                    ..
+                }
+            ),
+            "{flipped}"
+        );
+        // Writing the layer again replaces the damaged blob.
+        layer(&later, "hello");
+        Store::open(dir.path())
+            .unwrap()
+            .check_blob(&digest, desc.size)
+            .unwrap();
+        fs::remove_file(later.blob_path(&digest)).unwrap();
+        let missing = Store::open(dir.path())
+            .unwrap()
+            .check_blob(&digest, desc.size)
+            .unwrap_err();
+        assert!(matches!(
+            missing,
+            StoreError::BadBlob {
+                problem: BlobProblem::Missing,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn gc_follows_docker_manifests_and_fsck_repairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = layer(&store, "a config stand-in");
+        let data = layer(&store, "a layer");
+        let orphan = layer(&store, "nobody refers to this");
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config.digest.to_string(), "size": config.size},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": data.digest.to_string(), "size": data.size}]
+        });
+        let descriptor = store
+            .put_json(
+                &manifest,
+                MediaType::Other("application/vnd.docker.distribution.manifest.v2+json".into()),
+            )
+            .unwrap();
+        let tag: Tag = "docker-typed".parse().unwrap();
+        store
+            .set_refs(vec![(RefName::new("x", &tag), descriptor)])
+            .unwrap();
+        drop(store);
+        let store = Store::open_existing(dir.path()).unwrap();
+        let report = store.gc().unwrap();
+        assert_eq!(report.blobs, 1, "only the orphan goes: {report:?}");
+        assert!(!store.blob_path(&orphan.digest.to_string()).exists());
+        assert!(store.blob_path(&data.digest.to_string()).is_file());
+        assert!(store.fsck(false).unwrap().problems.is_empty());
+
+        flip(&store.blob_path(&data.digest.to_string()));
+        let found = store.fsck(false).unwrap();
+        assert_eq!(found.problems.len(), 1);
+        assert_eq!(found.problems[0].refs, vec!["x:docker-typed".to_string()]);
+        let repaired = store.fsck(true).unwrap();
+        assert_eq!(repaired.deleted, vec![data.digest.to_string()]);
+        assert_eq!(repaired.dropped_refs, vec!["x:docker-typed".to_string()]);
+        assert!(store.index().unwrap().is_empty());
+    }
+
+    #[test]
+    fn folders_that_are_not_layouts_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let error = Store::open_existing(dir.path()).unwrap_err();
+        assert!(matches!(error, StoreError::NotALayout { .. }), "{error}");
+        assert!(!dir.path().join("blobs").exists());
+    }
+}

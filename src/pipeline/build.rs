@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use oci_spec::image::Descriptor;
@@ -38,10 +38,23 @@ pub trait ImageSaver: Sync {
     fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError>;
 }
 
-/// Saving a recipe's images failed (pull, digest, or layout trouble).
-#[derive(Debug, Error)]
-#[error("saving images into registry/: {0}")]
-pub struct SaveError(pub String);
+/// Saving a recipe's images into `registry/` failed.
+#[derive(Debug, Clone, Error)]
+pub enum SaveError {
+    /// Pulling an image failed (shared by every cell that lists it).
+    #[error("saving {image} ({arch}) into registry/: {reason}")]
+    Pull {
+        /// The image as listed.
+        image: String,
+        /// The platform asked for.
+        arch: Arch,
+        /// The registry's error, as text (one pull serves many cells).
+        reason: Arc<crate::registry::RegistryError>,
+    },
+    /// Placing the pulled files clashed with the context.
+    #[error("saving images into registry/: {0}")]
+    Context(Arc<ContextError>),
+}
 
 /// Why one cell (one recipe) failed; the other cells go on.
 #[derive(Debug, Error)]
@@ -277,7 +290,19 @@ pub struct CellRecord {
     descriptor: Descriptor,
 }
 
-type LayerSlot = Arc<OnceLock<Result<LayerDesc, Arc<LayerError>>>>;
+/// One layer of this run: nobody has it yet (`None`), one recipe is
+/// writing it, or it is done.
+type LayerSlot = Arc<Mutex<Option<SlotState>>>;
+
+enum SlotState {
+    Writing,
+    Done(Result<LayerDesc, Arc<LayerError>>),
+}
+
+/// The layers of one run, shared by every recipe written in it, so a layer
+/// two recipes share is written once.
+#[derive(Default)]
+pub struct LayerSlots(Mutex<HashMap<String, LayerSlot>>);
 
 /// Renders every cell before anything is downloaded or written, so a
 /// template or context mistake stops the build at once (and is bad input,
@@ -303,7 +328,7 @@ pub fn build_cells(
     options: &BuildOptions<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<CellResult>, BuildError> {
-    let slots: Mutex<HashMap<String, LayerSlot>> = Mutex::new(HashMap::new());
+    let slots = LayerSlots::default();
     let run = || -> Vec<(CellResult, Option<Descriptor>)> {
         cells
             .par_iter()
@@ -327,7 +352,7 @@ fn build_one(
     planned: &PlannedCell,
     rendered: RenderedCell,
     options: &BuildOptions<'_>,
-    slots: &Mutex<HashMap<String, LayerSlot>>,
+    slots: &LayerSlots,
     reporter: &dyn Reporter,
 ) -> (CellResult, Option<Descriptor>) {
     let task = format!("{}:{}", planned.image, planned.tags.tag);
@@ -375,7 +400,7 @@ fn build_cell(
     planned: &PlannedCell,
     rendered: RenderedCell,
     options: &BuildOptions<'_>,
-    slots: &Mutex<HashMap<String, LayerSlot>>,
+    slots: &LayerSlots,
 ) -> Result<(CellRecord, bool, usize), CellError> {
     let recipe = cell_recipe(matrix, planned, rendered, options)?;
     write_recipe(recipe, options, slots)
@@ -451,7 +476,7 @@ pub fn rootfs_layers(matrix: &Matrix) -> LayerPolicy {
 pub fn write_recipe(
     mut recipe: Recipe,
     options: &BuildOptions<'_>,
-    slots: &Mutex<HashMap<String, LayerSlot>>,
+    slots: &LayerSlots,
 ) -> Result<(CellRecord, bool, usize), CellError> {
     if let Some(base) = &recipe.base {
         return Err(CellError::Base(base.clone()));
@@ -520,7 +545,7 @@ fn layer(
     store: &Store,
     spec: &LayerSpec<'_>,
     key: &Sha256,
-    slots: &Mutex<HashMap<String, LayerSlot>>,
+    slots: &LayerSlots,
 ) -> Result<(LayerDesc, bool), CellError> {
     let name = key.hex();
     // A damaged or missing blob is not reused: the layer is written again
@@ -531,22 +556,41 @@ fn layer(
         return Ok((desc, false));
     }
     let slot = {
-        let mut slots = slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slots = slots.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         slots.entry(name.clone()).or_default().clone()
     };
-    let mut fresh = false;
-    let result = slot.get_or_init(|| {
-        fresh = true;
-        let desc = write_layer(store, spec).map_err(Arc::new)?;
-        store.put_record("layers", &name, &desc).map_err(|source| {
-            Arc::new(LayerError::Store {
-                layer: spec.name.clone(),
-                source,
-            })
-        })?;
-        Ok(desc)
-    });
-    result.clone().map(|desc| (desc, fresh)).map_err(CellError::Layer)
+    loop {
+        let mut state = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*state {
+            None => {
+                *state = Some(SlotState::Writing);
+                drop(state);
+                let result = write_layer(store, spec).map_err(Arc::new).and_then(|desc| {
+                    store.put_record("layers", &name, &desc).map_err(|source| {
+                        Arc::new(LayerError::Store {
+                            layer: spec.name.clone(),
+                            source,
+                        })
+                    })?;
+                    Ok(desc)
+                });
+                *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some(SlotState::Done(result.clone()));
+                return result.map(|desc| (desc, true)).map_err(CellError::Layer);
+            }
+            Some(SlotState::Done(result)) => {
+                return result.clone().map(|desc| (desc, false)).map_err(CellError::Layer);
+            }
+            Some(SlotState::Writing) => {
+                drop(state);
+                // Another recipe is writing this layer: help with pending work
+                // (its compression blocks) instead of blocking a worker.
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
 }
 
 /// What decides a recipe's image: the tool version, platform, config and
@@ -629,4 +673,83 @@ fn publish(
         }
     }
     store.set_refs(index_refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{Content, Entry, Origin};
+    use crate::oci::{ImageConfig, LayerFile};
+
+    /// A one-layer image for `cell`, as `build_one` would return it.
+    fn built(store: &Store, cell: &PlannedCell) -> (CellResult, Option<Descriptor>) {
+        let entry = Entry {
+            content: Content::Bytes(format!("{}\n", cell.tags.tag).into_bytes()),
+            mode: 0o644,
+            origin: Origin::Generated("test"),
+        };
+        let spec = LayerSpec {
+            name: "cell".into(),
+            files: vec![LayerFile {
+                path: "tag.txt",
+                entry: &entry,
+            }],
+            compression: Compression::Gzip(1),
+            mtime: 0,
+        };
+        let layer = write_layer(store, &spec).unwrap();
+        let info = build_manifest(
+            store,
+            cell.cell.arch,
+            &ImageConfig::default(),
+            &[("cell".into(), layer)],
+            0,
+        )
+        .unwrap();
+        let result = CellResult {
+            image: cell.image.clone(),
+            tag: cell.tags.tag.clone(),
+            status: Status::Built,
+            digest: None,
+            size: info.size,
+            seconds: 0.0,
+            layers_written: 1,
+        };
+        (result, Some(info.descriptor))
+    }
+
+    #[test]
+    fn an_index_is_published_only_when_every_arch_is_built() {
+        let matrix =
+            Matrix::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix.toml")).unwrap();
+        let plan = Plan::build(&matrix).unwrap();
+        let selector = "kubernetes:v1.24.4-4.1.3".parse().unwrap();
+        let cells = plan.select(&selector);
+        assert_eq!(cells.len(), 2, "amd64 and arm64");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let index = RefName::new("kubernetes", &cells[0].tags.index_tag);
+
+        let first = [built(&store, cells[0])];
+        publish(&store, &plan.cells, &cells[..1], &first).unwrap();
+        let per_arch = RefName::new("kubernetes", &cells[0].tags.tag);
+        assert!(store.resolve(&per_arch).unwrap().is_some());
+        assert!(
+            store.resolve(&index).unwrap().is_none(),
+            "one arch is not an index"
+        );
+
+        // A later run builds the other arch: the index gathers both.
+        let second = [built(&store, cells[1])];
+        publish(&store, &plan.cells, &cells[1..], &second).unwrap();
+        let descriptor = store.resolve(&index).unwrap().expect("the index");
+        let document: serde_json::Value = store.read_json(descriptor.digest().as_ref()).unwrap();
+        let arches: Vec<&str> = document["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .collect();
+        assert_eq!(arches, vec!["amd64", "arm64"]);
+    }
 }

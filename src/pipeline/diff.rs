@@ -31,6 +31,27 @@ pub struct ImageDiff {
     pub stale: Vec<String>,
 }
 
+impl ImageDiff {
+    /// Planned against published tag sets of one repository.
+    pub fn compare(
+        image: &str,
+        repository: String,
+        planned: &BTreeSet<String>,
+        published: &BTreeSet<String>,
+        stale: Vec<String>,
+    ) -> ImageDiff {
+        ImageDiff {
+            image: image.to_string(),
+            repository,
+            planned: planned.len(),
+            published: published.len(),
+            missing: planned.difference(published).cloned().collect(),
+            unexpected: published.difference(planned).cloned().collect(),
+            stale,
+        }
+    }
+}
+
 /// One registry's differences.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegistryDiff {
@@ -85,15 +106,7 @@ pub fn diff(
                 }
             }
         }
-        images.push(ImageDiff {
-            image: image.to_string(),
-            repository,
-            planned: tags.len(),
-            published: published.len(),
-            missing: tags.difference(&published).cloned().collect(),
-            unexpected: published.difference(&tags).cloned().collect(),
-            stale,
-        });
+        images.push(ImageDiff::compare(image, repository, &tags, &published, stale));
     }
     Ok(RegistryDiff {
         registry: target.to_string(),
@@ -102,4 +115,29 @@ pub fn diff(
         stale: images.iter().map(|i| i.stale.len()).sum(),
         images,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn missing_and_unexpected_are_set_differences() {
+        let planned = set(&["v1.24.4-4.1.3", "v1.24.4-4.1.3-amd64", "v1.24.4"]);
+        let published = set(&["v1.24.4-4.1.3", "v1.23.0-4.0.0"]);
+        let diff = ImageDiff::compare(
+            "kubernetes",
+            "labring/kubernetes".into(),
+            &planned,
+            &published,
+            vec![],
+        );
+        assert_eq!(diff.missing, vec!["v1.24.4", "v1.24.4-4.1.3-amd64"]);
+        assert_eq!(diff.unexpected, vec!["v1.23.0-4.0.0"]);
+        assert_eq!((diff.planned, diff.published), (3, 2));
+    }
 }

@@ -29,7 +29,7 @@ struct Resolved {
     blobs: Vec<(Sha256, PathBuf)>,
 }
 
-type Slot = Arc<OnceLock<Result<Resolved, String>>>;
+type Slot = Arc<OnceLock<Result<Resolved, SaveError>>>;
 
 /// Saves images through a registry client into contexts.
 pub struct RegistrySaver<'a> {
@@ -58,7 +58,7 @@ impl<'a> RegistrySaver<'a> {
         }
     }
 
-    fn resolve(&self, image: &str, arch: Arch) -> Result<Resolved, String> {
+    fn resolve(&self, image: &str, arch: Arch) -> Result<Resolved, SaveError> {
         let slot = {
             let mut map = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
             map.entry((image.to_string(), arch)).or_default().clone()
@@ -78,7 +78,11 @@ impl<'a> RegistrySaver<'a> {
                     Outcome::Failed
                 },
             });
-            pulled.map_err(|e| format!("saving {image} ({arch}): {e}"))
+            pulled.map_err(|error| SaveError::Pull {
+                image: image.to_string(),
+                arch,
+                reason: Arc::new(error),
+            })
         })
         .clone()
     }
@@ -186,16 +190,18 @@ fn ignored(context: &Context) -> BTreeSet<String> {
         .collect()
 }
 
-fn link(context: &mut Context, path: String, digest: &Sha256) -> Result<(), String> {
+fn link(context: &mut Context, path: String, digest: &Sha256) -> Result<(), SaveError> {
     let entry = Entry {
         content: Content::Bytes(digest.to_string().into_bytes()),
         mode: 0o644,
         origin: Origin::Registry,
     };
-    context.insert(path, entry, &[]).map_err(|e| e.to_string())
+    context
+        .insert(path, entry, &[])
+        .map_err(|e| SaveError::Context(Arc::new(e)))
 }
 
-fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Result<(), String> {
+fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Result<(), SaveError> {
     let hex = digest.hex();
     let entry = Entry {
         content: Content::Verified {
@@ -211,17 +217,11 @@ fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Resul
             entry,
             &[],
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| SaveError::Context(Arc::new(e)))
 }
 
 impl ImageSaver for RegistrySaver<'_> {
     fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError> {
-        self.save_all(images, arch, context).map_err(SaveError)
-    }
-}
-
-impl RegistrySaver<'_> {
-    fn save_all(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), String> {
         let skip = ignored(context);
         for image in images.iter().filter(|image| !skip.contains(*image)) {
             let resolved = self.resolve(image, arch)?;
