@@ -34,6 +34,9 @@ start=$(now)
 matrix_s=$(echo "$(now) - $start" | bc)
 rss_kb=$(peak_kb "$work/time.txt")
 
+# Let the cold build's writes reach the disk first, so the unchanged run
+# is not timed waiting on another run's writeback.
+sync
 start=$(now)
 "$matrix" build "${tags[@]}" "${select[@]}" --skip-images --mirror "$mirror" --cache "$work/cache" \
   --out "$work/matrix-oci" >/dev/null 2>&1

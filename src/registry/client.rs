@@ -657,6 +657,20 @@ mod tests {
     }
 
     #[test]
+    fn tokens_go_only_to_the_registry_origin() {
+        let client = Client::new(CredentialStore::default(), false).unwrap();
+        assert!(client.same_origin("127.0.0.1:5000", "http://127.0.0.1:5000/v2/x/tags/list"));
+        for foreign in [
+            "http://127.0.0.1:5001/v2/x/tags/list",
+            "http://127.0.0.1:5000.evil.example/v2/",
+            "https://127.0.0.1:5000/v2/",
+            "http://evil.example/v2/",
+        ] {
+            assert!(!client.same_origin("127.0.0.1:5000", foreign), "{foreign}");
+        }
+    }
+
+    #[test]
     fn link_headers() {
         assert_eq!(
             next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
