@@ -500,3 +500,109 @@ fn large_blobs_go_up_in_chunks_and_restart_after_a_cut() {
         .unwrap();
     assert_eq!(std::fs::read(path).unwrap(), bytes);
 }
+
+/// A recipe `FROM` an image of a real registry keeps the base's layers
+/// (first) and config (under its own), as a Kubefile's FROM does.
+#[test]
+fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
+    use matrix::pipeline::{BuildOptions, LayerSlots, RegistrySaver, write_recipe};
+    use matrix::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
+    let registry = Registry::start(None);
+    seed_images(&registry.host(), &["library/base:1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("oci")).unwrap();
+    let cache = matrix::fetch::Cache::open(&dir.path().join("cache")).unwrap();
+    let client = registry::Client::new(registry::CredentialStore::default(), false).unwrap();
+    let saver = RegistrySaver::new(&client, &cache, Vec::new(), &matrix::progress::Silent);
+    let fetched = matrix::pipeline::FetchSet::default();
+    let options = BuildOptions {
+        store: &store,
+        cache: &cache,
+        fetched: &fetched,
+        compression: Compression::Gzip(6),
+        epoch: 0,
+        jobs: 1,
+        saver: Some(&saver),
+        plan: &[],
+    };
+    let mut context = matrix::context::Context::new();
+    let entry = Entry {
+        content: Content::Bytes(b"an app file\n".to_vec()),
+        mode: 0o644,
+        origin: Origin::Generated("test"),
+    };
+    context.insert("manifests/app.yaml".into(), entry, &[]).unwrap();
+    let mut config = ImageMeta::default();
+    config.env.insert("APP".into(), "1".into());
+    config.cmd = vec!["kubectl apply -f manifests/".into()];
+    let recipe = Recipe {
+        image: "app".into(),
+        tag: "1.0-arm64".into(),
+        platform: Arch::Arm64,
+        context,
+        layers: LayerPolicy {
+            groups: vec![LayerGroup {
+                name: "app".into(),
+                takes: vec![Takes::Generated],
+            }],
+        },
+        config,
+        images: Vec::new(),
+        base: Some(format!("{}/library/base:1", registry.host())),
+    };
+    let (record, unchanged, written) = write_recipe(recipe, &options, &LayerSlots::default()).unwrap();
+    assert!(!unchanged && written == 1);
+    let tag: matrix::Tag = "1.0-arm64".parse().unwrap();
+    store
+        .set_refs(vec![(RefName::new("app", &tag), record.descriptor().clone())])
+        .unwrap();
+    let reference = format!("oci:{}:app:1.0-arm64", dir.path().join("oci").display());
+    let raw: serde_json::Value = serde_json::from_str(&skopeo(&["inspect", "--raw", &reference])).unwrap();
+    assert_eq!(
+        raw["layers"].as_array().unwrap().len(),
+        2,
+        "base layer, then the app's: {raw}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&skopeo(&["inspect", "--config", &reference])).unwrap();
+    assert_eq!(config["architecture"], "arm64");
+    assert_eq!(config["config"]["Env"], serde_json::json!(["APP=1"]));
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["kubectl apply -f manifests/"])
+    );
+    // The base's layer is the arm64 one, byte for byte.
+    let base = format!("docker://{}/library/base:1", registry.host());
+    let base_raw: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--override-arch",
+        "arm64",
+        &base,
+    ]))
+    .unwrap();
+    let arm64 = base_raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base_manifest: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/library/base@{arm64}", registry.host()),
+    ]))
+    .unwrap();
+    assert_eq!(raw["layers"][0]["digest"], base_manifest["layers"][0]["digest"]);
+    skopeo(&[
+        "copy",
+        "--quiet",
+        &reference,
+        &format!("dir:{}", dir.path().join("copy").display()),
+    ]);
+}

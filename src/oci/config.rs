@@ -21,11 +21,85 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
+    /// This config (a base image's) with `over` on top: env and labels
+    /// merged key by key, cmd and author replaced when `over` has them.
+    pub fn merged_with(&self, over: &ImageConfig) -> ImageConfig {
+        let mut merged = self.clone();
+        merged.labels.extend(over.labels.clone());
+        merged.env.extend(over.env.clone());
+        if !over.cmd.is_empty() {
+            merged.cmd = over.cmd.clone();
+        }
+        if over.author.is_some() {
+            merged.author = over.author.clone();
+        }
+        merged
+    }
+
+    /// Reads the parts of an OCI/Docker image config JSON this type keeps.
+    pub fn from_config_json(document: &serde_json::Value) -> ImageConfig {
+        let config = document.get("config").cloned().unwrap_or_default();
+        let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
+            value
+                .and_then(|v| v.as_array())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        ImageConfig {
+            labels: config
+                .get("Labels")
+                .and_then(|l| l.as_object())
+                .map(|labels| {
+                    labels
+                        .iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            env: strings(config.get("Env"))
+                .into_iter()
+                .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
+            cmd: strings(config.get("Cmd")),
+            author: document
+                .get("author")
+                .and_then(|a| a.as_str())
+                .map(str::to_string),
+        }
+    }
+
     /// The env as OCI config strings (`KEY=value`).
     pub fn env_list(&self) -> Vec<String> {
         self.env
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_config_goes_on_top_of_its_base() {
+        let base = ImageConfig::from_config_json(&serde_json::json!({
+            "author": "base maintainer",
+            "config": {"Env": ["PATH=/bin", "A=1"], "Labels": {"l": "base"}, "Cmd": ["sh"]}
+        }));
+        assert_eq!(base.env.get("PATH").map(String::as_str), Some("/bin"));
+        let mut over = ImageConfig::default();
+        over.env.insert("A".into(), "2".into());
+        over.labels.insert("m".into(), "app".into());
+        let merged = base.merged_with(&over);
+        assert_eq!(merged.env_list(), vec!["A=2", "PATH=/bin"]);
+        assert_eq!(merged.labels.len(), 2);
+        assert_eq!(merged.cmd, vec!["sh"]);
+        assert_eq!(merged.author.as_deref(), Some("base maintainer"));
     }
 }

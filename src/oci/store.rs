@@ -384,6 +384,33 @@ impl Store {
         Ok(())
     }
 
+    /// Copies a blob from elsewhere (a base image's layer in the cache) into
+    /// the store, hashing it on the way; a copy that does not match
+    /// `digest` and `size` is refused. A blob already here that verifies is
+    /// kept.
+    pub fn import_blob(&self, from: &Path, digest: &Sha256, size: u64) -> Result<(), StoreError> {
+        let text = digest.to_string();
+        if self.check_blob(&text, size).is_ok() {
+            return Ok(());
+        }
+        let mut temp = self.temp_blob()?;
+        let mut source =
+            fs::File::open(from).map_err(|e| StoreError::io(format!("reading {}", from.display()), e))?;
+        let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
+        io::copy(&mut source, &mut writer).map_err(|e| StoreError::writing(&self.root.join("blobs"), e))?;
+        let (_, (actual, copied)) = writer.finish();
+        if actual != *digest || copied != size {
+            return Err(StoreError::BadBlob {
+                digest: text,
+                path: from.to_path_buf(),
+                problem: BlobProblem::Digest {
+                    actual: actual.to_string(),
+                },
+            });
+        }
+        self.commit_blob(temp, digest)
+    }
+
     /// Stores a JSON document as a blob (keys sorted, so equal values give
     /// equal digests) and returns its descriptor.
     pub fn put_json<T: Serialize>(&self, value: &T, media_type: MediaType) -> Result<Descriptor, StoreError> {

@@ -22,8 +22,8 @@ use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
 use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, place};
 use crate::oci::{
-    Compression, IndexEntry, LayerDesc, LayerError, LayerSpec, RefName, Store, StoreError, build_index,
-    build_manifest, write_layer,
+    Compression, ImageConfig, IndexEntry, LayerDesc, LayerError, LayerSpec, RefName, Store, StoreError,
+    build_index, build_manifest, write_layer,
 };
 use crate::plan::{Plan, PlannedCell};
 use crate::progress::{Event, Outcome, Progress, Reporter};
@@ -32,10 +32,32 @@ use crate::registry::{Client, ImageMirror};
 use crate::render::{RenderError, RenderedCell, render_cell};
 use crate::tag::Tag;
 
-/// Fills `registry/` of a context with the images a recipe lists.
+/// Pulls images for recipes: the ones saved into `registry/`, and bases.
 pub trait ImageSaver: Sync {
     /// Adds the distribution-layout files of `images` for `arch`.
     fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError>;
+
+    /// Pulls `image` for `arch` as a base: its layers (verified, in the
+    /// cache) and its config.
+    fn base(&self, image: &str, arch: Arch) -> Result<BaseImage, SaveError>;
+}
+
+/// A pulled base image for one platform.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// Its layers in order.
+    pub layers: Vec<BaseLayer>,
+    /// Its labels, env, cmd and author.
+    pub config: ImageConfig,
+}
+
+/// One layer of a base image, a verified blob in the cache.
+#[derive(Debug, Clone)]
+pub struct BaseLayer {
+    /// The layer as the new image's manifest names it.
+    pub desc: LayerDesc,
+    /// The verified blob.
+    pub path: PathBuf,
 }
 
 /// Saving a recipe's images into `registry/` failed.
@@ -54,6 +76,14 @@ pub enum SaveError {
     /// Placing the pulled files clashed with the context.
     #[error("saving images into registry/: {0}")]
     Context(Arc<ContextError>),
+    /// A base image's manifest or config is not usable.
+    #[error("base image {image}: {reason}")]
+    Base {
+        /// The image.
+        image: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Why one cell (one recipe) failed; the other cells go on.
@@ -82,8 +112,8 @@ pub enum CellError {
     /// The store could not be written.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A base image was asked for; only `FROM scratch` is built so far.
-    #[error("base image `{0}`: only images built from scratch are supported so far")]
+    /// A base image was asked for without image pulls (`--skip-images`).
+    #[error("base image `{0}` needs image pulls; it cannot be built with --skip-images")]
     Base(String),
 }
 
@@ -294,6 +324,13 @@ pub struct CellRecord {
 /// writing it, or it is done.
 type LayerSlot = Arc<Mutex<Option<SlotState>>>;
 
+impl CellRecord {
+    /// The stored manifest's descriptor (with platform).
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+}
+
 enum SlotState {
     Writing,
     Done(Result<LayerDesc, Arc<LayerError>>),
@@ -478,9 +515,11 @@ pub fn write_recipe(
     options: &BuildOptions<'_>,
     slots: &LayerSlots,
 ) -> Result<(CellRecord, bool, usize), CellError> {
-    if let Some(base) = &recipe.base {
-        return Err(CellError::Base(base.clone()));
-    }
+    let base = match (&recipe.base, options.saver) {
+        (None, _) => None,
+        (Some(image), None) => return Err(CellError::Base(image.clone())),
+        (Some(image), Some(saver)) => Some(saver.base(image, recipe.platform)?),
+    };
     if let Some(saver) = options.saver {
         saver.save(&recipe.images, recipe.platform, &mut recipe.context)?;
     }
@@ -492,7 +531,10 @@ pub fn write_recipe(
     for spec in &specs {
         keys.push(spec.input_key().map_err(Arc::new)?);
     }
-    let cell_key = recipe_key(&recipe, &specs, &keys);
+    if let Some(base) = &base {
+        recipe.config = base.config.merged_with(&recipe.config);
+    }
+    let cell_key = recipe_key(&recipe, base.as_ref(), &specs, &keys);
     let record_name = format!("{}:{}", recipe.image, recipe.tag);
     if let Some(record) = options.store.record::<CellRecord>("cells", &record_name)
         && record.key == cell_key
@@ -508,6 +550,12 @@ pub fn write_recipe(
         .collect();
     let mut layers = Vec::with_capacity(specs.len());
     let mut written = 0;
+    for layer in base.iter().flat_map(|base| &base.layers) {
+        options
+            .store
+            .import_blob(&layer.path, &layer.desc.digest, layer.desc.size)?;
+        layers.push(("base".to_string(), layer.desc.clone()));
+    }
     for (spec, result) in specs.iter().zip(built) {
         let (desc, fresh) = result?;
         written += usize::from(fresh);
@@ -595,13 +643,16 @@ fn layer(
 
 /// What decides a recipe's image: the tool version, platform, config and
 /// every layer's input key. Equal keys mean equal images.
-fn recipe_key(recipe: &Recipe, specs: &[LayerSpec<'_>], keys: &[Sha256]) -> Sha256 {
+fn recipe_key(recipe: &Recipe, base: Option<&BaseImage>, specs: &[LayerSpec<'_>], keys: &[Sha256]) -> Sha256 {
     let mut text = format!(
         "matrix {}\narch {}\nmeta {}\n",
         env!("CARGO_PKG_VERSION"),
         recipe.platform,
         serde_json::to_string(&recipe.config).unwrap_or_default()
     );
+    for layer in base.iter().flat_map(|base| &base.layers) {
+        text.push_str(&format!("base {}\n", layer.desc.digest));
+    }
     for (spec, key) in specs.iter().zip(keys) {
         text.push_str(&format!("layer {} {key}\n", spec.name));
     }

@@ -13,8 +13,9 @@ mod save;
 mod versions;
 
 pub use build::{
-    BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord, CellResult, ImageSaver,
-    ImageSource, SaveError, Status, build, build_cells, render_all, rootfs_layers, write_recipe,
+    BaseImage, BaseLayer, BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord,
+    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, render_all,
+    rootfs_layers, write_recipe,
 };
 pub use diff::{ImageDiff, RegistryDiff, diff};
 pub use fetch::{

@@ -8,11 +8,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::build::{ImageSaver, SaveError};
+use super::build::{BaseImage, BaseLayer, ImageSaver, SaveError};
 use crate::axis::Arch;
 use crate::context::{Content, Context, Entry, Origin};
 use crate::digest::Sha256;
 use crate::fetch::Cache;
+use crate::oci::{Compression, ImageConfig, LayerDesc};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, RegistryError};
 use crate::registry::{ImageMirror, ImageRef, pull_source};
@@ -220,7 +221,86 @@ fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Resul
         .map_err(|e| SaveError::Context(Arc::new(e)))
 }
 
+impl RegistrySaver<'_> {
+    /// A base image from its resolved manifest and config.
+    fn base_image(&self, image: &str, resolved: &Resolved) -> Result<BaseImage, SaveError> {
+        let bad = |reason: String| SaveError::Base {
+            image: image.to_string(),
+            reason,
+        };
+        let read_json = |path: &std::path::Path| -> Result<serde_json::Value, SaveError> {
+            let bytes = std::fs::read(path).map_err(|e| bad(format!("reading {}: {e}", path.display())))?;
+            serde_json::from_slice(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))
+        };
+        let blob_path = |digest: &str| -> Result<&std::path::Path, SaveError> {
+            resolved
+                .blobs
+                .iter()
+                .find(|(d, _)| d.to_string() == digest)
+                .map(|(_, path)| path.as_path())
+                .ok_or_else(|| bad(format!("blob {digest} was not pulled")))
+        };
+        let manifest = read_json(&resolved.manifest.1)?;
+        let config_digest = manifest
+            .pointer("/config/digest")
+            .and_then(|d| d.as_str())
+            .ok_or_else(|| bad("the manifest has no config".into()))?;
+        let config = read_json(blob_path(config_digest)?)?;
+        let diff_ids: Vec<&str> = config
+            .pointer("/rootfs/diff_ids")
+            .and_then(|d| d.as_array())
+            .map(|ids| ids.iter().filter_map(|id| id.as_str()).collect())
+            .unwrap_or_default();
+        let listed = manifest
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if listed.len() != diff_ids.len() {
+            return Err(bad(format!(
+                "the manifest lists {} layers but the config {} diff_ids",
+                listed.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (layer, diff_id) in listed.iter().zip(diff_ids) {
+            let digest = layer.get("digest").and_then(|d| d.as_str()).unwrap_or_default();
+            let media_type = layer
+                .get("mediaType")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default();
+            let parse = |text: &str| text.parse::<Sha256>().map_err(|e| bad(format!("`{text}`: {e}")));
+            let compression = if media_type.contains("zstd") {
+                Compression::Zstd(3)
+            } else if media_type.contains("gzip") {
+                Compression::Gzip(6)
+            } else {
+                Compression::None
+            };
+            layers.push(BaseLayer {
+                desc: LayerDesc {
+                    digest: parse(digest)?,
+                    diff_id: parse(diff_id)?,
+                    size: layer.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
+                    compression,
+                },
+                path: blob_path(digest)?.to_path_buf(),
+            });
+        }
+        Ok(BaseImage {
+            layers,
+            config: ImageConfig::from_config_json(&config),
+        })
+    }
+}
+
 impl ImageSaver for RegistrySaver<'_> {
+    fn base(&self, image: &str, arch: Arch) -> Result<BaseImage, SaveError> {
+        let resolved = self.resolve(image, arch)?;
+        self.base_image(image, &resolved)
+    }
+
     fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError> {
         let skip = ignored(context);
         for image in images.iter().filter(|image| !skip.contains(*image)) {
