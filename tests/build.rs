@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::registry::Registry;
 use common::{Workspace, stderr, tool, unpack};
@@ -302,32 +301,7 @@ fn a_killed_build_leaves_a_valid_store() {
         "out/oci",
         &["--cri", "docker", "--arch", "amd64", "--compression", "none"],
     );
-    let mirror = ws.mirror_url();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
-        .args([
-            "build",
-            TAG,
-            "--cri",
-            "containerd",
-            "--arch",
-            "amd64",
-            "--skip-images",
-        ])
-        .args([
-            "--mirror",
-            &mirror,
-            "--cache",
-            "cache",
-            "--out",
-            "out/oci",
-            "--compression",
-            "gzip:9",
-        ])
-        .current_dir(ws.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = ws.spawn_build(TAG, &["--cri", "containerd", "--arch", "amd64"]);
     // Kill it while a layer blob is being written.
     let tmp = ws.path().join("out/oci/.matrix/tmp");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -37,6 +37,19 @@ fn flip_byte(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// The manifest digest skopeo reads for `reference` in the layout.
+fn digest_of(store: &Path, reference: &str) -> String {
+    tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("oci:{}:{reference}", store.display()),
+        ],
+    )
+}
+
 /// The layer blobs of an image in a layout, largest first.
 fn layer_blobs(store: &Path, reference: &str) -> Vec<PathBuf> {
     let raw = tool(
@@ -186,15 +199,7 @@ fn damaged_and_missing_blobs_are_rebuilt_not_reused() {
     let store = ws.path().join("out/oci");
     let reference = format!("kubernetes:{TAG}-amd64");
     assert_eq!(build_one(&ws, "out/oci")["built"], 1);
-    let first_digest = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--format",
-            "{{.Digest}}",
-            &format!("oci:{}:{reference}", store.display()),
-        ],
-    );
+    let first_digest = digest_of(&store, &reference);
     assert_eq!(build_one(&ws, "out/oci")["unchanged"], 1);
 
     let blob = layer_blobs(&store, &reference)[0].clone();
@@ -215,15 +220,7 @@ fn damaged_and_missing_blobs_are_rebuilt_not_reused() {
     std::fs::remove_file(&blob).unwrap();
     assert_eq!(build_one(&ws, "out/oci")["built"], 1);
     assert!(blob.is_file());
-    let digest = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--format",
-            "{{.Digest}}",
-            &format!("oci:{}:{reference}", store.display()),
-        ],
-    );
+    let digest = digest_of(&store, &reference);
     assert_eq!(digest, first_digest, "the rewritten image is the same image");
 }
 
@@ -420,23 +417,7 @@ fn gc_during_a_build_never_deletes_its_blobs() {
     let ws = Workspace::new(|t| t)
         .with_contexts()
         .with_padded_stand_ins(TAG, "24M");
-    let mirror = ws.mirror_url();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
-        .args([
-            "build",
-            TAG,
-            "--cri",
-            "containerd,docker",
-            "--skip-images",
-            "--mirror",
-            &mirror,
-        ])
-        .args(["--cache", "cache", "--out", "out/oci", "--compression", "gzip:9"])
-        .current_dir(ws.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = ws.spawn_build(TAG, &["--cri", "containerd,docker"]);
     // Start gc once the build holds the store (it writes index.json then).
     let index = ws.path().join("out/oci/index.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

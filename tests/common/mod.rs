@@ -63,6 +63,22 @@ impl Workspace {
         self
     }
 
+    /// Starts `matrix build TAG EXTRA... --skip-images` from the stand-in
+    /// mirror into `out/oci` (cache `cache/`, gzip:9 so it takes a while) in
+    /// the background, output discarded.
+    pub fn spawn_build(&self, tag: &str, extra: &[&str]) -> std::process::Child {
+        let mirror = self.mirror_url();
+        Command::new(env!("CARGO_BIN_EXE_matrix"))
+            .args(["build", tag, "--skip-images", "--mirror", &mirror])
+            .args(extra)
+            .args(["--cache", "cache", "--out", "out/oci", "--compression", "gzip:9"])
+            .current_dir(self.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start matrix build")
+    }
+
     /// The `file://` URL of the stand-in mirror.
     pub fn mirror_url(&self) -> String {
         format!("file://{}", self.path().join("mirror").display())
