@@ -591,26 +591,13 @@ fn templates_run_out_of_fuel_and_stand_in_sizes_are_bounded() {
     assert_fails(&ws.run(&args), 2, "fuel");
 
     let ws = Workspace::new(|t| t);
-    let out = ws.run(&[
-        "mirror",
-        "--stand-ins",
-        "--to",
-        "m",
-        TAG,
-        "--stand-in-size",
-        "kubelet=99999999999999G",
-    ]);
-    assert_fails(&out, 2, "larger than a stand-in may be");
-    let out = ws.run(&[
-        "mirror",
-        "--stand-ins",
-        "--to",
-        "m",
-        TAG,
-        "--stand-in-size",
-        "kubelett=1M",
-    ]);
-    assert_fails(&out, 2, "no component is named `kubelett`");
+    for (size, said) in [
+        ("kubelet=99999999999999G", "larger than a stand-in may be"),
+        ("kubelett=1M", "no component is named `kubelett`"),
+    ] {
+        let out = ws.run(&["mirror", "--stand-ins", "--to", "m", TAG, "--stand-in-size", size]);
+        assert_fails(&out, 2, said);
+    }
     assert!(!ws.path().join("m").exists());
 }
 
