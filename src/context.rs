@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -512,26 +512,10 @@ fn relative_name(root: &Path, path: &Path) -> Result<String, ContextError> {
 }
 
 /// True if a link at `link_path` (relative to the context root) pointing to
-/// `target` resolves, lexically, to a place inside the root.
+/// `target` stays inside the root on its own; chains through other links are
+/// checked over the whole context by [`Context::check_links`].
 pub fn link_stays_inside(link_path: &str, target: &str) -> bool {
-    if target.starts_with('/') {
-        return false;
-    }
-    let mut depth: Vec<&str> = link_path.split('/').collect();
-    depth.pop();
-    for component in Path::new(target).components() {
-        match component {
-            Component::Normal(part) => depth.push(part.to_str().unwrap_or("")),
-            Component::ParentDir => {
-                if depth.pop().is_none() {
-                    return false;
-                }
-            }
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
+    crate::fsutil::resolve_link(&BTreeMap::new(), link_path, target).is_some()
 }
 
 fn same_content(a: &Content, b: &Content) -> Result<bool, ContextError> {

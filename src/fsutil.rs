@@ -284,6 +284,22 @@ pub fn escaping_links(links: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// What identifies one version of a file without reading it: size, inode,
+/// mtime and ctime (any write moves ctime, which no user can set back).
+/// Caches and stores keep it to skip re-hashing unchanged files.
+pub fn file_stamp(meta: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}:{}:{}.{}:{}.{}",
+        meta.len(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
 /// A file name shown with non-UTF-8 bytes escaped (`\xff`).
 pub fn escaped_name(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;

@@ -461,6 +461,14 @@ fn credentials_in_targets_are_refused_unprinted() {
         "1.24.4",
     ]);
     assert_fails(&diff, 2, "cannot carry credentials");
+    let mirror = ws.run(&[
+        "build",
+        TAG,
+        "--image-mirror",
+        "registry.k8s.io=me:hunter2@127.0.0.1:1/k8s",
+    ]);
+    assert_fails(&mirror, 2, "cannot carry credentials");
+    assert!(!stderr(&mirror).contains("hunter2"));
     let ws = Workspace::new(|t| t.replace("publish = [", "publish = [\"me:hunter2@docker.io/labring\", "));
     let plan = ws.run(&["plan", "--format", "tags"]);
     assert_fails(&plan, 2, "cannot carry credentials");
@@ -532,6 +540,13 @@ fn diff_stops_on_a_pagination_loop_and_on_malformed_lists() {
     let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
     assert_fails(&out, 1, "loop");
     assert!(looping.requests() < 20, "{} requests", looping.requests());
+
+    // A tag with a terminal escape is refused, not printed.
+    let escaping = tag_list_registry(|_| (Vec::new(), "{\"tags\":[\"v1\\u001b[31mred\"]}".into()));
+    let target = format!("{}/labring", escaping.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "is not a valid tag");
+    assert!(!stderr(&out).contains('\u{1b}') && !stdout(&out).contains('\u{1b}'));
 
     let malformed = tag_list_registry(|_| (Vec::new(), r#"{"tags":"v1.24.4"}"#.into()));
     let target = format!("{}/labring", malformed.host());

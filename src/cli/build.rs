@@ -32,8 +32,10 @@ pub struct BuildArgs {
     source: SourceArgs,
     /// Pull the images of the image list from elsewhere: FROM=TO, e.g.
     /// registry.k8s.io=127.0.0.1:5000/k8s; repeatable.
+    /// Parsed by the command, not clap, so a mistyped `user:pw@` is never
+    /// echoed back.
     #[arg(long)]
-    image_mirror: Vec<ImageMirror>,
+    image_mirror: Vec<String>,
     /// Leave registry/ empty (no image pulls): for offline demos only,
     /// the image cannot install a cluster without its images.
     #[arg(long)]
@@ -80,7 +82,11 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         } else {
             ImageSource::Pull {
                 client: &client,
-                mirrors: args.image_mirror.clone(),
+                mirrors: args
+                    .image_mirror
+                    .iter()
+                    .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError))
+                    .collect::<Result<_, _>>()?,
             }
         },
     };

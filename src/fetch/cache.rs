@@ -56,9 +56,9 @@ impl Cache {
     /// that does not is removed (with its unpacked tree) and `None` returned.
     pub fn verified(&self, digest: &Sha256) -> Option<PathBuf> {
         let path = self.blob(digest);
-        let stamp = Stamp::of(&path)?;
+        let stamp = stamp(&path)?;
         let record = self.root.join("verified").join(digest.hex());
-        if fs::read_to_string(&record).ok().as_deref() == Some(stamp.to_string().as_str()) {
+        if fs::read_to_string(&record).ok().as_deref() == Some(stamp.as_str()) {
             return Some(path);
         }
         let good = fs::File::open(&path)
@@ -73,7 +73,7 @@ impl Cache {
             return None;
         }
         // A failed record only costs a re-hash next time.
-        let _ = crate::fsutil::write_verified_later(&record, stamp.to_string().as_bytes());
+        let _ = crate::fsutil::write_verified_later(&record, stamp.as_bytes());
         Some(path)
     }
 
@@ -98,10 +98,10 @@ impl Cache {
     pub fn commit(&self, temp: tempfile::NamedTempFile, digest: &Sha256) -> io::Result<PathBuf> {
         let target = self.blob(digest);
         temp.persist(&target).map_err(|error| error.error)?;
-        if let Some(stamp) = Stamp::of(&target) {
+        if let Some(stamp) = stamp(&target) {
             crate::fsutil::write_verified_later(
                 &self.root.join("verified").join(digest.hex()),
-                stamp.to_string().as_bytes(),
+                stamp.as_bytes(),
             )?;
         }
         Ok(target)
@@ -141,7 +141,7 @@ impl Cache {
         list_files(&dir, &dir, &mut files)?;
         let mut text = String::new();
         for member in files {
-            if let Some(stamp) = Stamp::of(&dir.join(&member)) {
+            if let Some(stamp) = stamp(&dir.join(&member)) {
                 text.push_str(&format!("{stamp} {member}\n"));
             }
         }
@@ -172,9 +172,9 @@ impl Cache {
             .filter_map(|line| line.split_once(' ').map(|(stamp, member)| (member, stamp)))
             .collect();
         members.iter().all(|member| {
-            recorded.get(member).is_some_and(|stamp| {
-                Stamp::of(&dir.join(member)).is_some_and(|now| now.to_string() == *stamp)
-            })
+            recorded
+                .get(member)
+                .is_some_and(|known| stamp(&dir.join(member)).is_some_and(|now| now == *known))
         })
     }
 }
@@ -196,34 +196,8 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> 
     Ok(())
 }
 
-/// What identifies one version of a file without reading it. Any write
-/// moves ctime, which no user can set back.
-struct Stamp {
-    len: u64,
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = fs::symlink_metadata(path).ok()?;
-        meta.is_file().then(|| Stamp {
-            len: meta.len(),
-            ino: meta.ino(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        })
-    }
-}
-
-impl std::fmt::Display for Stamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}.{}:{}.{}",
-            self.len, self.ino, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
-        )
-    }
+/// A regular file's stamp (links and folders have none).
+fn stamp(path: &Path) -> Option<String> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    meta.is_file().then(|| crate::fsutil::file_stamp(&meta))
 }

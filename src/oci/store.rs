@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::digest::Sha256;
-use crate::fsutil::{describe_io, temp_file_in, write_atomic, write_verified_later};
+use crate::fsutil::{describe_io, file_stamp, temp_file_in, write_atomic, write_verified_later};
 use crate::tag::Tag;
 
 /// The annotation that names a tag in `index.json`.
@@ -269,9 +269,17 @@ impl Store {
     }
 
     /// The path of a blob (`sha256:<hex>`).
+    ///
+    /// Digests come from documents anybody can edit (`index.json`,
+    /// manifests): one that is not `sha256:<64 hex>` maps to a name that
+    /// never exists inside the layout, so `sha256:../../x` can never reach a
+    /// file outside it.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("blobs/sha256").join(hex)
+        let blobs = self.root.join("blobs/sha256");
+        match digest.parse::<Sha256>() {
+            Ok(valid) => blobs.join(valid.hex()),
+            Err(_) => blobs.join("invalid-digest"),
+        }
     }
 
     /// Checks a blob the store is about to reuse: present, of `size`
@@ -298,7 +306,7 @@ impl Store {
             return Ok(());
         }
         let stamp_path = self.stamp_path(digest);
-        let stamp = stamp_of(&meta);
+        let stamp = file_stamp(&meta);
         let small = meta.len() < STAMP_MIN;
         if small || fs::read_to_string(&stamp_path).ok().as_deref() != Some(stamp.as_str()) {
             let actual = fs::File::open(&path)
@@ -348,8 +356,10 @@ impl Store {
     }
 
     fn stamp_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join(".matrix/verified").join(hex)
+        let name = digest
+            .parse::<Sha256>()
+            .map_or_else(|_| "invalid-digest".to_string(), |d| d.hex());
+        self.root.join(".matrix/verified").join(name)
     }
 
     /// Records a blob this run has just written (its digest was computed
@@ -358,7 +368,7 @@ impl Store {
         if let Ok(meta) = fs::metadata(self.blob_path(digest))
             && meta.len() >= STAMP_MIN
         {
-            let _ = write_verified_later(&self.stamp_path(digest), stamp_of(&meta).as_bytes());
+            let _ = write_verified_later(&self.stamp_path(digest), file_stamp(&meta).as_bytes());
         }
         self.mark_good(digest);
     }
@@ -696,20 +706,6 @@ pub(crate) fn children(document: &serde_json::Value) -> Vec<Child> {
     out
 }
 
-/// What identifies one version of a file without reading it.
-fn stamp_of(meta: &fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    format!(
-        "{}:{}:{}.{}:{}.{}",
-        meta.len(),
-        meta.ino(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
-    )
-}
-
 /// Drops records that point at blobs gc removed.
 fn prune_records(dir: &Path, keep: &BTreeSet<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
@@ -878,6 +874,24 @@ mod tests {
         assert_eq!(repaired.deleted, vec![data.digest.to_string()]);
         assert_eq!(repaired.dropped_refs, vec!["x:docker-typed".to_string()]);
         assert!(store.index().unwrap().is_empty());
+    }
+
+    #[test]
+    fn crafted_digests_never_reach_outside_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("secret.json"), br#"{"layers":[]}"#).unwrap();
+        let store = Store::open(&dir.path().join("oci")).unwrap();
+        for crafted in ["sha256:../../secret.json", "../../../secret.json", "sha256:"] {
+            let path = store.blob_path(crafted);
+            assert!(
+                path.starts_with(dir.path().join("oci/blobs/sha256")),
+                "{}",
+                path.display()
+            );
+            assert!(!path.exists());
+            assert!(store.small_json(crafted).is_none());
+            assert!(store.check_blob(crafted, 13).is_err());
+        }
     }
 
     #[test]

@@ -229,6 +229,15 @@ impl RegistrySaver<'_> {
             reason,
         };
         let read_json = |path: &std::path::Path| -> Result<serde_json::Value, SaveError> {
+            // Manifests and configs are small; a registry serving a huge one
+            // is not read into memory.
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if size > 4 << 20 {
+                return Err(bad(format!(
+                    "{} is {size} bytes, more than a manifest or config may be",
+                    path.display()
+                )));
+            }
             let bytes = std::fs::read(path).map_err(|e| bad(format!("reading {}: {e}", path.display())))?;
             serde_json::from_slice(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))
         };

@@ -548,6 +548,14 @@ impl Client {
                         let tag = tag
                             .as_str()
                             .ok_or_else(|| malformed(format!("a tag is not a string: {tag}")))?;
+                        // Tags are printed later: anything but a valid tag
+                        // (control characters, escapes) is refused here.
+                        if tag.parse::<crate::tag::Tag>().is_err() {
+                            return Err(malformed(format!(
+                                "`{}` is not a valid tag",
+                                tag.escape_default()
+                            )));
+                        }
                         tags.push(tag.to_string());
                     }
                 }

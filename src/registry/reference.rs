@@ -119,6 +119,10 @@ impl FromStr for ImageMirror {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.contains('@') {
+            // The text may hold a password: never echo it.
+            return Err("an image mirror cannot carry credentials (`user:pw@`)\n  help: pass them with --creds, MATRIX_REGISTRY_CREDS or an auth file".into());
+        }
         match text.split_once('=') {
             Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok(ImageMirror {
                 from: from.trim_end_matches('/').to_string(),
