@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use crate::digest::Sha256;
 use crate::source::{InputError, Source};
-use crate::version::{KubeMinor, KubeVersion};
+use crate::version::{Day, KubeMinor, KubeVersion};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +20,10 @@ struct RawLock {
     kubeadm: BTreeMap<Spanned<String>, RawKubeadm>,
     #[serde(default)]
     artifacts: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    released: BTreeMap<Spanned<String>, Day>,
+    #[serde(default)]
+    k3s: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
 }
 
 /// A value that is fixed for a minor, or changes from given patches on
@@ -63,6 +67,53 @@ pub struct KubeadmImages {
     pub coredns: String,
 }
 
+/// What the lock knows of a patch's release day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// Released that day.
+    On(Day),
+    /// Undated, but a later patch of its minor came out that day, so it
+    /// came out no later.
+    NoLaterThan(Day),
+    /// Its minor has no dated patch: it predates the lock's dated history,
+    /// and so every release window.
+    BeforeHistory,
+    /// Newer than every dated patch of its minor and undated: new since the
+    /// last refresh, so inside no frozen window.
+    Undated,
+}
+
+impl Released {
+    /// True if it came out no later than `day`.
+    pub fn by(self, day: Day) -> bool {
+        match self {
+            Released::On(on) | Released::NoLaterThan(on) => on <= day,
+            Released::BeforeHistory => true,
+            Released::Undated => false,
+        }
+    }
+
+    /// True if it came out on or after `day` (undated new patches count).
+    pub fn since(self, day: Day) -> bool {
+        match self {
+            Released::On(on) => on >= day,
+            Released::NoLaterThan(_) | Released::BeforeHistory => false,
+            Released::Undated => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Released {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Released::On(day) => write!(f, "released {day}"),
+            Released::NoLaterThan(day) => write!(f, "released by {day}"),
+            Released::BeforeHistory => f.write_str("released before the lock's dated history"),
+            Released::Undated => f.write_str("newer than every dated patch (undated)"),
+        }
+    }
+}
+
 /// The loaded lock.
 #[derive(Debug, Clone, Default)]
 pub struct Lock {
@@ -72,6 +123,10 @@ pub struct Lock {
     kube: BTreeMap<KubeMinor, Vec<u64>>,
     kubeadm: BTreeMap<KubeMinor, KubeadmFacts>,
     artifacts: BTreeMap<String, Sha256>,
+    /// Release day of Kubernetes patches (those of the dated history).
+    released: BTreeMap<KubeVersion, Day>,
+    /// Known k3s releases per minor (`1.28.1+k3s1`), ascending.
+    k3s: BTreeMap<KubeMinor, Vec<KubeVersion>>,
     /// Where each pin is written, for errors found once the matrix is known.
     pin_spans: BTreeMap<String, std::ops::Range<usize>>,
     source: Option<Source>,
@@ -191,11 +246,81 @@ impl Lock {
                 })?;
             artifacts.insert(key, parsed);
         }
+        let released = raw
+            .released
+            .into_iter()
+            .map(|(version, day)| {
+                let parsed: KubeVersion =
+                    version
+                        .get_ref()
+                        .parse()
+                        .map_err(|error: crate::version::VersionError| {
+                            source.invalid(
+                                version.span(),
+                                "released",
+                                error.to_string(),
+                                "key versions as \"1.24.4\"",
+                            )
+                        })?;
+                let known = kube
+                    .get(&parsed.minor())
+                    .is_some_and(|p: &Vec<u64>| p.contains(&parsed.patch()));
+                if !known {
+                    return Err(source.invalid(
+                        version.span(),
+                        format!("released.\"{}\"", version.get_ref()),
+                        format!("{parsed} is not listed under [kube]"),
+                        "date only patches the lock knows",
+                    ));
+                }
+                Ok((parsed, day))
+            })
+            .collect::<Result<BTreeMap<_, _>, InputError>>()?;
+        let mut k3s = BTreeMap::new();
+        for (minor, releases) in raw.k3s {
+            let parsed_minor: KubeMinor =
+                minor
+                    .get_ref()
+                    .parse()
+                    .map_err(|error: crate::version::VersionError| {
+                        source.invalid(minor.span(), "k3s", error.to_string(), "key minors as \"1.28\"")
+                    })?;
+            let mut versions = Vec::new();
+            for release in releases {
+                let key = format!("k3s.\"{parsed_minor}\"");
+                let version: KubeVersion =
+                    release
+                        .get_ref()
+                        .parse()
+                        .map_err(|error: crate::version::VersionError| {
+                            source.invalid(
+                                release.span(),
+                                &key,
+                                error.to_string(),
+                                "list k3s releases as \"1.28.1+k3s1\"",
+                            )
+                        })?;
+                if version.minor() != parsed_minor || version.semver().build.is_empty() {
+                    return Err(source.invalid(
+                        release.span(),
+                        key,
+                        format!("`{}` is not a k3s release of {parsed_minor}", release.get_ref()),
+                        "list k3s releases of this minor with their build, e.g. \"1.28.1+k3s1\"",
+                    ));
+                }
+                versions.push(version);
+            }
+            versions.sort();
+            versions.dedup_by(|a, b| a.tag_form() == b.tag_form());
+            k3s.insert(parsed_minor, versions);
+        }
         Ok(Lock {
             path: path.to_path_buf(),
             kube,
             kubeadm,
             artifacts,
+            released,
+            k3s,
             pin_spans,
             source: Some(source),
         })
@@ -238,6 +363,32 @@ impl Lock {
     /// Known patch numbers of `minor`, ascending (empty if none are known).
     pub fn patches(&self, minor: KubeMinor) -> &[u64] {
         self.kube.get(&minor).map_or(&[], Vec::as_slice)
+    }
+
+    /// Known k3s releases of `minor`, ascending (empty if none are known).
+    pub fn k3s_releases(&self, minor: KubeMinor) -> &[KubeVersion] {
+        self.k3s.get(&minor).map_or(&[], Vec::as_slice)
+    }
+
+    /// When `version` (a Kubernetes patch, or the upstream patch of a k3s
+    /// release) came out, as far as the lock knows.
+    pub fn released(&self, version: &KubeVersion) -> Released {
+        let plain = version.minor().patch(version.patch());
+        if let Some(day) = self.released.get(&plain) {
+            return Released::On(*day);
+        }
+        let mut dated = self
+            .released
+            .range(version.minor().patch(0)..)
+            .take_while(|(v, _)| v.minor() == version.minor())
+            .peekable();
+        if dated.peek().is_none() {
+            return Released::BeforeHistory;
+        }
+        match dated.find(|(v, _)| v.patch() > plain.patch()) {
+            Some((_, day)) => Released::NoLaterThan(*day),
+            None => Released::Undated,
+        }
     }
 
     /// kubeadm's default images for `version`, if its minor is known.

@@ -344,3 +344,130 @@ mod tests {
         assert_eq!(dev.to_string(), "dev");
     }
 }
+
+/// A calendar day (`2023-02-22`): when a Kubernetes patch was released, or
+/// when a sealos release stopped building new ones. Compared as dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day {
+    year: u16,
+    month: u8,
+    day: u8,
+}
+
+impl Day {
+    /// The day, if it exists in the calendar.
+    pub fn new(year: u16, month: u8, day: u8) -> Option<Day> {
+        let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        (1..=days).contains(&day).then_some(Day { year, month, day })
+    }
+
+    /// The UTC day of a Unix time in seconds (civil-from-days).
+    pub fn from_unix(seconds: u64) -> Day {
+        let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX) + 719_468;
+        let era = days.div_euclid(146_097);
+        let doe = days.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Day {
+            year: u16::try_from(year).unwrap_or(u16::MAX),
+            month: u8::try_from(month).unwrap_or(1),
+            day: u8::try_from(day).unwrap_or(1),
+        }
+    }
+
+    /// Today in UTC.
+    pub fn today() -> Day {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Day::from_unix(now)
+    }
+}
+
+impl FromStr for Day {
+    type Err = VersionError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let error = || VersionError {
+            input: input.to_string(),
+            what: "date",
+            reason: "it needs YYYY-MM-DD, a day that exists".to_string(),
+            example: "`2023-02-22`",
+        };
+        let mut parts = input.trim().splitn(3, '-');
+        let mut next = |len: usize| {
+            parts
+                .next()
+                .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(error)
+        };
+        let (year, month, day) = (next(4)?, next(2)?, next(2)?);
+        Day::new(
+            year,
+            u8::try_from(month).map_err(|_| error())?,
+            u8::try_from(day).map_err(|_| error())?,
+        )
+        .ok_or_else(error)
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Day {
+    /// Accepts a TOML date (`2023-02-22`) or the same as a string.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Date(toml::value::Datetime),
+            Text(String),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Date(date) => date.to_string(),
+            Raw::Text(text) => text,
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod day_tests {
+    use super::Day;
+
+    #[test]
+    fn days_parse_compare_and_come_from_unix_time() {
+        let a: Day = "2023-02-22".parse().unwrap();
+        let b: Day = "2023-03-15".parse().unwrap();
+        assert!(a < b);
+        assert_eq!(a.to_string(), "2023-02-22");
+        for bad in [
+            "2023-02-30",
+            "2023-13-01",
+            "23-02-01",
+            "2023-2-01",
+            "",
+            "2023-02-22x",
+        ] {
+            assert!(bad.parse::<Day>().is_err(), "{bad}");
+        }
+        assert_eq!(Day::from_unix(0).to_string(), "1970-01-01");
+        assert_eq!(Day::from_unix(1_677_024_000).to_string(), "2023-02-22");
+        assert_eq!(Day::from_unix(951_782_400).to_string(), "2000-02-29");
+    }
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use common::registry::Registry;
 use common::{Workspace, stderr, tool, unpack};
 
-const TAG: &str = "v1.24.4-4.1.3";
+const TAG: &str = "v1.24.4-4.2.1";
 
 fn workspace() -> Workspace {
     Workspace::new(|t| t).with_contexts().with_stand_ins(TAG)
@@ -44,7 +44,7 @@ fn builds_every_cell_of_a_tag_and_skopeo_reads_them() {
             assert_eq!(info["Os"], "linux");
             assert_eq!(info["Labels"]["sealos.io.type"], "rootfs");
             assert_eq!(info["Labels"]["version"], "v1.24.4");
-            assert_eq!(info["Labels"]["image"], "ghcr.io/labring/lvscare:v4.1.3");
+            assert_eq!(info["Labels"]["image"], "ghcr.io/labring/lvscare:v4.2.1");
             let env: Vec<&str> = info["Env"]
                 .as_array()
                 .unwrap()

@@ -13,7 +13,7 @@ use matrix::fetch::{Cache, FetchOptions, Fetcher, MirrorRule, RetryPolicy, artif
 use matrix::progress::Silent;
 use matrix::{Matrix, Plan};
 
-const TAG: &str = "v1.24.4-4.1.3";
+const TAG: &str = "v1.24.4-4.2.1";
 
 /// A workspace with a stand-in mirror of TAG's artifacts in `mirror/`.
 fn with_mirror() -> Workspace {
@@ -185,7 +185,7 @@ fn fetched_files_land_in_the_context() {
     let matrix = Matrix::load(&ws.matrix()).unwrap();
     let plan = Plan::build(&matrix).unwrap();
     let cell = plan
-        .select(&"kubernetes:v1.24.4-4.1.3-arm64".parse().unwrap())
+        .select(&"kubernetes:v1.24.4-4.2.1-arm64".parse().unwrap())
         .pop()
         .unwrap()
         .clone();

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use common::scripted::Scripted;
 use common::{Workspace, assert_fails, stderr, stdout, tool};
 
-const TAG: &str = "v1.24.4-4.1.3";
+const TAG: &str = "v1.24.4-4.2.1";
 const ONE_CELL: [&str; 4] = ["--cri", "containerd", "--arch", "amd64"];
 
 fn json(output: &Output) -> serde_json::Value {
@@ -532,7 +532,7 @@ fn diff_stops_on_a_pagination_loop_and_on_malformed_lists() {
         let next = format!("<{path}>; rel=\"next\"");
         (
             vec![("Link".into(), next)],
-            r#"{"tags":["v1.24.4-4.1.3"]}"#.into(),
+            r#"{"tags":["v1.24.4-4.2.1"]}"#.into(),
         )
     });
     let ws = Workspace::new(|t| t);

@@ -14,20 +14,6 @@ fn real() -> Matrix {
     Matrix::load(&repo().join("matrix.toml")).expect("the repo's matrix.toml loads")
 }
 
-/// The real matrix with 1.14/1.15 on the kube axis and k3s on the CRI axis,
-/// so the lower bounds and the k3s rule have cells on both sides.
-fn widened() -> (Workspace, Matrix) {
-    let workspace = Workspace::new(|text| {
-        text.replace("minors = [\n", "minors = [\n  \"1.14\", \"1.15\",\n")
-            .replace(
-                "cris = [\"containerd\", \"docker\", \"crio\"]",
-                "cris = [\"containerd\", \"docker\", \"crio\", \"k3s\"]",
-            )
-    });
-    let matrix = Matrix::load(&workspace.matrix()).expect("widened matrix loads");
-    (workspace, matrix)
-}
-
 /// The verdict name and deciding rule names for one cell.
 fn verdict(matrix: &Matrix, cri: &str, kube: &str, sealos: &str) -> (String, Vec<String>) {
     let all = candidates(matrix).expect("candidates");
@@ -35,14 +21,16 @@ fn verdict(matrix: &Matrix, cri: &str, kube: &str, sealos: &str) -> (String, Vec
         .iter()
         .find(|c| {
             c.planned.cell.cri.as_str() == cri
-                && c.planned.cell.kube.to_string() == kube
+                && c.planned.cell.kube.tag_form() == kube.trim_start_matches('v')
                 && c.planned.cell.sealos.to_string() == sealos
                 && c.planned.cell.arch.as_str() == "amd64"
         })
         .unwrap_or_else(|| panic!("no candidate {cri} {kube} {sealos}"));
     match &found.verdict {
         Verdict::Planned => ("planned".into(), vec![]),
+        Verdict::Extra(rule) => ("planned".into(), vec![rule.name.clone()]),
         Verdict::Excluded(rules) => ("excluded".into(), rules.iter().map(|r| r.name.clone()).collect()),
+        Verdict::OutsideWindow { rule, .. } => ("outside-window".into(), vec![rule.name.clone()]),
         Verdict::NotSelected { rule, .. } => ("not-selected".into(), vec![rule.name.clone()]),
     }
 }
@@ -51,37 +39,49 @@ fn planned(matrix: &Matrix, cri: &str, kube: &str, sealos: &str) -> bool {
     verdict(matrix, cri, kube, sealos).0 == "planned"
 }
 
+fn decided_by(matrix: &Matrix, cri: &str, kube: &str, sealos: &str, status: &str, rule: &str) -> bool {
+    let (got, rules) = verdict(matrix, cri, kube, sealos);
+    got == status && rules.iter().any(|r| r == rule)
+}
+
 fn excluded_by(matrix: &Matrix, cri: &str, kube: &str, sealos: &str, rule: &str) -> bool {
-    let (status, rules) = verdict(matrix, cri, kube, sealos);
-    status == "excluded" && rules.iter().any(|r| r == rule)
+    decided_by(matrix, cri, kube, sealos, "excluded", rule)
 }
 
 #[test]
-fn containerd_and_docker_start_at_kube_1_16() {
-    let (_ws, m) = widened();
+fn kube_1_15_images_stop_at_sealos_4_1_3() {
+    let m = real();
     for cri in ["containerd", "docker"] {
+        assert!(planned(&m, cri, "v1.15.12", "4.1.3"), "{cri}");
         assert!(excluded_by(
             &m,
             cri,
             "v1.15.12",
-            "4.1.3",
-            "containerd-docker-need-kube-1.16"
+            "4.1.4",
+            "kube-1.15-until-sealos-4.1.3"
         ));
-        assert!(planned(&m, cri, "v1.16.0", "4.1.3"), "{cri}");
+        assert!(planned(&m, cri, "v1.16.0", "4.1.4"), "{cri}");
     }
 }
 
 #[test]
-fn crio_starts_at_kube_1_20() {
+fn crio_starts_at_kube_1_20_and_sealos_4_1_5() {
     let m = real();
     assert!(excluded_by(
         &m,
         "crio",
         "v1.19.16",
-        "4.1.3",
+        "4.1.5",
         "crio-needs-kube-1.20"
     ));
-    assert!(planned(&m, "crio", "v1.20.0", "4.1.3"));
+    assert!(excluded_by(
+        &m,
+        "crio",
+        "v1.24.4",
+        "4.1.4",
+        "crio-needs-sealos-4.1.5"
+    ));
+    assert!(planned(&m, "crio", "v1.20.0", "4.1.5"));
     assert!(planned(&m, "containerd", "v1.19.16", "4.1.3"));
 }
 
@@ -89,55 +89,150 @@ fn crio_starts_at_kube_1_20() {
 fn kube_1_26_needs_sealos_after_4_1_3() {
     let m = real();
     let rule = "kube-1.26-needs-sealos-after-4.1.3";
-    for cri in ["containerd", "docker", "crio"] {
+    for cri in ["containerd", "docker"] {
         assert!(excluded_by(&m, cri, "v1.26.0", "4.1.3", rule), "{cri}");
         assert!(planned(&m, cri, "v1.26.0", "4.1.4"), "{cri}");
-        assert!(planned(&m, cri, "v1.25.16", "4.1.3"), "{cri}");
+        assert!(planned(&m, cri, "v1.25.6", "4.1.3"), "{cri}");
     }
 }
 
 #[test]
 fn sealos_5_lower_bounds_per_cri() {
     let m = real();
-    let rule = "sealos-5-containerd-crio-need-kube-1.24";
+    let rule = "sealos-5-needs-kube-1.24";
     for cri in ["containerd", "crio"] {
-        assert!(excluded_by(&m, cri, "v1.23.17", "5.0.0", rule), "{cri}");
-        assert!(planned(&m, cri, "v1.24.0", "5.0.0"), "{cri}");
+        assert!(excluded_by(&m, cri, "v1.23.17", "5.0.1", rule), "{cri}");
+        assert!(planned(&m, cri, "v1.24.0", "5.0.1"), "{cri}");
         assert!(planned(&m, cri, "v1.23.17", "4.3.7"), "{cri}");
     }
     let rule = "sealos-5-docker-needs-kube-1.26";
-    assert!(excluded_by(&m, "docker", "v1.25.16", "5.0.0", rule));
-    assert!(planned(&m, "docker", "v1.26.0", "5.0.0"));
+    assert!(excluded_by(&m, "docker", "v1.25.16", "5.0.1", rule));
+    assert!(planned(&m, "docker", "v1.26.0", "5.0.1"));
     assert!(planned(&m, "docker", "v1.25.16", "4.3.7"));
+    // The dev line is not held to them: its tags go back to 1.16.
+    assert!(planned(&m, "containerd", "v1.16.15", "dev"));
 }
 
 #[test]
-fn k3s_needs_sealos_after_4_3_3() {
-    let (_ws, m) = widened();
-    assert!(excluded_by(
-        &m,
-        "k3s",
-        "v1.25.0",
-        "4.3.3",
-        "k3s-needs-sealos-after-4.3.3"
-    ));
-    assert!(planned(&m, "k3s", "v1.25.0", "4.3.5"));
-}
-
-#[test]
-fn patch_selection_changes_at_sealos_4_1_6() {
+fn frozen_releases_build_only_their_window() {
     let m = real();
-    // 4.1.5 built every patch; 4.1.6 the oldest and newest of each minor.
+    // 4.1.3 was current until January 2023: 1.25.6 (2023-01-18) is in,
+    // 1.25.7 (2023-02-22) is not.
+    assert!(planned(&m, "containerd", "v1.25.6", "4.1.3"));
+    assert!(decided_by(
+        &m,
+        "containerd",
+        "v1.25.7",
+        "4.1.3",
+        "outside-window",
+        "sealos-4.1.3-4.1.4-frozen"
+    ));
+    // The latest stable release has no window.
+    assert!(planned(&m, "containerd", "v1.33.3", "5.0.1"));
+    // An undated patch newer than every dated one is in no window.
+    assert!(decided_by(
+        &m,
+        "containerd",
+        "v1.29.15",
+        "4.3.7",
+        "outside-window",
+        "sealos-4.3.7-frozen"
+    ));
+}
+
+#[test]
+fn patch_selection_works_within_the_window() {
+    let m = real();
+    // 4.1.5 built every patch; 4.1.6 the oldest and two newest of its window.
     assert!(planned(&m, "containerd", "v1.24.5", "4.1.5"));
-    assert_eq!(
-        verdict(&m, "containerd", "v1.24.5", "4.1.6"),
-        ("not-selected".into(), vec!["sealos-4.1.6-oldest-newest".into()])
-    );
-    assert!(planned(&m, "containerd", "v1.24.0", "4.1.6"));
-    assert!(planned(&m, "containerd", "v1.24.17", "4.1.6"));
+    assert!(decided_by(
+        &m,
+        "containerd",
+        "v1.24.5",
+        "4.1.6",
+        "not-selected",
+        "sealos-4.1.6-oldest-two-newest"
+    ));
+    for patch in ["v1.24.0", "v1.24.10", "v1.24.11"] {
+        assert!(planned(&m, "containerd", patch, "4.1.6"), "{patch}");
+    }
+    // 4.3.5: oldest+newest, and what came out while it was current.
+    assert!(planned(&m, "containerd", "v1.25.14", "4.3.5"));
+    assert!(!planned(&m, "containerd", "v1.25.13", "4.3.5"));
     // Development builds: the newest patch of each minor only.
     assert!(planned(&m, "containerd", "v1.34.7", "dev"));
     assert!(!planned(&m, "containerd", "v1.34.0", "dev"));
+}
+
+#[test]
+fn k3s_cells_come_from_k3s_releases() {
+    let m = real();
+    assert!(excluded_by(
+        &m,
+        "k3s",
+        "v1.25.16",
+        "4.3.2",
+        "k3s-needs-sealos-4.3.3"
+    ));
+    assert!(planned(&m, "k3s", "v1.25.13", "4.3.3"));
+    let plan = Plan::build(&m).unwrap();
+    let cells = plan.select(&"k3s:v1.25.13-4.3.3-amd64".parse().unwrap());
+    assert_eq!(cells.len(), 1);
+    // The build part is kept for the download and dropped in the tag.
+    assert_eq!(cells[0].cell.kube.to_string(), "v1.25.13+k3s1");
+    // `latest` names the newest patch of the latest stable release.
+    let latest = plan.select(&"k3s:latest".parse().unwrap());
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest[0].cell.sealos.to_string(), "5.0.1");
+}
+
+#[test]
+fn named_exceptions_show_in_explain() {
+    let m = real();
+    assert!(decided_by(
+        &m,
+        "docker",
+        "v1.23.10",
+        "4.1.0-rc3",
+        "planned",
+        "exception-docker-4.1.0-rc3"
+    ));
+    assert!(excluded_by(
+        &m,
+        "crio",
+        "v1.24.12",
+        "4.1.7",
+        "exception-crio-4.1.7-gaps"
+    ));
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&["explain", "kubernetes-docker:v1.23.10-4.1.0-rc3"]);
+    assert!(stdout(&out).contains("a pre-release build"), "{}", stdout(&out));
+}
+
+/// Every multi-arch tag labring published (Nov 2025) is planned; what the
+/// plan adds is work for the latest stable release or the dev line.
+#[test]
+fn the_plan_reproduces_the_published_tags() {
+    let published = std::fs::read_to_string(repo().join("tests/data/published-rootfs-tags.txt")).unwrap();
+    let plan = Plan::build(&real()).unwrap();
+    let mut planned: std::collections::BTreeMap<String, String> = Default::default();
+    for cell in &plan.cells {
+        for tag in std::iter::once(&cell.tags.index_tag).chain(&cell.tags.index_aliases) {
+            planned.insert(format!("{}:{tag}", cell.image), cell.cell.sealos.to_string());
+        }
+    }
+    let published: BTreeSet<&str> = published.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(published.len(), 6158);
+    let unplanned: Vec<&&str> = published.iter().filter(|t| !planned.contains_key(**t)).collect();
+    assert!(unplanned.is_empty(), "published but not planned: {unplanned:?}");
+    let holes: Vec<(&String, &String)> = planned
+        .iter()
+        .filter(|(tag, sealos)| !published.contains(tag.as_str()) && *sealos != "5.0.1" && *sealos != "dev")
+        .collect();
+    assert!(
+        holes.is_empty(),
+        "planned for a frozen release but never published: {holes:?}"
+    );
 }
 
 #[test]
@@ -171,9 +266,13 @@ fn tags_and_aliases_follow_the_scheme() {
         tags.index_aliases.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         ["v1.24.0"]
     );
-    // Only the latest stable sealos gets aliases.
+    // A patch's aliases go to its newest stable build only.
     let older = plan.select(&"kubernetes:v1.24.0-4.3.7-amd64".parse().unwrap());
     assert!(older[0].tags.aliases.is_empty() && older[0].tags.index_aliases.is_empty());
+    // ... which for 1.15 is sealos 4.1.3, the last release that built it.
+    let old = plan.select(&"kubernetes:v1.15.3".parse().unwrap());
+    assert_eq!(old.len(), 2);
+    assert_eq!(old[0].tags.index_tag.as_str(), "v1.15.3-4.1.3");
     // Dev builds: v<minor>-<arch>, v<minor>-latest and v<minor>.
     let dev = plan.select(&"kubernetes:v1.34-latest".parse().unwrap());
     assert_eq!(dev.len(), 2);
@@ -194,8 +293,6 @@ fn selector_picks_both_cris_and_both_arches() {
         "kubernetes:v1.24.4-4.1.3-arm64",
         "kubernetes-docker:v1.24.4-4.1.3-amd64",
         "kubernetes-docker:v1.24.4-4.1.3-arm64",
-        "kubernetes-crio:v1.24.4-4.1.3-amd64",
-        "kubernetes-crio:v1.24.4-4.1.3-arm64",
     ]
     .into_iter()
     .map(String::from)
@@ -324,11 +421,12 @@ fn explain_names_the_1_26_rule() {
 fn explain_accepts_every_tag_form() {
     let ws = Workspace::new(|t| t);
     let cases = [
-        ("v1.24.4-4.1.3", "planned", 6),
-        ("v1.24.4-4.1.3-amd64", "planned", 3),
+        ("v1.24.4-4.1.3", "planned", 4),
+        ("v1.24.4-4.1.3-amd64", "planned", 2),
         ("kubernetes:v1.24.17", "planned", 2),
-        ("v1.24-latest", "planned", 4),
-        ("kubernetes:v1.24.4", "not-selected", 2),
+        ("v1.24-latest", "planned", 8),
+        ("kubernetes:v1.24.4-4.1.6", "not-selected", 2),
+        ("kubernetes:v1.25.7-4.1.3", "outside-window", 2),
     ];
     for (tag, status, count) in cases {
         let out = ws.run(&["explain", tag, "--json"]);

@@ -17,7 +17,7 @@ use matrix::oci::{
 use matrix::render::ImageMeta;
 use matrix::{Arch, registry};
 
-const TAG: &str = "v1.24.4-4.1.3";
+const TAG: &str = "v1.24.4-4.2.1";
 
 fn skopeo(args: &[&str]) -> String {
     common::tool("skopeo", args)
@@ -74,7 +74,7 @@ fn seed_images(host: &str, images: &[&str]) {
     }
 }
 
-/// The image list of v1.24.4 with sealos 4.1.3, under the mirror prefixes.
+/// The image list of v1.24.4 with sealos 4.2.1, under the mirror prefixes.
 const SOURCES: [&str; 8] = [
     "k8s/kube-apiserver:v1.24.4",
     "k8s/kube-controller-manager:v1.24.4",
@@ -83,7 +83,7 @@ const SOURCES: [&str; 8] = [
     "k8s/pause:3.7",
     "k8s/etcd:3.5.3-0",
     "k8s/coredns/coredns:v1.8.6",
-    "ghcr/labring/lvscare:v4.1.3",
+    "ghcr/labring/lvscare:v4.2.1",
 ];
 
 fn workspace() -> Workspace {
@@ -159,7 +159,7 @@ fn sealignore_leaves_images_out() {
     let ws = workspace();
     std::fs::write(
         ws.path().join("runtime/kube/.sealignore"),
-        "# not shipped\nghcr.io/labring/lvscare:v4.1.3\n",
+        "# not shipped\nghcr.io/labring/lvscare:v4.2.1\n",
     )
     .unwrap();
     let k8s = format!("k8s.gcr.io={}/k8s", source.host());
@@ -202,7 +202,7 @@ fn push_then_diff_then_delete_then_stale() {
         "--kube",
         "1.24.4",
         "--sealos",
-        "4.1.3",
+        "4.2.1",
         "--from",
         "out",
         "--json",

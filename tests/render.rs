@@ -137,7 +137,7 @@ fn image_lists_match_the_reference_table() {
     let matrix = Matrix::load(&ws.matrix()).unwrap();
     let cases: [(&str, &[&str]); 3] = [
         (
-            "v1.24.4-4.1.3",
+            "v1.24.4-4.2.1",
             &[
                 "k8s.gcr.io/kube-apiserver:v1.24.4",
                 "k8s.gcr.io/kube-controller-manager:v1.24.4",
@@ -146,7 +146,7 @@ fn image_lists_match_the_reference_table() {
                 "k8s.gcr.io/pause:3.7",
                 "k8s.gcr.io/etcd:3.5.3-0",
                 "k8s.gcr.io/coredns/coredns:v1.8.6",
-                "ghcr.io/labring/lvscare:v4.1.3",
+                "ghcr.io/labring/lvscare:v4.2.1",
             ],
         ),
         (
@@ -196,12 +196,12 @@ fn kubefile_and_meta_carry_the_sealos_contract() {
         ),
         ("docker", "/var/lib/docker", "/var/run/cri-dockerd.sock"),
     ] {
-        let rendered = render(&matrix, "v1.24.4-4.1.3", cri);
+        let rendered = render(&matrix, "v1.24.4-4.2.1", cri);
         let meta = &rendered.meta;
         assert_eq!(meta.labels["sealos.io.type"], "rootfs");
         assert_eq!(meta.labels["sealos.io.version"], "v1beta1");
         assert_eq!(meta.labels["version"], "v1.24.4");
-        assert_eq!(meta.labels["image"], "ghcr.io/labring/lvscare:v4.1.3");
+        assert_eq!(meta.labels["image"], "ghcr.io/labring/lvscare:v4.2.1");
         for label in ["init", "clean", "check", "init-registry", "clean-registry", "vip"] {
             assert!(meta.labels.contains_key(label), "{label}");
         }
@@ -235,11 +235,11 @@ fn kubefile_and_meta_carry_the_sealos_contract() {
     }
 }
 
-/// `matrix render v1.24.4-4.1.3 --cri containerd --arch amd64 --out OUT EXTRA...`.
+/// `matrix render v1.24.4-4.2.1 --cri containerd --arch amd64 --out OUT EXTRA...`.
 fn render_containerd_amd64(ws: &Workspace, out: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "render",
-        "v1.24.4-4.1.3",
+        "v1.24.4-4.2.1",
         "--cri",
         "containerd",
         "--arch",
@@ -319,17 +319,17 @@ fn shellcheck(dir: &Path) {
 fn every_script_passes_shellcheck() {
     let ws = Workspace::new(|t| t).with_contexts();
     let out = ws.path().join("all");
-    let result = ws.run(&["render", "v1.24.4-4.1.3", "--out", out.to_str().unwrap()]);
+    let result = ws.run(&["render", "v1.24.4-4.2.1", "--out", out.to_str().unwrap()]);
     assert!(result.status.success(), "{}", stderr(&result));
     let mut cells = 0;
     for image in ["kubernetes", "kubernetes-docker", "kubernetes-crio"] {
-        for tag in ["v1.24.4-4.1.3-amd64", "v1.24.4-4.1.3-arm64"] {
+        for tag in ["v1.24.4-4.2.1-amd64", "v1.24.4-4.2.1-arm64"] {
             shellcheck(&out.join(image).join(tag));
             cells += 1;
         }
     }
     assert_eq!(cells, 6);
-    assert!(stdout(&result).contains("kubernetes-docker:v1.24.4-4.1.3-arm64"));
+    assert!(stdout(&result).contains("kubernetes-docker:v1.24.4-4.2.1-arm64"));
 }
 
 #[test]
@@ -343,7 +343,7 @@ fn undefined_template_variable_names_template_line_and_variable() {
     );
     std::fs::write(&template, &text).unwrap();
     let line = text.lines().position(|l| l.contains("kube_verison")).unwrap() + 1;
-    let out = ws.run(&["render", "v1.24.4-4.1.3", "--out", "o"]);
+    let out = ws.run(&["render", "v1.24.4-4.2.1", "--out", "o"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -387,7 +387,7 @@ fn conflicting_contexts_need_an_override() {
 fn missing_context_dir_is_named() {
     let ws = Workspace::new(|t| t).with_contexts();
     std::fs::remove_dir_all(ws.path().join("runtime/registry")).unwrap();
-    let out = ws.run(&["render", "v1.24.4-4.1.3", "--out", "o"]);
+    let out = ws.run(&["render", "v1.24.4-4.2.1", "--out", "o"]);
     common::assert_fails(&out, 2, "context `registry` not found");
 }
 
@@ -399,7 +399,7 @@ fn symlink_escaping_a_context_is_rejected() {
         ws.path().join("runtime/kube/etc/passwd"),
     )
     .unwrap();
-    let out = ws.run(&["render", "v1.24.4-4.1.3", "--out", "o"]);
+    let out = ws.run(&["render", "v1.24.4-4.2.1", "--out", "o"]);
     common::assert_fails(&out, 2, "leaves the context");
 }
 
@@ -414,7 +414,7 @@ fn unplanned_tag_points_to_explain() {
 fn generated_files_have_fixed_origins() {
     let ws = widened();
     let matrix = Matrix::load(&ws.matrix()).unwrap();
-    let rendered = render(&matrix, "v1.24.4-4.1.3", "docker");
+    let rendered = render(&matrix, "v1.24.4-4.2.1", "docker");
     let entry = rendered.context.get("etc/kubeadm.yml").unwrap();
     assert_eq!(entry.origin, Origin::Template("kubeadm.yml.tmpl".into()));
     assert_eq!(

@@ -18,8 +18,8 @@ mod rules;
 pub use components::{Component, Mirror, Placement, Template};
 
 pub use render::{CriRender, KubeadmApi, Override, RenderConfig, TemplateOut};
-pub use rules::{Condition, ExcludeRule, PatchPolicy, SelectRule};
-pub(crate) use rules::{RawCondition, RawExclude, RawSelect, resolve_condition};
+pub use rules::{Condition, ExcludeRule, ExtraRule, PatchPolicy, SelectRule, WindowRule};
+pub(crate) use rules::{RawCondition, RawExclude, RawExtra, RawSelect, RawWindow, resolve_condition};
 
 use crate::axis::{Arch, Cri};
 use crate::lock::Lock;
@@ -45,9 +45,13 @@ struct RawMatrix {
     images: BTreeMap<S<String>, S<String>>,
     tags: RawTags,
     #[serde(default)]
+    window: Vec<RawWindow>,
+    #[serde(default)]
     select: Vec<RawSelect>,
     #[serde(default)]
     exclude: Vec<RawExclude>,
+    #[serde(default)]
+    extra: Vec<RawExtra>,
     #[serde(default)]
     render: Option<render::RawRender>,
     #[serde(default)]
@@ -93,6 +97,8 @@ struct RawTags {
     dev_index: Option<S<String>>,
     #[serde(default)]
     dev_aliases: Vec<S<String>>,
+    #[serde(default)]
+    newest: BTreeMap<S<String>, Vec<S<String>>>,
 }
 
 /// The tag scheme, each template parsed and checked.
@@ -112,6 +118,9 @@ pub struct TagScheme {
     pub dev_index: Option<TagTemplate>,
     /// Index aliases of a dev cell.
     pub dev_aliases: Vec<TagTemplate>,
+    /// Fixed index tags (`latest`) of a CRI's image, given to the newest
+    /// patch of the latest stable release.
+    pub newest: BTreeMap<Cri, Vec<Tag>>,
 }
 
 /// The Kubernetes axis as declared.
@@ -153,10 +162,14 @@ pub struct Matrix {
     pub images: BTreeMap<Cri, String>,
     /// Tag templates.
     pub tags: TagScheme,
+    /// Release windows, first match wins.
+    pub windows: Vec<WindowRule>,
     /// Patch selection rules, first match wins.
     pub selects: Vec<SelectRule>,
     /// Exclusion rules.
     pub excludes: Vec<ExcludeRule>,
+    /// Named exceptions that add cells.
+    pub extras: Vec<ExtraRule>,
     /// Known versions (matrix.lock).
     pub lock: Lock,
     /// How contexts are rendered (absent in a planning-only matrix).
@@ -304,7 +317,12 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
     let sealos = resolve_sealos(source, &raw.sealos)?;
     let images = resolve_images(source, &raw.images, &cris, raw.cris.span())?;
     let tags = resolve_tags(source, &raw.tags, sealos.dev.is_some())?;
-    let (selects, excludes) = rules::resolve_rules(source, &raw.select, &raw.exclude)?;
+    let rules::Rules {
+        windows,
+        selects,
+        excludes,
+        extras,
+    } = rules::resolve_rules(source, &raw.window, &raw.select, &raw.exclude, &raw.extra)?;
     let publish = raw
         .publish
         .iter()
@@ -345,8 +363,10 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
         sealos,
         images,
         tags,
+        windows,
         selects,
         excludes,
+        extras,
         lock,
         render: raw
             .render
@@ -493,6 +513,24 @@ fn resolve_tags(source: &Source, raw: &RawTags, has_dev: bool) -> Result<TagSche
         dev_arch: optional("tags.dev_arch", &raw.dev_arch, true)?,
         dev_index: optional("tags.dev_index", &raw.dev_index, false)?,
         dev_aliases: list("tags.dev_aliases", &raw.dev_aliases, false)?,
+        newest: raw
+            .newest
+            .iter()
+            .map(|(cri, tags)| {
+                let cri = parse_at(
+                    source,
+                    "tags.newest",
+                    cri,
+                    str::parse::<Cri>,
+                    "key by a known CRI",
+                )?;
+                let tags = tags
+                    .iter()
+                    .map(|tag| parse_at(source, "tags.newest", tag, str::parse::<Tag>, "write a valid tag"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((cri, tags))
+            })
+            .collect::<Result<BTreeMap<_, _>, InputError>>()?,
     };
     if has_dev && (scheme.dev_arch.is_none() || scheme.dev_index.is_none()) {
         return Err(source.invalid(

@@ -23,7 +23,7 @@ pub struct Finding {
     pub cri: String,
     /// Architecture.
     pub arch: String,
-    /// `planned`, `excluded` or `not-selected`.
+    /// `planned`, `excluded`, `outside-window` or `not-selected`.
     pub status: &'static str,
     /// Names of the rules that decided (empty when planned).
     pub rules: Vec<String>,
@@ -36,8 +36,8 @@ pub struct Finding {
 pub struct Explanation {
     /// The tag as asked.
     pub query: String,
-    /// `planned` if any cell builds it, else `excluded`, `not-selected`
-    /// or `unknown`.
+    /// `planned` if any cell builds it, else `excluded`,
+    /// `outside-window`, `not-selected` or `unknown`.
     pub status: &'static str,
     /// Every candidate cell carrying the tag.
     pub cells: Vec<Finding>,
@@ -61,6 +61,8 @@ pub fn explain(matrix: &Matrix, selector: &TagSelector) -> Result<Explanation, P
         "planned"
     } else if cells.iter().any(|f| f.status == "excluded") {
         "excluded"
+    } else if cells.iter().any(|f| f.status == "outside-window") {
+        "outside-window"
     } else if cells.is_empty() {
         "unknown"
     } else {
@@ -83,6 +85,19 @@ fn finding(candidate: &Candidate<'_>) -> Finding {
     let planned = &candidate.planned;
     let (status, rules, reasons) = match &candidate.verdict {
         Verdict::Planned => ("planned", Vec::new(), Vec::new()),
+        Verdict::Extra(rule) => (
+            "planned",
+            vec![rule.name.clone()],
+            vec![format!("{} (named exception): {}", rule.name, rule.reason)],
+        ),
+        Verdict::OutsideWindow { rule, released } => (
+            "outside-window",
+            vec![rule.name.clone()],
+            vec![format!(
+                "{} ({}): builds patches released up to {} only; {} was {released}: {}",
+                rule.name, rule.when, rule.until, planned.cell.kube, rule.reason
+            )],
+        ),
         Verdict::Excluded(rules) => (
             "excluded",
             rules.iter().map(|rule| rule.name.clone()).collect(),
@@ -100,7 +115,7 @@ fn finding(candidate: &Candidate<'_>) -> Finding {
                     "{} ({}): builds the {} patches of {} only ({}): {}",
                     rule.name,
                     rule.when,
-                    rule.patches.as_str(),
+                    rule.describe(),
                     planned.cell.kube.minor(),
                     kept.join(", "),
                     rule.reason
@@ -179,9 +194,8 @@ fn unknown_notes(matrix: &Matrix, selector: &TagSelector) -> Vec<String> {
             || scheme.latest_arch.iter().any(|t| t.as_str() == template.as_str())
         {
             notes.push(format!(
-                "`{}` tags exist only for the latest stable sealos ({})",
-                template.as_str(),
-                matrix.sealos.latest
+                "`{}` aliases point at the newest stable sealos release that built the patch",
+                template.as_str()
             ));
         }
     }

@@ -11,9 +11,10 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::axis::{Arch, Cri};
-use crate::config::{ExcludeRule, Matrix, PatchPolicy, SelectRule};
+use crate::config::{ExcludeRule, ExtraRule, Matrix, SelectRule, WindowRule};
+use crate::lock::Released;
 use crate::tag::{Tag, TagSelector, TagTemplate, TagValues};
-use crate::version::{KubeVersion, SealosVersion};
+use crate::version::{KubeMinor, KubeVersion, SealosVersion};
 
 pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain};
@@ -114,8 +115,17 @@ pub struct CellRecord<'a> {
 pub enum Verdict<'m> {
     /// It is built.
     Planned,
+    /// It is built as a named exception.
+    Extra(&'m ExtraRule),
     /// One or more `[[exclude]]` rules remove it.
     Excluded(Vec<&'m ExcludeRule>),
+    /// Its patch came out after the release was frozen.
+    OutsideWindow {
+        /// The window that decided.
+        rule: &'m WindowRule,
+        /// What the lock knows of the patch's release.
+        released: Released,
+    },
     /// Its patch is not one the matching `[[select]]` rule keeps.
     NotSelected {
         /// The rule that decided.
@@ -123,6 +133,13 @@ pub enum Verdict<'m> {
         /// The patches of that minor it keeps.
         kept: Vec<KubeVersion>,
     },
+}
+
+impl Verdict<'_> {
+    /// True if the cell is built.
+    pub fn is_planned(&self) -> bool {
+        matches!(self, Verdict::Planned | Verdict::Extra(_))
+    }
 }
 
 /// A candidate cell (every axis combination) with its verdict.
@@ -195,29 +212,45 @@ impl Plan {
 /// Which kube versions to consider and whether selection applies to them.
 struct KubeCandidate {
     version: KubeVersion,
-    /// Position among its minor's known patches, if it came from a minor.
-    position: Option<(usize, usize)>,
+    /// False for an explicit `kube.versions` patch outside the minors.
+    from_minor: bool,
 }
 
-fn kube_candidates(matrix: &Matrix) -> Vec<KubeCandidate> {
-    let mut out: Vec<KubeCandidate> = Vec::new();
-    for minor in &matrix.kube.minors {
-        let patches = matrix.lock.patches(*minor);
-        for (index, patch) in patches.iter().enumerate() {
-            out.push(KubeCandidate {
-                version: minor.patch(*patch),
-                position: Some((index, patches.len())),
-            });
-        }
+/// The versions of `minor` a CRI can build: k3s releases for k3s, else
+/// the Kubernetes patches the lock knows.
+fn minor_pool(matrix: &Matrix, cri: Cri, minor: KubeMinor) -> Vec<KubeVersion> {
+    if cri == Cri::K3s {
+        return matrix.lock.k3s_releases(minor).to_vec();
     }
-    for version in &matrix.kube.versions {
-        match out.iter_mut().find(|c| c.version == *version) {
-            // An explicit patch bypasses selection for releases.
-            Some(existing) => existing.position = None,
-            None => out.push(KubeCandidate {
-                version: version.clone(),
-                position: None,
-            }),
+    matrix
+        .lock
+        .patches(minor)
+        .iter()
+        .map(|patch| minor.patch(*patch))
+        .collect()
+}
+
+fn kube_candidates(matrix: &Matrix, cri: Cri) -> Vec<KubeCandidate> {
+    let mut out: Vec<KubeCandidate> = matrix
+        .kube
+        .minors
+        .iter()
+        .flat_map(|minor| minor_pool(matrix, cri, *minor))
+        .map(|version| KubeCandidate {
+            version,
+            from_minor: true,
+        })
+        .collect();
+    if cri != Cri::K3s {
+        for version in &matrix.kube.versions {
+            match out.iter_mut().find(|c| c.version == *version) {
+                // An explicit patch bypasses windows and selection for releases.
+                Some(existing) => existing.from_minor = false,
+                None => out.push(KubeCandidate {
+                    version: version.clone(),
+                    from_minor: false,
+                }),
+            }
         }
     }
     out.sort_by(|a, b| a.version.cmp(&b.version));
@@ -229,22 +262,23 @@ pub fn candidates(matrix: &Matrix) -> Result<Vec<Candidate<'_>>, PlanError> {
     walk(matrix, false)
 }
 
-/// Judges every axis combination; renders tags only for the kept ones.
+/// Judges every axis combination, adds the `[[extra]]` cells, and gives
+/// each patch's aliases to its newest stable build.
 fn walk(matrix: &Matrix, only_planned: bool) -> Result<Vec<Candidate<'_>>, PlanError> {
-    let kubes = kube_candidates(matrix);
     let sealos_values: Vec<&SealosVersion> = matrix
         .sealos
         .releases
         .iter()
         .chain(matrix.sealos.dev.as_ref())
         .collect();
-    let mut out =
-        Vec::with_capacity(matrix.cris.len() * kubes.len() * sealos_values.len() * matrix.arches.len());
+    let mut out = Vec::new();
     for &cri in &matrix.cris {
         let image = matrix.image(cri);
+        let kubes = kube_candidates(matrix, cri);
         for kube in &kubes {
+            let explicit = !kube.from_minor && !from_minor(matrix, &kube.version);
             for &sealos in &sealos_values {
-                if sealos.is_dev() && kube.position.is_none() && !from_minor(matrix, &kube.version) {
+                if sealos.is_dev() && explicit {
                     // Dev builds follow whole minors only; an explicit patch
                     // outside them would give a `v<minor>` tag no minor owns.
                     continue;
@@ -256,8 +290,8 @@ fn walk(matrix: &Matrix, only_planned: bool) -> Result<Vec<Candidate<'_>>, PlanE
                         sealos: sealos.clone(),
                         arch,
                     };
-                    let verdict = judge(matrix, &cell, kube);
-                    if only_planned && !matches!(verdict, Verdict::Planned) {
+                    let verdict = judge(matrix, &cell, kube.from_minor || sealos.is_dev());
+                    if only_planned && !verdict.is_planned() {
                         continue;
                     }
                     let tags = render_tags(matrix, &cell)?;
@@ -273,7 +307,132 @@ fn walk(matrix: &Matrix, only_planned: bool) -> Result<Vec<Candidate<'_>>, PlanE
             }
         }
     }
+    add_extras(matrix, &mut out)?;
+    give_aliases(matrix, &mut out)?;
     Ok(out)
+}
+
+/// Adds the cells of `[[extra]]` exceptions (replacing a candidate that
+/// rules removed) with their extra index tags.
+fn add_extras<'m>(matrix: &'m Matrix, out: &mut Vec<Candidate<'m>>) -> Result<(), PlanError> {
+    for rule in &matrix.extras {
+        for &cri in rule.cris.iter().filter(|cri| matrix.cris.contains(cri)) {
+            for kube in &rule.kube {
+                let kube = minor_pool(matrix, cri, kube.minor())
+                    .into_iter()
+                    .find(|known| known.tag_form() == kube.tag_form())
+                    .unwrap_or_else(|| kube.clone());
+                for &arch in &matrix.arches {
+                    let cell = Cell {
+                        cri,
+                        kube: kube.clone(),
+                        sealos: rule.sealos.clone(),
+                        arch,
+                    };
+                    let mut tags = render_tags(matrix, &cell)?;
+                    tags.index_aliases.extend(rule.tags.iter().cloned());
+                    let candidate = Candidate {
+                        planned: PlannedCell {
+                            image: matrix.image(cri).to_string(),
+                            cell,
+                            tags,
+                        },
+                        verdict: Verdict::Extra(rule),
+                    };
+                    match out.iter_mut().find(|c| c.planned.cell == candidate.planned.cell) {
+                        Some(existing) if existing.verdict.is_planned() => {
+                            existing
+                                .planned
+                                .tags
+                                .index_aliases
+                                .extend(rule.tags.iter().cloned());
+                        }
+                        Some(existing) => *existing = candidate,
+                        None => out.push(candidate),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives the `v<kube>` aliases of every patch to its newest stable build
+/// (not dev, not a pre-release), and the `[tags.newest]` tags to the newest
+/// patch of the latest stable release.
+fn give_aliases(matrix: &Matrix, out: &mut [Candidate<'_>]) -> Result<(), PlanError> {
+    let stable = |c: &Candidate<'_>| {
+        c.verdict.is_planned()
+            && matches!(&c.planned.cell.sealos, SealosVersion::Release(v) if v.pre.is_empty())
+    };
+    let unaliased = |cell: &Cell| {
+        matrix
+            .excludes
+            .iter()
+            .any(|rule| rule.aliases_only && rule.when.matches(cell))
+    };
+    let mut owner: HashMap<(&str, String, Arch), usize> = HashMap::new();
+    for (index, candidate) in out.iter().enumerate() {
+        if !stable(candidate) {
+            continue;
+        }
+        let cell = &candidate.planned.cell;
+        let key = (candidate.planned.image.as_str(), cell.kube.tag_form(), cell.arch);
+        match owner.get(&key) {
+            Some(&other) if out[other].planned.cell.sealos >= cell.sealos => {}
+            _ => {
+                owner.insert(key, index);
+            }
+        }
+    }
+    let mut newest: HashMap<Cri, usize> = HashMap::new();
+    for (index, candidate) in out.iter().enumerate() {
+        let cell = &candidate.planned.cell;
+        if !stable(candidate) || cell.sealos != matrix.sealos.latest {
+            continue;
+        }
+        match newest.get(&cell.cri) {
+            Some(&other) if out[other].planned.cell.kube >= cell.kube => {}
+            _ => {
+                newest.insert(cell.cri, index);
+            }
+        }
+    }
+    let newest_kube: HashMap<Cri, KubeVersion> = newest
+        .into_iter()
+        .map(|(cri, index)| (cri, out[index].planned.cell.kube.clone()))
+        .collect();
+    let owners: std::collections::HashSet<usize> = owner.into_values().collect();
+    for index in owners {
+        if unaliased(&out[index].planned.cell) {
+            continue;
+        }
+        let candidate = &mut out[index];
+        let cell = candidate.planned.cell.clone();
+        let values_kube = cell.kube.tag_form();
+        let minor = cell.kube.minor().to_string();
+        let sealos = cell.sealos.to_string();
+        let values = TagValues {
+            kube: &values_kube,
+            sealos: &sealos,
+            arch: cell.arch.as_str(),
+            minor: &minor,
+        };
+        let tags = &mut candidate.planned.tags;
+        for template in &matrix.tags.latest_arch {
+            tags.aliases.push(render_one(&cell, template, values)?);
+        }
+        for template in &matrix.tags.latest_index {
+            tags.index_aliases.push(render_one(&cell, template, values)?);
+        }
+        if cell.sealos == matrix.sealos.latest
+            && newest_kube.get(&cell.cri) == Some(&cell.kube)
+            && let Some(extra) = matrix.tags.newest.get(&cell.cri)
+        {
+            tags.index_aliases.extend(extra.iter().cloned());
+        }
+    }
+    Ok(())
 }
 
 fn from_minor(matrix: &Matrix, version: &KubeVersion) -> bool {
@@ -281,50 +440,56 @@ fn from_minor(matrix: &Matrix, version: &KubeVersion) -> bool {
         && matrix.lock.patches(version.minor()).contains(&version.patch())
 }
 
-fn judge<'m>(matrix: &'m Matrix, cell: &Cell, kube: &KubeCandidate) -> Verdict<'m> {
+/// Decides one cell: exclusions, then the release window, then the patch
+/// selection within the window. `ruled` is false for explicit patches of
+/// releases, which only exclusions touch.
+fn judge<'m>(matrix: &'m Matrix, cell: &Cell, ruled: bool) -> Verdict<'m> {
     let excluded: Vec<&ExcludeRule> = matrix
         .excludes
         .iter()
-        .filter(|rule| rule.when.matches(cell))
+        .filter(|rule| !rule.aliases_only && rule.when.matches(cell))
         .collect();
     if !excluded.is_empty() {
         return Verdict::Excluded(excluded);
     }
-    // Explicit patches bypass selection, except for dev builds, which
-    // always follow the selection of their minor.
-    let position = match kube.position {
-        Some(position) => position,
-        None if cell.sealos.is_dev() => {
-            let patches = matrix.lock.patches(cell.kube.minor());
-            match patches.iter().position(|p| *p == cell.kube.patch()) {
-                Some(index) => (index, patches.len()),
-                None => return Verdict::Planned,
-            }
+    if !ruled {
+        return Verdict::Planned;
+    }
+    let mut pool = minor_pool(matrix, cell.cri, cell.kube.minor());
+    if let Some(rule) = matrix.windows.iter().find(|rule| rule.when.matches(cell)) {
+        let released = matrix.lock.released(&cell.kube);
+        if !released.by(rule.until) {
+            return Verdict::OutsideWindow { rule, released };
         }
-        None => return Verdict::Planned,
-    };
+        pool.retain(|version| matrix.lock.released(version).by(rule.until));
+    }
     let Some(rule) = matrix.selects.iter().find(|rule| rule.when.matches(cell)) else {
         return Verdict::Planned;
     };
-    let (index, len) = position;
-    if rule.patches.keeps(index, len) {
-        return Verdict::Planned;
-    }
-    Verdict::NotSelected {
-        rule,
-        kept: kept_patches(matrix, cell, rule.patches),
-    }
-}
-
-fn kept_patches(matrix: &Matrix, cell: &Cell, policy: PatchPolicy) -> Vec<KubeVersion> {
-    let minor = cell.kube.minor();
-    let patches = matrix.lock.patches(minor);
-    patches
+    let kept: Vec<KubeVersion> = pool
         .iter()
         .enumerate()
-        .filter(|(index, _)| policy.keeps(*index, patches.len()))
-        .map(|(_, patch)| minor.patch(*patch))
-        .collect()
+        .filter(|(index, version)| {
+            rule.patches.keeps(*index, pool.len())
+                || rule
+                    .since
+                    .is_some_and(|day| matrix.lock.released(version).since(day))
+        })
+        .map(|(_, version)| version.clone())
+        .collect();
+    if kept.contains(&cell.kube) {
+        return Verdict::Planned;
+    }
+    Verdict::NotSelected { rule, kept }
+}
+
+fn render_one(cell: &Cell, template: &TagTemplate, values: TagValues<'_>) -> Result<Tag, PlanError> {
+    let rendered = template.render(values);
+    rendered.parse().map_err(|_| PlanError::BadTag {
+        cell: Box::new(cell.clone()),
+        template: template.as_str().to_string(),
+        rendered,
+    })
 }
 
 fn render_tags(matrix: &Matrix, cell: &Cell) -> Result<CellTags, PlanError> {
@@ -337,41 +502,22 @@ fn render_tags(matrix: &Matrix, cell: &Cell) -> Result<CellTags, PlanError> {
         arch: cell.arch.as_str(),
         minor: &minor,
     };
-    let render = |template: &TagTemplate| -> Result<Tag, PlanError> {
-        let rendered = template.render(values);
-        rendered.parse().map_err(|_| PlanError::BadTag {
-            cell: Box::new(cell.clone()),
-            template: template.as_str().to_string(),
-            rendered,
-        })
-    };
-    let render_all =
-        |templates: &[TagTemplate]| -> Result<Vec<Tag>, PlanError> { templates.iter().map(render).collect() };
+    let render = |template: &TagTemplate| render_one(cell, template, values);
     let scheme = &matrix.tags;
     match (&cell.sealos, &scheme.dev_arch, &scheme.dev_index) {
         (SealosVersion::Dev(_), Some(dev_arch), Some(dev_index)) => Ok(CellTags {
             tag: render(dev_arch)?,
             index_tag: render(dev_index)?,
             aliases: Vec::new(),
-            index_aliases: render_all(&scheme.dev_aliases)?,
+            index_aliases: scheme.dev_aliases.iter().map(render).collect::<Result<_, _>>()?,
         }),
-        _ => {
-            let latest = cell.sealos == matrix.sealos.latest;
-            Ok(CellTags {
-                tag: render(&scheme.arch)?,
-                index_tag: render(&scheme.index)?,
-                aliases: if latest {
-                    render_all(&scheme.latest_arch)?
-                } else {
-                    Vec::new()
-                },
-                index_aliases: if latest {
-                    render_all(&scheme.latest_index)?
-                } else {
-                    Vec::new()
-                },
-            })
-        }
+        // Aliases are given plan-wide, by `give_aliases`.
+        _ => Ok(CellTags {
+            tag: render(&scheme.arch)?,
+            index_tag: render(&scheme.index)?,
+            aliases: Vec::new(),
+            index_aliases: Vec::new(),
+        }),
     }
 }
 
