@@ -434,6 +434,25 @@ impl Lock {
         })
     }
 
+    /// Adds release days to the `[released]` table, keeping the rest.
+    pub fn write_released(&self, days: &[(KubeVersion, Day)]) -> std::io::Result<()> {
+        self.edit_table("released", |table| {
+            for (version, day) in days {
+                let date = toml_edit::Date {
+                    year: day.year(),
+                    month: day.month(),
+                    day: day.day(),
+                };
+                let value = toml_edit::Datetime {
+                    date: Some(date),
+                    time: None,
+                    offset: None,
+                };
+                table.insert(&version.tag_form(), toml_edit::value(value));
+            }
+        })
+    }
+
     /// Changes one table of the lock file with `edit`, keeping comments and
     /// layout; written to a temp file and renamed, so a crash leaves the old
     /// lock.

@@ -386,6 +386,21 @@ impl Day {
         }
     }
 
+    /// The year.
+    pub fn year(self) -> u16 {
+        self.year
+    }
+
+    /// The month (1-12).
+    pub fn month(self) -> u8 {
+        self.month
+    }
+
+    /// The day of the month.
+    pub fn day(self) -> u8 {
+        self.day
+    }
+
     /// Today in UTC.
     pub fn today() -> Day {
         let now = std::time::SystemTime::now()

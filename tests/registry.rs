@@ -473,6 +473,11 @@ fn versions_refresh_reads_release_tags() {
         lock.contains("[kubeadm.\"1.24\"]"),
         "the rest of the lock is kept"
     );
+    // New releases are dated the day the refresh saw them, and the lock
+    // still loads, so the windows can place them.
+    let today = matrix::version::Day::today().to_string();
+    assert!(lock.contains(&format!("\"1.35.1\" = {today}")), "{lock}");
+    assert!(matrix::lock::Lock::load(&ws.path().join("matrix.lock")).is_ok());
 }
 
 #[test]
@@ -605,4 +610,72 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
         &reference,
         &format!("dir:{}", dir.path().join("copy").display()),
     ]);
+}
+
+/// A registry seeded with every multi-arch tag labring published (Nov
+/// 2025): `diff` finds no unexpected tag in any image, and every missing
+/// multi-arch tag is new work for the latest stable release or the dev
+/// line, never a hole in a frozen release.
+#[test]
+fn diff_against_the_published_tags_shows_only_new_work() {
+    let published =
+        std::fs::read_to_string(common::repo().join("tests/data/published-rootfs-tags.txt")).unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let v2 = tree.path().join("docker/registry/v2");
+    // One stand-in manifest blob; every tag links to it (diff lists tags).
+    let digest = "0000000000000000000000000000000000000000000000000000000000000001";
+    let blob = v2.join(format!("blobs/sha256/00/{digest}"));
+    std::fs::create_dir_all(&blob).unwrap();
+    std::fs::write(blob.join("data"), "{}").unwrap();
+    let mut count = 0;
+    for line in published.lines().filter(|l| !l.trim().is_empty()) {
+        let (image, tag) = line.split_once(':').unwrap();
+        let link = v2.join(format!(
+            "repositories/labring/{image}/_manifests/tags/{tag}/current"
+        ));
+        std::fs::create_dir_all(&link).unwrap();
+        std::fs::write(link.join("link"), format!("sha256:{digest}")).unwrap();
+        count += 1;
+    }
+    assert_eq!(count, 6158);
+    let registry = Registry::serve_dir(tree.path());
+    let ws = Workspace::new(|t| t);
+    let target = format!("{}/labring", registry.host());
+    let (code, report) = run_json(&ws, &["diff", "--registry", &target, "--json"]);
+    assert_eq!(code, Some(3), "missing tags exit 3: {report}");
+    let images = report[0]["images"].as_array().unwrap();
+    let names: Vec<&str> = images.iter().map(|i| i["image"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["k3s", "kubernetes", "kubernetes-crio", "kubernetes-docker"]
+    );
+    let mut figures = Vec::new();
+    for image in images {
+        let name = image["image"].as_str().unwrap();
+        assert_eq!(
+            image["unexpected"].as_array().unwrap().len(),
+            0,
+            "{name}: {}",
+            image["unexpected"]
+        );
+        let mut groups = Vec::new();
+        for group in image["missing_groups"].as_array().unwrap() {
+            let reason = group["reason"].as_str().unwrap();
+            let index_tags = group["index_tags"].as_u64().unwrap();
+            assert_ne!(reason, "frozen-release", "{name}: {}", group["tags"]);
+            if reason == "missing-arch" {
+                // The published list holds multi-arch tags only.
+                assert_eq!(index_tags, 0, "{name}");
+            }
+            groups.push(format!("{reason} {index_tags}+{}", group["arch_tags"]));
+        }
+        figures.push(format!("{name}: {}", groups.join(", ")));
+    }
+    // The figures a reader of the closing note wants (index+per-arch tags).
+    println!("{}", figures.join("\n"));
+    let human = ws.run(&["diff", "--registry", &target]);
+    let text = stdout(&human);
+    assert!(text.contains("new patch for the latest stable release"), "{text}");
+    assert!(text.contains("development line"), "{text}");
+    assert!(!text.contains("hole in a frozen release"), "{text}");
 }

@@ -107,6 +107,9 @@ pub struct PlanArgs {
     /// Same as `--format json`.
     #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// After the table, cells per sealos release and image (always on a TTY).
+    #[arg(long)]
+    summary: bool,
 }
 
 /// Arguments of `matrix explain`.
@@ -170,12 +173,34 @@ pub fn run_plan(path: &Path, args: &PlanArgs) -> anyhow::Result<ExitCode> {
                 ],
                 &rows,
             )?;
-            if super::output::stdout_is_tty() {
-                eprintln!("{} cells", rows.len());
+            if super::output::stdout_is_tty() || args.summary {
+                print_summary(&matrix::plan::Summary::of(&cells))?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cells per sealos release and image, then the totals.
+fn print_summary(summary: &matrix::plan::Summary) -> anyhow::Result<()> {
+    println!();
+    let mut header = vec!["SEALOS"];
+    header.extend(summary.images.iter().map(String::as_str));
+    let mut rows: Vec<Vec<String>> = summary
+        .releases
+        .iter()
+        .map(|(sealos, counts)| {
+            std::iter::once(sealos.clone())
+                .chain(counts.iter().map(ToString::to_string))
+                .collect()
+        })
+        .collect();
+    rows.push(
+        std::iter::once("cells".to_string())
+            .chain(summary.totals.iter().map(ToString::to_string))
+            .collect(),
+    );
+    Ok(print_rows(&header, &rows)?)
 }
 
 /// Every `image:tag` the cells publish (per-arch, index and aliases), sorted.

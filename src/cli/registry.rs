@@ -85,6 +85,9 @@ pub struct DiffArgs {
     from: PathBuf,
     #[command(flatten)]
     access: RegistryArgs,
+    /// How many tags of each missing group to list (JSON lists all).
+    #[arg(long, default_value_t = 5)]
+    list: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -185,7 +188,8 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let mut diffs = Vec::new();
     for target in &targets {
         diffs.push(
-            diff(&client, target, &cells, store.as_ref()).with_context(|| format!("listing {target}"))?,
+            diff(&client, target, &matrix, &cells, store.as_ref())
+                .with_context(|| format!("listing {target}"))?,
         );
     }
     if args.json {
@@ -221,11 +225,51 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
         )?;
         for d in &diffs {
             for image in &d.images {
-                for tag in &image.missing {
-                    println!("missing {}/{}:{tag}", d.registry, image.image);
+                for group in &image.missing_groups {
+                    println!(
+                        "{}/{}: {} missing ({} multi-arch, {} per-arch): {}",
+                        d.registry,
+                        image.image,
+                        group.tags.len(),
+                        group.index_tags,
+                        group.arch_tags,
+                        group.reason.describe()
+                    );
+                    for tag in group.tags.iter().take(args.list) {
+                        println!("  missing {}/{}:{tag}", d.registry, image.image);
+                    }
+                    if group.tags.len() > args.list {
+                        println!(
+                            "  ... {} more (--list N, or --json for all)",
+                            group.tags.len() - args.list
+                        );
+                    }
                 }
                 for tag in &image.stale {
-                    println!("stale {}/{}:{tag}", d.registry, image.image);
+                    println!(
+                        "{}/{}: stale {tag} (published digest differs from the local build)",
+                        d.registry, image.image
+                    );
+                }
+                for note in &image.unexpected_notes {
+                    println!(
+                        "{}/{}: unexpected {} ({}){}",
+                        d.registry,
+                        image.image,
+                        note.tag,
+                        note.status,
+                        note.notes.first().map(|n| format!(": {n}")).unwrap_or_default()
+                    );
+                }
+                let unaccounted = image
+                    .unexpected
+                    .len()
+                    .saturating_sub(image.unexpected_notes.len());
+                if unaccounted > 0 {
+                    println!(
+                        "{}/{}: {unaccounted} more unexpected tags (--json lists them)",
+                        d.registry, image.image
+                    );
                 }
             }
         }

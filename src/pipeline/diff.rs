@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::config::Matrix;
 use crate::oci::{RefName, Store};
-use crate::plan::PlannedCell;
+use crate::plan::{PlannedCell, explain};
 use crate::registry::Target;
 use crate::registry::{Client, RegistryError};
 use crate::tag::Tag;
@@ -29,6 +30,149 @@ pub struct ImageDiff {
     pub unexpected: Vec<String>,
     /// Published with another digest than the local build.
     pub stale: Vec<String>,
+    /// The missing tags grouped by why they are missing.
+    pub missing_groups: Vec<MissingGroup>,
+    /// What the matrix knows of each unexpected tag.
+    pub unexpected_notes: Vec<UnexpectedTag>,
+}
+
+/// Why a planned tag is not published yet: the work it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingReason {
+    /// A new patch of a minor the latest stable release already has.
+    NewPatch,
+    /// A minor the latest stable release has no image of yet.
+    NewMinor,
+    /// A development build.
+    DevLine,
+    /// A per-arch tag whose multi-arch index is published.
+    MissingArch,
+    /// A tag of a frozen release: a hole in history, not new work.
+    FrozenRelease,
+}
+
+impl MissingReason {
+    /// In words, for the human report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MissingReason::NewPatch => "new patch for the latest stable release",
+            MissingReason::NewMinor => "new minor for the latest stable release",
+            MissingReason::DevLine => "development line",
+            MissingReason::MissingArch => "per-arch tag of a published index",
+            MissingReason::FrozenRelease => "hole in a frozen release",
+        }
+    }
+}
+
+/// Missing tags that share a reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingGroup {
+    /// Why.
+    pub reason: MissingReason,
+    /// Multi-arch (index and alias) tags.
+    pub index_tags: usize,
+    /// Per-arch tags.
+    pub arch_tags: usize,
+    /// The tags.
+    pub tags: Vec<String>,
+}
+
+/// A published tag the plan does not produce, with the matrix's account of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnexpectedTag {
+    /// The tag.
+    pub tag: String,
+    /// `excluded`, `outside-window`, `not-selected` or `unknown`.
+    pub status: String,
+    /// The deciding rules and their reasons, or what no axis has.
+    pub notes: Vec<String>,
+}
+
+/// Groups the missing tags of one image by the work they stand for.
+pub fn group_missing(
+    cells: &[&PlannedCell],
+    missing: &[String],
+    published: &BTreeSet<String>,
+    latest: &crate::version::SealosVersion,
+) -> Vec<MissingGroup> {
+    // Each tag's owner cell and whether it is a per-arch tag.
+    let mut owner: BTreeMap<String, (&PlannedCell, bool)> = BTreeMap::new();
+    for cell in cells {
+        for tag in std::iter::once(&cell.tags.tag).chain(&cell.tags.aliases) {
+            owner.entry(tag.to_string()).or_insert((cell, true));
+        }
+        for tag in std::iter::once(&cell.tags.index_tag).chain(&cell.tags.index_aliases) {
+            owner.entry(tag.to_string()).or_insert((cell, false));
+        }
+    }
+    let latest_minors: BTreeSet<String> = cells
+        .iter()
+        .filter(|c| c.cell.sealos == *latest && published.contains(c.tags.index_tag.as_str()))
+        .map(|c| c.cell.kube.minor().to_string())
+        .collect();
+    let mut groups: BTreeMap<MissingReason, MissingGroup> = BTreeMap::new();
+    for tag in missing {
+        let Some(&(cell, per_arch)) = owner.get(tag) else {
+            continue;
+        };
+        let reason = if per_arch && published.contains(cell.tags.index_tag.as_str()) {
+            MissingReason::MissingArch
+        } else if cell.cell.sealos.is_dev() {
+            MissingReason::DevLine
+        } else if cell.cell.sealos == *latest {
+            if latest_minors.contains(&cell.cell.kube.minor().to_string()) {
+                MissingReason::NewPatch
+            } else {
+                MissingReason::NewMinor
+            }
+        } else {
+            MissingReason::FrozenRelease
+        };
+        let group = groups.entry(reason).or_insert(MissingGroup {
+            reason,
+            index_tags: 0,
+            arch_tags: 0,
+            tags: Vec::new(),
+        });
+        if per_arch {
+            group.arch_tags += 1;
+        } else {
+            group.index_tags += 1;
+        }
+        group.tags.push(tag.clone());
+    }
+    groups.into_values().collect()
+}
+
+/// What the matrix says of a published tag it does not plan.
+fn account(matrix: &Matrix, image: &str, tag: &str) -> UnexpectedTag {
+    let found = format!("{image}:{tag}")
+        .parse()
+        .ok()
+        .and_then(|selector| explain(matrix, &selector).ok());
+    match found {
+        Some(explanation) => {
+            let mut notes: Vec<String> = explanation
+                .cells
+                .iter()
+                .flat_map(|cell| cell.reasons.iter().cloned())
+                .collect();
+            notes.extend(explanation.notes);
+            notes.sort();
+            notes.dedup();
+            UnexpectedTag {
+                tag: tag.to_string(),
+                status: explanation.status.to_string(),
+                notes,
+            }
+        }
+        None => UnexpectedTag {
+            tag: tag.to_string(),
+            status: "unknown".to_string(),
+            notes: vec!["not a tag any template of [tags] produces".to_string()],
+        },
+    }
 }
 
 impl ImageDiff {
@@ -48,6 +192,8 @@ impl ImageDiff {
             missing: planned.difference(published).cloned().collect(),
             unexpected: published.difference(planned).cloned().collect(),
             stale,
+            missing_groups: Vec::new(),
+            unexpected_notes: Vec::new(),
         }
     }
 }
@@ -67,19 +213,26 @@ pub struct RegistryDiff {
     pub images: Vec<ImageDiff>,
 }
 
+/// How many unexpected tags get the matrix's account (each one is an
+/// `explain` over the whole matrix).
+const ACCOUNTED: usize = 200;
+
 /// Compares the plan's tags with what `target` has.
 pub fn diff(
     client: &Client,
     target: &Target,
+    matrix: &Matrix,
     cells: &[&PlannedCell],
     store: Option<&Store>,
 ) -> Result<RegistryDiff, RegistryError> {
     let mut planned: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut by_image: BTreeMap<&str, Vec<&PlannedCell>> = BTreeMap::new();
     for cell in cells {
         planned
             .entry(cell.image.as_str())
             .or_default()
             .extend(cell.tags.all().map(ToString::to_string));
+        by_image.entry(cell.image.as_str()).or_default().push(cell);
     }
     let host = target.api_host();
     let mut images = Vec::new();
@@ -106,7 +259,16 @@ pub fn diff(
                 }
             }
         }
-        images.push(ImageDiff::compare(image, repository, &tags, &published, stale));
+        let mut compared = ImageDiff::compare(image, repository, &tags, &published, stale);
+        let owners = by_image.get(image).map_or(&[][..], Vec::as_slice);
+        compared.missing_groups = group_missing(owners, &compared.missing, &published, &matrix.sealos.latest);
+        compared.unexpected_notes = compared
+            .unexpected
+            .iter()
+            .take(ACCOUNTED)
+            .map(|tag| account(matrix, image, tag))
+            .collect();
+        images.push(compared);
     }
     Ok(RegistryDiff {
         registry: target.to_string(),

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use crate::config::Matrix;
 use crate::registry::{Client, ImageRef, RegistryError};
-use crate::version::{KubeMinor, KubeVersion, release_from_tag};
+use crate::version::{Day, KubeMinor, KubeVersion, release_from_tag};
 
 /// What a refresh found.
 #[derive(Debug)]
@@ -101,6 +101,14 @@ pub fn refresh(
         matrix
             .lock
             .write_kube(&merged)
+            .and_then(|()| {
+                // A registry's tag list carries no dates: a release is dated
+                // the day a refresh first sees it (the nightly runs daily),
+                // which is what the release windows compare.
+                let today = Day::today();
+                let dated: Vec<(KubeVersion, Day)> = added.iter().map(|v| (v.clone(), today)).collect();
+                matrix.lock.write_released(&dated)
+            })
             .map_err(|error| RefreshError::Write {
                 path: matrix.lock.path.display().to_string(),
                 error,

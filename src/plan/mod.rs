@@ -308,6 +308,19 @@ fn walk(matrix: &Matrix, only_planned: bool) -> Result<Vec<Candidate<'_>>, PlanE
         }
     }
     add_extras(matrix, &mut out)?;
+    // Extras join the plan order (CRI, kube, sealos, arch as declared).
+    let position = |cri: &Cri, arch: &Arch| {
+        (
+            matrix.cris.iter().position(|c| c == cri),
+            matrix.arches.iter().position(|a| a == arch),
+        )
+    };
+    out.sort_by(|a, b| {
+        let (a, b) = (&a.planned.cell, &b.planned.cell);
+        let (a_cri, a_arch) = position(&a.cri, &a.arch);
+        let (b_cri, b_arch) = position(&b.cri, &b.arch);
+        (a_cri, &a.kube, &a.sealos, a_arch).cmp(&(b_cri, &b.kube, &b.sealos, b_arch))
+    });
     give_aliases(matrix, &mut out)?;
     Ok(out)
 }
@@ -555,4 +568,48 @@ fn check_unique(cells: &[PlannedCell]) -> Result<(), PlanError> {
         }
     }
     Ok(())
+}
+
+/// Cells per sealos release and image, for `plan`'s summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Image names, in order.
+    pub images: Vec<String>,
+    /// Per sealos release (ascending, `dev` last): cells per image.
+    pub releases: Vec<(String, Vec<usize>)>,
+    /// Cells per image in all.
+    pub totals: Vec<usize>,
+}
+
+impl Summary {
+    /// Counts `cells`.
+    pub fn of(cells: &[&PlannedCell]) -> Summary {
+        let images: Vec<String> = cells
+            .iter()
+            .map(|c| c.image.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut releases: std::collections::BTreeMap<&SealosVersion, Vec<usize>> = Default::default();
+        for cell in cells {
+            let column = images.iter().position(|i| *i == cell.image).unwrap_or(0);
+            releases
+                .entry(&cell.cell.sealos)
+                .or_insert_with(|| vec![0; images.len()])[column] += 1;
+        }
+        let mut totals = vec![0; images.len()];
+        for counts in releases.values() {
+            for (total, n) in totals.iter_mut().zip(counts) {
+                *total += n;
+            }
+        }
+        Summary {
+            images,
+            releases: releases
+                .into_iter()
+                .map(|(sealos, counts)| (sealos.to_string(), counts))
+                .collect(),
+            totals,
+        }
+    }
 }
