@@ -167,6 +167,21 @@ fn steps(
     }
 }
 
+/// Parses a spanned lock value, or an error at its span naming `key`.
+fn parse_at<T: std::str::FromStr<Err = crate::version::VersionError>>(
+    source: &Source,
+    key: &str,
+    value: &Spanned<String>,
+    help: &str,
+) -> Result<T, InputError> {
+    value
+        .get_ref()
+        .parse()
+        .map_err(|error: crate::version::VersionError| {
+            source.invalid(value.span(), key, error.to_string(), help)
+        })
+}
+
 fn at_patch(steps: &[(u64, String)], patch: u64) -> String {
     steps
         .iter()
@@ -183,13 +198,7 @@ impl Lock {
         let raw: RawLock = source.parse("the lock lists `\"1.24\" = [0, 1, ...]` under [kube]")?;
         let mut kube = BTreeMap::new();
         for (minor, patches) in raw.kube {
-            let parsed: KubeMinor =
-                minor
-                    .get_ref()
-                    .parse()
-                    .map_err(|error: crate::version::VersionError| {
-                        source.invalid(minor.span(), "kube", error.to_string(), "key minors as \"1.24\"")
-                    })?;
+            let parsed: KubeMinor = parse_at(&source, "kube", &minor, "key minors as \"1.24\"")?;
             let mut sorted = patches.clone();
             sorted.sort_unstable();
             sorted.dedup();
@@ -205,18 +214,7 @@ impl Lock {
         }
         let mut kubeadm = BTreeMap::new();
         for (minor, facts) in raw.kubeadm {
-            let parsed: KubeMinor =
-                minor
-                    .get_ref()
-                    .parse()
-                    .map_err(|error: crate::version::VersionError| {
-                        source.invalid(
-                            minor.span(),
-                            "kubeadm",
-                            error.to_string(),
-                            "key minors as \"1.24\"",
-                        )
-                    })?;
+            let parsed: KubeMinor = parse_at(&source, "kubeadm", &minor, "key minors as \"1.24\"")?;
             let key = format!("kubeadm.\"{parsed}\"");
             let span = minor.span();
             kubeadm.insert(
@@ -251,17 +249,7 @@ impl Lock {
             .into_iter()
             .map(|(version, day)| {
                 let parsed: KubeVersion =
-                    version
-                        .get_ref()
-                        .parse()
-                        .map_err(|error: crate::version::VersionError| {
-                            source.invalid(
-                                version.span(),
-                                "released",
-                                error.to_string(),
-                                "key versions as \"1.24.4\"",
-                            )
-                        })?;
+                    parse_at(&source, "released", &version, "key versions as \"1.24.4\"")?;
                 let known = kube
                     .get(&parsed.minor())
                     .is_some_and(|p: &Vec<u64>| p.contains(&parsed.patch()));
@@ -278,28 +266,12 @@ impl Lock {
             .collect::<Result<BTreeMap<_, _>, InputError>>()?;
         let mut k3s = BTreeMap::new();
         for (minor, releases) in raw.k3s {
-            let parsed_minor: KubeMinor =
-                minor
-                    .get_ref()
-                    .parse()
-                    .map_err(|error: crate::version::VersionError| {
-                        source.invalid(minor.span(), "k3s", error.to_string(), "key minors as \"1.28\"")
-                    })?;
+            let parsed_minor: KubeMinor = parse_at(&source, "k3s", &minor, "key minors as \"1.28\"")?;
             let mut versions = Vec::new();
             for release in releases {
                 let key = format!("k3s.\"{parsed_minor}\"");
                 let version: KubeVersion =
-                    release
-                        .get_ref()
-                        .parse()
-                        .map_err(|error: crate::version::VersionError| {
-                            source.invalid(
-                                release.span(),
-                                &key,
-                                error.to_string(),
-                                "list k3s releases as \"1.28.1+k3s1\"",
-                            )
-                        })?;
+                    parse_at(&source, &key, &release, "list k3s releases as \"1.28.1+k3s1\"")?;
                 if version.minor() != parsed_minor || version.semver().build.is_empty() {
                     return Err(source.invalid(
                         release.span(),

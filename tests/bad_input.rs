@@ -188,3 +188,64 @@ fn bad_arguments_are_usage_errors() {
         assert!(!stderr(&out).contains("panicked"));
     }
 }
+
+#[test]
+fn history_rules_with_bad_values() {
+    // A day that does not exist.
+    rejects(
+        |t| t.replace("until = 2023-02-01", "until = \"2023-02-30\""),
+        &["matrix.toml:", "2023-02-30", "YYYY-MM-DD"],
+    );
+    // A patch policy that is not one.
+    rejects(
+        |t| {
+            t.replace(
+                "patches = \"oldest:3+newest:2\"",
+                "patches = \"oldest:0+newest:2\"",
+            )
+        },
+        &[
+            "`select[",
+            "unknown patch policy `oldest:0+newest:2`",
+            "oldest:3+newest:2",
+        ],
+    );
+    // An exclusion scope that is not one.
+    rejects(
+        |t| t.replace("scope = \"aliases\"", "scope = \"tags\""),
+        &["unknown scope `tags`", "`aliases`"],
+    );
+    // An exception naming a version that is not one.
+    rejects(
+        |t| t.replace("kube = [\"1.23.10\"]", "kube = [\"1.23.x\"]"),
+        &["`extra[0].kube`", "1.23.x"],
+    );
+}
+
+/// Applies `edit` to the lock, runs `matrix plan`, and checks the error.
+fn rejects_lock(edit: impl FnOnce(String) -> String, needles: &[&str]) {
+    let ws = Workspace::new(|t| t);
+    let lock = ws.path().join("matrix.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    std::fs::write(&lock, edit(text)).unwrap();
+    let out = ws.run(&["plan"]);
+    for needle in needles {
+        common::assert_fails(&out, 2, needle);
+    }
+}
+
+#[test]
+fn lock_history_with_bad_values() {
+    rejects_lock(
+        |t| t.replace("\"1.24.4\" = 2022-08-17", "\"1.24.99\" = 2022-08-17"),
+        &["matrix.lock:", "v1.24.99 is not listed under [kube]"],
+    );
+    rejects_lock(
+        |t| t.replace("\"1.24.17+k3s1\"", "\"1.24.17\""),
+        &["matrix.lock:", "is not a k3s release of 1.24"],
+    );
+    rejects_lock(
+        |t| t.replace("\"1.24.17+k3s1\"", "\"1.25.1+k3s1\""),
+        &["is not a k3s release of 1.24"],
+    );
+}

@@ -612,6 +612,71 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
     ]);
 }
 
+/// A distribution storage tree under `labring/` holding `image:tag` lines,
+/// every tag linking one stand-in manifest (diff lists tags only).
+fn tag_tree(lines: &[&str]) -> tempfile::TempDir {
+    let tree = tempfile::tempdir().unwrap();
+    let v2 = tree.path().join("docker/registry/v2");
+    let digest = "0000000000000000000000000000000000000000000000000000000000000001";
+    let blob = v2.join(format!("blobs/sha256/00/{digest}"));
+    std::fs::create_dir_all(&blob).unwrap();
+    std::fs::write(blob.join("data"), "{}").unwrap();
+    for line in lines {
+        let (image, tag) = line.split_once(':').unwrap();
+        let link = v2.join(format!(
+            "repositories/labring/{image}/_manifests/tags/{tag}/current"
+        ));
+        std::fs::create_dir_all(&link).unwrap();
+        std::fs::write(link.join("link"), format!("sha256:{digest}")).unwrap();
+    }
+    tree
+}
+
+/// Published tags the plan does not produce get the matrix's account: the
+/// rule that removes them, or the axis value no one knows.
+#[test]
+fn diff_accounts_for_unexpected_tags() {
+    let tree = tag_tree(&[
+        "kubernetes:v1.25.7-4.1.3",
+        "kubernetes:v1.24.4-9.9.9",
+        "kubernetes:v1.24.4-4.1.3",
+    ]);
+    let registry = Registry::serve_dir(tree.path());
+    let ws = Workspace::new(|t| t);
+    let target = format!("{}/labring", registry.host());
+    let (_, report) = run_json(
+        &ws,
+        &["diff", "--registry", &target, "--cri", "containerd", "--json"],
+    );
+    let image = &report[0]["images"][0];
+    assert_eq!(
+        image["unexpected"],
+        serde_json::json!(["v1.24.4-9.9.9", "v1.25.7-4.1.3"])
+    );
+    let notes = image["unexpected_notes"].as_array().unwrap();
+    assert_eq!(notes[0]["status"], "unknown");
+    assert!(
+        notes[0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("sealos 9.9.9 is not in sealos.versions"),
+        "{notes:?}"
+    );
+    assert_eq!(notes[1]["status"], "outside-window");
+    assert!(
+        notes[1]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("sealos-4.1.3-4.1.4-frozen"),
+        "{notes:?}"
+    );
+    let human = stdout(&ws.run(&["diff", "--registry", &target, "--cri", "containerd"]));
+    assert!(
+        human.contains("unexpected v1.25.7-4.1.3 (outside-window): sealos-4.1.3-4.1.4-frozen"),
+        "{human}"
+    );
+}
+
 /// A registry seeded with every multi-arch tag labring published (Nov
 /// 2025): `diff` finds no unexpected tag in any image, and every missing
 /// multi-arch tag is new work for the latest stable release or the dev
@@ -620,23 +685,9 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
 fn diff_against_the_published_tags_shows_only_new_work() {
     let published =
         std::fs::read_to_string(common::repo().join("tests/data/published-rootfs-tags.txt")).unwrap();
-    let tree = tempfile::tempdir().unwrap();
-    let v2 = tree.path().join("docker/registry/v2");
-    // One stand-in manifest blob; every tag links to it (diff lists tags).
-    let digest = "0000000000000000000000000000000000000000000000000000000000000001";
-    let blob = v2.join(format!("blobs/sha256/00/{digest}"));
-    std::fs::create_dir_all(&blob).unwrap();
-    std::fs::write(blob.join("data"), "{}").unwrap();
-    let mut count = 0;
-    for line in published.lines().filter(|l| !l.trim().is_empty()) {
-        let (image, tag) = line.split_once(':').unwrap();
-        let link = v2.join(format!(
-            "repositories/labring/{image}/_manifests/tags/{tag}/current"
-        ));
-        std::fs::create_dir_all(&link).unwrap();
-        std::fs::write(link.join("link"), format!("sha256:{digest}")).unwrap();
-        count += 1;
-    }
+    let lines: Vec<&str> = published.lines().filter(|l| !l.trim().is_empty()).collect();
+    let count = lines.len();
+    let tree = tag_tree(&lines);
     assert_eq!(count, 6158);
     let registry = Registry::serve_dir(tree.path());
     let ws = Workspace::new(|t| t);

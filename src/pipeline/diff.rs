@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::Matrix;
 use crate::oci::{RefName, Store};
-use crate::plan::{PlannedCell, explain};
+use crate::plan::{Candidate, PlannedCell, candidates, explain_among};
 use crate::registry::Target;
 use crate::registry::{Client, RegistryError};
 use crate::tag::Tag;
@@ -146,11 +146,11 @@ pub fn group_missing(
 }
 
 /// What the matrix says of a published tag it does not plan.
-fn account(matrix: &Matrix, image: &str, tag: &str) -> UnexpectedTag {
+fn account(matrix: &Matrix, all: &[Candidate<'_>], image: &str, tag: &str) -> UnexpectedTag {
     let found = format!("{image}:{tag}")
         .parse()
         .ok()
-        .and_then(|selector| explain(matrix, &selector).ok());
+        .map(|selector| explain_among(matrix, all, &selector));
     match found {
         Some(explanation) => {
             let mut notes: Vec<String> = explanation
@@ -213,8 +213,8 @@ pub struct RegistryDiff {
     pub images: Vec<ImageDiff>,
 }
 
-/// How many unexpected tags get the matrix's account (each one is an
-/// `explain` over the whole matrix).
+/// How many unexpected tags get the matrix's account (each one is a scan
+/// of every candidate cell).
 const ACCOUNTED: usize = 200;
 
 /// Compares the plan's tags with what `target` has.
@@ -235,6 +235,8 @@ pub fn diff(
         by_image.entry(cell.image.as_str()).or_default().push(cell);
     }
     let host = target.api_host();
+    // Judged once, and only if some tag needs accounting for.
+    let mut judged: Option<Vec<Candidate<'_>>> = None;
     let mut images = Vec::new();
     for (image, tags) in planned {
         let repository = target.repository(image);
@@ -262,11 +264,18 @@ pub fn diff(
         let mut compared = ImageDiff::compare(image, repository, &tags, &published, stale);
         let owners = by_image.get(image).map_or(&[][..], Vec::as_slice);
         compared.missing_groups = group_missing(owners, &compared.missing, &published, &matrix.sealos.latest);
+        if !compared.unexpected.is_empty() && judged.is_none() {
+            judged = Some(candidates(matrix).map_err(|e| RegistryError::Invalid {
+                what: "the plan".into(),
+                message: e.to_string(),
+            })?);
+        }
+        let all = judged.as_deref().unwrap_or_default();
         compared.unexpected_notes = compared
             .unexpected
             .iter()
             .take(ACCOUNTED)
-            .map(|tag| account(matrix, image, tag))
+            .map(|tag| account(matrix, all, image, tag))
             .collect();
         images.push(compared);
     }

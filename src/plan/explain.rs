@@ -47,7 +47,12 @@ pub struct Explanation {
 
 /// Explains `selector` against the matrix.
 pub fn explain(matrix: &Matrix, selector: &TagSelector) -> Result<Explanation, PlanError> {
-    let all = candidates(matrix)?;
+    Ok(explain_among(matrix, &candidates(matrix)?, selector))
+}
+
+/// Explains `selector` against candidates already judged (`candidates`),
+/// for callers that explain many tags.
+pub fn explain_among(matrix: &Matrix, all: &[Candidate<'_>], selector: &TagSelector) -> Explanation {
     let mut cells: Vec<Finding> = all
         .iter()
         .filter(|candidate| candidate.planned.is_selected_by(selector))
@@ -73,12 +78,12 @@ pub fn explain(matrix: &Matrix, selector: &TagSelector) -> Result<Explanation, P
     } else {
         Vec::new()
     };
-    Ok(Explanation {
+    Explanation {
         query: selector.to_string(),
         status,
         cells,
         notes,
-    })
+    }
 }
 
 fn finding(candidate: &Candidate<'_>) -> Finding {

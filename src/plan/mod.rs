@@ -17,7 +17,7 @@ use crate::tag::{Tag, TagSelector, TagTemplate, TagValues};
 use crate::version::{KubeMinor, KubeVersion, SealosVersion};
 
 pub use crate::cell::Cell;
-pub use explain::{Explanation, Finding, explain};
+pub use explain::{Explanation, Finding, explain, explain_among};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
 pub use selection::{Selection, SelectionError};
 
