@@ -265,6 +265,12 @@ impl Context {
         Ok(())
     }
 
+    /// Puts `entry` at `path` whatever was there: for a file the renderer
+    /// generated and now regenerates from better facts (a fetched image list).
+    pub fn replace(&mut self, path: String, entry: Entry) {
+        self.entries.insert(path, entry);
+    }
+
     /// Refuses a context whose links would lead out once written: a
     /// path beneath a symlink entry, or a link whose target, resolved
     /// through the other links, leaves the root.

@@ -381,3 +381,69 @@ fn two_shards_build_exactly_the_whole_selection() {
         inspect(&ws.path().join("sharded"), &format!("{image}:{TAG}"), true);
     }
 }
+
+/// A k3s cell offline: the k3s binary in place of kubeadm/kubelet/kubectl,
+/// the release's image list (its pause replaced by kubeadm's), and the
+/// labels and env of labring's k3s images; its scripts pass shellcheck.
+#[test]
+fn k3s_cells_build_with_their_own_binary_and_image_list() {
+    const K3S: &str = "k3s:v1.28.1-4.3.3";
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(K3S);
+    let report: serde_json::Value =
+        serde_json::from_slice(&ws.build(K3S, "out/oci", &["--json", "--skip-images"]).stdout).unwrap();
+    assert_eq!(report["built"], 2, "{report}");
+    let store = ws.path().join("out/oci");
+    let info = inspect(&store, &format!("{K3S}-arm64"), false);
+    assert_eq!(info["Architecture"], "arm64");
+    for (key, value) in [
+        ("apps.sealos.io/distribution", "k3s"),
+        ("apps.sealos.io/type", "rootfs"),
+        ("init", "init.sh"),
+        ("init-cri", "init-cri.sh"),
+        ("clean", "clean.sh"),
+        ("clean-cri", "clean-cri.sh"),
+        ("check", "check.sh $registryData"),
+    ] {
+        assert_eq!(info["Labels"][key], value, "{key}");
+    }
+    let env: Vec<&str> = info["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for wanted in [
+        "SEALOS_SYS_CRI_ENDPOINT=/run/k3s/containerd/containerd.sock",
+        "SEALOS_SYS_RUN_MODE=master",
+        "sandboxImage=pause:3.9",
+    ] {
+        assert!(env.contains(&wanted), "{wanted} in {env:?}");
+    }
+    let rootfs = unpack(&store, &format!("{K3S}-arm64"), &ws.path().join("bundle"));
+    let k3s = std::fs::read_to_string(rootfs.join("bin/k3s")).unwrap();
+    assert!(k3s.contains("STAND-IN for k3s-arm64"), "{k3s}");
+    for absent in [
+        "bin/kubeadm",
+        "bin/kubelet",
+        "bin/crictl",
+        "etc/kubeadm.yml",
+        "etc/kubelet.service",
+    ] {
+        assert!(!rootfs.join(absent).exists(), "{absent}");
+    }
+    let list = std::fs::read_to_string(rootfs.join("images/shim/DefaultImageList")).unwrap();
+    assert_eq!(
+        list,
+        "docker.io/matrix-stand-in/k3s-images:1.28.1-k3s1\nregistry.k8s.io/pause:3.9\nghcr.io/labring/lvscare:v4.3.3\n"
+    );
+    let scripts: Vec<String> = std::fs::read_dir(rootfs.join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let mut args = vec!["-x", "-P", "SCRIPTDIR"];
+    args.extend(scripts.iter().map(String::as_str));
+    tool("shellcheck", &args);
+    // Without the downloads, render cannot know the list: a usage error.
+    let out = ws.run(&["render", K3S, "--out", "r"]);
+    common::assert_fails(&out, 2, "pass --binaries");
+}

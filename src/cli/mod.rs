@@ -150,6 +150,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 .is_some_and(|e| match e {
                     matrix::pipeline::RenderStepError::Render { source, .. } => source.is_usage(),
                     matrix::pipeline::RenderStepError::Context(error) => error.is_usage(),
+                    matrix::pipeline::RenderStepError::NeedsBinaries { .. } => true,
                     _ => false,
                 })
             || cause.is::<matrix::registry::AuthFileError>()

@@ -42,6 +42,8 @@ pub(super) struct RawComponent {
     members: Vec<String>,
     #[serde(default)]
     layer: Option<String>,
+    #[serde(default)]
+    image_list: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,8 +53,9 @@ pub(super) struct RawMirror {
     to: S<String>,
 }
 
-/// Placeholders of version templates.
-const VERSION_VARS: &[&str] = &["kube", "minor", "sealos", "cri"];
+/// Placeholders of version templates (`release` is the Kubernetes version
+/// as upstream names it, build part included: `1.28.1+k3s1`).
+const VERSION_VARS: &[&str] = &["kube", "release", "minor", "sealos", "cri"];
 /// Placeholders of URL templates (and checksum URLs, which add `url`).
 const URL_VARS: &[&str] = &[
     "version",
@@ -102,6 +105,9 @@ pub enum Placement {
     },
     /// Members extracted from a tar.gz, member path -> context path.
     Extract(BTreeMap<String, String>),
+    /// A text list of images that becomes the cell's image list
+    /// (k3s's `k3s-images.txt`); nothing lands in the context.
+    ImageList,
 }
 
 /// A binary a cell needs.
@@ -126,10 +132,12 @@ impl Component {
     /// The version for `cell` (first matching rule), or `None` if no rule matches.
     pub fn version(&self, cell: &Cell) -> Option<String> {
         let kube = cell.kube.tag_form();
+        let release = cell.kube.semver().to_string();
         let minor = cell.kube.minor().to_string();
         let sealos = cell.sealos.compare_as().to_string();
         let vars = [
             ("kube", kube.as_str()),
+            ("release", release.as_str()),
             ("minor", minor.as_str()),
             ("sealos", sealos.as_str()),
             ("cri", cell.cri.as_str()),
@@ -198,12 +206,13 @@ pub(super) fn resolve_components(
             let mut checksum_vars = URL_VARS.to_vec();
             checksum_vars.push("url");
             let placement = match (&item.to, item.files.is_empty()) {
-                (Some(to), true) => Placement::File {
+                (None, true) if item.image_list => Placement::ImageList,
+                (Some(to), true) if !item.image_list => Placement::File {
                     to: context_path(source, &format!("{key}.to"), to)?,
                     exec: item.exec,
                     members: item.members.clone(),
                 },
-                (None, false) => Placement::Extract(
+                (None, false) if !item.image_list => Placement::Extract(
                     item.files
                         .iter()
                         .map(|(member, to)| {
@@ -225,8 +234,8 @@ pub(super) fn resolve_components(
                     return Err(source.invalid(
                         item.name.span(),
                         key,
-                        "a component needs exactly one of `to` (the file as is) or `files` (members to extract)",
-                        "write `to = \"bin/kubeadm\"` or `files = { crictl = \"bin/crictl\" }`",
+                        "a component needs exactly one of `to` (the file as is), `files` (members to extract) or `image_list = true` (the cell's image list)",
+                        "write `to = \"bin/kubeadm\"`, `files = { crictl = \"bin/crictl\" }` or `image_list = true`",
                     ));
                 }
             };

@@ -48,6 +48,12 @@ struct RawCriRender {
     contexts: Vec<S<String>>,
     data: String,
     endpoint: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    templates: Option<Vec<RawTemplateOut>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +115,17 @@ impl KubeadmApi {
     }
 }
 
+fn template_outs(source: &Source, raw: &[RawTemplateOut]) -> Result<Vec<TemplateOut>, InputError> {
+    raw.iter()
+        .map(|out| {
+            Ok(TemplateOut {
+                template: relative_path(source, "render.templates.template", &out.template)?,
+                to: relative_path(source, "render.templates.to", &out.to)?,
+            })
+        })
+        .collect()
+}
+
 /// One build-time template and where its output goes in the context.
 #[derive(Debug, Clone)]
 pub struct TemplateOut {
@@ -127,6 +144,13 @@ pub struct CriRender {
     pub data: String,
     /// The CRI socket sealos talks to (`SEALOS_SYS_CRI_ENDPOINT`).
     pub endpoint: String,
+    /// Labels that replace or add to `[render.labels]` for this CRI.
+    pub labels: BTreeMap<String, String>,
+    /// Env that replaces or adds to `[render.env]` for this CRI.
+    pub env: BTreeMap<String, String>,
+    /// Build-time templates instead of `[render] templates` (k3s renders
+    /// no kubeadm.yml).
+    pub templates: Option<Vec<TemplateOut>>,
 }
 
 /// A path that a later context may replace with different bytes.
@@ -259,19 +283,17 @@ pub(super) fn resolve_render(source: &Source, raw: &RawRender) -> Result<RenderC
                 contexts,
                 data: value.data.clone(),
                 endpoint: value.endpoint.clone(),
+                labels: value.labels.clone(),
+                env: value.env.clone(),
+                templates: value
+                    .templates
+                    .as_ref()
+                    .map(|list| template_outs(source, list))
+                    .transpose()?,
             },
         );
     }
-    let templates = raw
-        .templates
-        .iter()
-        .map(|out| {
-            Ok(TemplateOut {
-                template: relative_path(source, "render.templates.template", &out.template)?,
-                to: relative_path(source, "render.templates.to", &out.to)?,
-            })
-        })
-        .collect::<Result<Vec<_>, InputError>>()?;
+    let templates = template_outs(source, &raw.templates)?;
     let overrides = raw
         .overrides
         .iter()

@@ -479,6 +479,7 @@ fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), Fetc
     let wanted: Vec<&String> = match &artifact.placement {
         Placement::File { members, .. } => members.iter().collect(),
         Placement::Extract(files) => files.keys().collect(),
+        Placement::ImageList => Vec::new(),
     };
     if wanted.is_empty() {
         return Ok(());
@@ -503,6 +504,8 @@ fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), Fetc
 pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<(), FetchError> {
     let origin = Origin::Artifact(fetched.artifact.component.clone());
     match &fetched.artifact.placement {
+        // Read by the renderer (`render::use_image_list`), not placed.
+        Placement::ImageList => {}
         Placement::File { to, exec, .. } => {
             let entry = Entry {
                 content: Content::Verified {

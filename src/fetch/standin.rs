@@ -73,6 +73,29 @@ pub fn write_stand_in(artifact: &Artifact, dest: &Path, size: Option<u64>) -> io
     let members: Vec<String> = match &artifact.placement {
         Placement::Extract(files) => files.keys().cloned().collect(),
         Placement::File { members, .. } => members.clone(),
+        Placement::ImageList => {
+            // A list of images, as the real one is: a stand-in image and a
+            // pause line (which the renderer drops).
+            let tag: String = artifact
+                .version
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let list = format!(
+                "docker.io/matrix-stand-in/{}:{tag}\ndocker.io/matrix-stand-in/pause:3.6\n",
+                artifact.component
+            );
+            temp.as_file_mut().write_all(list.as_bytes())?;
+            temp.as_file_mut().flush()?;
+            temp.persist(dest).map_err(|error| error.error)?;
+            return Ok(());
+        }
     };
     let pad = size.unwrap_or(0);
     if members.is_empty() && !is_archive(&artifact.url) {

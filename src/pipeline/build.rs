@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::fetch::{FetchSet, artifacts_of, fetch_set};
+use super::fetch::{FetchSet, artifacts_of, fetch_set, use_fetched_list};
 use super::save::RegistrySaver;
 use crate::axis::Arch;
 use crate::config::Matrix;
@@ -172,7 +172,7 @@ pub struct BuildReport {
 /// and publishes their tags.
 pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let start = Instant::now();
-    let rendered = render_all(request.matrix, &request.cells)?;
+    let mut rendered = render_all(request.matrix, &request.cells)?;
     let artifacts = artifacts_of(request.matrix, &request.cells)?;
     let cache = Cache::open(&request.fetch.cache).map_err(|source| BuildError::Cache {
         path: request.fetch.cache.clone(),
@@ -187,6 +187,12 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
             reporter.as_ref(),
         )?
     };
+    for (planned, cell) in request.cells.iter().zip(rendered.iter_mut()) {
+        use_fetched_list(request.matrix, planned, cell, &set).map_err(|source| BuildError::Render {
+            cell: format!("{}:{}", planned.image, planned.tags.tag),
+            source,
+        })?;
+    }
     let store = Store::open(&request.out)?;
     let images: std::collections::BTreeSet<(&String, Arch)> = rendered
         .iter()

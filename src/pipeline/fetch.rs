@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::Matrix;
+use crate::config::{Matrix, Placement};
 use crate::digest::Sha256;
 use crate::fetch::{
     Artifact, FetchError, FetchOptions, Fetched, Fetcher, Outcome, SUMS_FILE, artifacts_for, format_sums,
@@ -19,6 +19,7 @@ use crate::fetch::{
 use crate::fsutil::{describe_io, write_atomic};
 use crate::plan::PlannedCell;
 use crate::progress::Reporter;
+use crate::render::{IMAGE_LIST_BYTES, RenderError, RenderedCell};
 
 /// Every artifact the cells need, once per URL, in a stable order.
 pub fn artifacts_of(matrix: &Matrix, cells: &[&PlannedCell]) -> Result<Vec<Artifact>, FetchError> {
@@ -263,4 +264,35 @@ pub fn mirror(
         placed: placed.len(),
         failures,
     })
+}
+
+/// Gives a rendered cell whose image list comes from a component (k3s's
+/// `k3s-images.txt`) that list, read from the verified download. A list
+/// that was not fetched is left to the step that places the cell's
+/// artifacts, which reports the failure.
+pub fn use_fetched_list(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+    rendered: &mut RenderedCell,
+    set: &FetchSet,
+) -> Result<(), RenderError> {
+    let artifacts = artifacts_for(matrix, &planned.cell).unwrap_or_default();
+    for artifact in artifacts.iter().filter(|a| a.placement == Placement::ImageList) {
+        let Some(fetched) = set.get(artifact) else {
+            continue;
+        };
+        let mut text = Vec::new();
+        // One byte over the renderer's bound is enough to refuse it.
+        std::fs::File::open(&fetched.path)
+            .and_then(|file| {
+                io::Read::read_to_end(&mut io::Read::take(file, IMAGE_LIST_BYTES as u64 + 1), &mut text)
+            })
+            .map_err(|error| RenderError::ImageList {
+                component: artifact.component.clone(),
+                line: 0,
+                reason: format!("reading {}: {error}", fetched.path.display()),
+            })?;
+        crate::render::use_image_list(matrix, planned, rendered, &artifact.component, &text)?;
+    }
+    Ok(())
 }

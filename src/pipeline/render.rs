@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::fetch::FetchSet;
+use super::fetch::{FetchSet, use_fetched_list};
 use crate::config::Matrix;
+use crate::config::Placement;
 use crate::context::ContextError;
 use crate::fetch::{Cache, FetchError, artifacts_for, place};
 use crate::plan::PlannedCell;
@@ -64,6 +65,16 @@ pub enum RenderStepError {
     /// A binary the cell needs was not fetched.
     #[error("fetching binaries: {0}")]
     Binaries(String),
+    /// The cell's image list is a download, and `--binaries` was not given.
+    #[error(
+        "{cell}: its image list comes from `{component}`, a download\n  help: pass --binaries (with --mirror on an offline machine)"
+    )]
+    NeedsBinaries {
+        /// The cell.
+        cell: String,
+        /// The component holding the list.
+        component: String,
+    },
     /// Placing a binary failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -91,7 +102,23 @@ pub fn render_contexts(
             cell: planned.cell.to_string(),
             source,
         })?;
+        if binaries.is_none()
+            && let Some(list) = artifacts_for(matrix, &planned.cell)?
+                .into_iter()
+                .find(|a| a.placement == Placement::ImageList)
+        {
+            return Err(RenderStepError::NeedsBinaries {
+                cell: planned.cell.to_string(),
+                component: list.component,
+            });
+        }
         if let Some((set, cache)) = binaries {
+            use_fetched_list(matrix, planned, &mut rendered, set).map_err(|source| {
+                RenderStepError::Render {
+                    cell: planned.cell.to_string(),
+                    source,
+                }
+            })?;
             for artifact in artifacts_for(matrix, &planned.cell)? {
                 if let Some(item) = set.get(&artifact) {
                     place(&mut rendered.context, item, cache)?;

@@ -14,7 +14,7 @@ use thiserror::Error;
 pub use meta::{ImageMeta, Kubefile};
 
 use crate::axis::Cri;
-use crate::config::{KubeadmApi, Matrix, RenderConfig};
+use crate::config::{CriRender, KubeadmApi, Matrix, RenderConfig};
 use crate::context::{Content, Context, ContextError, Entry, Origin};
 use crate::lock::KubeadmImages;
 use crate::plan::PlannedCell;
@@ -49,6 +49,18 @@ pub enum RenderError {
         kube: KubeVersion,
         /// Its minor.
         minor: String,
+    },
+    /// A fetched image list is not a list of image references.
+    #[error(
+        "the image list from `{component}` is unusable: line {line}: {reason}\n  help: check the component's URL names the release's image list"
+    )]
+    ImageList {
+        /// The component that supplied it.
+        component: String,
+        /// 1-based line (0 for the whole file).
+        line: usize,
+        /// What is wrong.
+        reason: String,
     },
     /// No rule gives the cell a kubeadm apiVersion or criSocket.
     #[error("cell {cell}: no [[render.{what}]] rule matches\n  help: add a rule whose `when` covers it")]
@@ -171,7 +183,7 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
     }
     let vars = template_vars(config, planned, &facts)?;
     let value = minijinja::Value::from(minijinja::value::Serde(&vars));
-    for out in &config.templates {
+    for out in cri.templates.as_ref().unwrap_or(&config.templates) {
         let text = template::render(&template::templates_dir(root), &out.template, &value)?;
         add_generated(
             &mut context,
@@ -182,16 +194,14 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
         )?;
     }
     let images = image_list(config, planned, &facts);
-    let mut list = images.join("\n");
-    list.push('\n');
     add_generated(
         &mut context,
         IMAGE_LIST,
-        list.into_bytes(),
+        list_bytes(&images),
         Origin::Generated("image list"),
         config,
     )?;
-    let meta = image_meta(config, planned, &facts, &cri.data, &cri.endpoint);
+    let meta = image_meta(config, planned, &facts, cri);
     add_generated(
         &mut context,
         "Kubefile",
@@ -205,6 +215,106 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
         meta,
         images,
     })
+}
+
+fn list_bytes(images: &[String]) -> Vec<u8> {
+    let mut list = images.join("\n");
+    list.push('\n');
+    list.into_bytes()
+}
+
+/// Most lines a fetched image list may have.
+const LIST_LINES: usize = 1_000;
+/// Most bytes a fetched image list may have.
+pub const IMAGE_LIST_BYTES: usize = 256 * 1024;
+
+/// Replaces a rendered cell's image list with one a component supplies
+/// (k3s's `k3s-images.txt`): its images without their pause, then the pause
+/// of the cell's kubeadm facts (the one the image env names as
+/// `sandboxImage`) and lvscare. The list is untrusted text: bounded, one
+/// plain image reference a line.
+pub fn use_image_list(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+    rendered: &mut RenderedCell,
+    component: &str,
+    text: &[u8],
+) -> Result<(), RenderError> {
+    let mut images = parse_image_list(component, text)?;
+    let config = matrix
+        .render
+        .as_ref()
+        .ok_or_else(|| RenderError::NoRenderSection {
+            path: matrix.path.clone(),
+        })?;
+    let facts =
+        matrix
+            .lock
+            .kubeadm_images(&planned.cell.kube)
+            .ok_or_else(|| RenderError::NoKubeadmFacts {
+                kube: planned.cell.kube.clone(),
+                minor: planned.cell.kube.minor().to_string(),
+            })?;
+    images.push(format!("{}/pause:{}", facts.registry, facts.pause));
+    images.push(config.lvscare_image(&planned.cell));
+    rendered.context.replace(
+        IMAGE_LIST.to_string(),
+        Entry {
+            content: Content::Bytes(list_bytes(&images)),
+            mode: 0o644,
+            origin: Origin::Artifact(component.to_string()),
+        },
+    );
+    rendered.images = images;
+    Ok(())
+}
+
+/// The images of an untrusted list, one plain reference a line (comments
+/// and blank lines skipped), without its pause images; bounded in bytes and
+/// lines.
+fn parse_image_list(component: &str, text: &[u8]) -> Result<Vec<String>, RenderError> {
+    let bad = |line: usize, reason: String| RenderError::ImageList {
+        component: component.to_string(),
+        line,
+        reason,
+    };
+    if text.len() > IMAGE_LIST_BYTES {
+        return Err(bad(
+            0,
+            format!("{} bytes, more than {IMAGE_LIST_BYTES}", text.len()),
+        ));
+    }
+    let text = std::str::from_utf8(text).map_err(|_| bad(0, "not UTF-8 text".into()))?;
+    let mut images = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let image = line.trim();
+        if image.is_empty() || image.starts_with('#') {
+            continue;
+        }
+        if index >= LIST_LINES {
+            return Err(bad(index + 1, format!("more than {LIST_LINES} lines")));
+        }
+        let plain = image.len() <= 255
+            && !image.starts_with(['-', '.', '/'])
+            && image.contains(':')
+            && image
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
+        if !plain {
+            return Err(bad(
+                index + 1,
+                format!("`{}` is not an image reference", image.escape_default()),
+            ));
+        }
+        // Any pause image (`rancher/mirrored-pause:3.6`), as labring drops them.
+        if !image.contains("pause:") {
+            images.push(image.to_string());
+        }
+    }
+    if images.is_empty() {
+        return Err(bad(0, "it names no image".into()));
+    }
+    Ok(images)
 }
 
 fn add_generated(
@@ -280,11 +390,11 @@ fn image_meta(
     config: &RenderConfig,
     planned: &PlannedCell,
     facts: &KubeadmImages,
-    cri_data: &str,
-    cri_endpoint: &str,
+    cri: &CriRender,
 ) -> ImageMeta {
     let mut meta = ImageMeta::default();
     meta.labels.extend(config.labels.clone());
+    meta.labels.extend(cri.labels.clone());
     let computed = [
         ("sealos.io.type", "rootfs".to_string()),
         ("sealos.io.version", "v1beta1".to_string()),
@@ -296,16 +406,17 @@ fn image_meta(
     }
     meta.env.extend(config.env.clone());
     let env = [
-        ("criData", cri_data.to_string()),
+        ("criData", cri.data.clone()),
         ("registryDomain", config.registry_domain().to_string()),
         ("registryPort", config.registry_port().to_string()),
         ("defaultVIP", config.vip.clone()),
         ("sandboxImage", format!("pause:{}", facts.pause)),
-        ("SEALOS_SYS_CRI_ENDPOINT", cri_endpoint.to_string()),
+        ("SEALOS_SYS_CRI_ENDPOINT", cri.endpoint.clone()),
     ];
     for (key, value) in env {
         meta.env.insert(key.to_string(), value);
     }
+    meta.env.extend(cri.env.clone());
     meta
 }
 
@@ -316,5 +427,43 @@ impl Matrix {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RenderError, parse_image_list};
+
+    fn refused(text: &[u8]) -> (usize, String) {
+        match parse_image_list("k3s-images", text) {
+            Err(RenderError::ImageList { line, reason, .. }) => (line, reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_lists_drop_pause_and_refuse_what_is_not_an_image() {
+        let list =
+            b"# k3s images\ndocker.io/rancher/klipper-helm:v0.8.2\n\ndocker.io/rancher/mirrored-pause:3.6\n";
+        assert_eq!(
+            parse_image_list("k3s-images", list).unwrap(),
+            ["docker.io/rancher/klipper-helm:v0.8.2"]
+        );
+        let (line, reason) = refused(b"docker.io/a:1\n\x1b[31mred:1\n");
+        assert_eq!(line, 2);
+        assert!(reason.contains("\\u{1b}") && !reason.contains('\x1b'), "{reason}");
+        assert_eq!(refused(b"docker.io/a:1\n--flag:1\n").0, 2);
+        assert_eq!(refused(b"../../etc/passwd:1\n").0, 1);
+        assert_eq!(refused(b"docker.io/no-tag\n").0, 1);
+        assert!(
+            refused(b"docker.io/rancher/mirrored-pause:3.6\n")
+                .1
+                .contains("no image")
+        );
+        assert!(refused(&[0xff, 0xfe]).1.contains("UTF-8"));
+        let long = "docker.io/a:1\n".repeat(1_001);
+        assert!(refused(long.as_bytes()).1.contains("more than 1000 lines"));
+        let huge = vec![b'a'; super::IMAGE_LIST_BYTES + 1];
+        assert!(refused(&huge).1.contains("bytes"));
     }
 }

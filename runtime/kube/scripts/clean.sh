@@ -6,7 +6,5 @@ cd "$(dirname "$0")" || exit 1
 source common.sh
 
 bash clean-kube.sh
-remove_unit image-cri-shim.service
-rm -f "$BIN_DIR/image-cri-shim" /etc/image-cri-shim.yaml
-systemctl daemon-reload
+bash clean-shim.sh
 log_info "clean done"

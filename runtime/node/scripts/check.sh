@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Preflight on a node before init: systemd, free ports, a usable registry
-# data folder. Usage: check.sh REGISTRY_DATA
+# Preflight on a node before init: systemd, free control-plane ports (kubeadm
+# and k3s use the same ones), a usable registry data folder.
+# Usage: check.sh REGISTRY_DATA
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=common.sh
