@@ -8,7 +8,11 @@ use common::{Workspace, stderr};
 /// Applies `edit`, runs `matrix plan`, and checks the error names the file
 /// position and contains every `needle`.
 fn rejects(edit: impl FnOnce(String) -> String, needles: &[&str]) {
-    let ws = Workspace::new(edit);
+    plan_fails(&Workspace::new(edit), needles);
+}
+
+/// Runs `matrix plan` in `ws` and checks it fails with every `needle`.
+fn plan_fails(ws: &Workspace, needles: &[&str]) {
     let out = ws.run(&["plan"]);
     for needle in needles {
         common::assert_fails(&out, 2, needle);
@@ -228,10 +232,7 @@ fn rejects_lock(edit: impl FnOnce(String) -> String, needles: &[&str]) {
     let lock = ws.path().join("matrix.lock");
     let text = std::fs::read_to_string(&lock).unwrap();
     std::fs::write(&lock, edit(text)).unwrap();
-    let out = ws.run(&["plan"]);
-    for needle in needles {
-        common::assert_fails(&out, 2, needle);
-    }
+    plan_fails(&ws, needles);
 }
 
 #[test]

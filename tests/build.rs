@@ -21,6 +21,16 @@ fn build(ws: &Workspace, out: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&ws.build(TAG, out, &args).stdout).unwrap()
 }
 
+/// The `Env` of a `skopeo inspect` answer.
+fn env_of(info: &serde_json::Value) -> Vec<&str> {
+    info["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect()
+}
+
 fn inspect(store: &Path, reference: &str, raw: bool) -> serde_json::Value {
     let target = format!("oci:{}:{reference}", store.display());
     let mut args = vec!["inspect"];
@@ -45,12 +55,7 @@ fn builds_every_cell_of_a_tag_and_skopeo_reads_them() {
             assert_eq!(info["Labels"]["sealos.io.type"], "rootfs");
             assert_eq!(info["Labels"]["version"], "v1.24.4");
             assert_eq!(info["Labels"]["image"], "ghcr.io/labring/lvscare:v4.2.1");
-            let env: Vec<&str> = info["Env"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e.as_str().unwrap())
-                .collect();
+            let env = env_of(&info);
             assert!(env.contains(&"sandboxImage=pause:3.7"), "{env:?}");
             assert!(env.contains(&"registryDomain=sealos.hub"), "{env:?}");
             // runtime, kube, crictl, two CRI parts, conntrack, registry,
@@ -406,12 +411,7 @@ fn k3s_cells_build_with_their_own_binary_and_image_list() {
     ] {
         assert_eq!(info["Labels"][key], value, "{key}");
     }
-    let env: Vec<&str> = info["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let env = env_of(&info);
     for wanted in [
         "SEALOS_SYS_CRI_ENDPOINT=/run/k3s/containerd/containerd.sock",
         "SEALOS_SYS_RUN_MODE=master",

@@ -158,24 +158,12 @@ pub struct TemplateVars {
 
 /// Renders one planned cell. Pure apart from reading runtime/ and templates/.
 pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCell, RenderError> {
-    let config = matrix
-        .render
-        .as_ref()
-        .ok_or_else(|| RenderError::NoRenderSection {
-            path: matrix.path.clone(),
-        })?;
+    let (config, facts) = config_and_facts(matrix, planned)?;
     let cell = &planned.cell;
     let cri = config
         .cri
         .get(&cell.cri)
         .ok_or(RenderError::NoCriContexts { cri: cell.cri })?;
-    let facts = matrix
-        .lock
-        .kubeadm_images(&cell.kube)
-        .ok_or_else(|| RenderError::NoKubeadmFacts {
-            kube: cell.kube.clone(),
-            minor: cell.kube.minor().to_string(),
-        })?;
     let root = matrix.root();
     let mut context = Context::new();
     for name in &cri.contexts {
@@ -217,6 +205,28 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
     })
 }
 
+/// The `[render]` section and the kubeadm facts of the cell's version.
+fn config_and_facts<'m>(
+    matrix: &'m Matrix,
+    planned: &PlannedCell,
+) -> Result<(&'m RenderConfig, KubeadmImages), RenderError> {
+    let config = matrix
+        .render
+        .as_ref()
+        .ok_or_else(|| RenderError::NoRenderSection {
+            path: matrix.path.clone(),
+        })?;
+    let kube = &planned.cell.kube;
+    let facts = matrix
+        .lock
+        .kubeadm_images(kube)
+        .ok_or_else(|| RenderError::NoKubeadmFacts {
+            kube: kube.clone(),
+            minor: kube.minor().to_string(),
+        })?;
+    Ok((config, facts))
+}
+
 fn list_bytes(images: &[String]) -> Vec<u8> {
     let mut list = images.join("\n");
     list.push('\n');
@@ -241,20 +251,7 @@ pub fn use_image_list(
     text: &[u8],
 ) -> Result<(), RenderError> {
     let mut images = parse_image_list(component, text)?;
-    let config = matrix
-        .render
-        .as_ref()
-        .ok_or_else(|| RenderError::NoRenderSection {
-            path: matrix.path.clone(),
-        })?;
-    let facts =
-        matrix
-            .lock
-            .kubeadm_images(&planned.cell.kube)
-            .ok_or_else(|| RenderError::NoKubeadmFacts {
-                kube: planned.cell.kube.clone(),
-                minor: planned.cell.kube.minor().to_string(),
-            })?;
+    let (config, facts) = config_and_facts(matrix, planned)?;
     images.push(format!("{}/pause:{}", facts.registry, facts.pause));
     images.push(config.lvscare_image(&planned.cell));
     rendered.context.replace(
