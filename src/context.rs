@@ -271,6 +271,25 @@ impl Context {
         self.entries.insert(path, entry);
     }
 
+    /// Removes and returns every entry beneath `dir` (paths relative to it),
+    /// in path order: the staged members of a packed archive.
+    pub fn take_under(&mut self, dir: &str) -> Vec<(String, Entry)> {
+        let prefix = format!("{dir}/");
+        let paths: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, _)| path.clone())
+            .collect();
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let entry = self.entries.remove(&path)?;
+                Some((path[prefix.len()..].to_string(), entry))
+            })
+            .collect()
+    }
+
     /// Refuses a context whose links would lead out once written: a
     /// path beneath a symlink entry, or a link whose target, resolved
     /// through the other links, leaves the root.

@@ -24,6 +24,8 @@ struct RawLock {
     released: BTreeMap<Spanned<String>, Day>,
     #[serde(default)]
     k3s: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    #[serde(default)]
+    newest: BTreeMap<String, BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// A value that is fixed for a minor, or changes from given patches on
@@ -127,6 +129,8 @@ pub struct Lock {
     released: BTreeMap<KubeVersion, Day>,
     /// Known k3s releases per minor (`1.28.1+k3s1`), ascending.
     k3s: BTreeMap<KubeMinor, Vec<KubeVersion>>,
+    /// The newest release of a project per Kubernetes minor (`[newest.cri-tools]`).
+    newest: BTreeMap<String, BTreeMap<KubeMinor, String>>,
     /// Where each pin is written, for errors found once the matrix is known.
     pin_spans: BTreeMap<String, std::ops::Range<usize>>,
     source: Option<Source>,
@@ -286,6 +290,27 @@ impl Lock {
             versions.dedup_by(|a, b| a.tag_form() == b.tag_form());
             k3s.insert(parsed_minor, versions);
         }
+        let mut newest = BTreeMap::new();
+        for (project, table) in raw.newest {
+            let mut versions = BTreeMap::new();
+            for (minor, version) in table {
+                let key = format!("newest.{project}");
+                let parsed_minor: KubeMinor = parse_at(&source, &key, &minor, "key minors as \"1.28\"")?;
+                let text = version.get_ref();
+                let plain =
+                    semver::Version::parse(text).is_ok_and(|v| v.pre.is_empty() && v.build.is_empty());
+                if !plain {
+                    return Err(source.invalid(
+                        version.span(),
+                        format!("{key}.\"{parsed_minor}\""),
+                        format!("`{text}` is not a release version"),
+                        "write the release without its `v`, e.g. \"1.24.2\"",
+                    ));
+                }
+                versions.insert(parsed_minor, text.clone());
+            }
+            newest.insert(project, versions);
+        }
         Ok(Lock {
             path: path.to_path_buf(),
             kube,
@@ -293,6 +318,7 @@ impl Lock {
             artifacts,
             released,
             k3s,
+            newest,
             pin_spans,
             source: Some(source),
         })
@@ -335,6 +361,12 @@ impl Lock {
     /// Known patch numbers of `minor`, ascending (empty if none are known).
     pub fn patches(&self, minor: KubeMinor) -> &[u64] {
         self.kube.get(&minor).map_or(&[], Vec::as_slice)
+    }
+
+    /// The newest release of `project` for a Kubernetes minor, if the lock
+    /// lists one (`[newest.cri-tools] "1.24" = "1.24.2"`).
+    pub fn newest(&self, project: &str, minor: KubeMinor) -> Option<&str> {
+        self.newest.get(project)?.get(&minor).map(String::as_str)
     }
 
     /// Known k3s releases of `minor`, ascending (empty if none are known).

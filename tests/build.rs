@@ -47,9 +47,41 @@ fn builds_every_cell_of_a_tag_and_skopeo_reads_them() {
     let report = build(&ws, "out/oci", &[]);
     assert_eq!(report["built"], 6, "{report}");
     let store = ws.path().join("out/oci");
-    for image in ["kubernetes", "kubernetes-docker", "kubernetes-crio"] {
+    // Layers: runtime files, kube, crictl, the CRI's parts, the depend
+    // bundle, registry, sealos, and the cell's own files.
+    for (image, layers, cri_env, init) in [
+        (
+            "kubernetes",
+            8,
+            "disableApparmor=false",
+            "init-cri.sh $registryDomain $registryPort && bash init.sh",
+        ),
+        (
+            "kubernetes-docker",
+            9,
+            "criDockerdData=/var/lib/cri-dockerd",
+            "init-cri.sh && bash init.sh",
+        ),
+        (
+            "kubernetes-crio",
+            8,
+            "criData=/var/lib/crio",
+            "init-cri.sh $registryDomain $registryPort $registryUsername $registryPassword && bash init.sh",
+        ),
+    ] {
         for arch in ["amd64", "arm64"] {
             let info = inspect(&store, &format!("{image}:{TAG}-{arch}"), false);
+            let config: serde_json::Value = serde_json::from_str(&tool(
+                "skopeo",
+                &[
+                    "inspect",
+                    "--config",
+                    &format!("oci:{}:{image}:{TAG}-{arch}", store.display()),
+                ],
+            ))
+            .unwrap();
+            assert_eq!(config["author"], "sealos");
+            assert_eq!(info["Labels"]["init"], init);
             assert_eq!(info["Architecture"], arch);
             assert_eq!(info["Os"], "linux");
             assert_eq!(info["Labels"]["sealos.io.type"], "rootfs");
@@ -58,9 +90,13 @@ fn builds_every_cell_of_a_tag_and_skopeo_reads_them() {
             let env = env_of(&info);
             assert!(env.contains(&"sandboxImage=pause:3.7"), "{env:?}");
             assert!(env.contains(&"registryDomain=sealos.hub"), "{env:?}");
-            // runtime, kube, crictl, two CRI parts, conntrack, registry,
-            // sealos, and the cell's own files.
-            assert_eq!(info["Layers"].as_array().unwrap().len(), 9, "{image} {arch}");
+            assert!(env.contains(&cri_env), "{env:?}");
+            assert_eq!(
+                env.iter().any(|e| e.starts_with("disableApparmor=")),
+                image == "kubernetes",
+                "{env:?}"
+            );
+            assert_eq!(info["Layers"].as_array().unwrap().len(), layers, "{image} {arch}");
         }
         let index = inspect(&store, &format!("{image}:{TAG}"), true);
         assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
@@ -125,7 +161,7 @@ fn umoci_unpacks_the_context_and_binaries() {
         "bin/kubelet",
         "bin/crictl",
         "bin/conntrack",
-        "cri/runc",
+        "opt/lsof",
         "cri/registry",
         "cri/image-cri-shim",
         "opt/sealctl",
@@ -136,7 +172,21 @@ fn umoci_unpacks_the_context_and_binaries() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o111, 0o111, "{path} is executable");
+    }    // containerd repackaged with runc and crun, as labring ships it.
+    let listing = tool(
+        "tar",
+        &["tzf", rootfs.join("cri/cri-containerd.tar.gz").to_str().unwrap()],
+    );
+    for member in [
+        "usr/bin/containerd",
+        "usr/bin/containerd-shim-runc-v2",
+        "usr/bin/ctr",
+        "usr/bin/runc",
+        "usr/bin/crun",
+    ] {
+        assert!(listing.lines().any(|line| line == member), "{member} in {listing}");
     }
+
     assert!(rootfs.join("cri/cri-containerd.tar.gz").is_file());
     let shim = std::fs::read_to_string(rootfs.join("cri/image-cri-shim")).unwrap();
     assert!(shim.contains("STAND-IN for image-cri-shim"), "{shim}");
@@ -434,8 +484,10 @@ fn k3s_cells_build_with_their_own_binary_and_image_list() {
     let list = std::fs::read_to_string(rootfs.join("images/shim/DefaultImageList")).unwrap();
     assert_eq!(
         list,
-        "docker.io/matrix-stand-in/k3s-images:1.28.1-k3s1\nregistry.k8s.io/pause:3.9\nghcr.io/labring/lvscare:v4.3.3\n"
+        "docker.io/matrix-stand-in/k3s-images:1.28.1-k3s1\nregistry.k8s.io/pause:3.9\n"
     );
+    let lvscare = std::fs::read_to_string(rootfs.join("images/shim/LvscareImageList")).unwrap();
+    assert_eq!(lvscare, "ghcr.io/labring/lvscare:v4.3.3\n");
     let scripts: Vec<String> = std::fs::read_dir(rootfs.join("scripts"))
         .unwrap()
         .map(|e| e.unwrap().path().display().to_string())

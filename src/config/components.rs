@@ -44,6 +44,10 @@ pub(super) struct RawComponent {
     layer: Option<String>,
     #[serde(default)]
     image_list: bool,
+    #[serde(default)]
+    newest: Option<String>,
+    #[serde(default)]
+    pack: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +106,9 @@ pub enum Placement {
         exec: bool,
         /// Archive members the file must contain (checked, and used for stand-ins).
         members: Vec<String>,
+        /// Members also extracted, member path -> context path (labring's
+        /// library bundle ships whole and gives bin/conntrack).
+        extract: BTreeMap<String, String>,
     },
     /// Members extracted from a tar.gz, member path -> context path.
     Extract(BTreeMap<String, String>),
@@ -126,11 +133,26 @@ pub struct Component {
     pub placement: Placement,
     /// The image layer it goes into (components sharing one share a layer).
     pub layer: String,
+    /// A project whose newest release per Kubernetes minor the lock lists
+    /// (`[newest.cri-tools]`); that release wins over `versions`.
+    pub newest: Option<String>,
+    /// The archive the component's files go into instead of the context
+    /// (`cri/cri-containerd.tar.gz`); its placement paths are member paths.
+    pub pack: Option<String>,
 }
 
 impl Component {
-    /// The version for `cell` (first matching rule), or `None` if no rule matches.
-    pub fn version(&self, cell: &Cell) -> Option<String> {
+    /// The version for `cell`: the lock's newest release of the minor when
+    /// the component follows one, else the first matching rule; `None` if
+    /// neither gives one.
+    pub fn version(&self, cell: &Cell, lock: &crate::lock::Lock) -> Option<String> {
+        if let Some(found) = self
+            .newest
+            .as_deref()
+            .and_then(|project| lock.newest(project, cell.kube.minor()))
+        {
+            return Some(found.to_string());
+        }
         let kube = cell.kube.tag_form();
         let release = cell.kube.semver().to_string();
         let minor = cell.kube.minor().to_string();
@@ -205,42 +227,83 @@ pub(super) fn resolve_components(
             };
             let mut checksum_vars = URL_VARS.to_vec();
             checksum_vars.push("url");
-            let placement = match (&item.to, item.files.is_empty()) {
+            let pack = item
+                .pack
+                .as_ref()
+                .map(|p| context_path(source, &format!("{key}.pack"), p))
+                .transpose()?;
+            if pack.is_some() && item.image_list {
+                return Err(source.invalid(
+                    item.name.span(),
+                    key,
+                    "an image list cannot go into a packed archive",
+                    "drop `pack` or `image_list`",
+                ));
+            }
+            let files: BTreeMap<String, String> = item
+                .files
+                .iter()
+                .map(|(member, to)| {
+                    // The member is read out of the unpacked archive: it
+                    // must stay inside it too.
+                    RelPath::parse(member).map_err(|reason| {
+                        source.invalid(
+                            to.span(),
+                            format!("{key}.files"),
+                            format!("member `{member}` is not a relative path inside the archive: {reason}"),
+                            "name the member as the archive stores it, e.g. \"crictl\" or \"bin/runc\"",
+                        )
+                    })?;
+                    Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?))
+                })
+                .collect::<Result<_, InputError>>()?;
+            let mut placement = match (&item.to, files.is_empty()) {
                 (None, true) if item.image_list => Placement::ImageList,
-                (Some(to), true) if !item.image_list => Placement::File {
+                (Some(to), _) if !item.image_list => Placement::File {
                     to: context_path(source, &format!("{key}.to"), to)?,
                     exec: item.exec,
-                    members: item.members.clone(),
-                },
-                (None, false) if !item.image_list => Placement::Extract(
-                    item.files
+                    members: item
+                        .members
                         .iter()
-                        .map(|(member, to)| {
-                            // The member is read out of the unpacked archive:
-                            // it must stay inside it too.
-                            RelPath::parse(member).map_err(|reason| {
-                                source.invalid(
-                                    to.span(),
-                                    format!("{key}.files"),
-                                    format!("member `{member}` is not a relative path inside the archive: {reason}"),
-                                    "name the member as the archive stores it, e.g. \"crictl\" or \"bin/runc\"",
-                                )
-                            })?;
-                            Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?))
-                        })
-                        .collect::<Result<_, InputError>>()?,
-                ),
+                        .chain(files.keys())
+                        .cloned()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                    extract: files,
+                },
+                (None, false) if !item.image_list => Placement::Extract(files),
                 _ => {
                     return Err(source.invalid(
                         item.name.span(),
                         key,
-                        "a component needs exactly one of `to` (the file as is), `files` (members to extract) or `image_list = true` (the cell's image list)",
+                        "a component needs `to` (the file as is), `files` (members to extract), both, or `image_list = true` (the cell's image list)",
                         "write `to = \"bin/kubeadm\"`, `files = { crictl = \"bin/crictl\" }` or `image_list = true`",
                     ));
                 }
             };
+            if let Some(pack) = &pack {
+                // Files of a packed component are staged under the archive's
+                // path and packed after placement (`fetch::pack`).
+                match &mut placement {
+                    Placement::File { to, extract, .. } => {
+                        *to = format!("{pack}/{to}");
+                        for to in extract.values_mut() {
+                            *to = format!("{pack}/{to}");
+                        }
+                    }
+                    Placement::Extract(files) => {
+                        for to in files.values_mut() {
+                            *to = format!("{pack}/{to}");
+                        }
+                    }
+                    Placement::ImageList => {}
+                }
+            }
             Ok(Component {
                 name: item.name.get_ref().clone(),
+                newest: item.newest.clone(),
+                pack,
                 when: resolve_condition(source, &key, &item.when)?,
                 versions,
                 url: Template::parse(source, &format!("{key}.url"), &item.url, URL_VARS)?,

@@ -23,6 +23,8 @@ pub(super) struct RawRender {
     service_subnet: String,
     dns_domain: String,
     #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
@@ -181,6 +183,8 @@ pub struct RenderConfig {
     pub service_subnet: String,
     /// Cluster DNS domain.
     pub dns_domain: String,
+    /// The image config's `author` (labring's Kubefiles say `MAINTAINER sealos`).
+    pub author: Option<String>,
     /// Extra image env for every cell (registry credentials defaults, ...).
     pub env: BTreeMap<String, String>,
     /// Extra labels for every cell (sealos's init/clean/check commands).
@@ -339,6 +343,7 @@ pub(super) fn resolve_render(source: &Source, raw: &RawRender) -> Result<RenderC
         pod_subnet: raw.pod_subnet.clone(),
         service_subnet: raw.service_subnet.clone(),
         dns_domain: raw.dns_domain.clone(),
+        author: raw.author.clone(),
         env: raw.env.clone(),
         labels: raw.labels.clone(),
         templates,

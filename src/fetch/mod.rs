@@ -205,10 +205,12 @@ pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, Fetc
         .iter()
         .filter(|component| component.when.matches(cell))
         .map(|component| {
-            let version = component.version(cell).ok_or_else(|| FetchError::NoVersion {
-                component: component.name.clone(),
-                cell: cell.to_string(),
-            })?;
+            let version = component
+                .version(cell, &matrix.lock)
+                .ok_or_else(|| FetchError::NoVersion {
+                    component: component.name.clone(),
+                    cell: cell.to_string(),
+                })?;
             let vars = [
                 ("version", version.as_str()),
                 ("arch", cell.arch.as_str()),
@@ -506,64 +508,203 @@ pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<
     match &fetched.artifact.placement {
         // Read by the renderer (`render::use_image_list`), not placed.
         Placement::ImageList => {}
-        Placement::File { to, exec, .. } => {
+        Placement::File {
+            to, exec, extract, ..
+        } => {
             let entry = Entry {
                 content: Content::Verified {
                     path: fetched.path.clone(),
                     id: fetched.digest.to_string(),
                 },
                 mode: if *exec { 0o755 } else { 0o644 },
-                origin,
+                origin: origin.clone(),
             };
             context.insert(to.clone(), entry, &[])?;
+            extract_members(context, fetched, cache, extract, &origin)?;
         }
-        Placement::Extract(files) => {
-            let dir = cache.extracted(&fetched.digest);
-            let wanted: Vec<&str> = files.keys().map(String::as_str).collect();
-            // Cells placing the same archive in parallel take turns to check
-            // and unpack it; reading the members needs no lock.
-            static UNPACKING: Mutex<()> = Mutex::new(());
-            let _turn = UNPACKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if dir.is_dir() && !cache.extracted_intact(&fetched.digest, &wanted) {
-                // Changed since it was unpacked: unpack the verified archive again.
-                cache.drop_extracted(&fetched.digest);
-            }
-            if !dir.is_dir() {
-                let archive =
-                    std::fs::File::open(&fetched.path).map_err(io_error("reading a cached archive"))?;
-                extract_tar_gz(archive, &dir, Limits::default()).map_err(|source| FetchError::Extract {
-                    component: fetched.artifact.component.clone(),
-                    url: redact(&fetched.artifact.url),
-                    source,
-                })?;
-                cache.record_extracted(&fetched.digest).map_err(io_error(format!(
-                    "recording the unpacked {}",
-                    fetched.artifact.label()
-                )))?;
-            }
-            for (member, to) in files {
-                let path = dir.join(member);
-                let meta =
-                    std::fs::symlink_metadata(&path).map_err(io_error(format!("reading member {member}")))?;
-                if !meta.is_file() {
-                    return Err(FetchError::MissingMember {
-                        component: fetched.artifact.component.clone(),
-                        url: redact(&fetched.artifact.url),
-                        member: member.clone(),
-                    });
-                }
-                use std::os::unix::fs::PermissionsExt;
-                let entry = Entry {
-                    content: Content::Verified {
-                        path,
-                        id: format!("{}/{member}", fetched.digest),
-                    },
-                    mode: normal_mode(meta.permissions().mode()),
-                    origin: origin.clone(),
-                };
-                context.insert(to.clone(), entry, &[])?;
-            }
-        }
+        Placement::Extract(files) => extract_members(context, fetched, cache, files, &origin)?,
     }
     Ok(())
+}
+
+/// Unpacks a fetched archive once (in the cache) and places `files` from it.
+fn extract_members(
+    context: &mut Context,
+    fetched: &Fetched,
+    cache: &Cache,
+    files: &BTreeMap<String, String>,
+    origin: &Origin,
+) -> Result<(), FetchError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let dir = cache.extracted(&fetched.digest);
+    let wanted: Vec<&str> = files.keys().map(String::as_str).collect();
+    // Cells placing the same archive in parallel take turns to check
+    // and unpack it; reading the members needs no lock.
+    static UNPACKING: Mutex<()> = Mutex::new(());
+    let _turn = UNPACKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if dir.is_dir() && !cache.extracted_intact(&fetched.digest, &wanted) {
+        // Changed since it was unpacked: unpack the verified archive again.
+        cache.drop_extracted(&fetched.digest);
+    }
+    if !dir.is_dir() {
+        let archive = std::fs::File::open(&fetched.path).map_err(io_error("reading a cached archive"))?;
+        extract_tar_gz(archive, &dir, Limits::default()).map_err(|source| FetchError::Extract {
+            component: fetched.artifact.component.clone(),
+            url: redact(&fetched.artifact.url),
+            source,
+        })?;
+        cache.record_extracted(&fetched.digest).map_err(io_error(format!(
+            "recording the unpacked {}",
+            fetched.artifact.label()
+        )))?;
+    }
+    for (member, to) in files {
+        let path = dir.join(member);
+        let meta = std::fs::symlink_metadata(&path).map_err(io_error(format!("reading member {member}")))?;
+        if !meta.is_file() {
+            return Err(FetchError::MissingMember {
+                component: fetched.artifact.component.clone(),
+                url: redact(&fetched.artifact.url),
+                member: member.clone(),
+            });
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let entry = Entry {
+            content: Content::Verified {
+                path,
+                id: format!("{}/{member}", fetched.digest),
+            },
+            mode: normal_mode(meta.permissions().mode()),
+            origin: origin.clone(),
+        };
+        context.insert(to.clone(), entry, &[])?;
+    }
+    Ok(())
+}
+
+/// Packs the staged members of every `pack` archive in the context into
+/// that archive (a deterministic tar.gz: sorted, owner root, time 0), as
+/// labring repackages containerd with runc and crun. The archive is kept in
+/// the cache under the identity of its members, and used only if its blob
+/// verifies.
+pub fn pack_all(matrix: &Matrix, context: &mut Context, cache: &Cache) -> Result<(), FetchError> {
+    let packs: std::collections::BTreeSet<&str> = matrix
+        .components
+        .iter()
+        .filter_map(|c| c.pack.as_deref())
+        .collect();
+    for pack in packs {
+        let members = context.take_under(pack);
+        if members.is_empty() {
+            continue;
+        }
+        let origin = members[0].1.origin.clone();
+        let mut identity = String::from("matrix pack v1\n");
+        for (member, entry) in &members {
+            let id = match &entry.content {
+                Content::Verified { id, .. } => id.clone(),
+                Content::Bytes(bytes) => Sha256::of(bytes).to_string(),
+                Content::File(path) => {
+                    let file = std::fs::File::open(path).map_err(io_error("reading a packed file"))?;
+                    Sha256::of_reader(file)
+                        .map_err(io_error("hashing a packed file"))?
+                        .0
+                        .to_string()
+                }
+                Content::Symlink(target) => format!("link:{target}"),
+            };
+            identity.push_str(&format!("{member} {:o} {id}\n", entry.mode));
+        }
+        let key = format!("pack:{}", Sha256::of(identity.as_bytes()));
+        let cached = cache
+            .digest_of_url(&key)
+            .and_then(|digest| cache.verified(&digest).map(|path| (digest, path)));
+        let (digest, path) = match cached {
+            Some(found) => found,
+            None => {
+                let written = write_pack(&members, cache)?;
+                cache
+                    .remember_url(&key, &written.0)
+                    .map_err(io_error("recording a packed archive"))?;
+                written
+            }
+        };
+        context.insert(
+            pack.to_string(),
+            Entry {
+                content: Content::Verified {
+                    path,
+                    id: digest.to_string(),
+                },
+                mode: 0o644,
+                origin,
+            },
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes one packed archive into the cache; its digest and blob path.
+fn write_pack(members: &[(String, Entry)], cache: &Cache) -> Result<(Sha256, PathBuf), FetchError> {
+    let mut temp = cache.temp_file().map_err(io_error("writing a packed archive"))?;
+    {
+        let gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(temp.as_file_mut(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        let mut dirs = std::collections::BTreeSet::new();
+        for (member, _) in members {
+            let mut parent = std::path::Path::new(member).parent();
+            while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+                dirs.insert(format!("{}/", dir.display()));
+                parent = dir.parent();
+            }
+        }
+        let header = |kind: tar::EntryType, mode: u32, size: u64| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_mode(mode);
+            header.set_size(size);
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            header
+        };
+        for dir in &dirs {
+            let mut head = header(tar::EntryType::Directory, 0o755, 0);
+            tar.append_data(&mut head, dir, std::io::empty())
+                .map_err(io_error("writing a packed archive"))?;
+        }
+        for (member, entry) in members {
+            if let Content::Symlink(target) = &entry.content {
+                let mut head = header(tar::EntryType::Symlink, 0o777, 0);
+                tar.append_link(&mut head, member, target)
+                    .map_err(io_error("writing a packed archive"))?;
+                continue;
+            }
+            let size = match &entry.content {
+                Content::Bytes(bytes) => bytes.len() as u64,
+                Content::File(path) | Content::Verified { path, .. } => std::fs::metadata(path)
+                    .map_err(io_error("reading a packed file"))?
+                    .len(),
+                Content::Symlink(_) => 0,
+            };
+            let reader = Context::open(entry).map_err(io_error("reading a packed file"))?;
+            let mut head = header(tar::EntryType::Regular, entry.mode, size);
+            tar.append_data(&mut head, member, reader)
+                .map_err(io_error("writing a packed archive"))?;
+        }
+        tar.into_inner()
+            .and_then(|gz| gz.finish())
+            .map_err(io_error("writing a packed archive"))?;
+    }
+    let file = std::fs::File::open(temp.path()).map_err(io_error("hashing a packed archive"))?;
+    let (digest, _) = Sha256::of_reader(file).map_err(io_error("hashing a packed archive"))?;
+    let path = cache
+        .commit(temp, &digest)
+        .map_err(io_error("storing a packed archive"))?;
+    Ok((digest, path))
 }

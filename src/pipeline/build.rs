@@ -20,7 +20,7 @@ use crate::axis::Arch;
 use crate::config::Matrix;
 use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
-use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, place};
+use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, pack_all, place};
 use crate::oci::{
     Compression, ImageConfig, IndexEntry, LayerDesc, LayerError, LayerSpec, RefName, Store, StoreError,
     build_index, build_manifest, write_layer,
@@ -468,6 +468,7 @@ fn cell_recipe(
             })?;
         place(&mut context, fetched, options.cache)?;
     }
+    pack_all(matrix, &mut context, options.cache)?;
     Ok(Recipe {
         image: planned.image.clone(),
         tag: planned.tags.tag.to_string(),

@@ -11,7 +11,7 @@ use super::fetch::{FetchSet, use_fetched_list};
 use crate::config::Matrix;
 use crate::config::Placement;
 use crate::context::ContextError;
-use crate::fetch::{Cache, FetchError, artifacts_for, place};
+use crate::fetch::{Cache, FetchError, artifacts_for, pack_all, place};
 use crate::plan::PlannedCell;
 use crate::render::{RenderError, render_cell};
 
@@ -124,6 +124,7 @@ pub fn render_contexts(
                     place(&mut rendered.context, item, cache)?;
                 }
             }
+            pack_all(matrix, &mut rendered.context, cache)?;
         }
         let dir = if request.single {
             request.out.clone()

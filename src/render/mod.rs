@@ -22,6 +22,8 @@ use crate::version::KubeVersion;
 
 /// Where the image list goes in the context.
 pub const IMAGE_LIST: &str = "images/shim/DefaultImageList";
+/// Where the lvscare image is listed on its own, as labring's images do.
+pub const LVSCARE_LIST: &str = "images/shim/LvscareImageList";
 
 /// Why a cell could not be rendered.
 #[derive(Debug, Error)]
@@ -181,7 +183,7 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
             config,
         )?;
     }
-    let images = image_list(config, planned, &facts);
+    let images = image_list(planned, &facts);
     add_generated(
         &mut context,
         IMAGE_LIST,
@@ -189,6 +191,16 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
         Origin::Generated("image list"),
         config,
     )?;
+    let lvscare = config.lvscare_image(&planned.cell);
+    add_generated(
+        &mut context,
+        LVSCARE_LIST,
+        list_bytes(std::slice::from_ref(&lvscare)),
+        Origin::Generated("lvscare image list"),
+        config,
+    )?;
+    let mut images = images;
+    images.push(lvscare);
     let meta = image_meta(config, planned, &facts, cri);
     add_generated(
         &mut context,
@@ -253,7 +265,6 @@ pub fn use_image_list(
     let mut images = parse_image_list(component, text)?;
     let (config, facts) = config_and_facts(matrix, planned)?;
     images.push(format!("{}/pause:{}", facts.registry, facts.pause));
-    images.push(config.lvscare_image(&planned.cell));
     rendered.context.replace(
         IMAGE_LIST.to_string(),
         Entry {
@@ -262,6 +273,7 @@ pub fn use_image_list(
             origin: Origin::Artifact(component.to_string()),
         },
     );
+    images.push(config.lvscare_image(&planned.cell));
     rendered.images = images;
     Ok(())
 }
@@ -363,8 +375,9 @@ fn template_vars(
     })
 }
 
-/// kubeadm's default images for the cell's version, plus lvscare.
-pub fn image_list(config: &RenderConfig, planned: &PlannedCell, facts: &KubeadmImages) -> Vec<String> {
+/// kubeadm's default images for the cell's version (lvscare is listed
+/// apart, in [`LVSCARE_LIST`]).
+pub fn image_list(planned: &PlannedCell, facts: &KubeadmImages) -> Vec<String> {
     let kube = planned.cell.kube.to_string();
     let registry = &facts.registry;
     let mut images: Vec<String> = [
@@ -379,7 +392,6 @@ pub fn image_list(config: &RenderConfig, planned: &PlannedCell, facts: &KubeadmI
     images.push(format!("{registry}/pause:{}", facts.pause));
     images.push(format!("{registry}/etcd:{}", facts.etcd));
     images.push(format!("{registry}/{}", facts.coredns));
-    images.push(config.lvscare_image(&planned.cell));
     images
 }
 
@@ -389,7 +401,10 @@ fn image_meta(
     facts: &KubeadmImages,
     cri: &CriRender,
 ) -> ImageMeta {
-    let mut meta = ImageMeta::default();
+    let mut meta = ImageMeta {
+        author: config.author.clone(),
+        ..ImageMeta::default()
+    };
     meta.labels.extend(config.labels.clone());
     meta.labels.extend(cri.labels.clone());
     let computed = [

@@ -1,30 +1,7 @@
 #!/usr/bin/env bash
-# Installs and starts containerd from cri/cri-containerd.tar.gz, trusting
-# the node-local registry. Usage: init-cri.sh REGISTRY_DOMAIN REGISTRY_PORT
+# The CRI step sealos runs first: containerd, trusting the node-local
+# registry. Usage: init-cri.sh REGISTRY_DOMAIN REGISTRY_PORT
 set -euo pipefail
 cd "$(dirname "$0")"
-# shellcheck source=common.sh
-source common.sh
 
-registry_domain=${1:?registry domain}
-registry_port=${2:?registry port}
-
-staging=$(mktemp -d)
-trap 'rm -rf "$staging"' EXIT
-tar -xzf ../cri/cri-containerd.tar.gz -C "$staging"
-for dir in "$staging/usr/local/bin" "$staging/usr/local/sbin" "$staging/bin"; do
-  if [ -d "$dir" ]; then
-    install_bin "$dir"/*
-  fi
-done
-install_bin ../cri/runc
-
-mkdir -p /etc/containerd "/etc/containerd/certs.d/$registry_domain:$registry_port"
-install -m 0644 ../etc/config.toml /etc/containerd/config.toml
-install -m 0644 ../etc/hosts.toml "/etc/containerd/certs.d/$registry_domain:$registry_port/hosts.toml"
-install -m 0644 ../etc/crictl.yaml /etc/crictl.yaml
-install_unit ../etc/containerd.service
-systemctl daemon-reload
-systemctl enable --now containerd.service
-wait_for_socket /run/containerd/containerd.sock 60
-log_info "containerd started"
+bash init-containerd.sh "${1:?registry domain}" "${2:?registry port}"

@@ -1,35 +1,8 @@
 #!/usr/bin/env bash
-# Installs and starts docker from cri/docker.tgz, and cri-dockerd from
-# cri/cri-dockerd.tgz when the image has it (Kubernetes 1.24 and newer).
-# Usage: init-cri.sh REGISTRY_DOMAIN REGISTRY_PORT
+# The CRI step sealos runs first: docker, then cri-dockerd in front of it.
+# sealos runs it with the image env, which names the node-local registry.
 set -euo pipefail
 cd "$(dirname "$0")"
-# shellcheck source=common.sh
-source common.sh
 
-registry_domain=${1:?registry domain}
-registry_port=${2:?registry port}
-
-staging=$(mktemp -d)
-trap 'rm -rf "$staging"' EXIT
-tar -xzf ../cri/docker.tgz -C "$staging"
-install_bin "$staging"/docker/*
-
-mkdir -p /etc/docker "/etc/docker/certs.d/$registry_domain:$registry_port"
-install -m 0644 ../etc/daemon.json /etc/docker/daemon.json
-install -m 0644 ../etc/crictl.yaml /etc/crictl.yaml
-install_unit ../etc/docker.service
-systemctl daemon-reload
-systemctl enable --now docker.service
-wait_for_socket /var/run/docker.sock 60
-
-if [ -f ../cri/cri-dockerd.tgz ]; then
-  tar -xzf ../cri/cri-dockerd.tgz -C "$staging"
-  install_bin "$staging"/cri-dockerd/cri-dockerd
-  install_unit ../etc/cri-docker.service
-  install_unit ../etc/cri-docker.socket
-  systemctl daemon-reload
-  systemctl enable --now cri-docker.socket cri-docker.service
-  wait_for_socket /var/run/cri-dockerd.sock 60
-fi
-log_info "docker started"
+bash init-docker.sh "${registryDomain:-sealos.hub}" "${registryPort:-5000}"
+bash init-cri-dockerd.sh

@@ -42,3 +42,20 @@ wait_for_socket() {
   log_error "socket $socket did not appear"
   return 1
 }
+
+# install_libseccomp ARCHIVE: installs the libseccomp bundle's libraries
+# (library/lib/*) when the host has no libseccomp (runc and crun need it).
+install_libseccomp() {
+  local archive=$1 staging
+  if ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then
+    return 0
+  fi
+  [ -f "$archive" ] || return 0
+  staging=$(mktemp -d)
+  tar -xzf "$archive" -C "$staging"
+  if [ -d "$staging/library/lib" ]; then
+    cp -a "$staging"/library/lib/. /usr/lib/
+    ldconfig || true
+  fi
+  rm -rf "$staging"
+}

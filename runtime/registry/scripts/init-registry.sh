@@ -29,6 +29,7 @@ AUTH
 fi
 
 sed "s|/etc/registry/registry_config.yml|$config|" ../etc/registry.service >"$UNIT_DIR/registry.service"
+chmod 0644 "$UNIT_DIR/registry.service"
 systemctl daemon-reload
 systemctl enable --now registry.service
 log_info "registry serving $registry_data"
