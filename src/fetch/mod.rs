@@ -502,10 +502,16 @@ fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), Fetc
     }
 }
 
-/// Puts a fetched artifact's files into a context.
-pub fn place(context: &mut Context, fetched: &Fetched, cache: &Cache) -> Result<(), FetchError> {
-    let origin = Origin::Artifact(fetched.artifact.component.clone());
-    match &fetched.artifact.placement {
+/// Puts a fetched artifact's files into a context where the cell's own
+/// `artifact` places them (components sharing a download place it apart).
+pub fn place(
+    context: &mut Context,
+    artifact: &Artifact,
+    fetched: &Fetched,
+    cache: &Cache,
+) -> Result<(), FetchError> {
+    let origin = Origin::Artifact(artifact.component.clone());
+    match &artifact.placement {
         // Read by the renderer (`render::use_image_list`), not placed.
         Placement::ImageList => {}
         Placement::File {

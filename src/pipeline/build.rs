@@ -466,7 +466,7 @@ fn cell_recipe(
                 artifact: artifact.label(),
                 reason: options.fetched.failure(&artifact).map(ToString::to_string),
             })?;
-        place(&mut context, fetched, options.cache)?;
+        place(&mut context, &artifact, fetched, options.cache)?;
     }
     pack_all(matrix, &mut context, options.cache)?;
     Ok(Recipe {

@@ -121,7 +121,7 @@ pub fn render_contexts(
             })?;
             for artifact in artifacts_for(matrix, &planned.cell)? {
                 if let Some(item) = set.get(&artifact) {
-                    place(&mut rendered.context, item, cache)?;
+                    place(&mut rendered.context, &artifact, item, cache)?;
                 }
             }
             pack_all(matrix, &mut rendered.context, cache)?;
