@@ -13,6 +13,7 @@ pub mod context;
 pub mod digest;
 pub mod fetch;
 pub mod fsutil;
+pub mod gotmpl;
 pub mod lock;
 pub mod net;
 pub mod oci;

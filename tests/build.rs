@@ -172,7 +172,7 @@ fn umoci_unpacks_the_context_and_binaries() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o111, 0o111, "{path} is executable");
-    }    // containerd repackaged with runc and crun, as labring ships it.
+    } // containerd repackaged with runc and crun, as labring ships it.
     let listing = tool(
         "tar",
         &["tzf", rootfs.join("cri/cri-containerd.tar.gz").to_str().unwrap()],
@@ -184,7 +184,10 @@ fn umoci_unpacks_the_context_and_binaries() {
         "usr/bin/runc",
         "usr/bin/crun",
     ] {
-        assert!(listing.lines().any(|line| line == member), "{member} in {listing}");
+        assert!(
+            listing.lines().any(|line| line == member),
+            "{member} in {listing}"
+        );
     }
 
     assert!(rootfs.join("cri/cri-containerd.tar.gz").is_file());

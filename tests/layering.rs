@@ -11,6 +11,7 @@ use std::path::Path;
 const LEVELS: &[(&str, u32)] = &[
     ("digest", 0),
     ("fsutil", 0),
+    ("gotmpl", 0),
     ("progress", 0),
     ("source", 0),
     ("axis", 0),

@@ -38,8 +38,14 @@ pub struct BuildArgs {
     image_mirror: Vec<String>,
     /// Leave registry/ empty (no image pulls): for offline demos only,
     /// the image cannot install a cluster without its images.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["image_layout", "image_mirror"])]
     skip_images: bool,
+    /// Take the images of the image lists from an OCI image layout holding
+    /// them by full reference (`registry.k8s.io/pause:3.7`) instead of
+    /// registries: the `images/` folder `matrix mirror --stand-ins` writes,
+    /// or one filled with `skopeo copy --all docker://IMG oci:DIR:IMG`.
+    #[arg(long, conflicts_with = "image_mirror")]
+    image_layout: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print the results as JSON.
@@ -79,6 +85,8 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         jobs: args.source.jobs,
         images: if args.skip_images {
             ImageSource::Skip
+        } else if let Some(layout) = &args.image_layout {
+            ImageSource::Layout(layout.clone())
         } else {
             ImageSource::Pull {
                 client: &client,

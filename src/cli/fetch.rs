@@ -181,11 +181,20 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> anyhow::Result<ExitCode> {
         MirrorSource::Fetch(args.source.options(&matrix))
     };
     let progress = reporter(artifacts.len(), "mirror");
-    let report = mirror(&matrix, &artifacts, &args.to, source, progress.as_ref())?;
+    let report = mirror(&matrix, &cells, &args.to, source, progress.as_ref())?;
     drop(progress);
     println!(
-        "{} artifacts for {} cells in {} ({}){}",
+        "{} artifacts{} for {} cells in {} ({}){}",
         report.placed,
+        if args.stand_ins {
+            format!(
+                " and {} images (under {}/images)",
+                report.images,
+                args.to.display()
+            )
+        } else {
+            String::new()
+        },
         cells.len(),
         args.to.display(),
         if args.stand_ins { "stand-ins" } else { "mirrored" },

@@ -58,14 +58,15 @@ enum Command {
         after_help = "Examples:\n  matrix fetch v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///srv/mirror\n  matrix fetch v1.24.4-4.1.3 --offline\n  matrix fetch --all --pin"
     )]
     Fetch(fetch::FetchArgs),
-    /// Write a mirror tree of the selected cells' binaries (or stand-ins).
+    /// Write a mirror tree of the selected cells' binaries (or stand-ins:
+    /// binaries, and images under DIR/images).
     #[command(
         after_help = "Examples:\n  matrix mirror --to /srv/mirror v1.24.4-4.1.3\n  matrix mirror --to /tmp/mirror --stand-ins v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///tmp/mirror"
     )]
     Mirror(fetch::MirrorArgs),
     /// Build reproducible OCI images of the selected cells into an OCI layout.
     #[command(
-        after_help = "Examples:\n  matrix build v1.24.4-4.1.3 --mirror file:///tmp/mirror\n  matrix build v1.24.4-4.1.3 --cri containerd --arch amd64 --out out/oci\n  matrix build --kube 1.27 --sealos 5.0.1\n  matrix build --all --shard 3/19        # one CI job of 19\n  skopeo inspect oci:out/oci:kubernetes:v1.24.4-4.1.3-amd64"
+        after_help = "Examples:\n  matrix build v1.24.4-4.1.3 --mirror file:///tmp/mirror --image-layout /tmp/mirror/images   # offline, stand-ins\n  matrix build v1.24.4-4.1.3 --cri containerd --arch amd64 --out out/oci\n  matrix build --kube 1.27 --sealos 5.0.1\n  matrix build --all --shard 3/19        # one CI job of 19\n  skopeo inspect oci:out/oci:kubernetes:v1.24.4-4.1.3-amd64"
     )]
     Build(build::BuildArgs),
     /// Delete blobs of the OCI layout that no tag reaches.

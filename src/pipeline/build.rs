@@ -15,15 +15,15 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::fetch::{FetchSet, artifacts_of, fetch_set, use_fetched_list};
-use super::save::RegistrySaver;
+use super::save::{Puller, RegistrySaver};
 use crate::axis::Arch;
 use crate::config::Matrix;
 use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
 use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, pack_all, place};
 use crate::oci::{
-    Compression, ImageConfig, IndexEntry, LayerDesc, LayerError, LayerSpec, RefName, Store, StoreError,
-    build_index, build_manifest, write_layer,
+    Compression, ImageConfig, IndexEntry, LayerDesc, LayerError, LayerSpec, RefLayout, RefName, Store,
+    StoreError, build_index, build_manifest, write_layer,
 };
 use crate::plan::{Plan, PlannedCell};
 use crate::progress::{Event, Outcome, Progress, Reporter};
@@ -128,6 +128,9 @@ pub enum ImageSource<'a> {
         /// Where to pull each registry's images from instead.
         mirrors: Vec<ImageMirror>,
     },
+    /// Take them from an OCI layout holding them by full reference
+    /// (`matrix mirror --stand-ins` writes one under `DIR/images`).
+    Layout(PathBuf),
 }
 
 /// Everything one `build` needs, resolved by the caller.
@@ -203,9 +206,16 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
     let saver = match &request.images {
         ImageSource::Skip => None,
         ImageSource::Pull { client, mirrors } => Some(RegistrySaver::new(
-            client,
+            Puller::Registry {
+                client,
+                mirrors: mirrors.clone(),
+            },
             &cache,
-            mirrors.clone(),
+            pulls.as_ref(),
+        )),
+        ImageSource::Layout(dir) => Some(RegistrySaver::new(
+            Puller::Layout(RefLayout::at(dir)),
+            &cache,
             pulls.as_ref(),
         )),
     };

@@ -165,6 +165,9 @@ pub enum MirrorError {
     /// Fetching failed before anything was written.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// A cell's image list could not be made.
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MirrorError + '_ {
@@ -188,20 +191,27 @@ pub enum MirrorSource {
 pub struct MirrorReport {
     /// Artifacts placed in the tree.
     pub placed: usize,
+    /// Stand-in images written under `images/` (stand-in mode).
+    pub images: usize,
     /// Failures (fetch mode), as text.
     pub failures: Vec<String>,
 }
 
-/// Writes `DIR/<host>/<path>` for every artifact plus `SHA256SUMS` (and the
-/// upstream checksum files the components name), merging with what the
-/// tree already lists.
+/// Writes `DIR/<host>/<path>` for every artifact of `cells` plus
+/// `SHA256SUMS` (and the upstream checksum files the components name),
+/// merging with what the tree already lists. Stand-in mode also writes a
+/// stand-in for every image of the cells' image lists into the OCI layout
+/// `DIR/images` (by full reference), which `build --image-layout` saves
+/// into `registry/`.
 pub fn mirror(
     matrix: &Matrix,
-    artifacts: &[Artifact],
+    cells: &[&PlannedCell],
     to: &Path,
     source: MirrorSource,
     reporter: &dyn Reporter,
 ) -> Result<MirrorReport, MirrorError> {
+    let artifacts = &artifacts_of(matrix, cells)?;
+    let stand_ins = matches!(source, MirrorSource::StandIns(_));
     let sums_path = to.join(SUMS_FILE);
     let mut sums = std::fs::read_to_string(&sums_path)
         .map(|text| parse_sums(&text))
@@ -260,10 +270,55 @@ pub fn mirror(
     }
     std::fs::create_dir_all(to).map_err(io_at(to))?;
     write_atomic(&sums_path, format_sums(&sums).as_bytes()).map_err(io_at(&sums_path))?;
+    let images = if stand_ins {
+        stand_in_images(matrix, cells, to)?
+    } else {
+        0
+    };
     Ok(MirrorReport {
         placed: placed.len(),
+        images,
         failures,
     })
+}
+
+/// The layout `mirror --stand-ins` writes images into, beside the binaries.
+pub const STAND_IN_IMAGES: &str = "images";
+
+/// Writes a stand-in for every image the cells save into `registry/`
+/// (their image lists, k3s's from its stand-in list in the tree).
+fn stand_in_images(matrix: &Matrix, cells: &[&PlannedCell], to: &Path) -> Result<usize, MirrorError> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut arches = std::collections::BTreeSet::new();
+    for planned in cells {
+        let mut rendered = crate::render::render_cell(matrix, planned)?;
+        for artifact in artifacts_for(matrix, &planned.cell)?
+            .into_iter()
+            .filter(|a| a.placement == Placement::ImageList)
+        {
+            let Some(relative) = tree_path(&artifact.url) else {
+                continue;
+            };
+            let path = to.join(relative);
+            let text = std::fs::read(&path).map_err(io_at(&path))?;
+            crate::render::use_image_list(matrix, planned, &mut rendered, &artifact.component, &text)?;
+        }
+        for image in rendered.images {
+            // The name a build looks the image up by (`docker.io/library/x:latest`).
+            let name = image
+                .parse::<crate::registry::ImageRef>()
+                .map(|r| r.to_string())
+                .unwrap_or(image);
+            names.insert(name);
+        }
+        arches.insert(planned.cell.arch);
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    let arches: Vec<_> = arches.into_iter().collect();
+    let dir = to.join(STAND_IN_IMAGES);
+    crate::oci::RefLayout::at(&dir)
+        .write_stand_ins(&names, &arches)
+        .map_err(io_at(&dir))
 }
 
 /// Gives a rendered cell whose image list comes from a component (k3s's

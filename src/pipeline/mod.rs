@@ -23,5 +23,5 @@ pub use fetch::{
 };
 pub use push::{PushReport, push};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
-pub use save::{REGISTRY_ROOT, RegistrySaver};
+pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
 pub use versions::{Refresh, RefreshError, refresh};

@@ -13,7 +13,7 @@ use crate::axis::Arch;
 use crate::context::{Content, Context, Entry, Origin};
 use crate::digest::Sha256;
 use crate::fetch::Cache;
-use crate::oci::{Compression, ImageConfig, LayerDesc};
+use crate::oci::{Compression, ImageConfig, LayerDesc, RefLayout};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, RegistryError};
 use crate::registry::{ImageMirror, ImageRef, pull_source};
@@ -32,28 +32,34 @@ struct Resolved {
 
 type Slot = Arc<OnceLock<Result<Resolved, SaveError>>>;
 
-/// Saves images through a registry client into contexts.
+/// Where a saver takes images from.
+pub enum Puller<'a> {
+    /// Registries, through the client, with `FROM=TO` mirrors.
+    Registry {
+        /// The client.
+        client: &'a Client,
+        /// Where to pull each registry's images from instead.
+        mirrors: Vec<ImageMirror>,
+    },
+    /// An OCI layout holding the images by full reference (offline).
+    Layout(RefLayout),
+}
+
+/// Saves images from registries or an image layout into contexts.
 pub struct RegistrySaver<'a> {
-    client: &'a Client,
+    from: Puller<'a>,
     cache: &'a Cache,
-    mirrors: Vec<ImageMirror>,
     resolved: Mutex<HashMap<(String, Arch), Slot>>,
     reporter: &'a dyn Reporter,
 }
 
 impl<'a> RegistrySaver<'a> {
-    /// A saver pulling through `mirrors` into `cache`; each image pulled
-    /// (once per arch) is a task reported to `reporter`.
-    pub fn new(
-        client: &'a Client,
-        cache: &'a Cache,
-        mirrors: Vec<ImageMirror>,
-        reporter: &'a dyn Reporter,
-    ) -> Self {
+    /// A saver pulling `from` registries or a layout into `cache`; each
+    /// image pulled (once per arch) is a task reported to `reporter`.
+    pub fn new(from: Puller<'a>, cache: &'a Cache, reporter: &'a dyn Reporter) -> Self {
         RegistrySaver {
-            client,
+            from,
             cache,
-            mirrors,
             resolved: Mutex::new(HashMap::new()),
             reporter,
         }
@@ -96,17 +102,20 @@ impl<'a> RegistrySaver<'a> {
                     what: "image list".into(),
                     message: e.to_string(),
                 })?;
-        let source = pull_source(&wanted, &self.mirrors);
+        let (client, mirrors) = match &self.from {
+            Puller::Registry { client, mirrors } => (*client, mirrors),
+            Puller::Layout(layout) => return self.pull_layout(layout, wanted, arch),
+        };
+        let source = pull_source(&wanted, mirrors);
         let host = source.api_host().to_string();
         let (mut bytes, mut media_type, mut digest) =
-            self.client
-                .manifest(&host, &source.repository, &source.reference)?;
+            client.manifest(&host, &source.repository, &source.reference)?;
         if media_type.contains("index") || media_type.contains("manifest.list") {
             let child = platform_manifest(&bytes, arch).ok_or_else(|| RegistryError::Invalid {
                 what: source.to_string(),
                 message: format!("the index has no linux/{arch} manifest"),
             })?;
-            (bytes, media_type, digest) = self.client.manifest(&host, &source.repository, &child)?;
+            (bytes, media_type, digest) = client.manifest(&host, &source.repository, &child)?;
         }
         let _ = media_type;
         let manifest_path = self.cache_bytes(&digest, &bytes)?;
@@ -115,31 +124,85 @@ impl<'a> RegistrySaver<'a> {
                 what: format!("manifest of {source}"),
                 message: e.to_string(),
             })?;
-        let mut digests = Vec::new();
-        if let Some(config) = manifest.pointer("/config/digest").and_then(|d| d.as_str()) {
-            digests.push(config.to_string());
-        }
-        for layer in manifest
-            .get("layers")
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(d) = layer.get("digest").and_then(|d| d.as_str()) {
-                digests.push(d.to_string());
-            }
-        }
         let mut blobs = Vec::new();
-        for blob in digests {
-            let path = self
-                .client
-                .fetch_blob(&host, &source.repository, &blob, self.cache)?;
+        for blob in manifest_blobs(&manifest) {
+            let path = client.fetch_blob(&host, &source.repository, &blob, self.cache)?;
             let parsed: Sha256 =
                 blob.parse()
                     .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
                         what: source.to_string(),
                         message: e.to_string(),
                     })?;
+            blobs.push((parsed, path));
+        }
+        Ok(Resolved {
+            repository: wanted.repository.clone(),
+            tag: (!wanted.reference.starts_with("sha256:")).then(|| wanted.reference.clone()),
+            manifest: (digest, manifest_path),
+            blobs,
+        })
+    }
+
+    /// Takes `wanted` for `arch` from an image layout: its manifest and
+    /// blobs are copied into the cache only if they verify.
+    fn pull_layout(
+        &self,
+        layout: &RefLayout,
+        wanted: ImageRef,
+        arch: Arch,
+    ) -> Result<Resolved, RegistryError> {
+        let io = |what: String| {
+            move |source| RegistryError::Io {
+                what: what.clone(),
+                source,
+            }
+        };
+        let name = wanted.to_string();
+        let (digest, bytes) = layout
+            .manifest(&name, arch)
+            .map_err(io(format!("reading {name} from {}", layout.root().display())))?
+            .ok_or_else(|| RegistryError::Invalid {
+                what: name.clone(),
+                message: format!(
+                    "the image layout {} has no linux/{arch} image of that name; add it with `skopeo copy --all docker://{name} oci:{}:{name}` or `matrix mirror --stand-ins`",
+                    layout.root().display(),
+                    layout.root().display()
+                ),
+            })?;
+        let manifest_path = self.cache_bytes(&digest, &bytes)?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
+                what: format!("manifest of {name}"),
+                message: e.to_string(),
+            })?;
+        let mut blobs = Vec::new();
+        for blob in manifest_blobs(&manifest) {
+            let parsed: Sha256 =
+                blob.parse()
+                    .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
+                        what: name.clone(),
+                        message: e.to_string(),
+                    })?;
+            let path = match self.cache.verified(&parsed) {
+                Some(path) => path,
+                None => {
+                    let source = layout.blob_path(&parsed);
+                    let what = format!("copying {} from the image layout", source.display());
+                    let mut temp = self.cache.temp_file().map_err(io(what.clone()))?;
+                    let file = std::fs::File::open(&source).map_err(io(what.clone()))?;
+                    let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
+                    std::io::copy(&mut std::io::BufReader::new(file), &mut writer)
+                        .map_err(io(what.clone()))?;
+                    let (_, (got, _)) = writer.finish();
+                    if got != parsed {
+                        return Err(RegistryError::Invalid {
+                            what: source.display().to_string(),
+                            message: format!("the blob hashes to {got}, not {parsed}"),
+                        });
+                    }
+                    self.cache.commit(temp, &parsed).map_err(io(what))?
+                }
+            };
             blobs.push((parsed, path));
         }
         Ok(Resolved {
@@ -162,6 +225,18 @@ impl<'a> RegistrySaver<'a> {
         std::io::Write::write_all(temp.as_file_mut(), bytes).map_err(io)?;
         self.cache.commit(temp, digest).map_err(io)
     }
+}
+
+/// The config and layer digests a manifest names, in order.
+fn manifest_blobs(manifest: &serde_json::Value) -> Vec<String> {
+    let config = manifest.pointer("/config/digest").and_then(|d| d.as_str());
+    let layers = manifest
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|layer| layer.get("digest").and_then(|d| d.as_str()));
+    config.into_iter().chain(layers).map(str::to_string).collect()
 }
 
 /// The digest of the linux/`arch` manifest of an index.

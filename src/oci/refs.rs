@@ -1,0 +1,285 @@
+//! An OCI image layout whose images are addressed by full reference
+//! (`registry.k8s.io/pause:3.7` in `org.opencontainers.image.ref.name`), as
+//! `skopeo copy docker://X oci:DIR:X` leaves them: the offline source of the
+//! images a build saves into `registry/`. It also writes stand-in images:
+//! tiny, marked, multi-arch images with the names of the real ones, so the
+//! `registry/` stage runs with no network.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::axis::Arch;
+use crate::digest::Sha256;
+
+use super::REF_NAME;
+const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The label every stand-in image carries.
+pub const STAND_IN_LABEL: &str = "io.matrix.stand-in";
+/// Largest manifest, index or `index.json` read into memory.
+const MAX_JSON: u64 = 4 << 20;
+
+/// A layout of images by reference.
+#[derive(Debug, Clone)]
+pub struct RefLayout {
+    root: PathBuf,
+}
+
+impl RefLayout {
+    /// The layout at `root` (created on first write).
+    pub fn at(root: &Path) -> RefLayout {
+        RefLayout {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Where the layout is.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The blob file of `digest` (it may be missing or wrong: check it).
+    pub fn blob_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// The references `index.json` lists, each with its descriptor.
+    fn refs(&self) -> io::Result<BTreeMap<String, Value>> {
+        let path = self.root.join("index.json");
+        let index = match read_json(&path) {
+            Ok(index) => index,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(error) => return Err(error),
+        };
+        Ok(index
+            .get("manifests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                let name = m.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))?;
+                Some((name.as_str()?.to_string(), m.clone()))
+            })
+            .collect())
+    }
+
+    /// The linux/`arch` manifest of `reference` (an image index is
+    /// followed to its platform's manifest): its digest and bytes, read
+    /// from blobs that verify. `Ok(None)` when the layout lacks the image
+    /// or the platform.
+    pub fn manifest(&self, reference: &str, arch: Arch) -> io::Result<Option<(Sha256, Vec<u8>)>> {
+        let Some(descriptor) = self.refs()?.remove(reference) else {
+            return Ok(None);
+        };
+        let (digest, bytes) = self.json_blob(&descriptor)?;
+        let document: Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        if document.get("manifests").is_none() {
+            return Ok(Some((digest, bytes)));
+        }
+        let child = document["manifests"].as_array().into_iter().flatten().find(|m| {
+            m.pointer("/platform/os").and_then(Value::as_str) == Some("linux")
+                && m.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch.as_str())
+        });
+        match child {
+            Some(child) => self.json_blob(child).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads and verifies a small JSON blob a descriptor points at.
+    fn json_blob(&self, descriptor: &Value) -> io::Result<(Sha256, Vec<u8>)> {
+        let digest: Sha256 = descriptor
+            .get("digest")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .parse()
+            .map_err(invalid)?;
+        let path = self.blob_path(&digest);
+        let file = fs::File::open(&path)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_JSON + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_JSON {
+            return Err(invalid(format!(
+                "{} is larger than a manifest may be",
+                path.display()
+            )));
+        }
+        if Sha256::of(&bytes) != digest {
+            return Err(invalid(format!("{} does not match its digest", path.display())));
+        }
+        Ok((digest, bytes))
+    }
+
+    /// Writes a stand-in image for each of `references` (an index over
+    /// `arches`, one marked file a platform), replacing earlier entries of
+    /// the same names. Deterministic: the same names give the same digests.
+    pub fn write_stand_ins(&self, references: &[String], arches: &[Arch]) -> io::Result<usize> {
+        fs::create_dir_all(self.root.join("blobs/sha256"))?;
+        write_file(
+            &self.root.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        let mut refs = self.refs()?;
+        for reference in references {
+            let mut manifests = Vec::new();
+            for arch in arches {
+                let (layer, diff_id) = stand_in_layer(reference, *arch)?;
+                let layer_digest = self.put(&layer)?;
+                let config = json!({
+                    "created": "1970-01-01T00:00:00Z",
+                    "architecture": arch.as_str(),
+                    "os": "linux",
+                    "config": { "Labels": { STAND_IN_LABEL: "true" } },
+                    "rootfs": { "type": "layers", "diff_ids": [diff_id.to_string()] },
+                });
+                let config = serde_json::to_vec(&config).map_err(invalid)?;
+                let config_digest = self.put(&config)?;
+                let manifest = json!({
+                    "schemaVersion": 2,
+                    "mediaType": MANIFEST_TYPE,
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": config_digest.to_string(),
+                        "size": config.len(),
+                    },
+                    "layers": [{
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": layer_digest.to_string(),
+                        "size": layer.len(),
+                    }],
+                    "annotations": { STAND_IN_LABEL: "true" },
+                });
+                let manifest = serde_json::to_vec(&manifest).map_err(invalid)?;
+                let digest = self.put(&manifest)?;
+                manifests.push(json!({
+                    "mediaType": MANIFEST_TYPE,
+                    "digest": digest.to_string(),
+                    "size": manifest.len(),
+                    "platform": { "architecture": arch.as_str(), "os": "linux" },
+                }));
+            }
+            let index = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": INDEX_TYPE,
+                "manifests": manifests,
+            }))
+            .map_err(invalid)?;
+            let digest = self.put(&index)?;
+            refs.insert(
+                reference.clone(),
+                json!({
+                    "mediaType": INDEX_TYPE,
+                    "digest": digest.to_string(),
+                    "size": index.len(),
+                    "annotations": { REF_NAME: reference },
+                }),
+            );
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_TYPE,
+            "manifests": refs.into_values().collect::<Vec<_>>(),
+        });
+        write_file(
+            &self.root.join("index.json"),
+            &serde_json::to_vec_pretty(&index).map_err(invalid)?,
+        )?;
+        Ok(references.len())
+    }
+
+    /// Stores bytes as a blob (atomically); its digest.
+    fn put(&self, bytes: &[u8]) -> io::Result<Sha256> {
+        let digest = Sha256::of(bytes);
+        let path = self.blob_path(&digest);
+        let intact = fs::read(&path).is_ok_and(|existing| existing == bytes);
+        if !intact {
+            write_file(&path, bytes)?;
+        }
+        Ok(digest)
+    }
+}
+
+/// The gzip layer of a stand-in image and its diff id.
+fn stand_in_layer(reference: &str, arch: Arch) -> io::Result<(Vec<u8>, Sha256)> {
+    let text = format!(
+        "STAND-IN for the image {reference} (linux/{arch}), generated by `matrix mirror --stand-ins`.\n\
+         Not the real image: it lets the registry/ stage of a build run without the internet.\n"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    tar.append_data(&mut header, "STAND-IN", text.as_bytes())?;
+    let raw = tar.into_inner()?;
+    let diff_id = Sha256::of(&raw);
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(&raw)?;
+    Ok((gz.finish()?, diff_id))
+}
+
+fn read_json(path: &Path) -> io::Result<Value> {
+    let file = fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_JSON + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_JSON {
+        return Err(invalid(format!(
+            "{} is larger than an index may be",
+            path.display()
+        )));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{}: {e}", path.display())))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    crate::fsutil::write_atomic(path, bytes)
+}
+
+fn invalid(error: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stand_ins_are_found_per_platform_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = RefLayout::at(dir.path());
+        let name = "registry.k8s.io/pause:3.7".to_string();
+        layout
+            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
+            .unwrap();
+        let (digest, bytes) = layout.manifest(&name, Arch::Arm64).unwrap().unwrap();
+        assert_eq!(Sha256::of(&bytes), digest);
+        assert!(
+            layout
+                .manifest("registry.k8s.io/pause:3.8", Arch::Arm64)
+                .unwrap()
+                .is_none()
+        );
+        // Same names, same digests.
+        let again = tempfile::tempdir().unwrap();
+        RefLayout::at(again.path())
+            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
+            .unwrap();
+        let (other, _) = RefLayout::at(again.path())
+            .manifest(&name, Arch::Arm64)
+            .unwrap()
+            .unwrap();
+        assert_eq!(digest, other);
+        // A tampered manifest blob is refused.
+        std::fs::write(layout.blob_path(&digest), b"{}").unwrap();
+        assert!(layout.manifest(&name, Arch::Arm64).is_err());
+    }
+}
