@@ -518,7 +518,14 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
     let store = Store::open(&dir.path().join("oci")).unwrap();
     let cache = matrix::fetch::Cache::open(&dir.path().join("cache")).unwrap();
     let client = registry::Client::new(registry::CredentialStore::default(), false).unwrap();
-    let saver = RegistrySaver::new(&client, &cache, Vec::new(), &matrix::progress::Silent);
+    let saver = RegistrySaver::new(
+        matrix::pipeline::Puller::Registry {
+            client: &client,
+            mirrors: Vec::new(),
+        },
+        &cache,
+        &matrix::progress::Silent,
+    );
     let fetched = matrix::pipeline::FetchSet::default();
     let options = BuildOptions {
         store: &store,
