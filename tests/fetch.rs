@@ -14,6 +14,8 @@ use matrix::progress::Silent;
 use matrix::{Matrix, Plan};
 
 const TAG: &str = "v1.24.4-4.2.1";
+/// Downloads the six cells of TAG need, once per URL.
+const ARTIFACTS: u64 = 28;
 
 /// A workspace with a stand-in mirror of TAG's artifacts in `mirror/`.
 fn with_mirror() -> Workspace {
@@ -42,15 +44,15 @@ fn file_mirror_fills_the_cache_then_fetches_nothing() {
     assert!(first.status.success(), "{}", stderr(&first));
     let first = summary(&first);
     // Both CRIs' and cri-o's cells on both arches: 12 components x 2 arches.
-    assert_eq!(first["fetched"], 24);
+    assert_eq!(first["fetched"], ARTIFACTS);
     assert_eq!(first["failed"], 0);
     let second = summary(&fetch(&ws, &["--mirror", &mirror]));
     assert_eq!(second["fetched"], 0);
-    assert_eq!(second["cached"], 24);
+    assert_eq!(second["cached"], ARTIFACTS);
     // Offline, the cache alone serves everything.
     std::fs::remove_dir_all(ws.path().join("mirror")).unwrap();
     let offline = summary(&fetch(&ws, &["--offline"]));
-    assert_eq!(offline["cached"], 24);
+    assert_eq!(offline["cached"], ARTIFACTS);
 }
 
 #[test]
@@ -59,7 +61,7 @@ fn offline_miss_names_the_artifact() {
     let out = fetch(&ws, &["--offline"]);
     assert_eq!(out.status.code(), Some(1));
     let json = summary(&out);
-    assert_eq!(json["failed"], 24);
+    assert_eq!(json["failed"], ARTIFACTS);
     let text = json["failures"][0].as_str().unwrap();
     assert!(
         text.contains("offline:") && text.contains("is not in the cache"),
@@ -79,7 +81,7 @@ fn http_mirror_with_faults_retries_and_succeeds() {
     server.fault(runc, vec![Fault::CutBody]);
     let out = fetch(&ws, &["--mirror", &server.url()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(summary(&out)["fetched"], 24);
+    assert_eq!(summary(&out)["fetched"], ARTIFACTS);
     assert_eq!(server.hits(kubeadm), 3, "500 twice, then 200");
     assert_eq!(server.hits(kubelet), 2, "429 with Retry-After, then 200");
     assert_eq!(server.hits(runc), 2, "cut mid-body, then 200");
@@ -209,22 +211,29 @@ fn fetched_files_land_in_the_context() {
             "crictl",
             "containerd",
             "runc",
-            "conntrack",
+            "crun",
+            "libseccomp",
+            "lsof",
             "registry",
             "sealos"
         ]
     );
     let mut context = Context::new();
     let cache = Cache::open(&ws.path().join("cache")).unwrap();
-    for result in fetcher.fetch_all(&artifacts, &|_| None, &Silent) {
-        place(&mut context, &result.unwrap(), &cache).unwrap();
+    for (artifact, result) in artifacts.iter().zip(fetcher.fetch_all(&artifacts, &|_| None, &Silent)) {
+        place(&mut context, artifact, &result.unwrap(), &cache).unwrap();
     }
+    // containerd, runc and crun are staged for one bundle, then packed.
+    assert!(context.get("cri/cri-containerd.tar.gz/usr/bin/runc").is_some());
+    matrix::fetch::pack_all(&matrix, &mut context, &cache).unwrap();
+    assert!(context.get("cri/cri-containerd.tar.gz/usr/bin/runc").is_none());
     let expect = [
         ("bin/kubeadm", 0o755),
         ("bin/crictl", 0o755),
         ("bin/conntrack", 0o755),
         ("cri/cri-containerd.tar.gz", 0o644),
-        ("cri/runc", 0o755),
+        ("cri/libseccomp.tar.gz", 0o644),
+        ("opt/lsof", 0o755),
         ("cri/registry", 0o755),
         ("cri/image-cri-shim", 0o755),
         ("opt/sealctl", 0o755),

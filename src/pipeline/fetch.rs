@@ -291,19 +291,19 @@ fn stand_in_images(matrix: &Matrix, cells: &[&PlannedCell], to: &Path) -> Result
     let mut names = std::collections::BTreeSet::new();
     let mut arches = std::collections::BTreeSet::new();
     for planned in cells {
-        let mut rendered = crate::render::render_cell(matrix, planned)?;
-        for artifact in artifacts_for(matrix, &planned.cell)?
+        let list = artifacts_for(matrix, &planned.cell)?
             .into_iter()
-            .filter(|a| a.placement == Placement::ImageList)
-        {
-            let Some(relative) = tree_path(&artifact.url) else {
-                continue;
-            };
-            let path = to.join(relative);
-            let text = std::fs::read(&path).map_err(io_at(&path))?;
-            crate::render::use_image_list(matrix, planned, &mut rendered, &artifact.component, &text)?;
-        }
-        for image in rendered.images {
+            .find(|a| a.placement == Placement::ImageList);
+        let supplied = match list.as_ref().and_then(|a| tree_path(&a.url).map(|p| (a, to.join(p)))) {
+            Some((artifact, path)) => Some((artifact.component.as_str(), std::fs::read(&path).map_err(io_at(&path))?)),
+            None => None,
+        };
+        let images = crate::render::cell_images(
+            matrix,
+            planned,
+            supplied.as_ref().map(|(component, text)| (*component, text.as_slice())),
+        )?;
+        for image in images {
             // The name a build looks the image up by (`docker.io/library/x:latest`).
             let name = image
                 .parse::<crate::registry::ImageRef>()

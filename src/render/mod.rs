@@ -262,9 +262,8 @@ pub fn use_image_list(
     component: &str,
     text: &[u8],
 ) -> Result<(), RenderError> {
-    let mut images = parse_image_list(component, text)?;
-    let (config, facts) = config_and_facts(matrix, planned)?;
-    images.push(format!("{}/pause:{}", facts.registry, facts.pause));
+    let mut images = supplied_list(matrix, planned, component, text)?;
+    let (config, _) = config_and_facts(matrix, planned)?;
     rendered.context.replace(
         IMAGE_LIST.to_string(),
         Entry {
@@ -276,6 +275,37 @@ pub fn use_image_list(
     images.push(config.lvscare_image(&planned.cell));
     rendered.images = images;
     Ok(())
+}
+
+/// The DefaultImageList a component's list gives: its images without their
+/// pause, then the pause of the cell's kubeadm facts.
+fn supplied_list(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+    component: &str,
+    text: &[u8],
+) -> Result<Vec<String>, RenderError> {
+    let mut images = parse_image_list(component, text)?;
+    let (_, facts) = config_and_facts(matrix, planned)?;
+    images.push(format!("{}/pause:{}", facts.registry, facts.pause));
+    Ok(images)
+}
+
+/// Every image a cell saves into `registry/` (its image list and lvscare),
+/// without assembling its context; `supplied` is the text of a component's
+/// image list when the cell takes its list from one (k3s).
+pub fn cell_images(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+    supplied: Option<(&str, &[u8])>,
+) -> Result<Vec<String>, RenderError> {
+    let (config, facts) = config_and_facts(matrix, planned)?;
+    let mut images = match supplied {
+        Some((component, text)) => supplied_list(matrix, planned, component, text)?,
+        None => image_list(planned, &facts),
+    };
+    images.push(config.lvscare_image(&planned.cell));
+    Ok(images)
 }
 
 /// The images of an untrusted list, one plain reference a line (comments
