@@ -26,6 +26,7 @@ pub mod registry;
 pub mod render;
 pub mod source;
 pub mod tag;
+pub mod verify;
 pub mod version;
 
 pub use axis::{Arch, Cri};

@@ -53,6 +53,8 @@ pub enum Outcome {
     Present,
     /// Mounted from another repository of the registry.
     Mounted,
+    /// Checked and sound.
+    Verified,
     /// It failed (the caller reports why).
     Failed,
 }
@@ -68,6 +70,7 @@ impl Outcome {
             Outcome::Pushed => "pushed",
             Outcome::Present => "present",
             Outcome::Mounted => "mounted",
+            Outcome::Verified => "verified",
             Outcome::Failed => "failed",
         }
     }

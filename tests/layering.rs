@@ -29,6 +29,7 @@ const LEVELS: &[(&str, u32)] = &[
     ("fetch", 8),
     ("recipe", 9),
     ("registry", 10),
+    ("verify", 10),
     ("pipeline", 11),
 ];
 

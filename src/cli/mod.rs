@@ -8,6 +8,7 @@ mod plan;
 mod progress;
 mod registry;
 mod render;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -87,6 +88,13 @@ enum Command {
         after_help = "Exit codes: 0 nothing missing or stale, 3 tags missing, 4 only stale tags.\n\nExamples:\n  matrix diff\n  matrix diff --registry 127.0.0.1:5000/labring --kube 1.24 --json"
     )]
     Diff(registry::DiffArgs),
+    /// Check built images against the contract sealos relies on: arch, files
+    /// per CRI, labels and env, kubeadm.yml fields, saved registry images,
+    /// run-time templates and scripts.
+    #[command(
+        after_help = "Exit codes: 0 every image meets the contract, 1 defects found, 2 bad input.\n\nExamples:\n  matrix verify v1.24.4-4.1.3\n  matrix verify v1.24.4-4.1.3 --from out/oci --json\n  matrix verify --kube 1.27 --registry 127.0.0.1:5000/labring"
+    )]
+    Verify(verify::VerifyArgs),
     /// List known Kubernetes releases, or refresh them from a registry.
     #[command(
         after_help = "Examples:\n  matrix versions\n  matrix versions --refresh --dry-run\n  matrix versions --refresh --source registry.k8s.io/kube-apiserver"
@@ -111,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Push(args) => registry::run_push(&cli.matrix, args),
         Command::Diff(args) => registry::run_diff(&cli.matrix, args),
         Command::Versions(args) => registry::run_versions(&cli.matrix, args),
+        Command::Verify(args) => verify::run(&cli.matrix, args),
     };
     match result {
         Ok(code) => code,

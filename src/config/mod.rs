@@ -12,11 +12,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod components;
+mod contract;
 mod render;
 mod rules;
 
 pub use components::{Component, Mirror, Placement, Template};
 
+pub use contract::{Contract, ContractPart};
 pub use render::{CriRender, KubeadmApi, Override, RenderConfig, TemplateOut};
 pub use rules::{Condition, ExcludeRule, ExtraRule, PatchPolicy, SelectRule, WindowRule};
 pub(crate) use rules::{RawCondition, RawExclude, RawExtra, RawSelect, RawWindow, resolve_condition};
@@ -58,6 +60,8 @@ struct RawMatrix {
     component: Vec<components::RawComponent>,
     #[serde(default)]
     mirror: Vec<components::RawMirror>,
+    #[serde(default)]
+    contract: Option<contract::RawContract>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +182,8 @@ pub struct Matrix {
     pub components: Vec<Component>,
     /// Mirrors declared in matrix.toml.
     pub mirrors: Vec<Mirror>,
+    /// What built rootfs images must hold (`matrix verify`).
+    pub contract: Contract,
 }
 
 impl Matrix {
@@ -375,6 +381,12 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
             .transpose()?,
         components,
         mirrors: components::resolve_mirrors(source, &raw.mirror)?,
+        contract: raw
+            .contract
+            .as_ref()
+            .map(|c| contract::resolve_contract(source, c))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! The pipeline: what commands do with the plan, the cache, the store and
 //! registries. Building recipes into the layout (`build`), saving a
 //! recipe's images into `registry/` (`save`), publishing built images
-//! (`push`) and comparing planned tags with published ones (`diff`). The
+//! (`push`), comparing planned tags with published ones (`diff`) and
+//! checking built images against the contract (`verify`). The
 //! CLI parses arguments, calls one of these and prints.
 
 pub mod build;
@@ -10,6 +11,7 @@ mod fetch;
 mod push;
 mod render;
 mod save;
+mod verify;
 mod versions;
 
 pub use build::{
@@ -24,4 +26,5 @@ pub use fetch::{
 pub use push::{PushReport, push};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
+pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{Refresh, RefreshError, refresh};

@@ -217,6 +217,26 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
     })
 }
 
+/// What the matrix promises a cell's image carries, without assembling its
+/// context: its metadata, the build-time template values, and the paths its
+/// build-time templates write (`etc/kubeadm.yml`).
+pub fn promises(matrix: &Matrix, planned: &PlannedCell) -> Result<(ImageMeta, TemplateVars, Vec<String>), RenderError> {
+    let (config, facts) = config_and_facts(matrix, planned)?;
+    let cri = config
+        .cri
+        .get(&planned.cell.cri)
+        .ok_or(RenderError::NoCriContexts { cri: planned.cell.cri })?;
+    let vars = template_vars(config, planned, &facts)?;
+    let outputs = cri
+        .templates
+        .as_ref()
+        .unwrap_or(&config.templates)
+        .iter()
+        .map(|out| out.to.clone())
+        .collect();
+    Ok((image_meta(config, planned, &facts, cri), vars, outputs))
+}
+
 /// The `[render]` section and the kubeadm facts of the cell's version.
 fn config_and_facts<'m>(
     matrix: &'m Matrix,

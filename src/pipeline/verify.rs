@@ -1,0 +1,282 @@
+//! `matrix verify`: read each selected cell's image back (from the OCI
+//! layout a build wrote, or from a registry) and check it against what the
+//! matrix promises for that cell and the image contract (`verify`).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::Matrix;
+use crate::fetch::Cache;
+use crate::oci::{RefName, Store, StoreError};
+use crate::plan::PlannedCell;
+use crate::progress::{Event, Outcome, Reporter};
+use crate::registry::{Client, Target};
+use crate::render::{RenderError, promises};
+use crate::verify::{Defect, Expectation, ImageFiles, KubeadmExpectation, LayerCompression, check};
+
+/// Where the images to verify are.
+pub enum VerifySource<'a> {
+    /// An OCI image layout (`out/oci`).
+    Store(PathBuf),
+    /// A registry namespace, pulled through the cache.
+    Registry {
+        /// The client.
+        client: &'a Client,
+        /// `REG/NS`.
+        target: Target,
+        /// Where pulled blobs are verified and kept.
+        cache: PathBuf,
+    },
+}
+
+/// One image's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageVerdict {
+    /// Image name.
+    pub image: String,
+    /// Per-arch tag.
+    pub tag: String,
+    /// Manifest digest, when the image was found.
+    pub digest: Option<String>,
+    /// Every defect found (none: the image meets the contract).
+    pub defects: Vec<Defect>,
+}
+
+/// The outcome of `matrix verify --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Images with no defect.
+    pub passed: usize,
+    /// Images with defects.
+    pub failed: usize,
+    /// Every image, in selection order.
+    pub images: Vec<ImageVerdict>,
+}
+
+/// Why verifying could not start.
+#[derive(Debug, Error)]
+pub enum VerifyError {
+    /// The OCI layout cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The matrix cannot say what the cell should hold.
+    #[error("{cell}: {source}")]
+    Render {
+        /// The cell.
+        cell: String,
+        /// Why.
+        #[source]
+        source: RenderError,
+    },
+    /// The cache for registry pulls cannot be opened.
+    #[error("opening the cache {}: {source}", path.display())]
+    Cache {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the matrix promises for `planned`.
+fn expectation(matrix: &Matrix, planned: &PlannedCell) -> Result<Expectation, VerifyError> {
+    let failed = |source| VerifyError::Render {
+        cell: planned.cell.to_string(),
+        source,
+    };
+    let (meta, vars, outputs) = promises(matrix, planned).map_err(failed)?;
+    let registry = matrix.render.as_ref().map(|r| r.registry.clone()).unwrap_or_default();
+    let kubeadm = outputs.iter().any(|o| o == "etc/kubeadm.yml").then(|| KubeadmExpectation {
+        api: vars.kubeadm_api.to_string(),
+        minor: vars.kube_minor,
+        kube_version: vars.kube_version.clone(),
+        cri_socket: vars.cri_socket.clone(),
+        image_repository: registry,
+        dns_repository: vars.dns_image_repository.clone(),
+    });
+    let runtime_env = [
+        ("SEALOS_SYS_KUBE_VERSION".to_string(), vars.kube_version.clone()),
+        ("SEALOS_SYS_SEALOS_VERSION".to_string(), planned.cell.sealos.to_string()),
+    ]
+    .into();
+    Ok(Expectation {
+        arch: planned.cell.arch.as_str().to_string(),
+        contract: matrix.contract.for_cri(planned.cell.cri),
+        labels: meta.labels,
+        env: meta.env,
+        author: meta.author,
+        runtime_env,
+        kubeadm,
+    })
+}
+
+/// A read image: manifest digest, config and layers (path, compression).
+struct Pulled {
+    digest: String,
+    config: serde_json::Value,
+    layers: Vec<(PathBuf, LayerCompression)>,
+}
+
+/// Verifies every cell's image; a missing or unreadable image is a defect.
+pub fn verify(
+    matrix: &Matrix,
+    cells: &[&PlannedCell],
+    source: &VerifySource<'_>,
+    reporter: &dyn Reporter,
+) -> Result<VerifyReport, VerifyError> {
+    let store = match source {
+        VerifySource::Store(path) => Some(Store::open_existing(path)?),
+        VerifySource::Registry { .. } => None,
+    };
+    let cache = match source {
+        VerifySource::Registry { cache, .. } => Some(Cache::open(cache).map_err(|source| VerifyError::Cache {
+            path: cache.clone(),
+            source,
+        })?),
+        VerifySource::Store(_) => None,
+    };
+    let mut images = Vec::new();
+    for planned in cells {
+        let expect = expectation(matrix, planned)?;
+        let tag = planned.tags.tag.to_string();
+        let task = format!("{}:{tag}", planned.image);
+        reporter.report(Event::Started { task: &task, total: None });
+        let pulled = match (source, &store, &cache) {
+            (VerifySource::Store(_), Some(store), _) => from_store(store, &planned.image, planned),
+            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => {
+                from_registry(client, target, cache, &planned.image, &tag, planned.cell.arch.as_str())
+            }
+            _ => Err("no image source".to_string()),
+        };
+        let verdict = match pulled {
+            Ok(pulled) => {
+                let mut files = ImageFiles::new();
+                let mut defects = Vec::new();
+                for (path, compression) in &pulled.layers {
+                    let read = File::open(path)
+                        .map(BufReader::new)
+                        .and_then(|reader| files.apply_layer(reader, *compression));
+                    if let Err(error) = read {
+                        defects.push(Defect {
+                            path: format!("layer {}", path.display()),
+                            problem: format!("unreadable: {error}"),
+                        });
+                    }
+                }
+                defects.extend(check(&expect, &pulled.config, &files));
+                ImageVerdict {
+                    image: planned.image.clone(),
+                    tag: tag.clone(),
+                    digest: Some(pulled.digest),
+                    defects,
+                }
+            }
+            Err(problem) => ImageVerdict {
+                image: planned.image.clone(),
+                tag: tag.clone(),
+                digest: None,
+                defects: vec![Defect {
+                    path: "image".into(),
+                    problem,
+                }],
+            },
+        };
+        reporter.report(Event::Finished {
+            task: &task,
+            outcome: if verdict.defects.is_empty() {
+                Outcome::Verified
+            } else {
+                Outcome::Failed
+            },
+        });
+        images.push(verdict);
+    }
+    let failed = images.iter().filter(|i| !i.defects.is_empty()).count();
+    Ok(VerifyReport {
+        passed: images.len() - failed,
+        failed,
+        images,
+    })
+}
+
+fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, LayerCompression)> {
+    manifest
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .map(|layer| {
+            (
+                layer.get("digest").and_then(|d| d.as_str()).unwrap_or("").to_string(),
+                layer.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
+                LayerCompression::of_media_type(layer.get("mediaType").and_then(|m| m.as_str()).unwrap_or("")),
+            )
+        })
+        .collect()
+}
+
+fn from_store(store: &Store, image: &str, planned: &PlannedCell) -> Result<Pulled, String> {
+    let name = RefName::new(image, &planned.tags.tag);
+    let descriptor = store
+        .resolve(&name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{image}:{} is not in {}", planned.tags.tag, store.root().display()))?;
+    let digest = descriptor.digest().to_string();
+    store.check_blob(&digest, descriptor.size()).map_err(|e| e.to_string())?;
+    let manifest: serde_json::Value = store.read_json(&digest).map_err(|e| e.to_string())?;
+    let config_digest = manifest.pointer("/config/digest").and_then(|d| d.as_str()).unwrap_or("");
+    let config_size = manifest.pointer("/config/size").and_then(|d| d.as_u64()).unwrap_or(0);
+    store.check_blob(config_digest, config_size).map_err(|e| e.to_string())?;
+    let config: serde_json::Value = store.read_json(config_digest).map_err(|e| e.to_string())?;
+    let mut layers = Vec::new();
+    for (layer, size, compression) in layers_of(&manifest) {
+        store.check_blob(&layer, size).map_err(|e| e.to_string())?;
+        layers.push((store.blob_path(&layer), compression));
+    }
+    Ok(Pulled { digest, config, layers })
+}
+
+fn from_registry(
+    client: &Client,
+    target: &Target,
+    cache: &Cache,
+    image: &str,
+    tag: &str,
+    arch: &str,
+) -> Result<Pulled, String> {
+    let host = target.api_host().to_string();
+    let repository = target.repository(image);
+    let (bytes, _, digest) = client.manifest(&host, &repository, tag).map_err(|e| e.to_string())?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
+    if manifest.get("manifests").is_some() {
+        return Err(format!("{image}:{tag} is an index, not the linux/{arch} image"));
+    }
+    let config_digest = manifest.pointer("/config/digest").and_then(|d| d.as_str()).unwrap_or("");
+    let config_path = client
+        .fetch_blob(&host, &repository, config_digest, cache)
+        .map_err(|e| e.to_string())?;
+    let size = std::fs::metadata(&config_path).map(|m| m.len()).unwrap_or(0);
+    if size > 4 << 20 {
+        return Err(format!("config {config_digest} is {size} bytes, more than a config may be"));
+    }
+    let config: serde_json::Value = std::fs::read(&config_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("config: {e}")))?;
+    let mut layers = Vec::new();
+    for (layer, _, compression) in layers_of(&manifest) {
+        let path = client
+            .fetch_blob(&host, &repository, &layer, cache)
+            .map_err(|e| e.to_string())?;
+        layers.push((path, compression));
+    }
+    Ok(Pulled {
+        digest: digest.to_string(),
+        config,
+        layers,
+    })
+}
