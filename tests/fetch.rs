@@ -255,3 +255,32 @@ fn fetched_files_land_in_the_context() {
         "artifact:sealos"
     );
 }
+
+#[test]
+fn check_urls_asks_the_servers_and_names_what_is_missing() {
+    let ws = with_mirror();
+    let server = Server::serve_dir(ws.path().join("mirror"));
+    // Every URL exists in the stand-in tree, served over loopback HTTP.
+    let out = fetch(&ws, &["--mirror", &server.url(), "--check-urls"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let checks = summary(&out);
+    let checks = checks.as_array().unwrap();
+    // Artifacts and the checksum files the components name, each once.
+    assert!(checks.len() > ARTIFACTS as usize, "{}", checks.len());
+    assert!(checks.iter().all(|c| c["status"] == 200), "{checks:?}");
+    assert_eq!(server.total_hits(), checks.len(), "one HEAD a URL, nothing downloaded");
+    assert!(!ws.path().join("cache").exists(), "nothing is cached");
+
+    // A URL the server lacks is named with its status; exit 1.
+    let crictl = ws
+        .path()
+        .join("mirror/github.com/kubernetes-sigs/cri-tools/releases/download/v1.24.2/crictl-v1.24.2-linux-arm64.tar.gz");
+    std::fs::remove_file(&crictl).unwrap();
+    let out = ws.run(&["fetch", TAG, "--mirror", &server.url(), "--check-urls"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with("MISSING\t404\tcrictl\tartifact\t") && l.ends_with("crictl-v1.24.2-linux-arm64.tar.gz")),
+        "{text}"
+    );
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use matrix::fetch::{Cache, FetchOptions, MirrorRule, RetryPolicy};
+use matrix::fetch::{Cache, FetchOptions, MirrorRule, RetryPolicy, check_urls};
 use matrix::pipeline::{FetchSet, MirrorSource, artifacts_of, fetch_set, mirror};
 use matrix::{Matrix, PlannedCell};
 
@@ -60,8 +60,12 @@ pub struct FetchArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Record the digests of unpinned artifacts in matrix.lock [artifacts].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "check_urls")]
     pin: bool,
+    /// Download nothing: ask the servers (HEAD) whether every artifact and
+    /// checksum URL exists. Exit 1 if any does not.
+    #[arg(long)]
+    check_urls: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -123,6 +127,23 @@ pub fn fetch_for(matrix: &Matrix, source: &SourceArgs, cells: &[&PlannedCell]) -
 pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
     let cells = args.select.cells(&plan)?;
+    if args.check_urls {
+        let options = args.source.options(&matrix);
+        let checks = check_urls(&artifacts_of(&matrix, &cells)?, &options.mirrors, options.jobs.max(8));
+        let missing = checks.iter().filter(|c| !c.ok()).count();
+        if args.json {
+            print_json(&checks)?;
+        } else {
+            for check in &checks {
+                let status = check.status.map_or_else(|| "-".to_string(), |s| s.to_string());
+                let word = if check.ok() { "ok" } else { "MISSING" };
+                let error = check.error.as_deref().map(|e| format!("\t{e}")).unwrap_or_default();
+                println!("{word}\t{status}\t{}\t{}\t{}{error}", check.component, check.kind, check.url);
+            }
+            println!("{} URLs: {} ok, {missing} missing", checks.len(), checks.len() - missing);
+        }
+        return Ok(if missing == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let set = fetch_for(&matrix, &args.source, &cells)?;
     if args.pin {
         let new = set.unpinned(&matrix);

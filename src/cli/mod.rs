@@ -56,7 +56,7 @@ enum Command {
     Render(render::RenderArgs),
     /// Download and verify the binaries of the selected cells into the cache.
     #[command(
-        after_help = "Examples:\n  matrix fetch v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///srv/mirror\n  matrix fetch v1.24.4-4.1.3 --offline\n  matrix fetch --all --pin"
+        after_help = "Examples:\n  matrix fetch v1.24.4-4.1.3\n  matrix fetch v1.24.4-4.1.3 --mirror file:///srv/mirror\n  matrix fetch v1.24.4-4.1.3 --offline\n  matrix fetch --all --pin\n  matrix fetch --all --check-urls      # on a connected machine: does every URL exist?"
     )]
     Fetch(fetch::FetchArgs),
     /// Write a mirror tree of the selected cells' binaries (or stand-ins:

@@ -4,6 +4,7 @@
 //! verification, and place the files into the cell's context.
 
 mod cache;
+mod check;
 mod extract;
 mod mirror;
 mod standin;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use cache::Cache;
+pub use check::{UrlCheck, check_urls};
 pub use extract::{ExtractError, Limits, extract_tar_gz, members};
 pub use mirror::{MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
 pub use standin::write_stand_in;
