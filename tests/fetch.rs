@@ -220,7 +220,10 @@ fn fetched_files_land_in_the_context() {
     );
     let mut context = Context::new();
     let cache = Cache::open(&ws.path().join("cache")).unwrap();
-    for (artifact, result) in artifacts.iter().zip(fetcher.fetch_all(&artifacts, &|_| None, &Silent)) {
+    for (artifact, result) in artifacts
+        .iter()
+        .zip(fetcher.fetch_all(&artifacts, &|_| None, &Silent))
+    {
         place(&mut context, artifact, &result.unwrap(), &cache).unwrap();
     }
     // containerd, runc and crun are staged for one bundle, then packed.
@@ -268,7 +271,11 @@ fn check_urls_asks_the_servers_and_names_what_is_missing() {
     // Artifacts and the checksum files the components name, each once.
     assert!(checks.len() > ARTIFACTS as usize, "{}", checks.len());
     assert!(checks.iter().all(|c| c["status"] == 200), "{checks:?}");
-    assert_eq!(server.total_hits(), checks.len(), "one HEAD a URL, nothing downloaded");
+    assert_eq!(
+        server.total_hits(),
+        checks.len(),
+        "one HEAD a URL, nothing downloaded"
+    );
     assert!(!ws.path().join("cache").exists(), "nothing is cached");
 
     // A URL the server lacks is named with its status; exit 1.
@@ -280,7 +287,9 @@ fn check_urls_asks_the_servers_and_names_what_is_missing() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
-        text.lines().any(|l| l.starts_with("MISSING\t404\tcrictl\tartifact\t") && l.ends_with("crictl-v1.24.2-linux-arm64.tar.gz")),
+        text.lines()
+            .any(|l| l.starts_with("MISSING\t404\tcrictl\tartifact\t")
+                && l.ends_with("crictl-v1.24.2-linux-arm64.tar.gz")),
         "{text}"
     );
 }

@@ -34,7 +34,12 @@ fn defects(report: &serde_json::Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .flat_map(|image| image["defects"].as_array().unwrap().iter())
-        .map(|d| (d["path"].as_str().unwrap().to_string(), d["problem"].as_str().unwrap().to_string()))
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_string(),
+                d["problem"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -47,9 +52,18 @@ fn offline_build_fills_registry_and_passes_verify() {
 
     // The saved registry/ is what a node serves: a real docker-registry
     // serves it, with the cell's platform.
-    let rootfs = unpack(&ws.path().join("out/oci"), "kubernetes:v1.24.4-4.2.1-arm64", &ws.path().join("unpacked"));
+    let rootfs = unpack(
+        &ws.path().join("out/oci"),
+        "kubernetes:v1.24.4-4.2.1-arm64",
+        &ws.path().join("unpacked"),
+    );
     let registry = Registry::serve_dir(&rootfs.join("registry"));
-    for image in ["pause:3.7", "labring/lvscare:v4.2.1", "kube-apiserver:v1.24.4", "coredns/coredns:v1.8.6"] {
+    for image in [
+        "pause:3.7",
+        "labring/lvscare:v4.2.1",
+        "kube-apiserver:v1.24.4",
+        "coredns/coredns:v1.8.6",
+    ] {
         let info: serde_json::Value = serde_json::from_str(&tool(
             "skopeo",
             &[
@@ -60,7 +74,10 @@ fn offline_build_fills_registry_and_passes_verify() {
         ))
         .unwrap();
         assert_eq!(info["Architecture"], "arm64", "{image}");
-        assert_eq!(info["Labels"]["io.matrix.stand-in"], "true", "{image} is a marked stand-in");
+        assert_eq!(
+            info["Labels"]["io.matrix.stand-in"], "true",
+            "{image} is a marked stand-in"
+        );
     }
     let lists = std::fs::read_to_string(rootfs.join("images/shim/LvscareImageList")).unwrap();
     assert_eq!(lists, "ghcr.io/labring/lvscare:v4.2.1\n");
@@ -80,7 +97,10 @@ fn tampered(ws: &Workspace, name: &str, edit: impl FnOnce(&Path), config: &[&str
         let bundle = ws.path().join(format!("{name}-bundle"));
         let rootfs = unpack(&store, CELL, &bundle);
         edit(&rootfs);
-        tool("umoci", &["repack", "--image", &image, &bundle.display().to_string()]);
+        tool(
+            "umoci",
+            &["repack", "--image", &image, &bundle.display().to_string()],
+        );
     }
     let (code, report) = verify(ws, name, CELL);
     assert_eq!(code, 1, "{report}");
@@ -91,10 +111,23 @@ fn tampered(ws: &Workspace, name: &str, edit: impl FnOnce(&Path), config: &[&str
 fn tampered_images_fail_with_the_defect_named() {
     let ws = built();
 
-    let found = tampered(&ws, "missing-file", |root| std::fs::remove_file(root.join("etc/hosts.toml.tmpl")).unwrap(), &[]);
-    assert_eq!(found, [("etc/hosts.toml.tmpl".to_string(), "missing".to_string())]);
+    let found = tampered(
+        &ws,
+        "missing-file",
+        |root| std::fs::remove_file(root.join("etc/hosts.toml.tmpl")).unwrap(),
+        &[],
+    );
+    assert_eq!(
+        found,
+        [("etc/hosts.toml.tmpl".to_string(), "missing".to_string())]
+    );
 
-    let found = tampered(&ws, "wrong-label", |_| {}, &["--config.label", "init=bash init.sh"]);
+    let found = tampered(
+        &ws,
+        "wrong-label",
+        |_| {},
+        &["--config.label", "init=bash init.sh"],
+    );
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "config.Labels.init");
     assert!(found[0].1.contains("\"bash init.sh\""), "{found:?}");
@@ -106,7 +139,11 @@ fn tampered_images_fail_with_the_defect_named() {
             let path = root.join("etc/kubeadm.yml");
             let text = std::fs::read_to_string(&path).unwrap();
             // `timeouts` exists only from kubeadm.k8s.io/v1beta4; 1.24 takes v1beta3.
-            let text = text.replacen("kind: InitConfiguration\n", "kind: InitConfiguration\ntimeouts:\n  discovery: 5m0s\n", 1);
+            let text = text.replacen(
+                "kind: InitConfiguration\n",
+                "kind: InitConfiguration\ntimeouts:\n  discovery: 5m0s\n",
+                1,
+            );
             std::fs::write(&path, text).unwrap();
         },
         &[],
@@ -115,7 +152,8 @@ fn tampered_images_fail_with_the_defect_named() {
         found,
         [(
             "etc/kubeadm.yml".to_string(),
-            "InitConfiguration.timeouts: kubeadm.k8s.io/v1beta3 InitConfiguration has no such field".to_string()
+            "InitConfiguration.timeouts: kubeadm.k8s.io/v1beta3 InitConfiguration has no such field"
+                .to_string()
         )]
     );
 
@@ -126,16 +164,30 @@ fn tampered_images_fail_with_the_defect_named() {
         |root| {
             // The layer blob of the saved pause image.
             let repo = root.join("registry/docker/registry/v2/repositories/pause/_layers/sha256");
-            let hex = std::fs::read_dir(&repo).unwrap().next().unwrap().unwrap().file_name();
+            let hex = std::fs::read_dir(&repo)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name();
             let hex = hex.to_str().unwrap().to_string();
-            std::fs::remove_dir_all(root.join(format!("registry/docker/registry/v2/blobs/sha256/{}/{hex}", &hex[..2]))).unwrap();
+            std::fs::remove_dir_all(root.join(format!(
+                "registry/docker/registry/v2/blobs/sha256/{}/{hex}",
+                &hex[..2]
+            )))
+            .unwrap();
             removed = hex;
         },
         &[],
     );
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "registry/ (k8s.gcr.io/pause:3.7)");
-    assert!(found[0].1.starts_with(&format!("blob sha256:{removed} is missing")), "{found:?}");
+    assert!(
+        found[0]
+            .1
+            .starts_with(&format!("blob sha256:{removed} is missing")),
+        "{found:?}"
+    );
 
     let found = tampered(
         &ws,
@@ -150,14 +202,19 @@ fn tampered_images_fail_with_the_defect_named() {
     );
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "etc/config.toml.tmpl");
-    assert!(found[0].1.contains("template: etc/config.toml.tmpl:") && found[0].1.contains("unclosed action"), "{found:?}");
+    assert!(
+        found[0].1.contains("template: etc/config.toml.tmpl:") && found[0].1.contains("unclosed action"),
+        "{found:?}"
+    );
 
     let found = tampered(
         &ws,
         "template-typo",
         |root| {
             let path = root.join("etc/hosts.toml.tmpl");
-            let text = std::fs::read_to_string(&path).unwrap().replace(".registryDomain", ".registryDomian");
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace(".registryDomain", ".registryDomian");
             std::fs::write(&path, text).unwrap();
         },
         &[],

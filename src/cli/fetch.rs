@@ -129,7 +129,11 @@ pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let cells = args.select.cells(&plan)?;
     if args.check_urls {
         let options = args.source.options(&matrix);
-        let checks = check_urls(&artifacts_of(&matrix, &cells)?, &options.mirrors, options.jobs.max(8));
+        let checks = check_urls(
+            &artifacts_of(&matrix, &cells)?,
+            &options.mirrors,
+            options.jobs.max(8),
+        );
         let missing = checks.iter().filter(|c| !c.ok()).count();
         if args.json {
             print_json(&checks)?;
@@ -137,12 +141,27 @@ pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
             for check in &checks {
                 let status = check.status.map_or_else(|| "-".to_string(), |s| s.to_string());
                 let word = if check.ok() { "ok" } else { "MISSING" };
-                let error = check.error.as_deref().map(|e| format!("\t{e}")).unwrap_or_default();
-                println!("{word}\t{status}\t{}\t{}\t{}{error}", check.component, check.kind, check.url);
+                let error = check
+                    .error
+                    .as_deref()
+                    .map(|e| format!("\t{e}"))
+                    .unwrap_or_default();
+                println!(
+                    "{word}\t{status}\t{}\t{}\t{}{error}",
+                    check.component, check.kind, check.url
+                );
             }
-            println!("{} URLs: {} ok, {missing} missing", checks.len(), checks.len() - missing);
+            println!(
+                "{} URLs: {} ok, {missing} missing",
+                checks.len(),
+                checks.len() - missing
+            );
         }
-        return Ok(if missing == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if missing == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let set = fetch_for(&matrix, &args.source, &cells)?;
     if args.pin {

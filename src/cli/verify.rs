@@ -71,7 +71,12 @@ pub fn run(path: &Path, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             if image.defects.is_empty() {
                 println!("ok\t{}:{}", image.image, image.tag);
             } else {
-                println!("FAIL\t{}:{}\t{} defects", image.image, image.tag, image.defects.len());
+                println!(
+                    "FAIL\t{}:{}\t{} defects",
+                    image.image,
+                    image.tag,
+                    image.defects.len()
+                );
                 for defect in &image.defects {
                     println!("\t{}: {}", defect.path, defect.problem);
                 }

@@ -92,8 +92,17 @@ fn resolve_part(source: &Source, key: &str, raw: &RawContractPart) -> Result<Con
 pub(super) fn resolve_contract(source: &Source, raw: &RawContract) -> Result<Contract, InputError> {
     let mut cri = BTreeMap::new();
     for (name, part) in &raw.cri {
-        let parsed = parse_at(source, "contract.cri", name, str::parse::<Cri>, "key by a known CRI")?;
-        cri.insert(parsed, resolve_part(source, &format!("contract.cri.{parsed}"), part)?);
+        let parsed = parse_at(
+            source,
+            "contract.cri",
+            name,
+            str::parse::<Cri>,
+            "key by a known CRI",
+        )?;
+        cri.insert(
+            parsed,
+            resolve_part(source, &format!("contract.cri.{parsed}"), part)?,
+        );
     }
     let common = RawContractPart {
         files: raw.files.clone(),

@@ -294,14 +294,22 @@ fn stand_in_images(matrix: &Matrix, cells: &[&PlannedCell], to: &Path) -> Result
         let list = artifacts_for(matrix, &planned.cell)?
             .into_iter()
             .find(|a| a.placement == Placement::ImageList);
-        let supplied = match list.as_ref().and_then(|a| tree_path(&a.url).map(|p| (a, to.join(p)))) {
-            Some((artifact, path)) => Some((artifact.component.as_str(), std::fs::read(&path).map_err(io_at(&path))?)),
+        let supplied = match list
+            .as_ref()
+            .and_then(|a| tree_path(&a.url).map(|p| (a, to.join(p))))
+        {
+            Some((artifact, path)) => Some((
+                artifact.component.as_str(),
+                std::fs::read(&path).map_err(io_at(&path))?,
+            )),
             None => None,
         };
         let images = crate::render::cell_images(
             matrix,
             planned,
-            supplied.as_ref().map(|(component, text)| (*component, text.as_slice())),
+            supplied
+                .as_ref()
+                .map(|(component, text)| (*component, text.as_slice())),
         )?;
         for image in images {
             // The name a build looks the image up by (`docker.io/library/x:latest`).

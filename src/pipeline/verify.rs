@@ -90,18 +90,28 @@ fn expectation(matrix: &Matrix, planned: &PlannedCell) -> Result<Expectation, Ve
         source,
     };
     let (meta, vars, outputs) = promises(matrix, planned).map_err(failed)?;
-    let registry = matrix.render.as_ref().map(|r| r.registry.clone()).unwrap_or_default();
-    let kubeadm = outputs.iter().any(|o| o == "etc/kubeadm.yml").then(|| KubeadmExpectation {
-        api: vars.kubeadm_api.to_string(),
-        minor: vars.kube_minor,
-        kube_version: vars.kube_version.clone(),
-        cri_socket: vars.cri_socket.clone(),
-        image_repository: registry,
-        dns_repository: vars.dns_image_repository.clone(),
-    });
+    let registry = matrix
+        .render
+        .as_ref()
+        .map(|r| r.registry.clone())
+        .unwrap_or_default();
+    let kubeadm = outputs
+        .iter()
+        .any(|o| o == "etc/kubeadm.yml")
+        .then(|| KubeadmExpectation {
+            api: vars.kubeadm_api.to_string(),
+            minor: vars.kube_minor,
+            kube_version: vars.kube_version.clone(),
+            cri_socket: vars.cri_socket.clone(),
+            image_repository: registry,
+            dns_repository: vars.dns_image_repository.clone(),
+        });
     let runtime_env = [
         ("SEALOS_SYS_KUBE_VERSION".to_string(), vars.kube_version.clone()),
-        ("SEALOS_SYS_SEALOS_VERSION".to_string(), planned.cell.sealos.to_string()),
+        (
+            "SEALOS_SYS_SEALOS_VERSION".to_string(),
+            planned.cell.sealos.to_string(),
+        ),
     ]
     .into();
     Ok(Expectation {
@@ -134,10 +144,12 @@ pub fn verify(
         VerifySource::Registry { .. } => None,
     };
     let cache = match source {
-        VerifySource::Registry { cache, .. } => Some(Cache::open(cache).map_err(|source| VerifyError::Cache {
-            path: cache.clone(),
-            source,
-        })?),
+        VerifySource::Registry { cache, .. } => {
+            Some(Cache::open(cache).map_err(|source| VerifyError::Cache {
+                path: cache.clone(),
+                source,
+            })?)
+        }
         VerifySource::Store(_) => None,
     };
     let mut images = Vec::new();
@@ -145,12 +157,20 @@ pub fn verify(
         let expect = expectation(matrix, planned)?;
         let tag = planned.tags.tag.to_string();
         let task = format!("{}:{tag}", planned.image);
-        reporter.report(Event::Started { task: &task, total: None });
+        reporter.report(Event::Started {
+            task: &task,
+            total: None,
+        });
         let pulled = match (source, &store, &cache) {
             (VerifySource::Store(_), Some(store), _) => from_store(store, &planned.image, planned),
-            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => {
-                from_registry(client, target, cache, &planned.image, &tag, planned.cell.arch.as_str())
-            }
+            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => from_registry(
+                client,
+                target,
+                cache,
+                &planned.image,
+                &tag,
+                planned.cell.arch.as_str(),
+            ),
             _ => Err("no image source".to_string()),
         };
         let verdict = match pulled {
@@ -212,9 +232,15 @@ fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, LayerCompression
         .flatten()
         .map(|layer| {
             (
-                layer.get("digest").and_then(|d| d.as_str()).unwrap_or("").to_string(),
+                layer
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 layer.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
-                LayerCompression::of_media_type(layer.get("mediaType").and_then(|m| m.as_str()).unwrap_or("")),
+                LayerCompression::of_media_type(
+                    layer.get("mediaType").and_then(|m| m.as_str()).unwrap_or(""),
+                ),
             )
         })
         .collect()
@@ -222,23 +248,40 @@ fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, LayerCompression
 
 fn from_store(store: &Store, image: &str, planned: &PlannedCell) -> Result<Pulled, String> {
     let name = RefName::new(image, &planned.tags.tag);
-    let descriptor = store
-        .resolve(&name)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{image}:{} is not in {}", planned.tags.tag, store.root().display()))?;
+    let descriptor = store.resolve(&name).map_err(|e| e.to_string())?.ok_or_else(|| {
+        format!(
+            "{image}:{} is not in {}",
+            planned.tags.tag,
+            store.root().display()
+        )
+    })?;
     let digest = descriptor.digest().to_string();
-    store.check_blob(&digest, descriptor.size()).map_err(|e| e.to_string())?;
+    store
+        .check_blob(&digest, descriptor.size())
+        .map_err(|e| e.to_string())?;
     let manifest: serde_json::Value = store.read_json(&digest).map_err(|e| e.to_string())?;
-    let config_digest = manifest.pointer("/config/digest").and_then(|d| d.as_str()).unwrap_or("");
-    let config_size = manifest.pointer("/config/size").and_then(|d| d.as_u64()).unwrap_or(0);
-    store.check_blob(config_digest, config_size).map_err(|e| e.to_string())?;
+    let config_digest = manifest
+        .pointer("/config/digest")
+        .and_then(|d| d.as_str())
+        .unwrap_or("");
+    let config_size = manifest
+        .pointer("/config/size")
+        .and_then(|d| d.as_u64())
+        .unwrap_or(0);
+    store
+        .check_blob(config_digest, config_size)
+        .map_err(|e| e.to_string())?;
     let config: serde_json::Value = store.read_json(config_digest).map_err(|e| e.to_string())?;
     let mut layers = Vec::new();
     for (layer, size, compression) in layers_of(&manifest) {
         store.check_blob(&layer, size).map_err(|e| e.to_string())?;
         layers.push((store.blob_path(&layer), compression));
     }
-    Ok(Pulled { digest, config, layers })
+    Ok(Pulled {
+        digest,
+        config,
+        layers,
+    })
 }
 
 fn from_registry(
@@ -251,18 +294,25 @@ fn from_registry(
 ) -> Result<Pulled, String> {
     let host = target.api_host().to_string();
     let repository = target.repository(image);
-    let (bytes, _, digest) = client.manifest(&host, &repository, tag).map_err(|e| e.to_string())?;
+    let (bytes, _, digest) = client
+        .manifest(&host, &repository, tag)
+        .map_err(|e| e.to_string())?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
     if manifest.get("manifests").is_some() {
         return Err(format!("{image}:{tag} is an index, not the linux/{arch} image"));
     }
-    let config_digest = manifest.pointer("/config/digest").and_then(|d| d.as_str()).unwrap_or("");
+    let config_digest = manifest
+        .pointer("/config/digest")
+        .and_then(|d| d.as_str())
+        .unwrap_or("");
     let config_path = client
         .fetch_blob(&host, &repository, config_digest, cache)
         .map_err(|e| e.to_string())?;
     let size = std::fs::metadata(&config_path).map(|m| m.len()).unwrap_or(0);
     if size > 4 << 20 {
-        return Err(format!("config {config_digest} is {size} bytes, more than a config may be"));
+        return Err(format!(
+            "config {config_digest} is {size} bytes, more than a config may be"
+        ));
     }
     let config: serde_json::Value = std::fs::read(&config_path)
         .map_err(|e| e.to_string())

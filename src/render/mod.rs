@@ -220,12 +220,17 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
 /// What the matrix promises a cell's image carries, without assembling its
 /// context: its metadata, the build-time template values, and the paths its
 /// build-time templates write (`etc/kubeadm.yml`).
-pub fn promises(matrix: &Matrix, planned: &PlannedCell) -> Result<(ImageMeta, TemplateVars, Vec<String>), RenderError> {
+pub fn promises(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+) -> Result<(ImageMeta, TemplateVars, Vec<String>), RenderError> {
     let (config, facts) = config_and_facts(matrix, planned)?;
     let cri = config
         .cri
         .get(&planned.cell.cri)
-        .ok_or(RenderError::NoCriContexts { cri: planned.cell.cri })?;
+        .ok_or(RenderError::NoCriContexts {
+            cri: planned.cell.cri,
+        })?;
     let vars = template_vars(config, planned, &facts)?;
     let outputs = cri
         .templates

@@ -49,7 +49,10 @@ impl LayerCompression {
     pub fn of_media_type(media_type: &str) -> LayerCompression {
         if media_type.contains("zstd") {
             LayerCompression::Zstd
-        } else if media_type.contains("gzip") || media_type.ends_with(".tar.gz") || media_type.contains("rootfs.diff") {
+        } else if media_type.contains("gzip")
+            || media_type.ends_with(".tar.gz")
+            || media_type.contains("rootfs.diff")
+        {
             LayerCompression::Gzip
         } else {
             LayerCompression::None
@@ -94,7 +97,11 @@ impl ImageFiles {
                 ));
             }
             let raw = entry.path()?.to_string_lossy().into_owned();
-            let path = raw.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string();
+            let path = raw
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .trim_end_matches('/')
+                .to_string();
             if path.is_empty() || path.split('/').any(|part| part == "..") {
                 continue;
             }
@@ -105,7 +112,11 @@ impl ImageFiles {
                 continue;
             }
             if let Some(hidden) = name.strip_prefix(".wh.") {
-                let gone = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
+                let gone = if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                };
                 let prefix = format!("{gone}/");
                 self.files.retain(|p, _| *p != gone && !p.starts_with(&prefix));
                 continue;

@@ -95,7 +95,10 @@ fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
             ("pathType", Any),
         ],
         "DNS" => vec![("imageRepository", Any), ("imageTag", Any)],
-        "Etcd" => vec![("local", Struct("LocalEtcd")), ("external", Struct("ExternalEtcd"))],
+        "Etcd" => vec![
+            ("local", Struct("LocalEtcd")),
+            ("external", Struct("ExternalEtcd")),
+        ],
         "LocalEtcd" => vec![
             ("imageRepository", Any),
             ("imageTag", Any),
@@ -104,14 +107,18 @@ fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
             ("serverCertSANs", Any),
             ("peerCertSANs", Any),
         ],
-        "ExternalEtcd" => vec![("endpoints", Any), ("caFile", Any), ("certFile", Any), ("keyFile", Any)],
-        "Networking" => vec![("serviceSubnet", Any), ("podSubnet", Any), ("dnsDomain", Any)],
-        "Discovery" => vec![
-            ("bootstrapToken", Any),
-            ("file", Any),
-            ("tlsBootstrapToken", Any),
+        "ExternalEtcd" => vec![
+            ("endpoints", Any),
+            ("caFile", Any),
+            ("certFile", Any),
+            ("keyFile", Any),
         ],
-        "JoinControlPlane" => vec![("localAPIEndpoint", Struct("APIEndpoint")), ("certificateKey", Any)],
+        "Networking" => vec![("serviceSubnet", Any), ("podSubnet", Any), ("dnsDomain", Any)],
+        "Discovery" => vec![("bootstrapToken", Any), ("file", Any), ("tlsBootstrapToken", Any)],
+        "JoinControlPlane" => vec![
+            ("localAPIEndpoint", Struct("APIEndpoint")),
+            ("certificateKey", Any),
+        ],
         "Patches" => vec![("directory", Any)],
         "Timeouts" => vec![
             ("controlPlaneComponentHealthCheck", Any),
@@ -166,48 +173,157 @@ fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
 /// Top-level fields of KubeletConfiguration (kubelet.config.k8s.io/v1beta1)
 /// and the Kubernetes minor each appeared in.
 const KUBELET_FIELDS: &[(&str, u64)] = &[
-    ("apiVersion", 0), ("kind", 0), ("enableServer", 0), ("staticPodPath", 0), ("syncFrequency", 0),
-    ("fileCheckFrequency", 0), ("httpCheckFrequency", 0), ("staticPodURL", 0), ("staticPodURLHeader", 0),
-    ("address", 0), ("port", 0), ("readOnlyPort", 0), ("tlsCertFile", 0), ("tlsPrivateKeyFile", 0),
-    ("tlsCipherSuites", 0), ("tlsMinVersion", 0), ("rotateCertificates", 0), ("serverTLSBootstrap", 0),
-    ("authentication", 0), ("authorization", 0), ("registryPullQPS", 0), ("registryBurst", 0),
-    ("eventRecordQPS", 0), ("eventBurst", 0), ("enableDebuggingHandlers", 0), ("enableContentionProfiling", 0),
-    ("healthzPort", 0), ("healthzBindAddress", 0), ("oomScoreAdj", 0), ("clusterDomain", 0), ("clusterDNS", 0),
-    ("streamingConnectionIdleTimeout", 0), ("nodeStatusUpdateFrequency", 0), ("nodeStatusReportFrequency", 0),
-    ("nodeLeaseDurationSeconds", 0), ("imageMinimumGCAge", 0), ("imageMaximumGCAge", 29),
-    ("imageGCHighThresholdPercent", 0), ("imageGCLowThresholdPercent", 0), ("volumeStatsAggPeriod", 0),
-    ("kubeletCgroups", 0), ("systemCgroups", 0), ("cgroupRoot", 0), ("cgroupsPerQOS", 0), ("cgroupDriver", 0),
-    ("cpuManagerPolicy", 0), ("cpuManagerPolicyOptions", 22), ("cpuManagerReconcilePeriod", 0),
-    ("memoryManagerPolicy", 21), ("topologyManagerPolicy", 0), ("topologyManagerScope", 0),
-    ("topologyManagerPolicyOptions", 26), ("qosReserved", 0), ("runtimeRequestTimeout", 0), ("hairpinMode", 0),
-    ("maxPods", 0), ("podCIDR", 0), ("podPidsLimit", 0), ("resolvConf", 0), ("runOnce", 0), ("cpuCFSQuota", 0),
-    ("cpuCFSQuotaPeriod", 0), ("nodeStatusMaxImages", 0), ("maxOpenFiles", 0), ("contentType", 0),
-    ("kubeAPIQPS", 0), ("kubeAPIBurst", 0), ("serializeImagePulls", 0), ("maxParallelImagePulls", 27),
-    ("evictionHard", 0), ("evictionSoft", 0), ("evictionSoftGracePeriod", 0),
-    ("evictionPressureTransitionPeriod", 0), ("evictionMaxPodGracePeriod", 0), ("evictionMinimumReclaim", 0),
-    ("podsPerCore", 0), ("enableControllerAttachDetach", 0), ("protectKernelDefaults", 0),
-    ("makeIPTablesUtilChains", 0), ("iptablesMasqueradeBit", 0), ("iptablesDropBit", 0), ("featureGates", 0),
-    ("failSwapOn", 0), ("memorySwap", 22), ("containerLogMaxSize", 0), ("containerLogMaxFiles", 0),
-    ("containerLogMaxWorkers", 30), ("containerLogMonitorInterval", 30),
-    ("configMapAndSecretChangeDetectionStrategy", 0), ("systemReserved", 0), ("kubeReserved", 0),
-    ("reservedSystemCPUs", 0), ("showHiddenMetricsForVersion", 0), ("systemReservedCgroup", 0),
-    ("kubeReservedCgroup", 0), ("enforceNodeAllocatable", 0), ("allowedUnsafeSysctls", 0),
-    ("volumePluginDir", 0), ("providerID", 0), ("kernelMemcgNotification", 0), ("logging", 0),
-    ("enableSystemLogHandler", 0), ("enableSystemLogQuery", 27), ("shutdownGracePeriod", 0),
-    ("shutdownGracePeriodCriticalPods", 0), ("shutdownGracePeriodByPodPriority", 23), ("reservedMemory", 21),
-    ("enableProfilingHandler", 0), ("enableDebugFlagsHandler", 0), ("seccompDefault", 22),
-    ("memoryThrottlingFactor", 22), ("registerWithTaints", 0), ("registerNode", 0), ("tracing", 25),
-    ("localStorageCapacityIsolation", 25), ("containerRuntimeEndpoint", 27), ("imageServiceEndpoint", 27),
-    ("failCgroupV1", 31), ("crashLoopBackOff", 32), ("singleProcessOOMKill", 32), ("userNamespaces", 30),
+    ("apiVersion", 0),
+    ("kind", 0),
+    ("enableServer", 0),
+    ("staticPodPath", 0),
+    ("syncFrequency", 0),
+    ("fileCheckFrequency", 0),
+    ("httpCheckFrequency", 0),
+    ("staticPodURL", 0),
+    ("staticPodURLHeader", 0),
+    ("address", 0),
+    ("port", 0),
+    ("readOnlyPort", 0),
+    ("tlsCertFile", 0),
+    ("tlsPrivateKeyFile", 0),
+    ("tlsCipherSuites", 0),
+    ("tlsMinVersion", 0),
+    ("rotateCertificates", 0),
+    ("serverTLSBootstrap", 0),
+    ("authentication", 0),
+    ("authorization", 0),
+    ("registryPullQPS", 0),
+    ("registryBurst", 0),
+    ("eventRecordQPS", 0),
+    ("eventBurst", 0),
+    ("enableDebuggingHandlers", 0),
+    ("enableContentionProfiling", 0),
+    ("healthzPort", 0),
+    ("healthzBindAddress", 0),
+    ("oomScoreAdj", 0),
+    ("clusterDomain", 0),
+    ("clusterDNS", 0),
+    ("streamingConnectionIdleTimeout", 0),
+    ("nodeStatusUpdateFrequency", 0),
+    ("nodeStatusReportFrequency", 0),
+    ("nodeLeaseDurationSeconds", 0),
+    ("imageMinimumGCAge", 0),
+    ("imageMaximumGCAge", 29),
+    ("imageGCHighThresholdPercent", 0),
+    ("imageGCLowThresholdPercent", 0),
+    ("volumeStatsAggPeriod", 0),
+    ("kubeletCgroups", 0),
+    ("systemCgroups", 0),
+    ("cgroupRoot", 0),
+    ("cgroupsPerQOS", 0),
+    ("cgroupDriver", 0),
+    ("cpuManagerPolicy", 0),
+    ("cpuManagerPolicyOptions", 22),
+    ("cpuManagerReconcilePeriod", 0),
+    ("memoryManagerPolicy", 21),
+    ("topologyManagerPolicy", 0),
+    ("topologyManagerScope", 0),
+    ("topologyManagerPolicyOptions", 26),
+    ("qosReserved", 0),
+    ("runtimeRequestTimeout", 0),
+    ("hairpinMode", 0),
+    ("maxPods", 0),
+    ("podCIDR", 0),
+    ("podPidsLimit", 0),
+    ("resolvConf", 0),
+    ("runOnce", 0),
+    ("cpuCFSQuota", 0),
+    ("cpuCFSQuotaPeriod", 0),
+    ("nodeStatusMaxImages", 0),
+    ("maxOpenFiles", 0),
+    ("contentType", 0),
+    ("kubeAPIQPS", 0),
+    ("kubeAPIBurst", 0),
+    ("serializeImagePulls", 0),
+    ("maxParallelImagePulls", 27),
+    ("evictionHard", 0),
+    ("evictionSoft", 0),
+    ("evictionSoftGracePeriod", 0),
+    ("evictionPressureTransitionPeriod", 0),
+    ("evictionMaxPodGracePeriod", 0),
+    ("evictionMinimumReclaim", 0),
+    ("podsPerCore", 0),
+    ("enableControllerAttachDetach", 0),
+    ("protectKernelDefaults", 0),
+    ("makeIPTablesUtilChains", 0),
+    ("iptablesMasqueradeBit", 0),
+    ("iptablesDropBit", 0),
+    ("featureGates", 0),
+    ("failSwapOn", 0),
+    ("memorySwap", 22),
+    ("containerLogMaxSize", 0),
+    ("containerLogMaxFiles", 0),
+    ("containerLogMaxWorkers", 30),
+    ("containerLogMonitorInterval", 30),
+    ("configMapAndSecretChangeDetectionStrategy", 0),
+    ("systemReserved", 0),
+    ("kubeReserved", 0),
+    ("reservedSystemCPUs", 0),
+    ("showHiddenMetricsForVersion", 0),
+    ("systemReservedCgroup", 0),
+    ("kubeReservedCgroup", 0),
+    ("enforceNodeAllocatable", 0),
+    ("allowedUnsafeSysctls", 0),
+    ("volumePluginDir", 0),
+    ("providerID", 0),
+    ("kernelMemcgNotification", 0),
+    ("logging", 0),
+    ("enableSystemLogHandler", 0),
+    ("enableSystemLogQuery", 27),
+    ("shutdownGracePeriod", 0),
+    ("shutdownGracePeriodCriticalPods", 0),
+    ("shutdownGracePeriodByPodPriority", 23),
+    ("reservedMemory", 21),
+    ("enableProfilingHandler", 0),
+    ("enableDebugFlagsHandler", 0),
+    ("seccompDefault", 22),
+    ("memoryThrottlingFactor", 22),
+    ("registerWithTaints", 0),
+    ("registerNode", 0),
+    ("tracing", 25),
+    ("localStorageCapacityIsolation", 25),
+    ("containerRuntimeEndpoint", 27),
+    ("imageServiceEndpoint", 27),
+    ("failCgroupV1", 31),
+    ("crashLoopBackOff", 32),
+    ("singleProcessOOMKill", 32),
+    ("userNamespaces", 30),
     ("mergeDefaultEvictionSettings", 34),
 ];
 
 /// Top-level fields of KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1).
 const KUBE_PROXY_FIELDS: &[&str] = &[
-    "apiVersion", "kind", "featureGates", "bindAddress", "healthzBindAddress", "metricsBindAddress",
-    "bindAddressHardFail", "enableProfiling", "showHiddenMetricsForVersion", "clusterCIDR", "hostnameOverride",
-    "clientConnection", "iptables", "ipvs", "nftables", "winkernel", "mode", "portRange", "conntrack",
-    "configSyncPeriod", "nodePortAddresses", "detectLocalMode", "detectLocal", "logging", "oomScoreAdj",
+    "apiVersion",
+    "kind",
+    "featureGates",
+    "bindAddress",
+    "healthzBindAddress",
+    "metricsBindAddress",
+    "bindAddressHardFail",
+    "enableProfiling",
+    "showHiddenMetricsForVersion",
+    "clusterCIDR",
+    "hostnameOverride",
+    "clientConnection",
+    "iptables",
+    "ipvs",
+    "nftables",
+    "winkernel",
+    "mode",
+    "portRange",
+    "conntrack",
+    "configSyncPeriod",
+    "nodePortAddresses",
+    "detectLocalMode",
+    "detectLocal",
+    "logging",
+    "oomScoreAdj",
     "udpIdleTimeout",
 ];
 
@@ -235,9 +351,16 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
         match group_version.split_once('/') {
             Some(("kubeadm.k8s.io", version)) => {
                 if version != api {
-                    problems.push(format!("{kind}: apiVersion kubeadm.k8s.io/{version}, but this Kubernetes version takes {api}"));
+                    problems.push(format!(
+                        "{kind}: apiVersion kubeadm.k8s.io/{version}, but this Kubernetes version takes {api}"
+                    ));
                 }
-                if fields(version, kind).is_none() || !matches!(kind, "InitConfiguration" | "ClusterConfiguration" | "JoinConfiguration") {
+                if fields(version, kind).is_none()
+                    || !matches!(
+                        kind,
+                        "InitConfiguration" | "ClusterConfiguration" | "JoinConfiguration"
+                    )
+                {
                     problems.push(format!("kind `{kind}` is not a kubeadm configuration kind"));
                     continue;
                 }
@@ -246,7 +369,9 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
             Some(("kubelet.config.k8s.io", "v1beta1")) => {
                 for key in map.keys().filter_map(Value::as_str) {
                     match KUBELET_FIELDS.iter().find(|(name, _)| *name == key) {
-                        None => problems.push(format!("{kind}.{key}: KubeletConfiguration has no such field")),
+                        None => {
+                            problems.push(format!("{kind}.{key}: KubeletConfiguration has no such field"))
+                        }
                         Some((_, since)) if *since > kube_minor => problems.push(format!(
                             "{kind}.{key}: KubeletConfiguration has this field only from 1.{since}"
                         )),
@@ -261,7 +386,10 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                     }
                 }
             }
-            _ => problems.push(format!("document {}: unknown apiVersion `{group_version}`", index + 1)),
+            _ => problems.push(format!(
+                "document {}: unknown apiVersion `{group_version}`",
+                index + 1
+            )),
         }
     }
     problems
@@ -301,8 +429,12 @@ fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<Strin
                         }
                     }
                     (false, Value::Mapping(_)) | (_, Value::Null) => {}
-                    (true, _) => problems.push(format!("{here}: kubeadm.k8s.io/{api} takes extraArgs as a list of name/value")),
-                    (false, _) => problems.push(format!("{here}: kubeadm.k8s.io/{api} takes extraArgs as a map")),
+                    (true, _) => problems.push(format!(
+                        "{here}: kubeadm.k8s.io/{api} takes extraArgs as a list of name/value"
+                    )),
+                    (false, _) => {
+                        problems.push(format!("{here}: kubeadm.k8s.io/{api} takes extraArgs as a map"))
+                    }
                 }
             }
             Some((_, Field::Any)) => {}
@@ -320,10 +452,24 @@ mod tests {
         assert!(check(v1beta3, "v1beta3", 24).is_empty());
         let v1beta4 = v1beta3.replace("v1beta3", "v1beta4");
         let problems = check(&v1beta4, "v1beta4", 31);
-        assert!(problems.iter().any(|p| p.contains("ClusterConfiguration.apiServer.timeoutForControlPlane")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("extraArgs as a list")), "{problems:?}");
-        let typo = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  criSoket: x\n";
-        assert_eq!(check(typo, "v1beta3", 24), ["InitConfiguration.nodeRegistration.criSoket: kubeadm.k8s.io/v1beta3 NodeRegistrationOptions has no such field"]);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("ClusterConfiguration.apiServer.timeoutForControlPlane")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("extraArgs as a list")),
+            "{problems:?}"
+        );
+        let typo =
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  criSoket: x\n";
+        assert_eq!(
+            check(typo, "v1beta3", 24),
+            [
+                "InitConfiguration.nodeRegistration.criSoket: kubeadm.k8s.io/v1beta3 NodeRegistrationOptions has no such field"
+            ]
+        );
         let wrong_api = "apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n";
         assert!(check(wrong_api, "v1beta3", 24)[0].contains("takes v1beta3"));
         let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncontainerRuntimeEndpoint: x\n";

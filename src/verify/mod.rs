@@ -93,7 +93,10 @@ fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut 
     for (field, want) in [("architecture", expect.arch.as_str()), ("os", "linux")] {
         let got = config.get(field).and_then(|v| v.as_str()).unwrap_or("");
         if got != want {
-            defects.push(Defect::new(format!("config.{field}"), format!("is `{got}`, the cell is `{want}`")));
+            defects.push(Defect::new(
+                format!("config.{field}"),
+                format!("is `{got}`, the cell is `{want}`"),
+            ));
         }
     }
     let meta = crate::oci::ImageConfig::from_config_json(config);
@@ -104,17 +107,35 @@ fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut 
         ));
     }
     for (what, got, want, required, absent) in [
-        ("Labels", &meta.labels, &expect.labels, &expect.contract.labels, &Vec::new()),
-        ("Env", &meta.env, &expect.env, &expect.contract.env, &expect.contract.absent_env),
+        (
+            "Labels",
+            &meta.labels,
+            &expect.labels,
+            &expect.contract.labels,
+            &Vec::new(),
+        ),
+        (
+            "Env",
+            &meta.env,
+            &expect.env,
+            &expect.contract.env,
+            &expect.contract.absent_env,
+        ),
     ] {
         for key in required {
             if !got.contains_key(key) {
-                defects.push(Defect::new(format!("config.{what}.{key}"), "missing: sealos needs it"));
+                defects.push(Defect::new(
+                    format!("config.{what}.{key}"),
+                    "missing: sealos needs it",
+                ));
             }
         }
         for key in absent {
             if got.contains_key(key) {
-                defects.push(Defect::new(format!("config.{what}.{key}"), "set, but images of this CRI must not carry it"));
+                defects.push(Defect::new(
+                    format!("config.{what}.{key}"),
+                    "set, but images of this CRI must not carry it",
+                ));
             }
         }
         for (key, value) in want {
@@ -125,11 +146,17 @@ fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut 
                     format!("is {have:?}, the matrix gives {value:?}"),
                 )),
                 None if required.contains(key) => {}
-                None => defects.push(Defect::new(format!("config.{what}.{key}"), format!("missing (the matrix gives {value:?})"))),
+                None => defects.push(Defect::new(
+                    format!("config.{what}.{key}"),
+                    format!("missing (the matrix gives {value:?})"),
+                )),
             }
         }
         for key in got.keys().filter(|k| !want.contains_key(*k)) {
-            defects.push(Defect::new(format!("config.{what}.{key}"), "not in what the matrix renders for this cell"));
+            defects.push(Defect::new(
+                format!("config.{what}.{key}"),
+                "not in what the matrix renders for this cell",
+            ));
         }
     }
 }
@@ -138,8 +165,10 @@ fn check_tree(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<Defect
     for path in &expect.contract.files {
         match files.get(path) {
             Some(info) if info.kind == Kind::File => {
-                let executable = path.starts_with("bin/") || (path.starts_with("scripts/") && path.ends_with(".sh"))
-                    || path.starts_with("opt/") || (path.starts_with("cri/") && !path.contains('.'));
+                let executable = path.starts_with("bin/")
+                    || (path.starts_with("scripts/") && path.ends_with(".sh"))
+                    || path.starts_with("opt/")
+                    || (path.starts_with("cri/") && !path.contains('.'));
                 if executable && info.mode & 0o111 == 0 {
                     defects.push(Defect::new(path.clone(), "not executable"));
                 }
@@ -162,7 +191,10 @@ fn check_kubeadm(expect: &KubeadmExpectation, files: &ImageFiles, defects: &mut 
     let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
         .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
         .collect();
-    let kind = |k: &str| docs.iter().find(|d| d.get("kind").and_then(|v| v.as_str()) == Some(k));
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d.get("kind").and_then(|v| v.as_str()) == Some(k))
+    };
     let field = |doc: Option<&serde_yaml::Value>, path: &[&str]| -> Option<String> {
         let mut value = doc?;
         for key in path {
@@ -179,11 +211,31 @@ fn check_kubeadm(expect: &KubeadmExpectation, files: &ImageFiles, defects: &mut 
             ));
         }
     };
-    want("InitConfiguration", &["nodeRegistration", "criSocket"], Some(&expect.cri_socket));
-    want("JoinConfiguration", &["nodeRegistration", "criSocket"], Some(&expect.cri_socket));
-    want("ClusterConfiguration", &["kubernetesVersion"], Some(&expect.kube_version));
-    want("ClusterConfiguration", &["imageRepository"], Some(&expect.image_repository));
-    want("ClusterConfiguration", &["dns", "imageRepository"], expect.dns_repository.as_deref());
+    want(
+        "InitConfiguration",
+        &["nodeRegistration", "criSocket"],
+        Some(&expect.cri_socket),
+    );
+    want(
+        "JoinConfiguration",
+        &["nodeRegistration", "criSocket"],
+        Some(&expect.cri_socket),
+    );
+    want(
+        "ClusterConfiguration",
+        &["kubernetesVersion"],
+        Some(&expect.kube_version),
+    );
+    want(
+        "ClusterConfiguration",
+        &["imageRepository"],
+        Some(&expect.image_repository),
+    );
+    want(
+        "ClusterConfiguration",
+        &["dns", "imageRepository"],
+        expect.dns_repository.as_deref(),
+    );
 }
 
 /// Values sealos renders `.tmpl` files with: the image env plus what
@@ -201,7 +253,10 @@ fn check_templates(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<D
         max_output: 4 << 20,
         ..Options::default()
     };
-    for (path, _) in files.paths().filter(|(p, f)| p.ends_with(".tmpl") && f.kind == Kind::File) {
+    for (path, _) in files
+        .paths()
+        .filter(|(p, f)| p.ends_with(".tmpl") && f.kind == Kind::File)
+    {
         if !(path.starts_with("etc/") || path.starts_with("scripts/") || path.starts_with("manifests/")) {
             continue;
         }
@@ -221,7 +276,10 @@ fn check_templates(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<D
 }
 
 fn check_scripts(files: &ImageFiles, defects: &mut Vec<Defect>) {
-    for (path, _) in files.paths().filter(|(p, f)| p.starts_with("scripts/") && p.ends_with(".sh") && f.kind == Kind::File) {
+    for (path, _) in files
+        .paths()
+        .filter(|(p, f)| p.starts_with("scripts/") && p.ends_with(".sh") && f.kind == Kind::File)
+    {
         let Some(text) = files.text(path) else {
             continue;
         };
@@ -256,7 +314,10 @@ fn bash_syntax(text: &str) -> Result<(), String> {
 /// The images of `images/shim/*`, one a line.
 fn listed_images(files: &ImageFiles) -> Vec<(String, String)> {
     let mut images = Vec::new();
-    for (path, _) in files.paths().filter(|(p, f)| p.starts_with(SHIM_DIR) && f.kind == Kind::File) {
+    for (path, _) in files
+        .paths()
+        .filter(|(p, f)| p.starts_with(SHIM_DIR) && f.kind == Kind::File)
+    {
         for line in files.text(path).unwrap_or_default().lines() {
             let image = line.trim().trim_matches(['"', '\'']);
             if !image.is_empty() && !image.starts_with('#') {
@@ -274,7 +335,9 @@ fn registry_blob<'f>(files: &'f ImageFiles, digest: &str) -> Result<&'f FileInfo
         return Err(format!("`{digest}` is not a sha256 digest"));
     }
     let path = format!("{REGISTRY_ROOT}/blobs/sha256/{}/{hex}/data", &hex[..2]);
-    let info = files.get(&path).ok_or_else(|| format!("blob {digest} is missing ({path})"))?;
+    let info = files
+        .get(&path)
+        .ok_or_else(|| format!("blob {digest} is missing ({path})"))?;
     match &info.digest {
         Some(got) if got.hex() == hex => Ok(info),
         _ => Err(format!("blob {digest} does not match its digest ({path})")),
@@ -314,7 +377,10 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
             defects.push(problem(format!("manifest {digest} is not JSON")));
             continue;
         };
-        let config = manifest.pointer("/config/digest").and_then(|d| d.as_str()).unwrap_or("");
+        let config = manifest
+            .pointer("/config/digest")
+            .and_then(|d| d.as_str())
+            .unwrap_or("");
         match registry_blob(files, config).map(|info| {
             info.text
                 .as_ref()
@@ -323,13 +389,21 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
             Ok(Some(config)) => {
                 let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or("");
                 if arch != expect.arch {
-                    defects.push(problem(format!("saved for `{arch}`, the image is `{}`", expect.arch)));
+                    defects.push(problem(format!(
+                        "saved for `{arch}`, the image is `{}`",
+                        expect.arch
+                    )));
                 }
             }
             Ok(None) => defects.push(problem(format!("config {config} is not JSON"))),
             Err(message) => defects.push(problem(message)),
         }
-        for layer in manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten() {
+        for layer in manifest
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+        {
             let digest = layer.get("digest").and_then(|d| d.as_str()).unwrap_or("");
             if let Err(message) = registry_blob(files, digest) {
                 defects.push(problem(message));
