@@ -228,7 +228,7 @@ fn push_then_diff_then_delete_then_stale() {
         .unwrap();
     assert_eq!(kubernetes["missing"], serde_json::json!([format!("{TAG}-arm64")]));
     // Rebuild with other content: the published images are now stale.
-    let conf = ws.path().join("runtime/kube/etc/99-kubernetes.conf");
+    let conf = ws.path().join("runtime/kube/etc/sysctl.d/sealos-k8s.conf");
     let mut text = std::fs::read_to_string(&conf).unwrap();
     text.push_str("net.core.somaxconn = 32768\n");
     std::fs::write(&conf, text).unwrap();

@@ -243,3 +243,46 @@ fn verify_names_a_missing_image_and_a_missing_layout() {
     let out = ws.run(&["verify", TAG, "--from", "nowhere"]);
     common::assert_fails(&out, 2, "not an OCI image layout");
 }
+
+/// Development builds take image-cri-shim, sealctl and the lvscare list out
+/// of the sealos-patch image (here its stand-in), and still verify.
+#[test]
+fn dev_builds_take_files_from_the_sealos_patch_image() {
+    let dev = "kubernetes:v1.34-latest";
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(dev);
+    let images = ws.path().join("mirror/images").display().to_string();
+    ws.build(dev, "out/oci", &["--image-layout", &images]);
+    let rootfs = unpack(
+        &ws.path().join("out/oci"),
+        "kubernetes:v1.34-arm64",
+        &ws.path().join("unpacked"),
+    );
+    let shim = std::fs::read_to_string(rootfs.join("cri/image-cri-shim")).unwrap();
+    assert!(
+        shim.contains("from ghcr.io/labring/sealos-patch:latest-arm64"),
+        "{shim}"
+    );
+    let sealctl = std::fs::read_to_string(rootfs.join("opt/sealctl")).unwrap();
+    assert!(sealctl.contains("sealos-patch"), "{sealctl}");
+    let (code, report) = verify(&ws, "out/oci", dev);
+    assert_eq!(code, 0, "{report}");
+    // Without image pulls the patch image cannot be had.
+    let mirror = ws.mirror_url();
+    let out = ws.run(&[
+        "build",
+        dev,
+        "--mirror",
+        &mirror,
+        "--cache",
+        "cache",
+        "--out",
+        "out/other",
+        "--skip-images",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("needs image pulls") || stderr(&out).contains("needs image pulls"),
+        "{}",
+        stdout(&out)
+    );
+}

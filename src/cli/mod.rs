@@ -160,7 +160,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 .is_some_and(|e| match e {
                     matrix::pipeline::RenderStepError::Render { source, .. } => source.is_usage(),
                     matrix::pipeline::RenderStepError::Context(error) => error.is_usage(),
-                    matrix::pipeline::RenderStepError::NeedsBinaries { .. } => true,
+                    matrix::pipeline::RenderStepError::NeedsBinaries { .. }
+                    | matrix::pipeline::RenderStepError::NeedsImage { .. } => true,
                     _ => false,
                 })
             || cause.is::<matrix::registry::AuthFileError>()

@@ -29,7 +29,10 @@ pub(super) struct RawComponent {
     version: Option<S<String>>,
     #[serde(default)]
     versions: Vec<RawVersionRule>,
-    url: S<String>,
+    #[serde(default)]
+    url: Option<S<String>>,
+    #[serde(default)]
+    image: Option<S<String>>,
     #[serde(default)]
     checksum: Option<S<String>>,
     #[serde(default)]
@@ -125,8 +128,12 @@ pub struct Component {
     /// Which cells need it.
     pub when: Condition,
     versions: Vec<(Condition, Template)>,
-    /// Download URL template.
-    pub url: Template,
+    /// Download URL template (a downloaded component).
+    pub url: Option<Template>,
+    /// Image reference template (a component taken out of an image's
+    /// layers, `ghcr.io/labring/sealos-patch:latest-{arch}`); its `files`
+    /// name paths inside the image.
+    pub image: Option<Template>,
     /// Checksum file URL template (`{url}.sha256`), if upstream publishes one.
     pub checksum: Option<Template>,
     /// Where it lands.
@@ -227,6 +234,26 @@ pub(super) fn resolve_components(
             };
             let mut checksum_vars = URL_VARS.to_vec();
             checksum_vars.push("url");
+            let from_image = match (&item.url, &item.image) {
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                _ => {
+                    return Err(source.invalid(
+                        item.name.span(),
+                        key,
+                        "a component needs exactly one of `url` (a download) or `image` (files out of an image)",
+                        "write `url = \"https://...\"` or `image = \"ghcr.io/labring/sealos-patch:latest-{arch}\"`",
+                    ));
+                }
+            };
+            if from_image && (item.to.is_some() || item.files.is_empty() || item.checksum.is_some() || item.pack.is_some() || item.image_list) {
+                return Err(source.invalid(
+                    item.name.span(),
+                    key,
+                    "a component taken from an image names its files only (`files = { \"path/in/image\" = \"path/in/context\" }`)",
+                    "drop `to`, `checksum`, `pack` and `image_list`, and list the files",
+                ));
+            }
             let pack = item
                 .pack
                 .as_ref()
@@ -306,7 +333,16 @@ pub(super) fn resolve_components(
                 pack,
                 when: resolve_condition(source, &key, &item.when)?,
                 versions,
-                url: Template::parse(source, &format!("{key}.url"), &item.url, URL_VARS)?,
+                url: item
+                    .url
+                    .as_ref()
+                    .map(|url| Template::parse(source, &format!("{key}.url"), url, URL_VARS))
+                    .transpose()?,
+                image: item
+                    .image
+                    .as_ref()
+                    .map(|image| Template::parse(source, &format!("{key}.image"), image, URL_VARS))
+                    .transpose()?,
                 checksum: item
                     .checksum
                     .as_ref()

@@ -193,39 +193,52 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchErro
     move |source| FetchError::Io { what, source }
 }
 
-/// The artifacts a cell needs, in component order.
-pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, FetchError> {
-    let kube = cell.kube.tag_form();
-    let minor = cell.kube.minor().to_string();
-    let sealos = cell.sealos.compare_as().to_string();
+/// Placeholder values of a URL or image template.
+type TemplateValues = Vec<(&'static str, String)>;
+
+/// The version of `component` for `cell` and the placeholder values of its
+/// URL or image template.
+fn template_values(
+    matrix: &Matrix,
+    component: &crate::config::Component,
+    cell: &Cell,
+) -> Result<(String, TemplateValues), FetchError> {
+    let version = component
+        .version(cell, &matrix.lock)
+        .ok_or_else(|| FetchError::NoVersion {
+            component: component.name.clone(),
+            cell: cell.to_string(),
+        })?;
     let uname_arch = match cell.arch {
         Arch::Amd64 => "x86_64",
         Arch::Arm64 => "aarch64",
     };
+    let values = vec![
+        ("version", version.clone()),
+        ("arch", cell.arch.as_str().to_string()),
+        ("uname_arch", uname_arch.to_string()),
+        ("name", component.name.clone()),
+        ("kube", cell.kube.tag_form()),
+        ("minor", cell.kube.minor().to_string()),
+        ("sealos", cell.sealos.compare_as().to_string()),
+        ("cri", cell.cri.as_str().to_string()),
+    ];
+    Ok((version, values))
+}
+
+/// The artifacts a cell needs, in component order.
+pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, FetchError> {
     matrix
         .components
         .iter()
         .filter(|component| component.when.matches(cell))
-        .map(|component| {
-            let version = component
-                .version(cell, &matrix.lock)
-                .ok_or_else(|| FetchError::NoVersion {
-                    component: component.name.clone(),
-                    cell: cell.to_string(),
-                })?;
-            let vars = [
-                ("version", version.as_str()),
-                ("arch", cell.arch.as_str()),
-                ("uname_arch", uname_arch),
-                ("name", component.name.as_str()),
-                ("kube", kube.as_str()),
-                ("minor", minor.as_str()),
-                ("sealos", sealos.as_str()),
-                ("cri", cell.cri.as_str()),
-            ];
-            let url = component.url.fill(&vars);
+        .filter_map(|component| component.url.as_ref().map(|url| (component, url)))
+        .map(|(component, url_template)| {
+            let (version, values) = template_values(matrix, component, cell)?;
+            let vars: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let url = url_template.fill(&vars);
             let checksum_url = component.checksum.as_ref().map(|template| {
-                let mut with_url = vars.to_vec();
+                let mut with_url = vars.clone();
                 with_url.push(("url", url.as_str()));
                 template.fill(&with_url)
             });
@@ -236,6 +249,40 @@ pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, Fetc
                 url,
                 checksum_url,
                 placement: component.placement.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Files a cell takes out of an image's layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePart {
+    /// Component name.
+    pub component: String,
+    /// The image reference (`ghcr.io/labring/sealos-patch:latest-amd64`).
+    pub image: String,
+    /// Path in the image -> path in the context.
+    pub files: BTreeMap<String, String>,
+}
+
+/// The image components a cell needs, in component order.
+pub fn image_parts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<ImagePart>, FetchError> {
+    matrix
+        .components
+        .iter()
+        .filter(|component| component.when.matches(cell))
+        .filter_map(|component| component.image.as_ref().map(|image| (component, image)))
+        .map(|(component, image)| {
+            let (_, values) = template_values(matrix, component, cell)?;
+            let vars: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let files = match &component.placement {
+                Placement::Extract(files) => files.clone(),
+                _ => BTreeMap::new(),
+            };
+            Ok(ImagePart {
+                component: component.name.clone(),
+                image: image.fill(&vars),
+                files,
             })
         })
         .collect()
@@ -715,4 +762,114 @@ fn write_pack(members: &[(String, Entry)], cache: &Cache) -> Result<(Sha256, Pat
         .commit(temp, &digest)
         .map_err(io_error("storing a packed archive"))?;
     Ok((digest, path))
+}
+
+/// Largest file taken out of an image's layers.
+const IMAGE_FILE_BYTES: u64 = 1 << 30;
+
+/// Takes `part`'s files out of an image's layers (`(blob, compression)`,
+/// verified, base first): the newest layer holding a file wins, and a
+/// whiteout in a newer layer hides it. Each file is stored in the cache by
+/// digest and placed; a file over one the renderer generated (the lvscare
+/// list) replaces it.
+pub fn place_from_layers(
+    context: &mut Context,
+    part: &ImagePart,
+    layers: &[(PathBuf, crate::oci::Compression)],
+    cache: &Cache,
+) -> Result<(), FetchError> {
+    let missing = |member: &str| FetchError::MissingMember {
+        component: part.component.clone(),
+        url: part.image.clone(),
+        member: member.to_string(),
+    };
+    for (member, to) in &part.files {
+        let mut found = None;
+        'layers: for (blob, compression) in layers.iter().rev() {
+            let file =
+                std::fs::File::open(blob).map_err(io_error(format!("reading a layer of {}", part.image)))?;
+            let reader: Box<dyn std::io::Read> = match compression {
+                crate::oci::Compression::Gzip(_) => {
+                    Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
+                }
+                crate::oci::Compression::Zstd(_) => Box::new(
+                    zstd::stream::read::Decoder::new(file)
+                        .map_err(io_error(format!("reading a layer of {}", part.image)))?,
+                ),
+                crate::oci::Compression::None => Box::new(std::io::BufReader::new(file)),
+            };
+            let mut archive = tar::Archive::new(reader);
+            let entries = archive
+                .entries()
+                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
+            let whiteout = match member.rsplit_once('/') {
+                Some((dir, name)) => format!("{dir}/.wh.{name}"),
+                None => format!(".wh.{member}"),
+            };
+            for entry in entries {
+                let mut entry = entry.map_err(io_error(format!("reading a layer of {}", part.image)))?;
+                let path = entry
+                    .path()
+                    .map(|p| {
+                        p.to_string_lossy()
+                            .trim_start_matches("./")
+                            .trim_start_matches('/')
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                if path == whiteout {
+                    break 'layers;
+                }
+                if path != *member {
+                    continue;
+                }
+                if !entry.header().entry_type().is_file() {
+                    return Err(missing(member));
+                }
+                let size = entry.header().size().unwrap_or(0);
+                if size > IMAGE_FILE_BYTES {
+                    return Err(FetchError::Io {
+                        what: format!(
+                            "{member} of {} is {size} bytes, more than {IMAGE_FILE_BYTES}",
+                            part.image
+                        ),
+                        source: std::io::Error::other("too large"),
+                    });
+                }
+                let mode = normal_mode(entry.header().mode().unwrap_or(0o644));
+                let mut temp = cache
+                    .temp_file()
+                    .map_err(io_error("storing a file from an image"))?;
+                let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
+                std::io::copy(&mut entry, &mut writer).map_err(io_error("storing a file from an image"))?;
+                let (_, (digest, _)) = writer.finish();
+                let path = match cache.verified(&digest) {
+                    Some(path) => path,
+                    None => cache
+                        .commit(temp, &digest)
+                        .map_err(io_error("storing a file from an image"))?,
+                };
+                found = Some((digest, path, mode));
+                break 'layers;
+            }
+        }
+        let (digest, path, mode) = found.ok_or_else(|| missing(member))?;
+        let entry = Entry {
+            content: Content::Verified {
+                path,
+                id: digest.to_string(),
+            },
+            mode,
+            origin: Origin::Artifact(part.component.clone()),
+        };
+        let generated = context
+            .get(to)
+            .is_some_and(|existing| matches!(existing.origin, Origin::Generated(_)));
+        if generated {
+            context.replace(to.clone(), entry);
+        } else {
+            context.insert(to.clone(), entry, &[])?;
+        }
+    }
+    Ok(())
 }

@@ -20,7 +20,9 @@ use crate::axis::Arch;
 use crate::config::Matrix;
 use crate::context::{Context, ContextError};
 use crate::digest::Sha256;
-use crate::fetch::{Cache, FetchError, FetchOptions, artifacts_for, pack_all, place};
+use crate::fetch::{
+    Cache, FetchError, FetchOptions, artifacts_for, image_parts_for, pack_all, place, place_from_layers,
+};
 use crate::oci::{
     Compression, ImageConfig, IndexEntry, LayerDesc, LayerError, LayerSpec, RefLayout, RefName, Store,
     StoreError, build_index, build_manifest, write_layer,
@@ -29,7 +31,7 @@ use crate::plan::{Plan, PlannedCell};
 use crate::progress::{Event, Outcome, Progress, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
 use crate::registry::{Client, ImageMirror};
-use crate::render::{RenderError, RenderedCell, render_cell};
+use crate::render::{RenderError, RenderedCell, render_cell, shim_images};
 use crate::tag::Tag;
 
 /// Pulls images for recipes: the ones saved into `registry/`, and bases.
@@ -113,8 +115,17 @@ pub enum CellError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A base image was asked for without image pulls (`--skip-images`).
-    #[error("base image `{0}` needs image pulls; it cannot be built with --skip-images")]
+    #[error("image `{0}` needs image pulls; it cannot be built with --skip-images")]
     Base(String),
+    /// The final image lists do not parse.
+    #[error("{cell}: {source}")]
+    Render {
+        /// The cell.
+        cell: String,
+        /// Why.
+        #[source]
+        source: RenderError,
+    },
 }
 
 /// Where images of the image lists come from.
@@ -479,6 +490,27 @@ fn cell_recipe(
         place(&mut context, &artifact, fetched, options.cache)?;
     }
     pack_all(matrix, &mut context, options.cache)?;
+    let parts = image_parts_for(matrix, &planned.cell)?;
+    for part in &parts {
+        let saver = options.saver.ok_or_else(|| CellError::Base(part.image.clone()))?;
+        let base = saver.base(&part.image, planned.cell.arch)?;
+        let layers: Vec<_> = base
+            .layers
+            .iter()
+            .map(|layer| (layer.path.clone(), layer.desc.compression))
+            .collect();
+        place_from_layers(&mut context, part, &layers, options.cache)?;
+    }
+    // What is saved is what images/shim/ lists once every file is placed
+    // (an image component may bring its own lvscare list).
+    let images = if parts.is_empty() {
+        rendered.images
+    } else {
+        shim_images(&context).map_err(|source| CellError::Render {
+            cell: planned.cell.to_string(),
+            source,
+        })?
+    };
     Ok(Recipe {
         image: planned.image.clone(),
         tag: planned.tags.tag.to_string(),
@@ -486,7 +518,7 @@ fn cell_recipe(
         context,
         layers: rootfs_layers(matrix),
         config: rendered.meta,
-        images: rendered.images,
+        images,
         base: None,
     })
 }

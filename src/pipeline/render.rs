@@ -11,7 +11,7 @@ use super::fetch::{FetchSet, use_fetched_list};
 use crate::config::Matrix;
 use crate::config::Placement;
 use crate::context::ContextError;
-use crate::fetch::{Cache, FetchError, artifacts_for, pack_all, place};
+use crate::fetch::{Cache, FetchError, artifacts_for, image_parts_for, pack_all, place};
 use crate::plan::PlannedCell;
 use crate::render::{RenderError, render_cell};
 
@@ -75,6 +75,18 @@ pub enum RenderStepError {
         /// The component holding the list.
         component: String,
     },
+    /// `--binaries` cannot place files that come out of an image.
+    #[error(
+        "{cell}: `{component}` takes files out of the image {image}, which render does not pull\n  help: build the cell (`matrix build`) and unpack it, or render without --binaries"
+    )]
+    NeedsImage {
+        /// The cell.
+        cell: String,
+        /// The component.
+        component: String,
+        /// The image.
+        image: String,
+    },
     /// Placing a binary failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -110,6 +122,15 @@ pub fn render_contexts(
             return Err(RenderStepError::NeedsBinaries {
                 cell: planned.cell.to_string(),
                 component: list.component,
+            });
+        }
+        if binaries.is_some()
+            && let Some(part) = image_parts_for(matrix, &planned.cell)?.into_iter().next()
+        {
+            return Err(RenderStepError::NeedsImage {
+                cell: planned.cell.to_string(),
+                component: part.component,
+                image: part.image,
             });
         }
         if let Some((set, cache)) = binaries {

@@ -337,6 +337,52 @@ pub fn cell_images(
 /// and blank lines skipped), without its pause images; bounded in bytes and
 /// lines.
 fn parse_image_list(component: &str, text: &[u8]) -> Result<Vec<String>, RenderError> {
+    // Any pause image (`rancher/mirrored-pause:3.6`), as labring drops them.
+    let images: Vec<String> = plain_images(component, text)?
+        .into_iter()
+        .filter(|image| !image.contains("pause:"))
+        .collect();
+    if images.is_empty() {
+        return Err(RenderError::ImageList {
+            component: component.to_string(),
+            line: 0,
+            reason: "it names no image".into(),
+        });
+    }
+    Ok(images)
+}
+
+/// Every image of `images/shim/*` in a context, as sealos reads them (one a
+/// line, `#` comments and blank lines skipped, quotes removed), sorted and
+/// without repeats: what the build saves into `registry/`.
+pub fn shim_images(context: &Context) -> Result<Vec<String>, RenderError> {
+    let mut images = std::collections::BTreeSet::new();
+    for (path, entry) in context.entries().filter(|(p, _)| p.starts_with("images/shim/")) {
+        let mut text = Vec::new();
+        Context::open(entry)
+            .and_then(|reader| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(reader, IMAGE_LIST_BYTES as u64 + 1),
+                    &mut text,
+                )
+            })
+            .map_err(|error| RenderError::ImageList {
+                component: path.to_string(),
+                line: 0,
+                reason: error.to_string(),
+            })?;
+        let unquoted: Vec<u8> = text
+            .iter()
+            .copied()
+            .filter(|b| *b != b'"' && *b != b'\'')
+            .collect();
+        images.extend(plain_images(path, &unquoted)?);
+    }
+    Ok(images.into_iter().collect())
+}
+
+/// The plain image references of an untrusted list, bounded.
+fn plain_images(component: &str, text: &[u8]) -> Result<Vec<String>, RenderError> {
     let bad = |line: usize, reason: String| RenderError::ImageList {
         component: component.to_string(),
         line,
@@ -370,13 +416,7 @@ fn parse_image_list(component: &str, text: &[u8]) -> Result<Vec<String>, RenderE
                 format!("`{}` is not an image reference", image.escape_default()),
             ));
         }
-        // Any pause image (`rancher/mirrored-pause:3.6`), as labring drops them.
-        if !image.contains("pause:") {
-            images.push(image.to_string());
-        }
-    }
-    if images.is_empty() {
-        return Err(bad(0, "it names no image".into()));
+        images.push(image.to_string());
     }
     Ok(images)
 }
