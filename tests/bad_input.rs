@@ -250,3 +250,33 @@ fn lock_history_with_bad_values() {
         &["is not a k3s release of 1.24"],
     );
 }
+
+#[test]
+fn contract_and_image_components_are_checked() {
+    rejects(
+        |t| t.replace("[contract.cri.crio]", "[contract.cri.podman]"),
+        &["contract.cri", "podman", "key by a known CRI"],
+    );
+    rejects(
+        |t| {
+            t.replace(
+                "\"bin/k3s\", \"etc/registries.yaml.tmpl\"",
+                "\"../bin/k3s\", \"etc/registries.yaml.tmpl\"",
+            )
+        },
+        &["contract.cri.k3s.files", "not a relative path"],
+    );
+    rejects(
+        |t| {
+            t.replace(
+                "image = \"ghcr.io/labring/sealos-patch:{version}-{arch}\"",
+                "image = \"ghcr.io/labring/sealos-patch:{version}-{arch}\"\nurl = \"https://example.com/x\"",
+            )
+        },
+        &["exactly one of `url`", "sealos-patch"],
+    );
+    rejects_lock(
+        |t| t.replace("\"1.24\" = \"1.24.2\"", "\"1.24\" = \"v1.24.2\""),
+        &["matrix.lock:", "newest.cri-tools", "not a release version"],
+    );
+}

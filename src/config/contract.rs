@@ -10,7 +10,7 @@ use super::{S, parse_at, relative_path};
 use crate::axis::Cri;
 use crate::source::{InputError, Source};
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawContractPart {
     #[serde(default)]
@@ -23,19 +23,11 @@ pub(super) struct RawContractPart {
     absent_env: Vec<String>,
 }
 
-/// The common part's keys sit beside `cri` (serde's `flatten` would lose
-/// the spans errors point at).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawContract {
     #[serde(default)]
-    files: Vec<S<String>>,
-    #[serde(default)]
-    labels: Vec<String>,
-    #[serde(default)]
-    env: Vec<String>,
-    #[serde(default)]
-    absent_env: Vec<String>,
+    common: RawContractPart,
     #[serde(default)]
     cri: BTreeMap<S<String>, RawContractPart>,
 }
@@ -104,14 +96,8 @@ pub(super) fn resolve_contract(source: &Source, raw: &RawContract) -> Result<Con
             resolve_part(source, &format!("contract.cri.{parsed}"), part)?,
         );
     }
-    let common = RawContractPart {
-        files: raw.files.clone(),
-        labels: raw.labels.clone(),
-        env: raw.env.clone(),
-        absent_env: raw.absent_env.clone(),
-    };
     Ok(Contract {
-        common: resolve_part(source, "contract", &common)?,
+        common: resolve_part(source, "contract.common", &raw.common)?,
         cri,
     })
 }

@@ -130,27 +130,14 @@ impl State<'_> {
                         self.write(pipe.pos, &text)?;
                     }
                 }
-                Node::If(branch) => {
+                Node::If(branch) | Node::With(branch) => {
+                    // Variables the pipeline declares live in both branches.
                     let mark = self.vars.len();
                     let value = self.pipe(dot, &branch.pipe)?;
-                    let flow = if value.truth() {
-                        self.walk(dot, &branch.body)
-                    } else {
-                        self.walk(dot, &branch.otherwise)
-                    };
-                    self.vars.truncate(mark);
-                    match flow? {
-                        Flow::Normal => {}
-                        other => return Ok(other),
-                    }
-                }
-                Node::With(branch) => {
-                    let mark = self.vars.len();
-                    let value = self.pipe(dot, &branch.pipe)?;
-                    let flow = if value.truth() {
-                        self.walk(&value, &branch.body)
-                    } else {
-                        self.walk(dot, &branch.otherwise)
+                    let flow = match (value.truth(), node) {
+                        (true, Node::With(_)) => self.walk(&value, &branch.body),
+                        (true, _) => self.walk(dot, &branch.body),
+                        (false, _) => self.walk(dot, &branch.otherwise),
                     };
                     self.vars.truncate(mark);
                     match flow? {

@@ -30,6 +30,19 @@ struct Resolved {
     blobs: Vec<(Sha256, PathBuf)>,
 }
 
+impl Resolved {
+    /// `wanted` resolved to a manifest and its blobs, kept by tag unless
+    /// it was asked for by digest.
+    fn of(wanted: &ImageRef, manifest: (Sha256, PathBuf), blobs: Vec<(Sha256, PathBuf)>) -> Resolved {
+        Resolved {
+            repository: wanted.repository.clone(),
+            tag: (!wanted.reference.starts_with("sha256:")).then(|| wanted.reference.clone()),
+            manifest,
+            blobs,
+        }
+    }
+}
+
 type Slot = Arc<OnceLock<Result<Resolved, SaveError>>>;
 
 /// Where a saver takes images from.
@@ -135,12 +148,7 @@ impl<'a> RegistrySaver<'a> {
                     })?;
             blobs.push((parsed, path));
         }
-        Ok(Resolved {
-            repository: wanted.repository.clone(),
-            tag: (!wanted.reference.starts_with("sha256:")).then(|| wanted.reference.clone()),
-            manifest: (digest, manifest_path),
-            blobs,
-        })
+        Ok(Resolved::of(&wanted, (digest, manifest_path), blobs))
     }
 
     /// Takes `wanted` for `arch` from an image layout: its manifest and
@@ -205,12 +213,7 @@ impl<'a> RegistrySaver<'a> {
             };
             blobs.push((parsed, path));
         }
-        Ok(Resolved {
-            repository: wanted.repository.clone(),
-            tag: (!wanted.reference.starts_with("sha256:")).then(|| wanted.reference.clone()),
-            manifest: (digest, manifest_path),
-            blobs,
-        })
+        Ok(Resolved::of(&wanted, (digest, manifest_path), blobs))
     }
 
     fn cache_bytes(&self, digest: &Sha256, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
