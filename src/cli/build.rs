@@ -13,7 +13,7 @@ use matrix::registry::ImageMirror;
 
 use super::fetch::SourceArgs;
 use super::output::{print_json, print_rows};
-use super::plan::{SelectArgs, load_plan};
+use super::plan::{MissingArgs, SelectArgs, load_plan};
 use super::progress::Terminal;
 use super::registry::RegistryArgs;
 
@@ -22,6 +22,8 @@ use super::registry::RegistryArgs;
 pub struct BuildArgs {
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    missing: MissingArgs,
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
@@ -67,8 +69,10 @@ pub struct GcArgs {
 /// `matrix build`.
 pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
-    let cells: Vec<&PlannedCell> = args.select.cells(&plan)?;
     let client = args.registry.client()?;
+    let cells: Vec<&PlannedCell> =
+        args.select
+            .cells_missing(&matrix, &plan, &args.missing, &client, &args.out)?;
     if args.skip_images {
         eprintln!(
             "warning: --skip-images: registry/ stays empty; these images cannot install a cluster offline"

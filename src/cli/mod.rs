@@ -2,6 +2,7 @@
 //! its own module and hands one resolved value to the library.
 
 mod build;
+mod chatops;
 mod fetch;
 mod output;
 mod plan;
@@ -95,6 +96,17 @@ enum Command {
         after_help = "Exit codes: 0 every image meets the contract, 1 defects found, 2 bad input.\n\nExamples:\n  matrix verify v1.24.4-4.1.3\n  matrix verify v1.24.4-4.1.3 --from out/oci --json\n  matrix verify --kube 1.27 --registry 127.0.0.1:5000/labring"
     )]
     Verify(verify::VerifyArgs),
+    /// Bring a lagging registry level with another for the planned tags.
+    #[command(
+        after_help = "Examples:\n  matrix sync --from docker.io/labring --to registry.cn-hangzhou.aliyuncs.com/labring\n  matrix sync --from 127.0.0.1:5000/labring --to 127.0.0.1:5001/labring --kube 1.27 --json"
+    )]
+    Sync(registry::SyncArgs),
+    /// Parse ChatOps issue comments (`/imagebuild_apps NAME VERSION`).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  printf '%s' \"$COMMENT\" | matrix chatops parse --title \"$TITLE\" >> \"$GITHUB_OUTPUT\""
+    )]
+    Chatops(chatops::ChatopsCommand),
     /// List known Kubernetes releases, or refresh them from a registry.
     #[command(
         after_help = "Examples:\n  matrix versions\n  matrix versions --refresh --dry-run\n  matrix versions --refresh --source registry.k8s.io/kube-apiserver"
@@ -120,6 +132,8 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => registry::run_diff(&cli.matrix, args),
         Command::Versions(args) => registry::run_versions(&cli.matrix, args),
         Command::Verify(args) => verify::run(&cli.matrix, args),
+        Command::Sync(args) => registry::run_sync(&cli.matrix, args),
+        Command::Chatops(command) => chatops::run(command),
     };
     match result {
         Ok(code) => code,

@@ -68,8 +68,40 @@ impl SelectArgs {
             selectors: self.selectors.clone(),
             all: self.all,
             filter: self.filters.filter(),
+            within: None,
             shard: self.shard,
         }
+    }
+
+    /// The selected cells, narrowed by `--missing-from` to the cells whose
+    /// tags a registry lacks or holds stale (`store`: the local layout, for
+    /// stale detection); the shard is cut from that set.
+    pub fn cells_missing<'p>(
+        &self,
+        matrix: &Matrix,
+        plan: &'p Plan,
+        missing: &MissingArgs,
+        client: &matrix::registry::Client,
+        store: &Path,
+    ) -> anyhow::Result<Vec<&'p PlannedCell>> {
+        if missing.missing_from.is_empty() {
+            return self.cells(plan);
+        }
+        let targets = missing.targets()?;
+        let mut unsharded = self.selection();
+        unsharded.shard = None;
+        unsharded.all |= unsharded.selectors.is_empty();
+        let base = unsharded
+            .cells(plan)
+            .map_err(|error| super::UsageError(error.to_string()))?;
+        let store = matrix::oci::Store::open_existing(store).ok();
+        let keep = matrix::pipeline::missing_from(client, &targets, matrix, &base, store.as_ref())?;
+        let mut selection = unsharded;
+        selection.within = Some(keep);
+        selection.shard = self.shard;
+        selection
+            .cells(plan)
+            .map_err(|error| super::UsageError(error.to_string()).into())
     }
 
     /// The selected cells of `plan`; an empty or unknown selection is a
@@ -78,6 +110,27 @@ impl SelectArgs {
         self.selection()
             .cells(plan)
             .map_err(|error| super::UsageError(error.to_string()).into())
+    }
+}
+
+/// `--missing-from REG/NS`: act only on what a registry lacks.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MissingArgs {
+    /// Only the cells whose tags REGISTRY/NAMESPACE lacks or holds stale
+    /// (with the other arch of their index), as `diff` reports them;
+    /// repeatable (any target lacking them). Parsed by the command, so a
+    /// mistyped `user:pw@host` is never echoed back.
+    #[arg(long)]
+    pub missing_from: Vec<String>,
+}
+
+impl MissingArgs {
+    /// The parsed targets.
+    pub fn targets(&self) -> anyhow::Result<Vec<matrix::registry::Target>> {
+        self.missing_from
+            .iter()
+            .map(|text| text.parse().map_err(|e: String| super::UsageError(e).into()))
+            .collect()
     }
 }
 
@@ -110,6 +163,18 @@ pub struct PlanArgs {
     /// After the table, cells per sealos release and image (always on a TTY).
     #[arg(long)]
     summary: bool,
+    #[command(flatten)]
+    missing: MissingArgs,
+    /// With --missing-from: the local OCI layout, for stale detection.
+    #[arg(long, default_value = "out/oci")]
+    from: std::path::PathBuf,
+    #[command(flatten)]
+    access: super::registry::RegistryArgs,
+    /// With `--format github`: N jobs, each a stable shard of the cells
+    /// (both arches of an index together) with its index tags listed,
+    /// instead of one job per tag. Empty shards are left out.
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 /// Arguments of `matrix explain`.
@@ -132,9 +197,16 @@ pub fn load_plan(path: &Path) -> anyhow::Result<(Matrix, Plan)> {
 
 /// `matrix plan`.
 pub fn run_plan(path: &Path, args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let (_, plan) = load_plan(path)?;
+    let (matrix, plan) = load_plan(path)?;
     let filter = args.filters.filter();
     let mut cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
+    if !args.missing.missing_from.is_empty() {
+        let targets = args.missing.targets()?;
+        let store = matrix::oci::Store::open_existing(&args.from).ok();
+        let client = args.access.client()?;
+        let keep = matrix::pipeline::missing_from(&client, &targets, &matrix, &cells, store.as_ref())?;
+        cells.retain(|c| keep.contains(&(c.image.clone(), c.tags.tag.to_string())));
+    }
     if let Some(shard) = args.shard {
         cells = shard.take(cells);
     }
@@ -144,7 +216,10 @@ pub fn run_plan(path: &Path, args: &PlanArgs) -> anyhow::Result<ExitCode> {
             let records: Vec<_> = cells.iter().map(|cell| cell.record()).collect();
             print_json(&records)?;
         }
-        PlanFormat::Github => print_json(&github_matrix(&cells))?,
+        PlanFormat::Github => match args.jobs {
+            Some(jobs) => print_json(&github_shards(&cells, jobs))?,
+            None => print_json(&github_matrix(&cells))?,
+        },
         PlanFormat::Tags => {
             let rows: Vec<Vec<String>> = published_tags(&cells).into_iter().map(|tag| vec![tag]).collect();
             print_rows(&["TAG"], &rows)?;
@@ -232,6 +307,40 @@ struct GithubMatrix {
 
 /// GitHub allows at most this many jobs in one matrix.
 const GITHUB_JOB_LIMIT: usize = 256;
+
+/// One CI job of `--jobs N`: a shard and the index tags it builds.
+#[derive(Debug, Serialize)]
+struct GithubShard {
+    /// `K/N`.
+    shard: String,
+    /// Space-separated `image:index-tag` selectors (both arches each).
+    tags: String,
+    /// Cells (per-arch images) in the shard.
+    cells: usize,
+}
+
+/// `{"include": [...]}` of N stable shards, empty ones left out.
+fn github_shards(cells: &[&PlannedCell], jobs: usize) -> serde_json::Value {
+    let jobs = jobs.clamp(1, GITHUB_JOB_LIMIT);
+    let include: Vec<GithubShard> = (1..=jobs)
+        .filter_map(|index| {
+            let part = Shard { index, count: jobs }.take(cells.to_vec());
+            let mut tags: Vec<String> = Vec::new();
+            for cell in &part {
+                let tag = format!("{}:{}", cell.image, cell.tags.index_tag);
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+            (!part.is_empty()).then(|| GithubShard {
+                shard: format!("{index}/{jobs}"),
+                tags: tags.join(" "),
+                cells: part.len(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "include": include })
+}
 
 fn github_matrix(cells: &[&PlannedCell]) -> GithubMatrix {
     let mut jobs: BTreeMap<(usize, String), GithubJob> = BTreeMap::new();

@@ -14,8 +14,8 @@ use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target};
 
 use super::UsageError;
 use super::output::{print_json, print_rows};
-use super::plan::SelectArgs;
 use super::plan::{FilterArgs, load_plan};
+use super::plan::{MissingArgs, SelectArgs};
 use super::progress::Terminal;
 use matrix::progress::Progress as _;
 
@@ -54,6 +54,8 @@ impl RegistryArgs {
 pub struct PushArgs {
     #[command(flatten)]
     select: SelectArgs,
+    #[command(flatten)]
+    missing: MissingArgs,
     /// The OCI layout the images were built into.
     #[arg(long, default_value = "out/oci")]
     from: PathBuf,
@@ -85,12 +87,78 @@ pub struct DiffArgs {
     from: PathBuf,
     #[command(flatten)]
     access: RegistryArgs,
+    /// Print matrix.toml's `publish` targets, one a line, and exit.
+    #[arg(long)]
+    list_targets: bool,
     /// How many tags of each missing group to list (JSON lists all).
     #[arg(long, default_value_t = 5)]
     list: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Arguments of `matrix sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The registry to copy from: REGISTRY/NAMESPACE.
+    #[arg(long)]
+    from: String,
+    /// The lagging registry to bring level: REGISTRY/NAMESPACE.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// Where copied blobs pass through, verified [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
+    #[arg(long, env = "MATRIX_CACHE")]
+    cache: Option<PathBuf>,
+    #[command(flatten)]
+    access: RegistryArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `matrix sync`.
+pub fn run_sync(path: &Path, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let (_, plan) = load_plan(path)?;
+    let from: Target = args.from.parse().map_err(UsageError)?;
+    let to: Target = args.to.parse().map_err(UsageError)?;
+    if from == to {
+        return Err(UsageError("--from and --to name the same registry".into()).into());
+    }
+    let filter = args.filters.filter();
+    let cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
+    let client = args.access.client()?;
+    let cache_dir = args
+        .cache
+        .clone()
+        .unwrap_or_else(matrix::fetch::Cache::default_dir);
+    let cache = matrix::fetch::Cache::open(&cache_dir)
+        .with_context(|| format!("opening the cache {}", cache_dir.display()))?;
+    let report = matrix::pipeline::sync(
+        &client,
+        &from,
+        &to,
+        &cells,
+        &cache,
+        Terminal.stage("sync", 0).as_ref(),
+    )
+    .with_context(|| format!("syncing {to} from {from}"))?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{to} from {from}: {} tags copied, {} unchanged, {} not in the source; {} blobs sent ({} bytes), {} skipped",
+            report.tags_copied,
+            report.tags_unchanged,
+            report.tags_absent,
+            report.blobs_sent,
+            report.bytes_sent,
+            report.blobs_skipped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Arguments of `matrix versions`.
@@ -114,9 +182,12 @@ pub struct VersionsArgs {
 
 /// `matrix push`.
 pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
-    let (_, plan) = load_plan(path)?;
-    let cells = args.select.cells(&plan)?;
+    let (matrix, plan) = load_plan(path)?;
     let to: Target = args.to.parse().map_err(UsageError)?;
+    let client = args.registry.client()?;
+    let cells = args
+        .select
+        .cells_missing(&matrix, &plan, &args.missing, &client, &args.from)?;
     if !args.from.join("index.json").is_file() {
         return Err(UsageError(format!(
             "{} is not an OCI layout; run `matrix build` first",
@@ -125,7 +196,6 @@ pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let store = Store::open_existing(&args.from)?;
-    let client = args.registry.client()?;
     let report = push(
         &client,
         &store,
@@ -162,6 +232,12 @@ pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
 /// `matrix diff`.
 pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
+    if args.list_targets {
+        for target in &matrix.publish {
+            println!("{target}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let filter = args.filters.filter();
     let mut cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
     if let Some(shard) = args.shard {

@@ -288,6 +288,42 @@ pub fn diff(
     })
 }
 
+/// The cells (image, per-arch tag) of `cells` whose tags some target lacks
+/// or holds stale, with the other arches of their index: the work a
+/// nightly build must do so that every target has the whole plan.
+pub fn missing_from(
+    client: &Client,
+    targets: &[Target],
+    matrix: &Matrix,
+    cells: &[&PlannedCell],
+    store: Option<&Store>,
+) -> Result<std::collections::HashSet<(String, String)>, RegistryError> {
+    let mut lacking: BTreeSet<(String, String)> = BTreeSet::new();
+    for target in targets {
+        let compared = diff(client, target, matrix, cells, store)?;
+        for image in compared.images {
+            for tag in image.missing.iter().chain(&image.stale) {
+                lacking.insert((image.image.clone(), tag.clone()));
+            }
+        }
+    }
+    let mut indexes = BTreeSet::new();
+    for cell in cells {
+        if cell
+            .tags
+            .all()
+            .any(|tag| lacking.contains(&(cell.image.clone(), tag.to_string())))
+        {
+            indexes.insert((cell.image.clone(), cell.tags.index_tag.to_string()));
+        }
+    }
+    Ok(cells
+        .iter()
+        .filter(|cell| indexes.contains(&(cell.image.clone(), cell.tags.index_tag.to_string())))
+        .map(|cell| (cell.image.clone(), cell.tags.tag.to_string()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod fetch;
 mod push;
 mod render;
 mod save;
+mod sync;
 mod verify;
 mod versions;
 
@@ -19,12 +20,13 @@ pub use build::{
     CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, render_all,
     rootfs_layers, write_recipe,
 };
-pub use diff::{ImageDiff, RegistryDiff, diff};
+pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
 pub use fetch::{
     FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
 };
 pub use push::{PushReport, push};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
+pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{Refresh, RefreshError, refresh};

@@ -20,6 +20,10 @@ pub struct Selection {
     pub all: bool,
     /// Axis filters applied after the selectors.
     pub filter: PlanFilter,
+    /// Only these cells (image, per-arch tag), when set: the work a
+    /// registry lacks (`--missing-from`). Applied before the shard, so the
+    /// shards of that set are stable.
+    pub within: Option<HashSet<(String, String)>>,
     /// The part of the result to keep.
     pub shard: Option<Shard>,
 }
@@ -43,7 +47,11 @@ pub enum SelectionError {
 impl Selection {
     /// True if nothing narrows the plan (no tags, filters or shard).
     fn is_open(&self) -> bool {
-        self.selectors.is_empty() && !self.all && self.filter.is_empty() && self.shard.is_none()
+        self.selectors.is_empty()
+            && !self.all
+            && self.filter.is_empty()
+            && self.shard.is_none()
+            && self.within.is_none()
     }
 
     /// The chosen cells, each once, in plan order. A shard of an empty
@@ -72,6 +80,14 @@ impl Selection {
         if cells.is_empty() {
             return Err(SelectionError::Filtered);
         }
+        // Nothing missing is fine: a nightly with no new work.
+        let cells = match &self.within {
+            Some(keep) => cells
+                .into_iter()
+                .filter(|c| keep.contains(&(c.image.clone(), c.tags.tag.to_string())))
+                .collect(),
+            None => cells,
+        };
         Ok(match self.shard {
             Some(shard) => shard.take(cells),
             None => cells,

@@ -1,0 +1,207 @@
+//! `matrix sync`: bring a lagging registry level with another, for the
+//! planned tags: every tag the source has and the target lacks is copied
+//! (index, its manifests, their blobs through the verified cache), and the
+//! moving tags (aliases such as `v1.27.1`) are re-pointed where they differ.
+//! Versioned tags are reproducible builds, so an existing one is left alone.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde::Serialize;
+
+use crate::fetch::Cache;
+use crate::plan::PlannedCell;
+use crate::progress::{Event, Outcome, Reporter};
+use crate::registry::{Client, RegistryError, Target};
+
+/// What a sync did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SyncReport {
+    /// Tags written on the target.
+    pub tags_copied: usize,
+    /// Tags the target already had right.
+    pub tags_unchanged: usize,
+    /// Planned tags the source does not have either.
+    pub tags_absent: usize,
+    /// Blobs uploaded.
+    pub blobs_sent: usize,
+    /// Bytes uploaded.
+    pub bytes_sent: u64,
+    /// Blobs the target had.
+    pub blobs_skipped: usize,
+}
+
+struct Syncer<'a> {
+    client: &'a Client,
+    from: &'a Target,
+    to: &'a Target,
+    cache: &'a Cache,
+    /// Manifests known to be on the target (repository, digest).
+    present: HashSet<(String, String)>,
+    report: SyncReport,
+    reporter: &'a dyn Reporter,
+}
+
+/// Copies what `to` lacks of the planned tags of `cells` from `from`.
+pub fn sync(
+    client: &Client,
+    from: &Target,
+    to: &Target,
+    cells: &[&PlannedCell],
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<SyncReport, RegistryError> {
+    let mut syncer = Syncer {
+        client,
+        from,
+        to,
+        cache,
+        present: HashSet::new(),
+        report: SyncReport::default(),
+        reporter,
+    };
+    let mut images: BTreeSet<&str> = BTreeSet::new();
+    for cell in cells {
+        images.insert(cell.image.as_str());
+    }
+    for image in images {
+        let mine: Vec<&&PlannedCell> = cells.iter().filter(|c| c.image == image).collect();
+        let mut fixed: BTreeSet<String> = BTreeSet::new();
+        let mut moving: BTreeSet<String> = BTreeSet::new();
+        for cell in &mine {
+            fixed.insert(cell.tags.tag.to_string());
+            fixed.insert(cell.tags.index_tag.to_string());
+            moving.extend(cell.tags.aliases.iter().map(ToString::to_string));
+            moving.extend(cell.tags.index_aliases.iter().map(ToString::to_string));
+        }
+        let source_repo = from.repository(image);
+        let target_repo = to.repository(image);
+        let source: BTreeSet<String> = client.tags(from.api_host(), &source_repo)?.into_iter().collect();
+        let target: BTreeSet<String> = client.tags(to.api_host(), &target_repo)?.into_iter().collect();
+        for tag in fixed.iter().chain(&moving) {
+            if !source.contains(tag) {
+                syncer.report.tags_absent += 1;
+                continue;
+            }
+            let check = moving.contains(tag) && target.contains(tag);
+            if target.contains(tag) && !check {
+                syncer.report.tags_unchanged += 1;
+                continue;
+            }
+            syncer.tag(&source_repo, &target_repo, tag, check)?;
+        }
+    }
+    Ok(syncer.report)
+}
+
+impl Syncer<'_> {
+    /// Copies one tag; with `check`, only if the target's digest differs.
+    fn tag(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        tag: &str,
+        check: bool,
+    ) -> Result<(), RegistryError> {
+        let (bytes, media_type, digest) = self.client.manifest(self.from.api_host(), source_repo, tag)?;
+        if check
+            && self
+                .client
+                .manifest_digest(self.to.api_host(), target_repo, tag)?
+                .as_deref()
+                == Some(digest.to_string().as_str())
+        {
+            self.report.tags_unchanged += 1;
+            return Ok(());
+        }
+        self.content(source_repo, target_repo, &bytes)?;
+        self.client
+            .put_manifest(self.to.api_host(), target_repo, tag, &bytes, &media_type)?;
+        self.present.insert((target_repo.to_string(), digest.to_string()));
+        self.report.tags_copied += 1;
+        Ok(())
+    }
+
+    /// Makes sure everything a manifest or index refers to is on the target.
+    fn content(&mut self, source_repo: &str, target_repo: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+        let document: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| RegistryError::Invalid {
+                what: format!("a manifest of {source_repo}"),
+                message: e.to_string(),
+            })?;
+        for child in document
+            .get("manifests")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let digest = child
+                .get("digest")
+                .and_then(|d| d.as_str())
+                .unwrap_or("")
+                .to_string();
+            let key = (target_repo.to_string(), digest.clone());
+            if self.present.contains(&key) {
+                continue;
+            }
+            if self
+                .client
+                .manifest_digest(self.to.api_host(), target_repo, &digest)?
+                .is_none()
+            {
+                let (child_bytes, media_type, _) =
+                    self.client.manifest(self.from.api_host(), source_repo, &digest)?;
+                self.content(source_repo, target_repo, &child_bytes)?;
+                self.client.put_manifest(
+                    self.to.api_host(),
+                    target_repo,
+                    &digest,
+                    &child_bytes,
+                    &media_type,
+                )?;
+            }
+            self.present.insert(key);
+        }
+        let config = document.pointer("/config/digest").and_then(|d| d.as_str());
+        let layers = document
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|layer| layer.get("digest").and_then(|d| d.as_str()));
+        for blob in config.into_iter().chain(layers) {
+            self.blob(source_repo, target_repo, blob)?;
+        }
+        Ok(())
+    }
+
+    fn blob(&mut self, source_repo: &str, target_repo: &str, digest: &str) -> Result<(), RegistryError> {
+        if self.client.blob_exists(self.to.api_host(), target_repo, digest)? {
+            self.report.blobs_skipped += 1;
+            return Ok(());
+        }
+        let task = format!("{target_repo}@{}", &digest[..digest.len().min(19)]);
+        self.reporter.report(Event::Started {
+            task: &task,
+            total: None,
+        });
+        let path = self
+            .client
+            .fetch_blob(self.from.api_host(), source_repo, digest, self.cache)?;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let sent = self
+            .client
+            .upload_blob(self.to.api_host(), target_repo, digest, &path, size);
+        self.reporter.report(Event::Finished {
+            task: &task,
+            outcome: if sent.is_ok() {
+                Outcome::Pushed
+            } else {
+                Outcome::Failed
+            },
+        });
+        sent?;
+        self.report.blobs_sent += 1;
+        self.report.bytes_sent += size;
+        Ok(())
+    }
+}
