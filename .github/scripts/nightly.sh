@@ -7,7 +7,7 @@
 #   nightly.sh plan             diff every publish target; write the build job matrix
 #   nightly.sh build TAGS...    build a shard's index tags and push them to the primary target
 #   nightly.sh mirrors          bring every other publish target level with the primary
-#   nightly.sh check            final diff (0 missing everywhere) and verify of what was pushed
+#   nightly.sh check TAGS...    final diff (0 missing everywhere), verify of what was pushed, report.html
 #
 # Environment: MATRIX (the binary, default `matrix`), FILTER (axis filters,
 # e.g. "--kube 1.33"), JOBS (build jobs), GITHUB_OUTPUT and
@@ -95,6 +95,8 @@ case ${1:-} in
       echo "## After the run"
       diff_table
     } >>"$summary"
+    mapfile -t registries < <(targets | sed 's/^/--registry=/')
+    "$matrix" report "${registries[@]}" --html report.html
     missing=$(cat missing.total)
     if [ "$missing" -ne 0 ]; then
       echo "::error::$missing planned tags are still missing"

@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 mod registry;
 mod render;
+mod report;
 mod verify;
 
 use std::io::IsTerminal;
@@ -96,6 +97,12 @@ enum Command {
         after_help = "Exit codes: 0 every image meets the contract, 1 defects found, 2 bad input.\n\nExamples:\n  matrix verify v1.24.4-4.1.3\n  matrix verify v1.24.4-4.1.3 --from out/oci --json\n  matrix verify --kube 1.27 --registry 127.0.0.1:5000/labring"
     )]
     Verify(verify::VerifyArgs),
+    /// The compatibility grid: Kubernetes patch x sealos release per image,
+    /// with states, rules and aliases, as one self-contained HTML page or JSON.
+    #[command(
+        after_help = "Examples:\n  matrix report --html report.html\n  matrix report --registry docker.io/labring --html report.html\n  matrix report --registry 127.0.0.1:5000/labring --from out/oci --json"
+    )]
+    Report(report::ReportArgs),
     /// Bring a lagging registry level with another for the planned tags.
     #[command(
         after_help = "Examples:\n  matrix sync --from docker.io/labring --to registry.cn-hangzhou.aliyuncs.com/labring\n  matrix sync --from 127.0.0.1:5000/labring --to 127.0.0.1:5001/labring --kube 1.27 --json"
@@ -133,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Versions(args) => registry::run_versions(&cli.matrix, args),
         Command::Verify(args) => verify::run(&cli.matrix, args),
         Command::Sync(args) => registry::run_sync(&cli.matrix, args),
+        Command::Report(args) => report::run(&cli.matrix, args),
         Command::Chatops(command) => chatops::run(command),
     };
     match result {

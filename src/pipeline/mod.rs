@@ -10,6 +10,8 @@ mod diff;
 mod fetch;
 mod push;
 mod render;
+mod report;
+mod report_html;
 mod save;
 mod sync;
 mod verify;
@@ -26,6 +28,8 @@ pub use fetch::{
 };
 pub use push::{PushReport, push};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
+pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};
+pub use report_html::html as report_html;
 pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
