@@ -15,6 +15,8 @@ pub mod digest;
 pub mod fetch;
 pub mod fsutil;
 pub mod gotmpl;
+pub mod helm;
+pub mod kubefile;
 pub mod lock;
 pub mod net;
 pub mod oci;

@@ -13,6 +13,8 @@ const LEVELS: &[(&str, u32)] = &[
     ("fsutil", 0),
     ("gotmpl", 0),
     ("chatops", 0),
+    ("kubefile", 0),
+    ("helm", 1),
     ("progress", 0),
     ("source", 0),
     ("axis", 0),

@@ -268,6 +268,9 @@ impl State<'_> {
 
     fn command(&mut self, dot: &Value, cmd: &Cmd, piped: Option<Value>) -> Result<Value> {
         self.step(cmd.pos)?;
+        if let Some(value) = self.method(dot, cmd, &piped)? {
+            return Ok(value);
+        }
         match &cmd.args[0] {
             Arg::Ident(name) => self.call(dot, cmd.pos, name, &cmd.args[1..], piped),
             first => {
@@ -280,6 +283,50 @@ impl State<'_> {
                 self.arg(dot, cmd.pos, first)
             }
         }
+    }
+
+    /// A method call on a receiver map (`.Files.Get "x"`,
+    /// `.Capabilities.APIVersions.Has "apps/v1"`), if the command is one.
+    fn method(&mut self, dot: &Value, cmd: &Cmd, piped: &Option<Value>) -> Result<Option<Value>> {
+        let (base, chain) = match &cmd.args[0] {
+            Arg::Field(chain) if !chain.is_empty() => (dot.clone(), chain.as_slice()),
+            Arg::Var(name, chain) if !chain.is_empty() => {
+                let value = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone());
+                match value {
+                    Some(value) => (value, chain.as_slice()),
+                    None => return Ok(None),
+                }
+            }
+            Arg::Sub(pipe, chain)
+                if super::funcs::METHODS.contains(&chain.last().map_or("", String::as_str)) =>
+            {
+                let mark = self.vars.len();
+                let value = self.pipe(dot, pipe);
+                self.vars.truncate(mark);
+                (value?, chain.as_slice())
+            }
+            _ => return Ok(None),
+        };
+        let (name, parents) = chain.split_last().expect("non-empty chain");
+        let receiver = match self.fields(cmd.pos, base, parents) {
+            Ok(Value::Map(map)) if map.contains_key(super::RECEIVER) => map,
+            _ => return Ok(None),
+        };
+        let mut args = Vec::new();
+        for arg in &cmd.args[1..] {
+            args.push(self.arg(dot, cmd.pos, arg)?);
+        }
+        if let Some(value) = piped {
+            args.push(value.clone());
+        }
+        super::funcs::method(&receiver, name, &args)
+            .map(Some)
+            .map_err(|message| self.error(cmd.pos, format!("error calling {name}: {message}")))
     }
 
     fn arg(&mut self, dot: &Value, pos: Pos, arg: &Arg) -> Result<Value> {

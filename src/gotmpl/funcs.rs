@@ -804,6 +804,19 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Outcome {
         "fromJson" => serde_json::from_str::<serde_json::Value>(s(0)?)
             .map(Value::from)
             .unwrap_or_else(|e| Value::Map([("Error".to_string(), Value::Str(e.to_string()))].into())),
+        "toYaml" | "mustToYaml" => Value::Str(super::yaml::to_yaml(a.first().ok_or("missing argument")?)),
+        "fromYaml" => super::yaml::from_yaml(s(0)?, true)
+            .map(|v| match v {
+                Value::Map(_) => v,
+                _ => Value::Map(BTreeMap::new()),
+            })
+            .unwrap_or_else(|e| Value::Map([("Error".to_string(), Value::Str(e))].into())),
+        "fromYamlArray" => super::yaml::from_yaml(s(0)?, true)
+            .map(|v| match v {
+                Value::List(_) => v,
+                _ => Value::List(Vec::new()),
+            })
+            .unwrap_or_else(|e| Value::List(vec![Value::Str(e)])),
         "int" | "int64" => Value::Int(to_int(a.first().ok_or("missing argument")?)),
         "atoi" => Value::Int(s(0)?.trim().parse().unwrap_or(0)),
         "float64" | "toDecimal" => Value::Float(to_float(a.first().ok_or("missing argument")?)),
@@ -1015,4 +1028,91 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Outcome {
         "lookup" => Value::Map(BTreeMap::new()),
         other => return Err(format!("function {other:?} not defined")),
     })
+}
+
+/// Method names receiver maps answer.
+pub(super) const METHODS: &[&str] = &["Has", "Get", "GetBytes", "Lines", "Glob", "AsConfig", "AsSecrets"];
+
+/// Methods of receiver maps (Helm's `.Files` and `.Capabilities.APIVersions`).
+pub(super) fn method(receiver: &BTreeMap<String, Value>, name: &str, args: &[Value]) -> Outcome {
+    let kind = match receiver.get(super::RECEIVER) {
+        Some(Value::Str(kind)) => kind.as_str(),
+        _ => "",
+    };
+    let arg = |i: usize| {
+        args.get(i)
+            .ok_or_else(|| format!("{name} needs an argument"))
+            .and_then(string)
+    };
+    let files = |pattern: &str| -> Vec<(String, String)> {
+        receiver
+            .iter()
+            .filter(|(k, _)| k.as_str() != super::RECEIVER && glob_match(pattern, k))
+            .map(|(k, v)| (k.clone(), text(v)))
+            .collect()
+    };
+    Ok(match (kind, name) {
+        ("apiversions", "Has") => {
+            let wanted = arg(0)?;
+            Value::Bool(
+                matches!(receiver.get("list"), Some(Value::List(l)) if l.iter().any(|v| matches!(v, Value::Str(s) if s == wanted))),
+            )
+        }
+        ("files", "Get") => receiver
+            .get(arg(0)?)
+            .map_or(Value::Str(String::new()), |v| Value::Str(text(v))),
+        ("files", "GetBytes") => receiver
+            .get(arg(0)?)
+            .map_or(Value::Str(String::new()), |v| Value::Str(text(v))),
+        ("files", "Lines") => Value::List(
+            receiver
+                .get(arg(0)?)
+                .map(text)
+                .unwrap_or_default()
+                .lines()
+                .map(Value::from)
+                .collect(),
+        ),
+        ("files", "Glob") => {
+            let mut map: BTreeMap<String, Value> = files(arg(0)?)
+                .into_iter()
+                .map(|(k, v)| (k, Value::Str(v)))
+                .collect();
+            map.insert(super::RECEIVER.into(), Value::Str("files".into()));
+            Value::Map(map)
+        }
+        ("files", "AsConfig") | ("files", "AsSecrets") => {
+            let map: BTreeMap<String, Value> = files("**")
+                .into_iter()
+                .map(|(k, v)| {
+                    let base = k.rsplit('/').next().unwrap_or(&k).to_string();
+                    let value = if name == "AsSecrets" {
+                        base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
+                    } else {
+                        v
+                    };
+                    (base, Value::Str(value))
+                })
+                .collect();
+            Value::Str(super::yaml::to_yaml(&Value::Map(map)))
+        }
+        _ => return Err(format!("no method {name} on {kind}")),
+    })
+}
+
+/// Glob matching as Helm's `.Files.Glob` (gobwas/glob with `/`): `*` stays
+/// within a path segment, `**` crosses them, `?` one character.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => (0..=s.len()).any(|i| go(&p[2..], &s[i..])),
+            Some(b'*') => (0..=s.len())
+                .take_while(|i| *i == 0 || s[i - 1] != b'/')
+                .any(|i| go(&p[1..], &s[i..])),
+            Some(b'?') => !s.is_empty() && s[0] != b'/' && go(&p[1..], &s[1..]),
+            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
 }

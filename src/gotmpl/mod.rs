@@ -13,6 +13,7 @@ mod lex;
 mod parse;
 mod semver;
 mod value;
+mod yaml;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,11 @@ use thiserror::Error;
 pub use funcs::FUNCTION_NAMES;
 pub use semver::{SemverError, semver_compare};
 pub use value::{Value, format_float};
+pub use yaml::{from_yaml, to_yaml};
+
+/// The key that marks a map as a receiver of methods (`.Files.Get`,
+/// `.Capabilities.APIVersions.Has`): its value names the kind.
+pub const RECEIVER: &str = "\u{0}receiver";
 
 /// A template that does not parse or does not execute: `name:line:col`.
 #[derive(Debug, Clone, Error, PartialEq)]
