@@ -6,6 +6,7 @@
 //! does that.
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod axis;
 pub mod cell;
 pub mod chatops;

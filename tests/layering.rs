@@ -33,6 +33,7 @@ const LEVELS: &[(&str, u32)] = &[
     ("recipe", 9),
     ("registry", 10),
     ("verify", 10),
+    ("app", 10),
     ("pipeline", 11),
 ];
 

@@ -1,6 +1,7 @@
 //! Argument parsing, logging setup and exit codes; each command lives in
 //! its own module and hands one resolved value to the library.
 
+mod app;
 mod build;
 mod chatops;
 mod fetch;
@@ -103,6 +104,18 @@ enum Command {
         after_help = "Examples:\n  matrix report --html report.html\n  matrix report --registry docker.io/labring --html report.html\n  matrix report --registry 127.0.0.1:5000/labring --from out/oci --json"
     )]
     Report(report::ReportArgs),
+    /// Application images from applications/NAME/VERSION (else latest/).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  matrix app plan\n  matrix app build web-demo 1.0.0 --image-layout /tmp/standins/images\n  matrix app images applications/web-demo/1.0.0 --json\n  matrix app inspect applications/web-demo/1.0.0 --json\n  matrix app push web-demo 1.0.0 --to docker.io/labring"
+    )]
+    App(app::AppCommand),
+    /// Config images from config/NAME/VERSION.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  matrix config build calico-config 3.26.1\n  matrix config push calico-config 3.26.1 --to docker.io/labring"
+    )]
+    Config(app::ConfigCommand),
     /// Bring a lagging registry level with another for the planned tags.
     #[command(
         after_help = "Examples:\n  matrix sync --from docker.io/labring --to registry.cn-hangzhou.aliyuncs.com/labring\n  matrix sync --from 127.0.0.1:5000/labring --to 127.0.0.1:5001/labring --kube 1.27 --json"
@@ -141,6 +154,8 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&cli.matrix, args),
         Command::Sync(args) => registry::run_sync(&cli.matrix, args),
         Command::Report(args) => report::run(&cli.matrix, args),
+        Command::App(command) => app::run_app(command),
+        Command::Config(command) => app::run_config(command),
         Command::Chatops(command) => chatops::run(command),
     };
     match result {
@@ -186,6 +201,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                     | matrix::pipeline::RenderStepError::NeedsImage { .. } => true,
                     _ => false,
                 })
+            || cause
+                .downcast_ref::<matrix::app::AppError>()
+                .is_some_and(matrix::app::AppError::is_usage)
+            || cause
+                .downcast_ref::<matrix::pipeline::AppBuildError>()
+                .is_some_and(|e| matches!(e, matrix::pipeline::AppBuildError::App(app) if app.is_usage()))
             || cause.is::<matrix::registry::AuthFileError>()
             || cause
                 .downcast_ref::<matrix::oci::StoreError>()

@@ -21,8 +21,11 @@ pub(super) enum Tok {
     Close,
     /// A keyword or function name (`if`, `printf`).
     Ident(String),
-    /// `.Field` (one segment; chains are consecutive tokens).
+    /// `.Field` starting an operand.
     Field(String),
+    /// `.Field` right after another field, variable or `)` (no space): the
+    /// next segment of the same chain.
+    Chain(String),
     /// `.` alone.
     Dot,
     /// `$` or `$name`.
@@ -225,16 +228,17 @@ impl Lexer<'_> {
                     } else {
                         let len = word_len(&rest[1..]);
                         let name = rest[1..1 + len].to_string();
+                        let joined = self.src[..self.pos]
+                            .chars()
+                            .next_back()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ')' || c == '$');
                         self.advance(1 + len);
-                        self.push(
-                            if name.is_empty() {
-                                Tok::Dot
-                            } else {
-                                Tok::Field(name)
-                            },
-                            line,
-                            col,
-                        );
+                        let kind = match (name.is_empty(), joined) {
+                            (true, _) => Tok::Dot,
+                            (false, true) => Tok::Chain(name),
+                            (false, false) => Tok::Field(name),
+                        };
+                        self.push(kind, line, col);
                     }
                 }
                 c if c.is_ascii_digit()
@@ -414,7 +418,7 @@ mod tests {
                 Tok::Ident("printf".into()),
                 Tok::Str("%s\n".into()),
                 Tok::Field("a".into()),
-                Tok::Field("b".into()),
+                Tok::Chain("b".into()),
                 Tok::Pipe,
                 Tok::Ident("quote".into()),
                 Tok::Close,

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-pub use funcs::FUNCTION_NAMES;
+pub use funcs::{FUNCTION_NAMES, glob_match};
 pub use semver::{SemverError, semver_compare};
 pub use value::{Value, format_float};
 pub use yaml::{from_yaml, to_yaml};
@@ -208,6 +208,8 @@ mod tests {
             "2"
         );
         assert_eq!(run("{{ range .tags }}{{ $.name }}{{ end }}"), "webweb");
+        // Operands are apart when a space parts them: `.a .b` is two.
+        assert_eq!(run("{{ printf \"%s-%s\" .env.A .env.B }}"), "1-2");
         assert!(fails("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}").contains("undefined variable: $y"));
     }
 

@@ -401,7 +401,7 @@ impl Parser<'_> {
 
     fn fields(&mut self) -> Vec<String> {
         let mut chain = Vec::new();
-        while let Some(Tok::Field(name)) = self.peek() {
+        while let Some(Tok::Chain(name)) = self.peek() {
             chain.push(name.clone());
             self.at += 1;
         }

@@ -98,10 +98,7 @@ fn number(value: &Value) -> String {
         Value::Int(i) => i.to_string(),
         // JSON numbers through sigs.k8s.io/yaml: integral floats print bare.
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
-        Value::Float(f) => {
-            let text = super::format_float(*f);
-            text.replace("e+", "e+").to_string()
-        }
+        Value::Float(f) => super::format_float(*f),
         _ => String::new(),
     }
 }

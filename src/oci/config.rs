@@ -15,6 +15,9 @@ pub struct ImageConfig {
     pub env: BTreeMap<String, String>,
     /// CMD elements; each is a whole shell command for sealos.
     pub cmd: Vec<String>,
+    /// ENTRYPOINT elements (rare in sealos images).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
     /// The config's `author` (a Kubefile's MAINTAINER).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
@@ -29,6 +32,9 @@ impl ImageConfig {
         merged.env.extend(over.env.clone());
         if !over.cmd.is_empty() {
             merged.cmd = over.cmd.clone();
+        }
+        if !over.entrypoint.is_empty() {
+            merged.entrypoint = over.entrypoint.clone();
         }
         if over.author.is_some() {
             merged.author = over.author.clone();
@@ -66,6 +72,7 @@ impl ImageConfig {
                 .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
             cmd: strings(config.get("Cmd")),
+            entrypoint: strings(config.get("Entrypoint")),
             author: document
                 .get("author")
                 .and_then(|a| a.as_str())

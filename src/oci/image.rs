@@ -60,6 +60,9 @@ pub fn build_manifest(
             .into_iter()
             .collect::<std::collections::HashMap<_, _>>(),
     );
+    if !meta.entrypoint.is_empty() {
+        config = config.entrypoint(meta.entrypoint.clone());
+    }
     if !meta.cmd.is_empty() {
         config = config.cmd(meta.cmd.clone());
     }

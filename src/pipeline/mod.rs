@@ -5,6 +5,7 @@
 //! checking built images against the contract (`verify`). The
 //! CLI parses arguments, calls one of these and prints.
 
+mod app;
 pub mod build;
 mod diff;
 mod fetch;
@@ -17,6 +18,7 @@ mod sync;
 mod verify;
 mod versions;
 
+pub use app::{AppBuildError, AppImage, AppReport, AppRequest, app_build};
 pub use build::{
     BaseImage, BaseLayer, BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord,
     CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, render_all,
@@ -26,7 +28,7 @@ pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
 pub use fetch::{
     FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
 };
-pub use push::{PushReport, push};
+pub use push::{PushReport, PushedRef, push, push_image};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};
 pub use report_html::html as report_html;

@@ -112,6 +112,64 @@ pub fn push(
     Ok(pusher.report)
 }
 
+/// A tag written by [`push_image`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedRef {
+    /// `REGISTRY/NAMESPACE/image:tag`.
+    pub reference: String,
+    /// Its digest.
+    pub digest: String,
+}
+
+/// Pushes one image's per-arch tags and its index tag from the store (an
+/// application or config image).
+pub fn push_image(
+    client: &Client,
+    store: &Store,
+    target: &Target,
+    image: &str,
+    arch_tags: &[crate::tag::Tag],
+    index_tag: &crate::tag::Tag,
+    reporter: &dyn Reporter,
+) -> Result<(PushReport, Vec<PushedRef>), RegistryError> {
+    let mut pusher = Pusher {
+        client,
+        store,
+        target,
+        pushed: HashMap::new(),
+        report: PushReport::default(),
+        reporter,
+    };
+    let repository = target.repository(image);
+    let mut pushed = Vec::new();
+    for tag in arch_tags {
+        let name = RefName::new(image, tag);
+        match store.resolve(&name).map_err(store_error)? {
+            Some(descriptor) => {
+                let digest = descriptor.digest().to_string();
+                pusher.manifest(&repository, &digest, &[tag.to_string()])?;
+                pushed.push(PushedRef {
+                    reference: format!("{target}/{image}:{tag}"),
+                    digest,
+                });
+            }
+            None => pusher.report.not_built.push(name.to_string()),
+        }
+    }
+    if let Some(descriptor) = store
+        .resolve(&RefName::new(image, index_tag))
+        .map_err(store_error)?
+    {
+        let digest = descriptor.digest().to_string();
+        pusher.index(&repository, &digest, index_tag.as_str())?;
+        pushed.push(PushedRef {
+            reference: format!("{target}/{image}:{index_tag}"),
+            digest,
+        });
+    }
+    Ok((pusher.report, pushed))
+}
+
 fn store_error(error: crate::oci::StoreError) -> RegistryError {
     RegistryError::Invalid {
         what: "the OCI layout".into(),

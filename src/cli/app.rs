@@ -1,0 +1,436 @@
+//! `matrix app ...` and `matrix config ...`: application and config images.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use matrix::app::{AppBuild, AppKind, arches_of, prepare};
+use matrix::oci::{Compression, Store, source_date_epoch};
+use matrix::pipeline::{AppRequest, ImageSource, app_build, push_image};
+use matrix::registry::{ImageMirror, Target};
+use matrix::{Arch, fetch::Cache};
+
+use super::UsageError;
+use super::output::{print_json, print_rows};
+use super::progress::Terminal;
+use super::registry::RegistryArgs;
+use matrix::progress::Progress as _;
+
+/// `matrix app ...`.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Every application x version x arch under applications/.
+    Plan(AppPlanArgs),
+    /// Build NAME VERSION for its arches and the multi-arch index.
+    Build(BuildArgs),
+    /// The image list of an application folder, as `sealos build` computes it.
+    Images(FolderArgs),
+    /// The OCI image config the build would write for a folder.
+    Inspect(FolderArgs),
+    /// Push NAME VERSION (per-arch tags and the index) from the OCI layout.
+    Push(PushArgs),
+}
+
+/// `matrix config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Build config/NAME/VERSION.
+    Build(BuildArgs),
+    /// Push a built config image.
+    Push(PushArgs),
+}
+
+/// Arguments of `app plan`.
+#[derive(Debug, Args)]
+pub struct AppPlanArgs {
+    /// Only these applications.
+    names: Vec<String>,
+    /// The applications folder.
+    #[arg(long, default_value = "applications")]
+    root: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What to build.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The application (or config) name.
+    name: String,
+    /// The version (its folder, else `latest/` for applications).
+    version: String,
+    /// Only these arches (default both; `build_arch` narrows).
+    #[arg(long)]
+    arch: Vec<Arch>,
+    /// ARG values: NAME=VALUE; repeatable.
+    #[arg(long, value_parser = parse_pair)]
+    build_arg: Vec<(String, String)>,
+    /// Do not run init.sh.
+    #[arg(long)]
+    skip_init: bool,
+    /// Refuse RUN instructions (untrusted Kubefiles).
+    #[arg(long)]
+    no_run: bool,
+    /// Time limit of init.sh and of each RUN, in seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+    /// The folder holding the applications [default: applications, or config].
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// The OCI image layout to write.
+    #[arg(long, default_value = "out/oci")]
+    out: PathBuf,
+    /// Download cache [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
+    #[arg(long, env = "MATRIX_CACHE")]
+    cache: Option<PathBuf>,
+    /// Take listed images from an OCI layout by reference (offline).
+    #[arg(long, conflicts_with_all = ["skip_images", "image_mirror"])]
+    image_layout: Option<PathBuf>,
+    /// Pull listed images from elsewhere: FROM=TO; repeatable.
+    #[arg(long)]
+    image_mirror: Vec<String>,
+    /// Leave registry/ empty.
+    #[arg(long)]
+    skip_images: bool,
+    #[command(flatten)]
+    access: RegistryArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A folder to look at.
+#[derive(Debug, Args)]
+pub struct FolderArgs {
+    /// The version folder (`applications/NAME/VERSION`).
+    dir: PathBuf,
+    /// The arch init.sh runs for.
+    #[arg(long, default_value = "amd64")]
+    arch: Arch,
+    /// Do not run init.sh.
+    #[arg(long)]
+    skip_init: bool,
+    /// Refuse RUN instructions.
+    #[arg(long)]
+    no_run: bool,
+    /// ARG values: NAME=VALUE; repeatable.
+    #[arg(long, value_parser = parse_pair)]
+    build_arg: Vec<(String, String)>,
+    /// (`images` only) Also write a marked stand-in of every listed image,
+    /// both arches, into this OCI layout (for offline builds and tests).
+    #[arg(long)]
+    stand_ins: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What to push.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image name.
+    name: String,
+    /// Its version.
+    version: String,
+    /// REGISTRY/NAMESPACE. Parsed by the command, never echoed with credentials.
+    #[arg(long)]
+    to: String,
+    /// The OCI layout built into.
+    #[arg(long, default_value = "out/oci")]
+    from: PathBuf,
+    #[command(flatten)]
+    access: RegistryArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| "write NAME=VALUE".to_string())
+}
+
+/// Runs `matrix app ...`.
+pub fn run_app(command: &AppCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AppCommand::Plan(args) => plan(args),
+        AppCommand::Build(args) => build(args, AppKind::App),
+        AppCommand::Images(args) => images(args),
+        AppCommand::Inspect(args) => inspect(args),
+        AppCommand::Push(args) => push(args),
+    }
+}
+
+/// Runs `matrix config ...`.
+pub fn run_config(command: &ConfigCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConfigCommand::Build(args) => build(args, AppKind::Config),
+        ConfigCommand::Push(args) => push(args),
+    }
+}
+
+fn plan(args: &AppPlanArgs) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(&args.root)
+        .with_context(|| format!("reading {}", args.root.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names
+        .iter()
+        .filter(|n| args.names.is_empty() || args.names.contains(n))
+    {
+        let mut versions: Vec<String> = std::fs::read_dir(args.root.join(name))?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        versions.sort();
+        for version in versions {
+            let arches = arches_of(&args.root.join(name).join(&version), &[Arch::Amd64, Arch::Arm64])?;
+            for arch in arches {
+                rows.push(vec![
+                    name.clone(),
+                    version.clone(),
+                    arch.to_string(),
+                    format!("{name}:{version}-{arch}"),
+                ]);
+            }
+        }
+    }
+    if args.json {
+        let items: Vec<_> = rows
+            .iter()
+            .map(|r| serde_json::json!({"name": r[0], "version": r[1], "arch": r[2], "tag": r[3]}))
+            .collect();
+        print_json(&items)?;
+    } else {
+        print_rows(&["NAME", "VERSION", "ARCH", "TAG"], &rows)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
+    let root = args.root.clone().unwrap_or_else(|| {
+        PathBuf::from(match kind {
+            AppKind::App => "applications",
+            AppKind::Config => "config",
+        })
+    });
+    let client = args.access.client()?;
+    let images = if args.skip_images {
+        ImageSource::Skip
+    } else if let Some(layout) = &args.image_layout {
+        ImageSource::Layout(layout.clone())
+    } else {
+        ImageSource::Pull {
+            client: &client,
+            mirrors: args
+                .image_mirror
+                .iter()
+                .map(|text| text.parse::<ImageMirror>().map_err(UsageError))
+                .collect::<Result<_, _>>()?,
+        }
+    };
+    let arches = if args.arch.is_empty() {
+        vec![Arch::Amd64, Arch::Arm64]
+    } else {
+        args.arch.clone()
+    };
+    let request = AppRequest {
+        root,
+        kind,
+        name: args.name.clone(),
+        version: args.version.clone(),
+        arches,
+        build_args: args.build_arg.iter().cloned().collect(),
+        skip_init: args.skip_init,
+        no_run: args.no_run,
+        limit: Duration::from_secs(args.timeout),
+        out: args.out.clone(),
+        cache: args.cache.clone().unwrap_or_else(Cache::default_dir),
+        compression: Compression::Gzip(6),
+        epoch: source_date_epoch(),
+        images,
+    };
+    let report = app_build(request, Terminal.stage("build", 0).as_ref())?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        for image in &report.arches {
+            println!(
+                "{}:{}\t{}\t{} images\t{}",
+                report.image,
+                image.tag,
+                if image.unchanged { "unchanged" } else { "built" },
+                image.images,
+                image.digest
+            );
+        }
+        if let Some(index) = &report.index {
+            println!("{}:{}\tindex\t{index}", report.image, report.version);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Name and version of a version folder (`applications/NAME/VERSION`).
+fn name_version(dir: &Path) -> (String, String) {
+    let version = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (name, version)
+}
+
+fn prepared(args: &FolderArgs) -> anyhow::Result<matrix::app::AppTree> {
+    if !args.dir.is_dir() {
+        return Err(UsageError(format!("{} is not a folder", args.dir.display())).into());
+    }
+    let (name, version) = name_version(&args.dir);
+    let build = AppBuild {
+        kind: AppKind::App,
+        name,
+        version,
+        folder: args.dir.clone(),
+        build_args: args.build_arg.iter().cloned().collect::<BTreeMap<_, _>>(),
+        skip_init: args.skip_init,
+        no_run: args.no_run,
+        limit: Duration::from_secs(900),
+    };
+    Ok(prepare(&build, args.arch)?)
+}
+
+fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
+    let tree = prepared(args)?;
+    if let Some(layout) = &args.stand_ins {
+        let names: Vec<String> = tree
+            .scan
+            .images
+            .iter()
+            .map(|i| {
+                i.image
+                    .parse::<matrix::registry::ImageRef>()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|_| i.image.clone())
+            })
+            .collect();
+        matrix::oci::RefLayout::at(layout)
+            .write_stand_ins(&names, &[Arch::Amd64, Arch::Arm64])
+            .with_context(|| format!("writing stand-in images into {}", layout.display()))?;
+    }
+    for skipped in &tree.scan.skipped {
+        tracing::warn!("not an image reference, skipped: {skipped}");
+    }
+    if args.json {
+        print_json(&tree.scan.images)?;
+    } else {
+        let rows: Vec<Vec<String>> = tree
+            .scan
+            .images
+            .iter()
+            .map(|i| vec![i.image.clone(), i.source.clone()])
+            .collect();
+        print_rows(&["IMAGE", "SOURCE"], &rows)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(args: &FolderArgs) -> anyhow::Result<ExitCode> {
+    // Written into a scratch layout exactly as `build --skip-images` writes
+    // it, then read back: the config JSON itself.
+    let (name, version) = name_version(&args.dir);
+    let root = args
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let scratch = tempfile::tempdir()?;
+    let request = AppRequest {
+        root,
+        kind: AppKind::App,
+        name: name.clone(),
+        version: version.clone(),
+        arches: vec![args.arch],
+        build_args: args.build_arg.iter().cloned().collect(),
+        skip_init: args.skip_init,
+        no_run: args.no_run,
+        limit: Duration::from_secs(900),
+        out: scratch.path().join("oci"),
+        cache: scratch.path().join("cache"),
+        compression: Compression::Gzip(6),
+        epoch: source_date_epoch(),
+        images: ImageSource::Skip,
+    };
+    let report = app_build(request, &matrix::progress::Silent)?;
+    let store = Store::open_existing(&scratch.path().join("oci"))?;
+    let digest = &report.arches[0].digest;
+    let manifest: serde_json::Value = store.read_json(digest)?;
+    let config = manifest
+        .pointer("/config/digest")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default();
+    let config: serde_json::Value = store.read_json(config)?;
+    if args.json {
+        print_json(&config)?;
+    } else {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
+    let to: Target = args.to.parse().map_err(UsageError)?;
+    let store = Store::open_existing(&args.from)?;
+    let index: matrix::Tag = args
+        .version
+        .parse()
+        .map_err(|e: matrix::tag::TagError| UsageError(e.to_string()))?;
+    let arch_tags: Vec<matrix::Tag> = [Arch::Amd64, Arch::Arm64]
+        .iter()
+        .filter_map(|arch| format!("{}-{arch}", args.version).parse().ok())
+        .collect();
+    let client = args.access.client()?;
+    let (report, pushed) = push_image(
+        &client,
+        &store,
+        &to,
+        &args.name,
+        &arch_tags,
+        &index,
+        Terminal.stage("push", 0).as_ref(),
+    )
+    .with_context(|| format!("pushing {} to {to}", args.name))?;
+    // Arches build_arch left out are simply not in the store.
+    if pushed.is_empty() {
+        return Err(UsageError(format!(
+            "{}:{} is not built in {}; run `matrix app build` first",
+            args.name,
+            args.version,
+            args.from.display()
+        ))
+        .into());
+    }
+    if args.json {
+        print_json(&serde_json::json!({ "report": report, "pushed": pushed }))?;
+    } else {
+        for item in &pushed {
+            println!("{}\t{}", item.reference, item.digest);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
