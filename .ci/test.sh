@@ -16,6 +16,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Helm's own engine, the oracle the chart tests compare with (PyPI).
+python3 -c "import helm_python, yaml" 2>/dev/null || pip install --quiet helm-python-sdk pyyaml
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 

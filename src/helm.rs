@@ -300,8 +300,9 @@ fn release() -> Value {
     Value::Map(map)
 }
 
-/// Helm's default capabilities (Kubernetes v1.20.0 and the built-in API
-/// versions a chart most often asks for).
+/// Helm's default capabilities: the Kubernetes version of the client
+/// library Helm was built with (v1.36.0 for the Helm 4 engine the tests
+/// compare with) and the built-in API versions charts ask for.
 fn capabilities() -> Value {
     let versions = [
         "v1",
@@ -331,10 +332,10 @@ fn capabilities() -> Value {
     );
     let mut kube = BTreeMap::new();
     for (k, v) in [
-        ("Version", "v1.20.0"),
-        ("GitVersion", "v1.20.0"),
+        ("Version", "v1.36.0"),
+        ("GitVersion", "v1.36.0"),
         ("Major", "1"),
-        ("Minor", "20"),
+        ("Minor", "36"),
     ] {
         kube.insert(k.to_string(), Value::from(v));
     }
@@ -591,6 +592,6 @@ mod tests {
             ),
         ]);
         let out = render(&c, None).unwrap();
-        assert_eq!(out["x/templates/cm.yaml"], "k=v\napps v1.20.0\na.conf: |\n  k=v");
+        assert_eq!(out["x/templates/cm.yaml"], "k=v\napps v1.36.0\na.conf: |\n  k=v");
     }
 }

@@ -51,7 +51,12 @@ fn scan(text: &str, source: &str, found: &mut Vec<ListedImage>, skipped: &mut Ve
         if value.is_empty() {
             continue;
         }
-        if value.parse::<ImageRef>().is_ok() && !value.contains(char::is_whitespace) {
+        // A tag and a digest together keep both (`name:tag@sha256:...`).
+        let name = match value.split_once("@sha256:") {
+            Some((name, digest)) if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) => name,
+            _ => value,
+        };
+        if name.parse::<ImageRef>().is_ok() && !value.contains(char::is_whitespace) {
             found.push(ListedImage {
                 image: value.to_string(),
                 source: source.to_string(),

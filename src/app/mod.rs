@@ -337,8 +337,10 @@ fn inside(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Runs `init.sh` and the Kubefile for one arch.
-pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
+/// The build context of one arch: the folder copied to a scratch place
+/// and `init.sh` run there; the scratch folder (removed on drop), the
+/// context path and init.sh's output.
+pub fn stage(build: &AppBuild, arch: Arch) -> Result<(tempfile::TempDir, PathBuf, Option<String>), AppError> {
     let app = format!("{} {}", build.name, build.version);
     let scratch = tempfile::tempdir().map_err(|e| AppError::io("creating a scratch folder", e))?;
     let context = scratch.path().join("context");
@@ -363,6 +365,19 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         }
         init_log = Some(text);
     }
+    Ok((scratch, context, init_log))
+}
+
+/// The image list of one arch's build context (after init.sh), as
+/// `sealos build` computes it.
+pub fn scan_folder(build: &AppBuild, arch: Arch) -> Result<ImageScan, AppError> {
+    let (_scratch, context, _) = stage(build, arch)?;
+    image_list(&context)
+}
+
+/// Runs `init.sh` and the Kubefile for one arch.
+pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
+    let (_scratch, context, init_log) = stage(build, arch)?;
     let Some((file_name, path)) = build_file(&context) else {
         return Err(AppError::Bad {
             file: build.folder.display().to_string(),
@@ -465,7 +480,9 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         }
     }
     config.cmd = merged_cmd(&cmds);
-    let scan = image_list(tree.path())?;
+    // sealos build lists the images of the build context (after init.sh),
+    // whatever the Kubefile copies.
+    let scan = image_list(&context)?;
     Ok(AppTree {
         tree,
         config,

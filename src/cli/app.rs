@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use matrix::app::{AppBuild, AppKind, arches_of, prepare};
+use matrix::app::{AppBuild, AppKind, arches_of, scan_folder};
 use matrix::oci::{Compression, Store, source_date_epoch};
 use matrix::pipeline::{AppRequest, ImageSource, app_build, push_image};
 use matrix::registry::{ImageMirror, Target};
@@ -296,7 +296,7 @@ fn name_version(dir: &Path) -> (String, String) {
     (name, version)
 }
 
-fn prepared(args: &FolderArgs) -> anyhow::Result<matrix::app::AppTree> {
+fn folder_build(args: &FolderArgs) -> anyhow::Result<AppBuild> {
     if !args.dir.is_dir() {
         return Err(UsageError(format!("{} is not a folder", args.dir.display())).into());
     }
@@ -311,14 +311,13 @@ fn prepared(args: &FolderArgs) -> anyhow::Result<matrix::app::AppTree> {
         no_run: args.no_run,
         limit: Duration::from_secs(900),
     };
-    Ok(prepare(&build, args.arch)?)
+    Ok(build)
 }
 
 fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
-    let tree = prepared(args)?;
+    let scan = scan_folder(&folder_build(args)?, args.arch)?;
     if let Some(layout) = &args.stand_ins {
-        let names: Vec<String> = tree
-            .scan
+        let names: Vec<String> = scan
             .images
             .iter()
             .map(|i| {
@@ -332,14 +331,13 @@ fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
             .write_stand_ins(&names, &[Arch::Amd64, Arch::Arm64])
             .with_context(|| format!("writing stand-in images into {}", layout.display()))?;
     }
-    for skipped in &tree.scan.skipped {
+    for skipped in &scan.skipped {
         tracing::warn!("not an image reference, skipped: {skipped}");
     }
     if args.json {
-        print_json(&tree.scan.images)?;
+        print_json(&scan.images)?;
     } else {
-        let rows: Vec<Vec<String>> = tree
-            .scan
+        let rows: Vec<Vec<String>> = scan
             .images
             .iter()
             .map(|i| vec![i.image.clone(), i.source.clone()])

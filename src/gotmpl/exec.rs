@@ -461,9 +461,39 @@ impl State<'_> {
                 self.steps += state.steps;
                 Ok(Value::Str(state.out))
             }
-            _ => funcs::call(name, values)
-                .map_err(|message| self.error(pos, format!("error calling {name}: {message}"))),
+            _ => {
+                let result = funcs::call(name, values)
+                    .map_err(|message| self.error(pos, format!("error calling {name}: {message}")))?;
+                // Go's maps are shared: `set $d "k" v` (and unset, merge)
+                // change `$d` itself, which templates rely on.
+                if matches!(
+                    name,
+                    "set" | "unset" | "merge" | "mergeOverwrite" | "mustMerge" | "mustMergeOverwrite"
+                ) && let Some(Arg::Var(var, chain)) = args.first()
+                {
+                    self.write_back(var, chain, result.clone());
+                }
+                Ok(result)
+            }
         }
+    }
+
+    /// Stores `value` at `$var.chain...` (a map mutated in place in Go).
+    fn write_back(&mut self, var: &str, chain: &[String], value: Value) {
+        let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == var) else {
+            return;
+        };
+        let mut target = &mut slot.1;
+        for key in chain {
+            match target {
+                Value::Map(map) => match map.get_mut(key) {
+                    Some(next) => target = next,
+                    None => return,
+                },
+                _ => return,
+            }
+        }
+        *target = value;
     }
 }
 

@@ -130,7 +130,55 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "fromJson",
     "toDecimal",
     "dig",
+    "regexMatch",
+    "mustRegexMatch",
+    "regexFind",
+    "regexFindAll",
+    "regexReplaceAll",
+    "regexReplaceAllLiteral",
+    "regexSplit",
+    "semver",
+    "wrap",
+    "wrapWith",
+    "randAlphaNum",
+    "randAlpha",
+    "randNumeric",
+    "randAscii",
+    "uuidv4",
+    "genCA",
+    "genSelfSignedCert",
+    "genSignedCert",
+    "genPrivateKey",
+    "htpasswd",
+    "derivePassword",
+    "sha1sum",
+    "camelcase",
+    "snakecase",
+    "kebabcase",
+    "swapcase",
+    "tuple",
+    "shuffle",
+    "without",
+    "buildCustomCert",
+    "toYaml",
+    "mustToYaml",
+    "fromYaml",
+    "fromYamlArray",
 ];
+
+/// The base function of sprig's `must*` variants (`mustMerge` -> `merge`).
+fn base_name(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("must")?;
+    let mut chars = rest.chars();
+    let first = chars.next()?;
+    Some(first.to_lowercase().collect::<String>() + chars.as_str())
+}
+
+/// Whether a function exists (directly or as a `must*` variant).
+fn known(name: &str) -> bool {
+    FUNCTION_NAMES.contains(&name)
+        || base_name(name).is_some_and(|base| FUNCTION_NAMES.contains(&base.as_str()))
+}
 
 /// Refuses calls of unknown functions before anything runs (as Go does
 /// when it parses).
@@ -139,7 +187,7 @@ pub(super) fn check_names(template: &str, nodes: &[Node]) -> Result<(), Template
         for cmd in &pipe.cmds {
             for arg in &cmd.args {
                 match arg {
-                    Arg::Ident(name) if !FUNCTION_NAMES.contains(&name.as_str()) => {
+                    Arg::Ident(name) if !known(name) => {
                         return Err(TemplateError {
                             name: template.to_string(),
                             line: cmd.pos.line,
@@ -817,6 +865,160 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Outcome {
                 _ => Value::List(Vec::new()),
             })
             .unwrap_or_else(|e| Value::List(vec![Value::Str(e)])),
+        "regexMatch" | "mustRegexMatch" => Value::Bool(regex(s(0)?)?.is_match(s(1)?)),
+        "regexFind" => Value::Str(
+            regex(s(0)?)?
+                .find(s(1)?)
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        "regexFindAll" => {
+            let limit = to_int(a.get(2).ok_or("missing count")?);
+            let re = regex(s(0)?)?;
+            let found = re.find_iter(s(1)?).map(|m| Value::from(m.as_str()));
+            Value::List(if limit < 0 {
+                found.collect()
+            } else {
+                found.take(limit as usize).collect()
+            })
+        }
+        "regexReplaceAll" => Value::Str(regex(s(0)?)?.replace_all(s(1)?, s(2)?).into_owned()),
+        "regexReplaceAllLiteral" => Value::Str(
+            regex(s(0)?)?
+                .replace_all(s(1)?, regex::NoExpand(s(2)?))
+                .into_owned(),
+        ),
+        "regexSplit" => {
+            let limit = to_int(a.get(2).ok_or("missing count")?);
+            let re = regex(s(0)?)?;
+            let parts: Vec<Value> = if limit < 0 {
+                re.split(s(1)?).map(Value::from).collect()
+            } else {
+                re.splitn(s(1)?, limit as usize).map(Value::from).collect()
+            };
+            Value::List(parts)
+        }
+        "semver" => {
+            let text = s(0)?;
+            let parsed = semver::Version::parse(text.trim_start_matches('v')).map_err(|e| e.to_string())?;
+            Value::Map(
+                [
+                    ("Major".to_string(), Value::Int(parsed.major as i64)),
+                    ("Minor".to_string(), Value::Int(parsed.minor as i64)),
+                    ("Patch".to_string(), Value::Int(parsed.patch as i64)),
+                    ("Prerelease".to_string(), Value::Str(parsed.pre.to_string())),
+                    ("Metadata".to_string(), Value::Str(parsed.build.to_string())),
+                    ("Original".to_string(), Value::Str(text.to_string())),
+                ]
+                .into(),
+            )
+        }
+        "wrap" | "wrapWith" => {
+            let width = usize::try_from(to_int(&a[0])).unwrap_or(0).max(1);
+            let (sep, text) = if name == "wrap" {
+                ("\n", s(1)?)
+            } else {
+                (s(1)?, s(2)?)
+            };
+            let mut lines: Vec<String> = Vec::new();
+            for word in text.split(' ') {
+                match lines.last_mut() {
+                    Some(line) if line.len() + 1 + word.len() <= width => {
+                        line.push(' ');
+                        line.push_str(word);
+                    }
+                    _ => lines.push(word.to_string()),
+                }
+            }
+            Value::Str(lines.join(sep))
+        }
+        // Renders feed image lists: random and cryptographic values are
+        // deterministic placeholders of the right shape.
+        "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => {
+            let n = usize::try_from(to_int(a.first().ok_or("missing length")?))
+                .unwrap_or(0)
+                .min(4096);
+            let digits = name == "randNumeric";
+            Value::Str(
+                (0..n)
+                    .map(|i| {
+                        if digits {
+                            char::from(b'0' + (i % 10) as u8)
+                        } else {
+                            char::from(b'a' + (i % 26) as u8)
+                        }
+                    })
+                    .collect(),
+            )
+        }
+        "uuidv4" => Value::from("00000000-0000-4000-8000-000000000000"),
+        "genCA" | "genSelfSignedCert" | "genSignedCert" => Value::Map(
+            [
+                (
+                    "Cert".to_string(),
+                    Value::from("-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n"),
+                ),
+                (
+                    "Key".to_string(),
+                    Value::from(
+                        "-----BEGIN RSA PRIVATE KEY-----\nplaceholder\n-----END RSA PRIVATE KEY-----\n",
+                    ),
+                ),
+            ]
+            .into(),
+        ),
+        "genPrivateKey" => {
+            Value::from("-----BEGIN RSA PRIVATE KEY-----\nplaceholder\n-----END RSA PRIVATE KEY-----\n")
+        }
+        "htpasswd" => Value::Str(format!("{}:$2a$10$placeholder", s(0)?)),
+        "derivePassword" => Value::from("placeholder"),
+        "sha1sum" => Value::Str(sha1_placeholder(s(0)?)),
+        "camelcase" | "snakecase" | "kebabcase" => {
+            let words: Vec<String> = s(0)?
+                .split(['_', '-', ' '])
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect();
+            Value::Str(match name {
+                "camelcase" => words
+                    .iter()
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+                "snakecase" => words.join("_"),
+                _ => words.join("-"),
+            })
+        }
+        "swapcase" => Value::Str(
+            s(0)?
+                .chars()
+                .map(|c| {
+                    if c.is_uppercase() {
+                        c.to_lowercase().collect::<String>()
+                    } else {
+                        c.to_uppercase().collect()
+                    }
+                })
+                .collect(),
+        ),
+        "tuple" => Value::List(a.clone()),
+        // Deterministic: renders feed image lists.
+        "shuffle" => Value::Str(s(0)?.to_string()),
+        "without" => {
+            let items = list_of(a.first().ok_or("missing list")?, name)?;
+            Value::List(items.into_iter().filter(|item| !a[1..].contains(item)).collect())
+        }
+        "buildCustomCert" => Value::Map(
+            [
+                ("Cert".to_string(), Value::Str(s(0)?.to_string())),
+                ("Key".to_string(), Value::Str(s(1)?.to_string())),
+            ]
+            .into(),
+        ),
         "int" | "int64" => Value::Int(to_int(a.first().ok_or("missing argument")?)),
         "atoi" => Value::Int(s(0)?.trim().parse().unwrap_or(0)),
         "float64" | "toDecimal" => Value::Float(to_float(a.first().ok_or("missing argument")?)),
@@ -1026,8 +1228,25 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Outcome {
         ),
         "isAbs" => Value::Bool(s(0)?.starts_with('/')),
         "lookup" => Value::Map(BTreeMap::new()),
-        other => return Err(format!("function {other:?} not defined")),
+        other => match base_name(other).filter(|base| FUNCTION_NAMES.contains(&base.as_str())) {
+            Some(base) => return call(&base, args),
+            None => return Err(format!("function {other:?} not defined")),
+        },
     })
+}
+
+/// A compiled regular expression (bounded in size: patterns come from charts).
+fn regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// sha1sum's shape (40 hex digits) from sha256: renders feed image lists,
+/// and no image reference is built from a sha1 of a value.
+fn sha1_placeholder(text: &str) -> String {
+    crate::digest::Sha256::of(text.as_bytes()).hex()[..40].to_string()
 }
 
 /// Method names receiver maps answer.

@@ -305,8 +305,6 @@ fn fill_sources(
             });
         }
     }
-    // A COPY may have brought charts or lists: scan the final tree.
-    prepared.scan = crate::app::image_list(&root)?;
     Ok(())
 }
 
