@@ -310,8 +310,9 @@ fn sealers_kubefile_builds() {
             "helm install mytest charts/traefik"
         ])
     );
-    // The base's layer comes first, then the registry and the app's files.
-    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    // The base's layer comes first, then the registry, the app's files and
+    // what RUN made.
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
     let rootfs = unpack(&store, "sealer-demo:1.0.0-amd64", &ws.path().join("unpacked"));
     assert_eq!(
         std::fs::read_to_string(rootfs.join("version.txt")).unwrap(),

@@ -53,7 +53,9 @@ fn scan(text: &str, source: &str, found: &mut Vec<ListedImage>, skipped: &mut Ve
         }
         // A tag and a digest together keep both (`name:tag@sha256:...`).
         let name = match value.split_once("@sha256:") {
-            Some((name, digest)) if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) => name,
+            Some((name, digest)) if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                name
+            }
             _ => value,
         };
         if name.parse::<ImageRef>().is_ok() && !value.contains(char::is_whitespace) {

@@ -311,6 +311,21 @@ pub struct AppTree {
     pub copy_from: Vec<(String, String, String)>,
     /// Files to fetch from URLs: (url, dest path in the tree).
     pub downloads: Vec<(String, String)>,
+    /// Paths the RUN instructions created or changed (their own layer).
+    pub run_paths: std::collections::BTreeSet<String>,
+}
+
+/// (size, modification time) of every file below `dir`, by relative path.
+fn snapshot(dir: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
+    let mut paths = Vec::new();
+    let _ = collect(dir, "", &mut paths);
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let meta = std::fs::symlink_metadata(dir.join(&p)).ok()?;
+            (!meta.is_dir()).then(|| (p, (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH))))
+        })
+        .collect()
 }
 
 /// The Kubefile of a folder: `Dockerfile` when it is not empty, else `Kubefile`.
@@ -394,6 +409,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     let mut copy_from = Vec::new();
     let mut downloads = Vec::new();
+    let mut run_paths = std::collections::BTreeSet::new();
     for (line, instruction) in &kubefile.instructions {
         match instruction {
             Instruction::From(image) => base = (image != "scratch").then(|| image.clone()),
@@ -467,6 +483,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                     CommandForm::Exec(items) => items.clone(),
                     CommandForm::Shell(text) => vec!["sh".into(), "-c".into(), text.clone()],
                 };
+                let before = snapshot(tree.path());
                 let (ok, status, text) = run_bounded(tree.path(), &argv, &env, build.limit)?;
                 if !ok {
                     return Err(AppError::Run {
@@ -475,6 +492,11 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         status,
                         last: tail(&text, 20),
                     });
+                }
+                for (path, stamp) in snapshot(tree.path()) {
+                    if before.get(&path) != Some(&stamp) {
+                        run_paths.insert(path);
+                    }
                 }
             }
         }
@@ -491,6 +513,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         init_log,
         copy_from,
         downloads,
+        run_paths,
     })
 }
 

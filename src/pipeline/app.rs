@@ -124,7 +124,8 @@ impl From<AppError> for AppBuildError {
     }
 }
 
-/// The layers of an application image: its files, then saved images.
+/// The layers of an application image: saved images, its files, then
+/// what its RUN instructions made.
 fn app_layers() -> LayerPolicy {
     LayerPolicy {
         groups: vec![
@@ -134,7 +135,11 @@ fn app_layers() -> LayerPolicy {
             },
             LayerGroup {
                 name: "app".into(),
-                takes: vec![Takes::Contexts, Takes::Generated],
+                takes: vec![Takes::Contexts],
+            },
+            LayerGroup {
+                name: "run".into(),
+                takes: vec![Takes::Generated],
             },
         ],
     }
@@ -213,6 +218,18 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
         context
             .add_dir("app", prepared.tree.path(), &[])
             .map_err(super::build::CellError::from)?;
+        // What RUN made goes into a layer of its own.
+        for path in &prepared.run_paths {
+            if let Some(entry) = context.get(path).cloned() {
+                context.replace(
+                    path.clone(),
+                    crate::context::Entry {
+                        origin: crate::context::Origin::Generated("RUN"),
+                        ..entry
+                    },
+                );
+            }
+        }
         let images: Vec<String> = prepared.scan.images.iter().map(|i| i.image.clone()).collect();
         let tag = format!("{}-{arch}", request.version);
         let recipe = Recipe {
