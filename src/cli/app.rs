@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use matrix::app::{AppBuild, AppKind, arches_of, scan_folder};
 use matrix::oci::{Compression, Store, source_date_epoch};
 use matrix::pipeline::{AppRequest, ImageSource, app_build, push_image};
-use matrix::registry::{ImageMirror, Target};
+use matrix::registry::Target;
 use matrix::{Arch, fetch::Cache};
 
 use super::UsageError;
@@ -226,20 +226,12 @@ fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
         })
     });
     let client = args.access.client()?;
-    let images = if args.skip_images {
-        ImageSource::Skip
-    } else if let Some(layout) = &args.image_layout {
-        ImageSource::Layout(layout.clone())
-    } else {
-        ImageSource::Pull {
-            client: &client,
-            mirrors: args
-                .image_mirror
-                .iter()
-                .map(|text| text.parse::<ImageMirror>().map_err(UsageError))
-                .collect::<Result<_, _>>()?,
-        }
-    };
+    let images = super::build::image_source(
+        args.skip_images,
+        args.image_layout.as_ref(),
+        &args.image_mirror,
+        &client,
+    )?;
     let arches = if args.arch.is_empty() {
         vec![Arch::Amd64, Arch::Arm64]
     } else {

@@ -66,6 +66,30 @@ pub struct GcArgs {
     json: bool,
 }
 
+/// Where a build's listed images come from: nowhere (`--skip-images`), an
+/// image layout, or registries with `FROM=TO` mirrors (parsed here, so a
+/// mistyped `user:pw@` is never echoed back by clap).
+pub fn image_source<'c>(
+    skip: bool,
+    layout: Option<&PathBuf>,
+    mirrors: &[String],
+    client: &'c matrix::registry::Client,
+) -> anyhow::Result<ImageSource<'c>> {
+    Ok(if skip {
+        ImageSource::Skip
+    } else if let Some(layout) = layout {
+        ImageSource::Layout(layout.clone())
+    } else {
+        ImageSource::Pull {
+            client,
+            mirrors: mirrors
+                .iter()
+                .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError))
+                .collect::<Result<_, _>>()?,
+        }
+    })
+}
+
 /// `matrix build`.
 pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
@@ -87,20 +111,12 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         compression: args.compression,
         epoch: source_date_epoch(),
         jobs: args.source.jobs,
-        images: if args.skip_images {
-            ImageSource::Skip
-        } else if let Some(layout) = &args.image_layout {
-            ImageSource::Layout(layout.clone())
-        } else {
-            ImageSource::Pull {
-                client: &client,
-                mirrors: args
-                    .image_mirror
-                    .iter()
-                    .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError))
-                    .collect::<Result<_, _>>()?,
-            }
-        },
+        images: image_source(
+            args.skip_images,
+            args.image_layout.as_ref(),
+            &args.image_mirror,
+            &client,
+        )?,
     };
     let report = build(request, &Terminal)?;
     let results = &report.cells;

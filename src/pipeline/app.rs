@@ -13,13 +13,12 @@ use thiserror::Error;
 
 use super::build::{BuildOptions, ImageSaver, ImageSource, LayerSlots, write_recipe};
 use super::fetch::FetchSet;
-use super::save::{Puller, RegistrySaver};
 use crate::app::{AppBuild, AppError, AppKind, AppTree, arches_of, folder, prepare};
 use crate::axis::Arch;
 use crate::context::Context;
 use crate::digest::{HashingWriter, Sha256};
 use crate::fetch::Cache;
-use crate::oci::{Compression, IndexEntry, RefLayout, RefName, Store, StoreError, build_index};
+use crate::oci::{Compression, IndexEntry, RefName, Store, StoreError, build_index};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
 use crate::tag::Tag;
@@ -166,22 +165,7 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
         message: e.to_string(),
     })?;
     let store = Store::open(&request.out)?;
-    let saver = match &request.images {
-        ImageSource::Skip => None,
-        ImageSource::Pull { client, mirrors } => Some(RegistrySaver::new(
-            Puller::Registry {
-                client,
-                mirrors: mirrors.clone(),
-            },
-            &cache,
-            reporter,
-        )),
-        ImageSource::Layout(path) => Some(RegistrySaver::new(
-            Puller::Layout(RefLayout::at(path)),
-            &cache,
-            reporter,
-        )),
-    };
+    let saver = request.images.saver(&cache, reporter);
     let fetched = FetchSet::default();
     let options = BuildOptions {
         store: &store,

@@ -144,6 +144,22 @@ pub enum ImageSource<'a> {
     Layout(PathBuf),
 }
 
+impl ImageSource<'_> {
+    /// The saver that takes images from this source through `cache`, each
+    /// pull reported to `reporter`; `None` for [`ImageSource::Skip`].
+    pub fn saver<'s>(&'s self, cache: &'s Cache, reporter: &'s dyn Reporter) -> Option<RegistrySaver<'s>> {
+        let from = match self {
+            ImageSource::Skip => return None,
+            ImageSource::Pull { client, mirrors } => Puller::Registry {
+                client,
+                mirrors: mirrors.clone(),
+            },
+            ImageSource::Layout(dir) => Puller::Layout(RefLayout::at(dir)),
+        };
+        Some(RegistrySaver::new(from, cache, reporter))
+    }
+}
+
 /// Everything one `build` needs, resolved by the caller.
 pub struct BuildRequest<'a> {
     /// The matrix.
@@ -214,22 +230,7 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
         .flat_map(|(cell, planned)| cell.images.iter().map(move |image| (image, planned.cell.arch)))
         .collect();
     let pulls = progress.stage("images", images.len());
-    let saver = match &request.images {
-        ImageSource::Skip => None,
-        ImageSource::Pull { client, mirrors } => Some(RegistrySaver::new(
-            Puller::Registry {
-                client,
-                mirrors: mirrors.clone(),
-            },
-            &cache,
-            pulls.as_ref(),
-        )),
-        ImageSource::Layout(dir) => Some(RegistrySaver::new(
-            Puller::Layout(RefLayout::at(dir)),
-            &cache,
-            pulls.as_ref(),
-        )),
-    };
+    let saver = request.images.saver(&cache, pulls.as_ref());
     let options = BuildOptions {
         store: &store,
         cache: &cache,
