@@ -225,6 +225,10 @@ fn manifests_init_sh_build_arch_and_config_images() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(report["arches"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        report["arches"][1]["init_output"], "fetched lsof for arm64\n",
+        "init.sh's output is kept"
+    );
     let store = ws.path().join("out/oci");
     for arch in ["amd64", "arm64"] {
         let rootfs = unpack(

@@ -68,6 +68,9 @@ pub struct AppImage {
     pub images: usize,
     /// Whether the store already had it.
     pub unchanged: bool,
+    /// What `init.sh` printed, if it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_output: Option<String>,
 }
 
 /// What `app build` did.
@@ -249,6 +252,7 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
             digest: record.descriptor().digest().to_string(),
             images: images.len(),
             unchanged,
+            init_output: prepared.init_log.clone(),
         });
     }
     let index = build_index(&store, &entries)?;
