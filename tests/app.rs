@@ -383,6 +383,34 @@ fn hostile_applications_are_refused_with_the_place_named() {
         text.contains("failing 1.0.0 (arm64): init.sh failed with exit code 3") && text.contains("broken"),
         "{text}"
     );
+    // Links are never followed: reading through one, or writing through a
+    // link an earlier COPY left in the image.
+    write(
+        "reads-link",
+        &[("Kubefile", "FROM scratch\nCOPY ext/hostname x\n")],
+    );
+    std::os::unix::fs::symlink("/etc", ws.path().join("applications/reads-link/1.0.0/ext")).unwrap();
+    let out = ws.run(&["app", "build", "reads-link", "1.0.0", "--skip-images"]);
+    common::assert_fails(&out, 2, "`ext` is a symbolic link; it is not followed");
+    let outside = tempfile::tempdir().unwrap();
+    write(
+        "writes-link",
+        &[
+            ("Kubefile", "FROM scratch\nCOPY out out\nCOPY payload out/\n"),
+            ("payload", "x\n"),
+        ],
+    );
+    std::os::unix::fs::symlink(
+        outside.path(),
+        ws.path().join("applications/writes-link/1.0.0/out"),
+    )
+    .unwrap();
+    let out = ws.run(&["app", "build", "writes-link", "1.0.0", "--skip-images"]);
+    common::assert_fails(&out, 2, "`out` is a symbolic link; it is not followed");
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing written outside"
+    );
     let out = ws.run(&["app", "build", "../x", "1.0.0"]);
     common::assert_fails(&out, 2, "names and versions are letters");
     let out = ws.run(&["app", "build", "missing", "1.0.0"]);

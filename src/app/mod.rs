@@ -239,6 +239,33 @@ pub fn copy_tree(from: &Path, into: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
+/// `root/relative`, refusing a path that climbs out or passes through a
+/// symbolic link (the last part too when `through_last`), so a read or a
+/// write there stays inside `root` whatever links earlier steps left.
+pub fn beneath(root: &Path, relative: &str, through_last: bool) -> Result<PathBuf, String> {
+    let parts: Vec<&str> = relative
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let mut path = root.to_path_buf();
+    for (index, part) in parts.iter().enumerate() {
+        if *part == ".." {
+            return Err(format!("`{relative}` climbs out"));
+        }
+        path.push(part);
+        let last = index + 1 == parts.len();
+        if (!last || through_last)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(format!(
+                "`{}` is a symbolic link; it is not followed",
+                parts[..=index].join("/")
+            ));
+        }
+    }
+    Ok(path)
+}
+
 /// The last `n` lines of a text.
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -537,14 +564,10 @@ fn copy_source(context: &Path, tree: &Path, source: &str, dest: &str, into_dir: 
         return Err("no file matches".into());
     }
     for relative in &matches {
-        let from = if relative.is_empty() {
-            context.to_path_buf()
-        } else {
-            context.join(relative)
-        };
+        let from = beneath(context, relative, false)?;
         let meta = std::fs::symlink_metadata(&from)
             .map_err(|_| "no such file or folder in the build context".to_string())?;
-        let target_dir = tree.join(dest);
+        let target_dir = beneath(tree, dest, true)?;
         if meta.is_dir() {
             copy_tree(&from, &target_dir).map_err(|e| e.to_string())?;
         } else {
@@ -554,6 +577,9 @@ fn copy_source(context: &Path, tree: &Path, source: &str, dest: &str, into_dir: 
             } else {
                 target_dir.clone()
             };
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err("a symbolic link is in the way; it is not written through".into());
+            }
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
             }

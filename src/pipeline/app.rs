@@ -286,7 +286,10 @@ fn fill_sources(
     let root = prepared.tree.path().to_path_buf();
     for (url, dest) in std::mem::take(&mut prepared.downloads) {
         let blob = download(url.as_str(), cache)?;
-        let target = root.join(&dest);
+        let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
+            what: crate::net::redact(&url),
+            message,
+        })?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| source_error(&url, e))?;
         }
@@ -299,8 +302,12 @@ fn fill_sources(
         })?;
         let base = saver.base(&image, arch).map_err(super::build::CellError::from)?;
         let mut copied = 0usize;
+        let into = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
+            what: format!("COPY --from={image} {source}"),
+            message,
+        })?;
         for layer in &base.layers {
-            copied += extract_prefix(&layer.path, layer.desc.compression, &source, &root.join(&dest))
+            copied += extract_prefix(&layer.path, layer.desc.compression, &source, &into)
                 .map_err(|e| source_error(&format!("{image}:{source}"), e))?;
         }
         if copied == 0 {
@@ -411,7 +418,7 @@ fn extract_prefix(
         if rest.is_empty() || rest.split('/').any(|p| p == "..") || !entry.header().entry_type().is_file() {
             continue;
         }
-        let target = dest.join(&rest);
+        let target = crate::app::beneath(dest, &rest, true).map_err(std::io::Error::other)?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
