@@ -373,7 +373,7 @@ fn sprintf(format: &str, args: &[Value]) -> String {
                 digits.push(d);
                 chars.next();
             }
-            precision = Some(digits.parse().unwrap_or(0));
+            precision = Some(digits.parse::<usize>().unwrap_or(0).min(MAX_PAD));
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -425,7 +425,7 @@ fn sprintf(format: &str, args: &[Value]) -> String {
             ('g', v) if v.as_f64().is_some() => super::format_float(v.as_f64().unwrap_or(0.0)),
             (verb, other) => format!("%!{verb}({}={})", go_type(other), text(other)),
         };
-        let width: usize = width.parse().unwrap_or(0);
+        let width: usize = width.parse::<usize>().unwrap_or(0).min(MAX_PAD);
         let len = body.chars().count();
         if len < width {
             let pad = width - len;
@@ -457,8 +457,12 @@ fn sprintf(format: &str, args: &[Value]) -> String {
     out
 }
 
+/// Widest padding `indent`, `nindent` and printf widths may ask for: a
+/// hostile template must not make one call allocate gigabytes.
+const MAX_PAD: usize = 1 << 16;
+
 fn indent(spaces: i64, text: &str) -> String {
-    let pad = " ".repeat(usize::try_from(spaces).unwrap_or(0));
+    let pad = " ".repeat(usize::try_from(spaces).unwrap_or(0).min(MAX_PAD));
     let mut out = String::with_capacity(text.len() + pad.len());
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {

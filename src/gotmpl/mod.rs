@@ -294,6 +294,9 @@ mod tests {
         };
         let error = render_text("t", "{{ repeat 100 \"x\" }}", &data(), &options).unwrap_err();
         assert!(error.message.contains("output larger"), "{error}");
+        // One call cannot ask for gigabytes of padding.
+        let padded = run("{{ indent 4000000000 \"x\" | len }} {{ printf \"%999999999d\" 1 | len }}");
+        assert_eq!(padded, "65537 65536");
     }
 
     #[test]
