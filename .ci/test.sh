@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci shellcheck:shellcheck jq:jq node:nodejs npm:npm chromium:chromium; do
+for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci shellcheck:shellcheck jq:jq curl:curl node:nodejs npm:npm chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

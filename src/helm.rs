@@ -582,6 +582,45 @@ mod tests {
     }
 
     #[test]
+    fn crafted_archives_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, entries: &[(&str, &[u8])]| {
+            let path = dir.path().join(name);
+            let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::fast(),
+            ));
+            for (member, bytes) in entries {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(bytes.len() as u64);
+                header.set_mode(0o644);
+                // set_path refuses `..`; write the raw name as an attacker would.
+                header.as_gnu_mut().unwrap().name[..member.len()].copy_from_slice(member.as_bytes());
+                header.set_cksum();
+                tar.append(&header, *bytes).unwrap();
+            }
+            tar.into_inner().unwrap().finish().unwrap();
+            path
+        };
+        let climbing = write(
+            "climb.tgz",
+            &[("c/Chart.yaml", b"name: c\n"), ("c/../../evil.yaml", b"x")],
+        );
+        let error = Chart::load(&climbing).unwrap_err().to_string();
+        assert!(error.contains("leaves the chart"), "{error}");
+        let no_chart = write("empty.tgz", &[("c/values.yaml", b"a: 1\n")]);
+        assert!(
+            Chart::load(&no_chart)
+                .unwrap_err()
+                .to_string()
+                .contains("no Chart.yaml")
+        );
+        let garbage = dir.path().join("garbage.tgz");
+        std::fs::write(&garbage, b"not gzip at all").unwrap();
+        assert!(Chart::load(&garbage).is_err());
+    }
+
+    #[test]
     fn files_and_capabilities() {
         let c = chart(&[
             ("Chart.yaml", "name: x\nversion: 1.0.0\n"),

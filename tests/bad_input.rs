@@ -330,3 +330,25 @@ fn chatops_parse_accepts_commands_and_refuses_injection() {
         );
     }
 }
+
+/// Every command that takes a registry refuses a target with credentials
+/// in it (exit 2) without echoing the password.
+#[test]
+fn new_registry_commands_never_echo_a_password() {
+    let ws = Workspace::new(|t| t);
+    let target = "user:s3cret@127.0.0.1:9/labring";
+    for args in [
+        vec!["sync", "--from", target, "--to", "127.0.0.1:8/labring"],
+        vec!["report", "--registry", target, "--json"],
+        vec!["verify", "v1.24.4-4.2.1", "--registry", target],
+        vec!["app", "push", "web-demo", "1.0.0", "--to", target],
+        vec!["plan", "--missing-from", target],
+        vec!["build", "v1.24.4-4.2.1", "--missing-from", target],
+    ] {
+        let out = ws.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!text.contains("s3cret"), "{args:?}: {text}");
+        assert!(text.contains("cannot carry credentials"), "{args:?}: {text}");
+    }
+}

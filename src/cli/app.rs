@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
+use matrix::Arch;
 use matrix::app::{AppBuild, AppKind, arches_of, scan_folder};
 use matrix::oci::{Compression, Store, source_date_epoch};
 use matrix::pipeline::{AppRequest, ImageSource, app_build, push_image};
 use matrix::registry::Target;
-use matrix::{Arch, fetch::Cache};
 
 use super::UsageError;
 use super::output::{print_json, print_rows};
@@ -85,9 +85,8 @@ pub struct BuildArgs {
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
-    /// Download cache [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
-    #[arg(long, env = "MATRIX_CACHE")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::fetch::CacheArg,
     /// Take listed images from an OCI layout by reference (offline).
     #[arg(long, conflicts_with_all = ["skip_images", "image_mirror"])]
     image_layout: Option<PathBuf>,
@@ -248,7 +247,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
         no_run: args.no_run,
         limit: Duration::from_secs(args.timeout),
         out: args.out.clone(),
-        cache: args.cache.clone().unwrap_or_else(Cache::default_dir),
+        cache: args.cache.dir(),
         compression: Compression::Gzip(6),
         epoch: source_date_epoch(),
         images,

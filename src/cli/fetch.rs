@@ -18,12 +18,26 @@ use super::output::print_json;
 use super::plan::{SelectArgs, load_plan};
 use super::progress::reporter;
 
+/// `--cache DIR`: where downloads and pulled blobs are kept, verified.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArg {
+    /// Download cache [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
+    #[arg(long = "cache", env = "MATRIX_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+impl CacheArg {
+    /// The cache folder.
+    pub fn dir(&self) -> PathBuf {
+        self.cache.clone().unwrap_or_else(Cache::default_dir)
+    }
+}
+
 /// Where artifacts come from.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// Download cache [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
-    #[arg(long, env = "MATRIX_CACHE")]
-    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArg,
     /// A mirror tree root (`file:///DIR`, `http://HOST/DIR`) or `FROM=TO`
     /// URL prefix rewrite; repeatable, added to matrix.toml's [[mirror]].
     #[arg(long)]
@@ -42,7 +56,7 @@ impl SourceArgs {
         let mut mirrors: Vec<MirrorRule> = matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect();
         mirrors.extend(self.mirror.iter().cloned());
         FetchOptions {
-            cache: self.cache.clone().unwrap_or_else(Cache::default_dir),
+            cache: self.cache.dir(),
             mirrors,
             offline: self.offline,
             jobs: self.jobs,

@@ -109,9 +109,8 @@ pub struct SyncArgs {
     to: String,
     #[command(flatten)]
     filters: FilterArgs,
-    /// Where copied blobs pass through, verified [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
-    #[arg(long, env = "MATRIX_CACHE")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::fetch::CacheArg,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print the report as JSON.
@@ -130,10 +129,7 @@ pub fn run_sync(path: &Path, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let filter = args.filters.filter();
     let cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
     let client = args.access.client()?;
-    let cache_dir = args
-        .cache
-        .clone()
-        .unwrap_or_else(matrix::fetch::Cache::default_dir);
+    let cache_dir = args.cache.dir();
     let cache = matrix::fetch::Cache::open(&cache_dir)
         .with_context(|| format!("opening the cache {}", cache_dir.display()))?;
     let report = matrix::pipeline::sync(

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use matrix::fetch::Cache;
 use matrix::pipeline::{VerifySource, verify};
 use matrix::registry::Target;
 
@@ -28,9 +27,8 @@ pub struct VerifyArgs {
     /// never echoed back.
     #[arg(long)]
     registry: Option<String>,
-    /// Where pulled blobs are kept [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
-    #[arg(long, env = "MATRIX_CACHE")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::fetch::CacheArg,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print the report as JSON.
@@ -48,7 +46,7 @@ pub fn run(path: &Path, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(text) => VerifySource::Registry {
             client: &client,
             target: text.parse::<Target>().map_err(UsageError)?,
-            cache: args.cache.clone().unwrap_or_else(Cache::default_dir),
+            cache: args.cache.dir(),
         },
         None => {
             if !args.from.join("index.json").is_file() {

@@ -786,18 +786,9 @@ pub fn place_from_layers(
     for (member, to) in &part.files {
         let mut found = None;
         'layers: for (blob, compression) in layers.iter().rev() {
-            let file =
-                std::fs::File::open(blob).map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let reader: Box<dyn std::io::Read> = match compression {
-                crate::oci::Compression::Gzip(_) => {
-                    Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
-                }
-                crate::oci::Compression::Zstd(_) => Box::new(
-                    zstd::stream::read::Decoder::new(file)
-                        .map_err(io_error(format!("reading a layer of {}", part.image)))?,
-                ),
-                crate::oci::Compression::None => Box::new(std::io::BufReader::new(file)),
-            };
+            let reader = std::fs::File::open(blob)
+                .and_then(|file| compression.reader(file))
+                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
             let mut archive = tar::Archive::new(reader);
             let entries = archive
                 .entries()

@@ -25,6 +25,29 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// How a layer of this OCI or Docker media type is compressed (levels
+    /// are those this project writes; reading ignores them).
+    pub fn of_media_type(media_type: &str) -> Compression {
+        if media_type.contains("zstd") {
+            Compression::Zstd(3)
+        } else if media_type.contains("gzip") {
+            Compression::Gzip(6)
+        } else {
+            Compression::None
+        }
+    }
+
+    /// A reader of a layer's tar stream, decompressing as this says.
+    pub fn reader<'r>(self, blob: impl std::io::Read + 'r) -> std::io::Result<Box<dyn std::io::Read + 'r>> {
+        Ok(match self {
+            Compression::Gzip(_) => {
+                Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(blob)))
+            }
+            Compression::Zstd(_) => Box::new(zstd::stream::read::Decoder::new(blob)?),
+            Compression::None => Box::new(std::io::BufReader::new(blob)),
+        })
+    }
+
     /// The OCI media type of a layer compressed this way.
     pub fn media_type(self) -> MediaType {
         match self {

@@ -388,12 +388,7 @@ fn extract_prefix(
     source: &str,
     dest: &Path,
 ) -> std::io::Result<usize> {
-    let file = std::fs::File::open(blob)?;
-    let reader: Box<dyn Read> = match compression {
-        Compression::Gzip(_) => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))),
-        Compression::Zstd(_) => Box::new(zstd::stream::read::Decoder::new(file)?),
-        Compression::None => Box::new(std::io::BufReader::new(file)),
-    };
+    let reader = compression.reader(std::fs::File::open(blob)?)?;
     let mut archive = tar::Archive::new(reader);
     let mut written = 0;
     for entry in archive.entries()? {

@@ -54,14 +54,7 @@ pub fn push(
     cells: &[&PlannedCell],
     reporter: &dyn Reporter,
 ) -> Result<PushReport, RegistryError> {
-    let mut pusher = Pusher {
-        client,
-        store,
-        target,
-        pushed: HashMap::new(),
-        report: PushReport::default(),
-        reporter,
-    };
+    let mut pusher = Pusher::new(client, store, target, reporter);
     let mut manifests: Vec<(&PlannedCell, oci_spec::image::Descriptor)> = Vec::new();
     for cell in cells {
         let name = RefName::new(&cell.image, &cell.tags.tag);
@@ -132,14 +125,7 @@ pub fn push_image(
     index_tag: &crate::tag::Tag,
     reporter: &dyn Reporter,
 ) -> Result<(PushReport, Vec<PushedRef>), RegistryError> {
-    let mut pusher = Pusher {
-        client,
-        store,
-        target,
-        pushed: HashMap::new(),
-        report: PushReport::default(),
-        reporter,
-    };
+    let mut pusher = Pusher::new(client, store, target, reporter);
     let repository = target.repository(image);
     let mut pushed = Vec::new();
     for tag in arch_tags {
@@ -177,7 +163,18 @@ fn store_error(error: crate::oci::StoreError) -> RegistryError {
     }
 }
 
-impl Pusher<'_> {
+impl<'a> Pusher<'a> {
+    fn new(client: &'a Client, store: &'a Store, target: &'a Target, reporter: &'a dyn Reporter) -> Self {
+        Pusher {
+            client,
+            store,
+            target,
+            pushed: HashMap::new(),
+            report: PushReport::default(),
+            reporter,
+        }
+    }
+
     fn host(&self) -> &str {
         self.target.api_host()
     }

@@ -358,13 +358,7 @@ impl RegistrySaver<'_> {
                 .and_then(|m| m.as_str())
                 .unwrap_or_default();
             let parse = |text: &str| text.parse::<Sha256>().map_err(|e| bad(format!("`{text}`: {e}")));
-            let compression = if media_type.contains("zstd") {
-                Compression::Zstd(3)
-            } else if media_type.contains("gzip") {
-                Compression::Gzip(6)
-            } else {
-                Compression::None
-            };
+            let compression = Compression::of_media_type(media_type);
             layers.push(BaseLayer {
                 desc: LayerDesc {
                     digest: parse(digest)?,

@@ -11,12 +11,13 @@ use thiserror::Error;
 
 use crate::config::Matrix;
 use crate::fetch::Cache;
+use crate::oci::Compression;
 use crate::oci::{RefName, Store, StoreError};
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, Target};
 use crate::render::{RenderError, promises};
-use crate::verify::{Defect, Expectation, ImageFiles, KubeadmExpectation, LayerCompression, check};
+use crate::verify::{Defect, Expectation, ImageFiles, KubeadmExpectation, check};
 
 /// Where the images to verify are.
 pub enum VerifySource<'a> {
@@ -129,7 +130,7 @@ fn expectation(matrix: &Matrix, planned: &PlannedCell) -> Result<Expectation, Ve
 struct Pulled {
     digest: String,
     config: serde_json::Value,
-    layers: Vec<(PathBuf, LayerCompression)>,
+    layers: Vec<(PathBuf, Compression)>,
 }
 
 /// Verifies every cell's image; a missing or unreadable image is a defect.
@@ -224,7 +225,7 @@ pub fn verify(
     })
 }
 
-fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, LayerCompression)> {
+fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, Compression)> {
     manifest
         .get("layers")
         .and_then(|l| l.as_array())
@@ -238,9 +239,7 @@ fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, LayerCompression
                     .unwrap_or("")
                     .to_string(),
                 layer.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
-                LayerCompression::of_media_type(
-                    layer.get("mediaType").and_then(|m| m.as_str()).unwrap_or(""),
-                ),
+                Compression::of_media_type(layer.get("mediaType").and_then(|m| m.as_str()).unwrap_or("")),
             )
         })
         .collect()

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use crate::digest::{HashingWriter, Sha256};
+use crate::oci::Compression;
 
 /// One path of the image.
 #[derive(Debug, Clone)]
@@ -33,33 +34,6 @@ pub enum Kind {
     Link,
 }
 
-/// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerCompression {
-    /// `tar+gzip`.
-    Gzip,
-    /// `tar+zstd`.
-    Zstd,
-    /// Plain tar.
-    None,
-}
-
-impl LayerCompression {
-    /// From an OCI or Docker layer media type.
-    pub fn of_media_type(media_type: &str) -> LayerCompression {
-        if media_type.contains("zstd") {
-            LayerCompression::Zstd
-        } else if media_type.contains("gzip")
-            || media_type.ends_with(".tar.gz")
-            || media_type.contains("rootfs.diff")
-        {
-            LayerCompression::Gzip
-        } else {
-            LayerCompression::None
-        }
-    }
-}
-
 /// Largest file whose text is kept.
 const KEEP_BYTES: u64 = 1 << 20;
 /// Most text kept in all.
@@ -81,12 +55,8 @@ impl ImageFiles {
     }
 
     /// Applies one layer on top of what is there.
-    pub fn apply_layer(&mut self, blob: impl Read, compression: LayerCompression) -> io::Result<()> {
-        let reader: Box<dyn Read> = match compression {
-            LayerCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
-            LayerCompression::Zstd => Box::new(zstd::stream::read::Decoder::new(blob)?),
-            LayerCompression::None => Box::new(blob),
-        };
+    pub fn apply_layer(&mut self, blob: impl Read, compression: Compression) -> io::Result<()> {
+        let reader = compression.reader(blob)?;
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries()? {
             let mut entry = entry?;

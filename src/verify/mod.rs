@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use files::{FileInfo, ImageFiles, Kind, LayerCompression};
+pub use files::{FileInfo, ImageFiles, Kind};
 
 use crate::config::ContractPart;
 use crate::gotmpl::{Options, Value, render_text};
