@@ -510,7 +510,7 @@ fn large_blobs_go_up_in_chunks_and_restart_after_a_cut() {
 /// (first) and config (under its own), as a Kubefile's FROM does.
 #[test]
 fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
-    use matrix::pipeline::{BuildOptions, LayerSlots, RegistrySaver, write_recipe};
+    use matrix::pipeline::{LayerSlots, RegistrySaver, WriteOptions, write_recipe};
     use matrix::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
     let registry = Registry::start(None);
     seed_images(&registry.host(), &["library/base:1"]);
@@ -526,16 +526,11 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
         &cache,
         &matrix::progress::Silent,
     );
-    let fetched = matrix::pipeline::FetchSet::default();
-    let options = BuildOptions {
+    let options = WriteOptions {
         store: &store,
-        cache: &cache,
-        fetched: &fetched,
         compression: Compression::Gzip(6),
         epoch: 0,
-        jobs: 1,
         saver: Some(&saver),
-        plan: &[],
     };
     let mut context = matrix::context::Context::new();
     let entry = Entry {
@@ -562,8 +557,9 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
         images: Vec::new(),
         base: Some(format!("{}/library/base:1", registry.host())),
     };
-    let (record, unchanged, written) = write_recipe(recipe, &options, &LayerSlots::default()).unwrap();
-    assert!(!unchanged && written == 1);
+    let written = write_recipe(recipe, &options, &LayerSlots::default()).unwrap();
+    assert!(!written.unchanged && written.layers_written == 1);
+    let record = written.record;
     let tag: matrix::Tag = "1.0-arm64".parse().unwrap();
     store
         .set_refs(vec![(RefName::new("app", &tag), record.descriptor().clone())])

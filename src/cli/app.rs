@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use matrix::Arch;
 use matrix::app::{AppBuild, AppKind, arches_of, scan_folder};
 use matrix::oci::{Compression, Store, source_date_epoch};
-use matrix::pipeline::{AppRequest, ImageSource, app_build, push_image};
+use matrix::pipeline::{AppRequest, ImageSource, app_build, app_tag, push_image};
 use matrix::registry::Target;
 
 use super::UsageError;
@@ -86,7 +86,9 @@ pub struct BuildArgs {
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
     #[command(flatten)]
-    cache: super::fetch::CacheArg,
+    source: super::fetch::SourceArgs,
+    #[command(flatten)]
+    compression: super::build::CompressionArg,
     /// Take listed images from an OCI layout by reference (offline).
     #[arg(long, conflicts_with_all = ["skip_images", "image_mirror"])]
     image_layout: Option<PathBuf>,
@@ -200,7 +202,7 @@ fn plan(args: &AppPlanArgs) -> anyhow::Result<ExitCode> {
                     name.clone(),
                     version.clone(),
                     arch.to_string(),
-                    format!("{name}:{version}-{arch}"),
+                    format!("{name}:{}", app_tag(&version, arch)?),
                 ]);
             }
         }
@@ -247,8 +249,8 @@ fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
         no_run: args.no_run,
         limit: Duration::from_secs(args.timeout),
         out: args.out.clone(),
-        cache: args.cache.dir(),
-        compression: Compression::Gzip(6),
+        fetch: args.source.with_mirrors(Vec::new()),
+        compression: args.compression.compression,
         epoch: source_date_epoch(),
         images,
     };
@@ -360,7 +362,7 @@ fn inspect(args: &FolderArgs) -> anyhow::Result<ExitCode> {
         no_run: args.no_run,
         limit: Duration::from_secs(900),
         out: scratch.path().join("oci"),
-        cache: scratch.path().join("cache"),
+        fetch: matrix::fetch::FetchOptions::at(scratch.path().join("cache")),
         compression: Compression::Gzip(6),
         epoch: source_date_epoch(),
         images: ImageSource::Skip,
@@ -391,7 +393,7 @@ fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e: matrix::tag::TagError| UsageError(e.to_string()))?;
     let arch_tags: Vec<matrix::Tag> = [Arch::Amd64, Arch::Arm64]
         .iter()
-        .filter_map(|arch| format!("{}-{arch}", args.version).parse().ok())
+        .filter_map(|arch| app_tag(&args.version, *arch).ok())
         .collect();
     let client = args.access.client()?;
     let (report, pushed) = push_image(

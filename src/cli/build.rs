@@ -17,6 +17,14 @@ use super::plan::{MissingArgs, SelectArgs, load_plan};
 use super::progress::Terminal;
 use super::registry::RegistryArgs;
 
+/// `--compression`, shared by rootfs, application and config builds.
+#[derive(Debug, Clone, Args)]
+pub struct CompressionArg {
+    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
+    #[arg(long, default_value = "gzip:6")]
+    pub compression: Compression,
+}
+
 /// Arguments of `matrix build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -27,9 +35,8 @@ pub struct BuildArgs {
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
-    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
-    #[arg(long, default_value = "gzip:6")]
-    compression: Compression,
+    #[command(flatten)]
+    compression: CompressionArg,
     #[command(flatten)]
     source: SourceArgs,
     /// Pull the images of the image list from elsewhere: FROM=TO, e.g.
@@ -108,7 +115,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         cells,
         fetch: args.source.options(&matrix),
         out: args.out.clone(),
-        compression: args.compression,
+        compression: args.compression.compression,
         epoch: source_date_epoch(),
         jobs: args.source.jobs,
         images: image_source(

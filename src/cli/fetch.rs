@@ -53,7 +53,11 @@ pub struct SourceArgs {
 impl SourceArgs {
     /// The library's fetch options.
     pub fn options(&self, matrix: &Matrix) -> FetchOptions {
-        let mut mirrors: Vec<MirrorRule> = matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect();
+        self.with_mirrors(matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect())
+    }
+
+    /// The library's fetch options: `mirrors`, then `--mirror`'s.
+    pub fn with_mirrors(&self, mut mirrors: Vec<MirrorRule>) -> FetchOptions {
         mirrors.extend(self.mirror.iter().cloned());
         FetchOptions {
             cache: self.cache.dir(),

@@ -9,6 +9,7 @@ mod app;
 pub mod build;
 mod diff;
 mod fetch;
+mod publish;
 mod push;
 mod render;
 mod report;
@@ -17,22 +18,26 @@ mod save;
 mod sync;
 mod verify;
 mod versions;
+mod write;
 
 pub use app::{AppBuildError, AppImage, AppReport, AppRequest, app_build};
 pub use build::{
-    BaseImage, BaseLayer, BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord,
-    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, render_all,
-    rootfs_layers, write_recipe,
+    BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellResult, Status, build, build_cells,
+    render_all, rootfs_layers,
 };
 pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
 pub use fetch::{
     FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
 };
+pub use publish::{Placement, app_tag, publish};
 pub use push::{PushReport, PushedRef, push, push_image};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};
 pub use report_html::html as report_html;
-pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
+pub use save::{
+    BaseImage, BaseLayer, ImageSaver, ImageSource, Puller, REGISTRY_ROOT, RegistrySaver, SaveError,
+};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{Refresh, RefreshError, refresh};
+pub use write::{CellRecord, LayerSlots, WriteError, WriteOptions, Written, write_recipe};

@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::build::{BaseImage, BaseLayer, ImageSaver, SaveError};
 use crate::axis::Arch;
+use crate::context::ContextError;
 use crate::context::{Content, Context, Entry, Origin};
 use crate::digest::Sha256;
 use crate::fetch::Cache;
@@ -17,9 +17,96 @@ use crate::oci::{Compression, ImageConfig, LayerDesc, RefLayout};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, RegistryError};
 use crate::registry::{ImageMirror, ImageRef, pull_source};
+use thiserror::Error;
 
 /// Root of the distribution tree inside the image.
 pub const REGISTRY_ROOT: &str = "registry/docker/registry/v2";
+
+/// Pulls images for recipes: the ones saved into `registry/`, and bases.
+pub trait ImageSaver: Sync {
+    /// Adds the distribution-layout files of `images` for `arch`.
+    fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError>;
+
+    /// Pulls `image` for `arch` as a base: its layers (verified, in the
+    /// cache) and its config.
+    fn base(&self, image: &str, arch: Arch) -> Result<BaseImage, SaveError>;
+}
+
+/// A pulled base image for one platform.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// Its layers in order.
+    pub layers: Vec<BaseLayer>,
+    /// Its labels, env, cmd and author.
+    pub config: ImageConfig,
+}
+
+/// One layer of a base image, a verified blob in the cache.
+#[derive(Debug, Clone)]
+pub struct BaseLayer {
+    /// The layer as the new image's manifest names it.
+    pub desc: LayerDesc,
+    /// The verified blob.
+    pub path: PathBuf,
+}
+
+/// Saving a recipe's images into `registry/` failed.
+#[derive(Debug, Clone, Error)]
+pub enum SaveError {
+    /// Pulling an image failed (shared by every cell that lists it).
+    #[error("saving {image} ({arch}) into registry/: {reason}")]
+    Pull {
+        /// The image as listed.
+        image: String,
+        /// The platform asked for.
+        arch: Arch,
+        /// The registry's error, as text (one pull serves many cells).
+        reason: Arc<crate::registry::RegistryError>,
+    },
+    /// Placing the pulled files clashed with the context.
+    #[error("saving images into registry/: {0}")]
+    Context(Arc<ContextError>),
+    /// A base image's manifest or config is not usable.
+    #[error("base image {image}: {reason}")]
+    Base {
+        /// The image.
+        image: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where images of the image lists come from.
+pub enum ImageSource<'a> {
+    /// Leave `registry/` empty (offline demos only).
+    Skip,
+    /// Pull them through the registry client, with `FROM=TO` mirrors.
+    Pull {
+        /// The client.
+        client: &'a Client,
+        /// Where to pull each registry's images from instead.
+        mirrors: Vec<ImageMirror>,
+    },
+    /// Take them from an OCI layout holding them by full reference
+    /// (`matrix mirror --stand-ins` writes one under `DIR/images`).
+    Layout(PathBuf),
+}
+
+impl ImageSource<'_> {
+    /// The saver that takes images from this source through `cache`, each
+    /// pull reported to `reporter`; `None` for [`ImageSource::Skip`].
+    pub fn saver<'s>(&'s self, cache: &'s Cache, reporter: &'s dyn Reporter) -> Option<RegistrySaver<'s>> {
+        let from = match self {
+            ImageSource::Skip => return None,
+            ImageSource::Pull { client, mirrors } => Puller::Registry {
+                client,
+                mirrors: mirrors.clone(),
+            },
+            ImageSource::Layout(dir) => Puller::Layout(RefLayout::at(dir)),
+        };
+        Some(RegistrySaver::new(from, cache, reporter))
+    }
+}
 
 /// One image resolved for one platform, its blobs in the cache.
 #[derive(Debug, Clone)]
