@@ -12,7 +12,7 @@ use matrix::Arch;
 use matrix::app::{AppBuild, AppKind, arches_of, scan_folder};
 use matrix::oci::{Compression, Store, source_date_epoch};
 use matrix::pipeline::{AppRequest, ImageSource, app_build, app_tag, push_image};
-use matrix::registry::Target;
+use matrix::registry::{ImageFrom, ImageReader, Target};
 
 use super::UsageError;
 use super::output::{print_json, print_rows};
@@ -369,13 +369,9 @@ fn inspect(args: &FolderArgs) -> anyhow::Result<ExitCode> {
     };
     let report = app_build(request, &matrix::progress::Silent)?;
     let store = Store::open_existing(&scratch.path().join("oci"))?;
-    let digest = &report.arches[0].digest;
-    let manifest: serde_json::Value = store.read_json(digest)?;
-    let config = manifest
-        .pointer("/config/digest")
-        .and_then(|d| d.as_str())
-        .unwrap_or_default();
-    let config: serde_json::Value = store.read_json(config)?;
+    let reader = ImageReader::new(ImageFrom::Store(&store));
+    let image = reader.image(&format!("{name}:{}", report.arches[0].tag), args.arch)?;
+    let config = reader.config(&image.manifest)?;
     if args.json {
         print_json(&config)?;
     } else {

@@ -30,7 +30,7 @@ pub struct IndexEntry {
     pub arch: Arch,
 }
 
-fn oci_arch(arch: Arch) -> OciArch {
+pub(crate) fn oci_arch(arch: Arch) -> OciArch {
     match arch {
         Arch::Amd64 => OciArch::Amd64,
         Arch::Arm64 => OciArch::ARM64,

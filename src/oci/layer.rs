@@ -13,6 +13,11 @@ use super::store::{Store, StoreError};
 use crate::context::{Content, Context, Entry};
 use crate::digest::{HashingWriter, Sha256};
 
+/// Docker schema 2's gzip layer.
+const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// The zstd layer Docker and containerd write.
+const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Compression {
@@ -27,13 +32,13 @@ pub enum Compression {
 impl Compression {
     /// How a layer of this OCI or Docker media type is compressed (levels
     /// are those this project writes; reading ignores them).
-    pub fn of_media_type(media_type: &str) -> Compression {
-        if media_type.contains("zstd") {
-            Compression::Zstd(3)
-        } else if media_type.contains("gzip") {
-            Compression::Gzip(6)
-        } else {
-            Compression::None
+    pub fn of_media_type(media_type: &MediaType) -> Compression {
+        match media_type {
+            MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => Compression::Gzip(6),
+            MediaType::ImageLayerZstd | MediaType::ImageLayerNonDistributableZstd => Compression::Zstd(3),
+            MediaType::Other(other) if other == DOCKER_LAYER_GZIP => Compression::Gzip(6),
+            MediaType::Other(other) if other == DOCKER_LAYER_ZSTD => Compression::Zstd(3),
+            _ => Compression::None,
         }
     }
 

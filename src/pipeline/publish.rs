@@ -141,6 +141,7 @@ mod tests {
     use super::*;
     use crate::config::Matrix;
     use crate::context::{Content, Entry, Origin};
+    use crate::digest::Sha256;
     use crate::oci::{Compression, ImageConfig, LayerFile, LayerSpec, build_manifest, write_layer};
     use crate::plan::Plan;
 
@@ -197,12 +198,12 @@ mod tests {
         let second = [built(&store, &plan, cells[1])];
         publish(&store, &second).unwrap();
         let descriptor = store.resolve(&index).unwrap().expect("the index");
-        let document: serde_json::Value = store.read_json(descriptor.digest().as_ref()).unwrap();
-        let arches: Vec<&str> = document["manifests"]
-            .as_array()
-            .unwrap()
+        let digest: Sha256 = descriptor.digest().to_string().parse().unwrap();
+        let index: oci_spec::image::ImageIndex = store.read_json(&digest).unwrap();
+        let arches: Vec<String> = index
+            .manifests()
             .iter()
-            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .map(|m| m.platform().as_ref().unwrap().architecture().to_string())
             .collect();
         assert_eq!(arches, vec!["amd64", "arm64"]);
     }

@@ -195,7 +195,7 @@ fn layer(
     // A damaged or missing blob is not reused: the layer is written again
     // and the bad file replaced.
     if let Some(desc) = store.record::<LayerDesc>("layers", &name)
-        && store.check_blob(&desc.digest.to_string(), desc.size).is_ok()
+        && store.check_blob(&desc.digest, desc.size).is_ok()
     {
         return Ok((desc, false));
     }

@@ -6,10 +6,12 @@ mod auth;
 mod blobs;
 mod client;
 mod error;
+mod image;
 mod reference;
 mod target;
 
 pub use auth::{AuthFileError, Challenge, CredentialStore, Credentials, parse_challenge};
 pub use client::{CHUNK, Client, RegistryError, is_loopback, next_link};
+pub use image::{ImageFrom, ImageReader, Pulled, PulledImage};
 pub use reference::{ImageMirror, ImageRef, ReferenceError, pull_source};
 pub use target::Target;

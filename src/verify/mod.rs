@@ -8,6 +8,7 @@ mod kubeadm;
 
 use std::collections::BTreeMap;
 
+use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
 pub use files::{FileInfo, ImageFiles, Kind};
@@ -76,7 +77,7 @@ const REGISTRY_ROOT: &str = "registry/docker/registry/v2";
 const SHIM_DIR: &str = "images/shim/";
 
 /// Checks an image's config (the OCI config JSON) and tree against `expect`.
-pub fn check(expect: &Expectation, config: &serde_json::Value, files: &ImageFiles) -> Vec<Defect> {
+pub fn check(expect: &Expectation, config: &ImageConfiguration, files: &ImageFiles) -> Vec<Defect> {
     let mut defects = Vec::new();
     check_config(expect, config, &mut defects);
     check_tree(expect, files, &mut defects);
@@ -89,9 +90,12 @@ pub fn check(expect: &Expectation, config: &serde_json::Value, files: &ImageFile
     defects
 }
 
-fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut Vec<Defect>) {
-    for (field, want) in [("architecture", expect.arch.as_str()), ("os", "linux")] {
-        let got = config.get(field).and_then(|v| v.as_str()).unwrap_or("");
+fn check_config(expect: &Expectation, config: &ImageConfiguration, defects: &mut Vec<Defect>) {
+    let (arch, os) = (config.architecture().to_string(), config.os().to_string());
+    for (field, got, want) in [
+        ("architecture", arch.as_str(), expect.arch.as_str()),
+        ("os", os.as_str(), "linux"),
+    ] {
         if got != want {
             defects.push(Defect::new(
                 format!("config.{field}"),
@@ -99,7 +103,7 @@ fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut 
             ));
         }
     }
-    let meta = crate::oci::ImageConfig::from_config_json(config);
+    let meta = crate::oci::ImageConfig::from_oci(config);
     if meta.author != expect.author {
         defects.push(Defect::new(
             "config.author",
