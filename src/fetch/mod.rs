@@ -11,6 +11,7 @@ mod standin;
 mod transport;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -821,6 +822,63 @@ fn write_pack(members: &[(String, Entry)], cache: &Cache) -> Result<(Sha256, Pat
 /// Largest file taken out of an image's layers.
 const IMAGE_FILE_BYTES: u64 = 1 << 30;
 
+/// A path of an image's file tree, as [`take_from_layers`] found it.
+#[derive(Debug, Clone)]
+pub enum Taken {
+    /// A regular file, stored in the cache by digest.
+    File {
+        /// Its digest.
+        digest: Sha256,
+        /// The verified blob in the cache.
+        path: PathBuf,
+        /// Its mode, normalised.
+        mode: u32,
+    },
+    /// A folder, link or other non-file.
+    Other,
+}
+
+/// The paths `wanted` picks out of an image's layers (`(blob,
+/// compression)`, verified, base first), read by the one layer reader:
+/// the newest layer wins and whiteouts hide what they delete. Regular
+/// files (at most [`IMAGE_FILE_BYTES`] each) are stored in the cache.
+pub fn take_from_layers(
+    layers: &[(PathBuf, crate::oci::Compression)],
+    wanted: impl Fn(&str) -> bool,
+    cache: &Cache,
+) -> std::io::Result<BTreeMap<String, Taken>> {
+    let mut tree = crate::oci::LayerTree::new();
+    for (blob, compression) in layers {
+        let file = std::fs::File::open(blob)?;
+        tree.apply(file, *compression, |entry| {
+            if !wanted(entry.path) {
+                return Ok(None);
+            }
+            if !entry.header.entry_type().is_file() {
+                return Ok(Some(Taken::Other));
+            }
+            let size = entry.header.size().unwrap_or(0);
+            if size > IMAGE_FILE_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "{} is {size} bytes, more than {IMAGE_FILE_BYTES}",
+                    entry.path
+                )));
+            }
+            let mode = normal_mode(entry.header.mode().unwrap_or(0o644));
+            let mut temp = cache.temp_file()?;
+            let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
+            std::io::copy(&mut Read::take(entry.content, size), &mut writer)?;
+            let (_, (digest, _)) = writer.finish();
+            let path = match cache.verified(&digest) {
+                Some(path) => path,
+                None => cache.commit(temp, &digest)?,
+            };
+            Ok(Some(Taken::File { digest, path, mode }))
+        })?;
+    }
+    Ok(tree.into_files())
+}
+
 /// Takes `part`'s files out of an image's layers (`(blob, compression)`,
 /// verified, base first): the newest layer holding a file wins, and a
 /// whiteout in a newer layer hides it. Each file is stored in the cache by
@@ -837,68 +895,12 @@ pub fn place_from_layers(
         url: part.image.clone(),
         member: member.to_string(),
     };
+    let taken = take_from_layers(layers, |path| part.files.contains_key(path), cache)
+        .map_err(io_error(format!("reading the layers of {}", part.image)))?;
     for (member, to) in &part.files {
-        let mut found = None;
-        'layers: for (blob, compression) in layers.iter().rev() {
-            let reader = std::fs::File::open(blob)
-                .and_then(|file| compression.reader(file))
-                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let mut archive = tar::Archive::new(reader);
-            let entries = archive
-                .entries()
-                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let whiteout = match member.rsplit_once('/') {
-                Some((dir, name)) => format!("{dir}/.wh.{name}"),
-                None => format!(".wh.{member}"),
-            };
-            for entry in entries {
-                let mut entry = entry.map_err(io_error(format!("reading a layer of {}", part.image)))?;
-                let path = entry
-                    .path()
-                    .map(|p| {
-                        p.to_string_lossy()
-                            .trim_start_matches("./")
-                            .trim_start_matches('/')
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                if path == whiteout {
-                    break 'layers;
-                }
-                if path != *member {
-                    continue;
-                }
-                if !entry.header().entry_type().is_file() {
-                    return Err(missing(member));
-                }
-                let size = entry.header().size().unwrap_or(0);
-                if size > IMAGE_FILE_BYTES {
-                    return Err(FetchError::Io {
-                        what: format!(
-                            "{member} of {} is {size} bytes, more than {IMAGE_FILE_BYTES}",
-                            part.image
-                        ),
-                        source: std::io::Error::other("too large"),
-                    });
-                }
-                let mode = normal_mode(entry.header().mode().unwrap_or(0o644));
-                let mut temp = cache
-                    .temp_file()
-                    .map_err(io_error("storing a file from an image"))?;
-                let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
-                std::io::copy(&mut entry, &mut writer).map_err(io_error("storing a file from an image"))?;
-                let (_, (digest, _)) = writer.finish();
-                let path = match cache.verified(&digest) {
-                    Some(path) => path,
-                    None => cache
-                        .commit(temp, &digest)
-                        .map_err(io_error("storing a file from an image"))?,
-                };
-                found = Some((digest, path, mode));
-                break 'layers;
-            }
-        }
-        let (digest, path, mode) = found.ok_or_else(|| missing(member))?;
+        let Some(Taken::File { digest, path, mode }) = taken.get(member).cloned() else {
+            return Err(missing(member));
+        };
         let entry = Entry {
             content: Content::Verified {
                 path,

@@ -6,6 +6,7 @@ mod config;
 mod fsck;
 mod image;
 mod layer;
+mod layers;
 mod manifest;
 mod pgzip;
 mod refs;
@@ -16,6 +17,7 @@ pub use config::ImageConfig;
 pub use fsck::{Defect, FsckReport, Problem};
 pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest};
 pub use layer::{Compression, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
+pub use layers::{LayerEntry, LayerTree, MAX_LAYER_ENTRIES};
 pub use manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, Document, DocumentError, DocumentKind, MAX_MANIFEST, descriptor_digest,
     document_kind, manifest_blobs, platform_manifest, read_small,

@@ -18,7 +18,7 @@ use super::write::{LayerSlots, WriteError, WriteOptions, write_recipe};
 use crate::app::{AppBuild, AppError, AppKind, AppTree, arches_of, folder, prepare};
 use crate::axis::Arch;
 use crate::context::Context;
-use crate::fetch::{FetchError, FetchOptions, Fetcher};
+use crate::fetch::{Cache, FetchError, FetchOptions, Fetcher, Taken, take_from_layers};
 use crate::oci::{Compression, Store, StoreError};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
@@ -350,7 +350,7 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
             .iter()
             .map(|layer| (layer.path.clone(), layer.desc.compression))
             .collect();
-        let copied = extract_prefix(&layers, &source, &into)
+        let copied = extract_prefix(&layers, &source, &into, inputs.fetcher.cache())
             .map_err(|e| source_error(&format!("{image}:{source}"), e))?;
         if copied == 0 {
             return Err(AppBuildError::Source {
@@ -369,48 +369,34 @@ fn source_error(what: &str, error: std::io::Error) -> AppBuildError {
     }
 }
 
-/// Extracts the files of a layer at `source` (a file or a folder) into
-/// `dest`; how many it wrote. Paths that would leave `dest` are skipped.
-fn extract_prefix(layers: &[(PathBuf, Compression)], source: &str, dest: &Path) -> std::io::Result<usize> {
+/// Copies the files an image's layers hold at `source` (a file or a
+/// folder; whiteouts honoured, through the one layer reader) into `dest`;
+/// how many it wrote. Paths that would leave `dest` are refused.
+fn extract_prefix(
+    layers: &[(PathBuf, Compression)],
+    source: &str,
+    dest: &Path,
+    cache: &Cache,
+) -> std::io::Result<usize> {
+    let prefix = format!("{source}/");
+    let wanted = |path: &str| source.is_empty() || path == source || path.starts_with(&prefix);
+    let taken = take_from_layers(layers, wanted, cache)?;
     let mut written = 0;
-    for (blob, compression) in layers {
-        written += extract_layer(blob, *compression, source, dest)?;
-    }
-    Ok(written)
-}
-
-fn extract_layer(blob: &Path, compression: Compression, source: &str, dest: &Path) -> std::io::Result<usize> {
-    let reader = compression.reader(std::fs::File::open(blob)?)?;
-    let mut archive = tar::Archive::new(reader);
-    let mut written = 0;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = entry
-            .path()?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .trim_start_matches('/')
-            .to_string();
-        let rest = if path == source {
-            entry
-                .path()?
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        } else if let Some(rest) = path.strip_prefix(&format!("{source}/")) {
-            rest.to_string()
-        } else {
+    for (path, taken) in &taken {
+        let Taken::File { path: blob, .. } = taken else {
             continue;
         };
-        if rest.is_empty() || rest.split('/').any(|p| p == "..") || !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let target = crate::app::beneath(dest, &rest, true).map_err(std::io::Error::other)?;
+        let rest = if path == source {
+            path.rsplit('/').next().unwrap_or(path)
+        } else {
+            path.strip_prefix(&prefix).unwrap_or(path)
+        };
+        let target = crate::app::beneath(dest, rest, true).map_err(std::io::Error::other)?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let mut out = std::fs::File::create(&target)?;
-        std::io::copy(&mut entry, &mut out)?;
+        std::io::copy(&mut std::fs::File::open(blob)?, &mut out)?;
         written += 1;
     }
     Ok(written)
