@@ -381,7 +381,7 @@ fn inspect(args: &FolderArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
-    let to: Target = args.to.parse().map_err(UsageError)?;
+    let to: Target = args.to.parse().map_err(UsageError::from)?;
     let store = Store::open_existing(&args.from)?;
     let index: matrix::Tag = args
         .version

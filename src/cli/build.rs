@@ -91,7 +91,7 @@ pub fn image_source<'c>(
             client,
             mirrors: mirrors
                 .iter()
-                .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError))
+                .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError::from))
                 .collect::<Result<_, _>>()?,
         }
     })

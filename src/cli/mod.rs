@@ -230,3 +230,15 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+impl From<matrix::registry::TargetError> for UsageError {
+    fn from(error: matrix::registry::TargetError) -> Self {
+        UsageError(error.to_string())
+    }
+}
+
+impl From<matrix::registry::ImageMirrorError> for UsageError {
+    fn from(error: matrix::registry::ImageMirrorError) -> Self {
+        UsageError(error.to_string())
+    }
+}

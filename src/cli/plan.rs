@@ -129,7 +129,10 @@ impl MissingArgs {
     pub fn targets(&self) -> anyhow::Result<Vec<matrix::registry::Target>> {
         self.missing_from
             .iter()
-            .map(|text| text.parse().map_err(|e: String| super::UsageError(e).into()))
+            .map(|text| {
+                text.parse()
+                    .map_err(|e: matrix::registry::TargetError| super::UsageError::from(e).into())
+            })
             .collect()
     }
 }

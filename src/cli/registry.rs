@@ -121,8 +121,8 @@ pub struct SyncArgs {
 /// `matrix sync`.
 pub fn run_sync(path: &Path, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let (_, plan) = load_plan(path)?;
-    let from: Target = args.from.parse().map_err(UsageError)?;
-    let to: Target = args.to.parse().map_err(UsageError)?;
+    let from: Target = args.from.parse().map_err(UsageError::from)?;
+    let to: Target = args.to.parse().map_err(UsageError::from)?;
     if from == to {
         return Err(UsageError("--from and --to name the same registry".into()).into());
     }
@@ -179,7 +179,7 @@ pub struct VersionsArgs {
 /// `matrix push`.
 pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
     let (matrix, plan) = load_plan(path)?;
-    let to: Target = args.to.parse().map_err(UsageError)?;
+    let to: Target = args.to.parse().map_err(UsageError::from)?;
     let client = args.registry.client()?;
     let cells = args
         .select
@@ -246,7 +246,7 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     };
     let targets: Vec<Target> = named
         .iter()
-        .map(|t| t.parse().map_err(|e: String| UsageError(e)))
+        .map(|t| t.parse().map_err(UsageError::from))
         .collect::<Result<_, _>>()?;
     if targets.is_empty() {
         return Err(UsageError("no registry: pass --registry or set `publish` in matrix.toml".into()).into());

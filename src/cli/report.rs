@@ -45,7 +45,7 @@ pub fn run(path: &Path, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let targets: Vec<Target> = args
         .registry
         .iter()
-        .map(|t| t.parse().map_err(UsageError))
+        .map(|t| t.parse().map_err(UsageError::from))
         .collect::<Result<_, _>>()?;
     let client = if targets.is_empty() {
         None

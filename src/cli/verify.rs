@@ -45,7 +45,7 @@ pub fn run(path: &Path, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let source = match &args.registry {
         Some(text) => VerifySource::Registry {
             client: &client,
-            target: text.parse::<Target>().map_err(UsageError)?,
+            target: text.parse::<Target>().map_err(UsageError::from)?,
             cache: args.cache.dir(),
         },
         None => {

@@ -63,8 +63,22 @@ impl Compression {
     }
 }
 
+/// Why a `--compression` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompressionError {
+    /// A gzip level outside 0-9.
+    #[error("`{0}` is not a gzip level 0-9")]
+    GzipLevel(String),
+    /// A zstd level outside 1-19.
+    #[error("`{0}` is not a zstd level 1-19")]
+    ZstdLevel(String),
+    /// Not a compression at all.
+    #[error("`{0}` is not a compression: use gzip, gzip:LEVEL, zstd, zstd:LEVEL or none")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for Compression {
-    type Err = String;
+    type Err = CompressionError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once(':') {
@@ -73,15 +87,13 @@ impl std::str::FromStr for Compression {
             None if text == "zstd" => Ok(Compression::Zstd(3)),
             Some(("gzip", level)) => match level.parse::<u32>() {
                 Ok(level) if level <= 9 => Ok(Compression::Gzip(level)),
-                _ => Err(format!("`{level}` is not a gzip level 0-9")),
+                _ => Err(CompressionError::GzipLevel(level.to_string())),
             },
             Some(("zstd", level)) => match level.parse::<i32>() {
                 Ok(level) if (1..=19).contains(&level) => Ok(Compression::Zstd(level)),
-                _ => Err(format!("`{level}` is not a zstd level 1-19")),
+                _ => Err(CompressionError::ZstdLevel(level.to_string())),
             },
-            _ => Err(format!(
-                "`{text}` is not a compression: use gzip, gzip:LEVEL, zstd, zstd:LEVEL or none"
-            )),
+            _ => Err(CompressionError::Unknown(text.to_string())),
         }
     }
 }

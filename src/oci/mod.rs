@@ -16,7 +16,7 @@ mod time;
 pub use config::ImageConfig;
 pub use fsck::{Defect, FsckReport, Problem};
 pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest};
-pub use layer::{Compression, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
+pub use layer::{Compression, CompressionError, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
 pub use layers::{LayerEntry, LayerTree, MAX_LAYER_ENTRIES};
 pub use manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, Document, DocumentError, DocumentKind, MAX_MANIFEST, descriptor_digest,

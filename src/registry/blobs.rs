@@ -90,7 +90,7 @@ impl Client {
         };
         // A body cut short is fetched again; the rest fails at once.
         let attempt = |_| -> Step<PathBuf, RegistryError> {
-            let run = || -> Result<Result<PathBuf, String>, RegistryError> {
+            let run = || -> Result<Result<PathBuf, std::io::Error>, RegistryError> {
                 let mut temp = cache.temp_file().map_err(io("creating a temp file"))?;
                 let response = expect_ok(
                     &Method::GET,
@@ -105,7 +105,7 @@ impl Client {
                 let mut writer = HashingWriter::new(temp.as_file_mut());
                 let mut reader = response.take(size.map_or(u64::MAX, |limit| limit + 1));
                 match std::io::copy(&mut reader, &mut writer) {
-                    Err(error) => return Ok(Err(error.to_string())),
+                    Err(cut) => return Ok(Err(cut)),
                     Ok(copied) if size.is_some_and(|limit| copied > limit) => return Err(oversize()),
                     Ok(_) => {}
                 }
@@ -122,7 +122,7 @@ impl Client {
             };
             match run() {
                 Ok(Ok(path)) => Step::Done(path),
-                Ok(Err(cut)) => Step::Retry(Retryable::Network(cut)),
+                Ok(Err(cut)) => Step::Retry(Retryable::Network(cut.to_string())),
                 Err(error) => Step::Fatal(error),
             }
         };

@@ -10,8 +10,8 @@ mod image;
 mod reference;
 mod target;
 
-pub use auth::{AuthFileError, Challenge, CredentialStore, Credentials, parse_challenge};
+pub use auth::{AuthFileError, AuthJsonError, Challenge, CredentialStore, Credentials, parse_challenge};
 pub use client::{CHUNK, Client, RegistryError, is_loopback, next_link};
 pub use image::{ImageFrom, ImageReader, Pulled, PulledImage};
-pub use reference::{ImageMirror, ImageRef, ReferenceError, pull_source};
-pub use target::Target;
+pub use reference::{ImageMirror, ImageMirrorError, ImageRef, ReferenceError, pull_source};
+pub use target::{Target, TargetError};
