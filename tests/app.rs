@@ -524,10 +524,12 @@ fn copy_url_goes_through_the_mirror_the_cache_and_offline() {
     std::fs::write(&file, "tampered\n").unwrap();
     let out = build("fresh-cache", "oci-tampered", &["--mirror", &mirror]);
     assert!(!out.status.success(), "{}", stdout(&out));
-    assert!(!ws.path().join("oci-tampered/index.json").is_file() || {
-        let index = std::fs::read_to_string(ws.path().join("oci-tampered/index.json")).unwrap();
-        !index.contains("url-demo:1.0.0-amd64")
-    });
+    assert!(
+        !ws.path().join("oci-tampered/index.json").is_file() || {
+            let index = std::fs::read_to_string(ws.path().join("oci-tampered/index.json")).unwrap();
+            !index.contains("url-demo:1.0.0-amd64")
+        }
+    );
 }
 
 /// Arches build in parallel; the digests do not depend on the core count.
@@ -564,7 +566,12 @@ fn app_arches_in_parallel_give_the_digests_of_a_serial_build() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|a| (a["tag"].as_str().unwrap().to_string(), a["digest"].as_str().unwrap().to_string()))
+            .map(|a| {
+                (
+                    a["tag"].as_str().unwrap().to_string(),
+                    a["digest"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     assert_eq!(digests(&serial).len(), 2);

@@ -5,11 +5,10 @@
 
 use std::io::Read;
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType, Os};
+use oci_spec::image::{Arch as OciArch, Descriptor, ImageIndex, ImageManifest, MediaType, Os};
 use serde::Deserialize;
 use thiserror::Error;
 
-use super::image::oci_arch;
 use crate::axis::Arch;
 use crate::digest::Sha256;
 
@@ -146,6 +145,14 @@ impl Document {
             DocumentKind::Index => Document::Index(serde_json::from_slice(bytes).map_err(parse_error)?),
             DocumentKind::Manifest => Document::Manifest(serde_json::from_slice(bytes).map_err(parse_error)?),
         })
+    }
+}
+
+/// Our arch as oci-spec's.
+pub(crate) fn oci_arch(arch: Arch) -> OciArch {
+    match arch {
+        Arch::Amd64 => OciArch::Amd64,
+        Arch::Arm64 => OciArch::ARM64,
     }
 }
 

@@ -233,9 +233,15 @@ impl Store {
             reason: reason.to_string(),
         };
         let text = fs::read(root.join("oci-layout")).map_err(|_| not_layout("no oci-layout file"))?;
-        let value: serde_json::Value =
+        /// The `oci-layout` file.
+        #[derive(Deserialize)]
+        struct LayoutFile {
+            #[serde(rename = "imageLayoutVersion")]
+            version: Option<String>,
+        }
+        let layout: LayoutFile =
             serde_json::from_slice(&text).map_err(|_| not_layout("oci-layout is not JSON"))?;
-        if value.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
+        if layout.version.is_none() {
             return Err(not_layout("oci-layout has no imageLayoutVersion"));
         }
         if !root.join("index.json").is_file() {
@@ -531,11 +537,7 @@ impl Store {
             return;
         };
         for entry in entries.flatten() {
-            let named = fs::read(entry.path())
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                .and_then(|v| v.get("digest").and_then(|d| d.as_str()).map(str::to_string))
-                .is_some_and(|digest| digests.contains(&digest));
+            let named = record_digest(&entry.path()).is_some_and(|digest| digests.contains(&digest));
             if named {
                 let _ = fs::remove_file(entry.path());
             }
@@ -737,20 +739,25 @@ pub(crate) fn children(document: &[u8]) -> Result<Vec<Child>, serde_json::Error>
         .collect())
 }
 
+/// The blob a `.matrix/<kind>` record names (cells and layers both keep
+/// it as `digest`).
+fn record_digest(path: &Path) -> Option<String> {
+    /// The one field every record has.
+    #[derive(Deserialize)]
+    struct Record {
+        digest: String,
+    }
+    let bytes = fs::read(path).ok()?;
+    serde_json::from_slice::<Record>(&bytes)
+        .ok()
+        .map(|record| record.digest)
+}
+
 /// Drops records that point at blobs gc removed.
 fn prune_records(dir: &Path, keep: &BTreeSet<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        let stale = fs::read_to_string(entry.path())
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .and_then(|value| {
-                value
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .map(|d| !keep.contains(d))
-            })
-            .unwrap_or(true);
+        let stale = record_digest(&entry.path()).is_none_or(|digest| !keep.contains(&digest));
         if stale {
             let _ = fs::remove_file(entry.path());
         }

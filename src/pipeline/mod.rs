@@ -1,9 +1,11 @@
 //! The pipeline: what commands do with the plan, the cache, the store and
-//! registries. Building recipes into the layout (`build`), saving a
-//! recipe's images into `registry/` (`save`), publishing built images
-//! (`push`), comparing planned tags with published ones (`diff`) and
-//! checking built images against the contract (`verify`). The
-//! CLI parses arguments, calls one of these and prints.
+//! registries. Turning cells (`build`) and application folders (`app`)
+//! into recipes, writing any recipe into the layout (`write`), pointing
+//! tags and indexes at what was written (`publish`), saving a recipe's
+//! images into `registry/` (`save`), pushing built images (`push`),
+//! copying between registries (`sync`), comparing planned tags with
+//! published ones (`diff`) and checking built images against the contract
+//! (`verify`). The CLI parses arguments, calls one of these and prints.
 
 mod app;
 pub mod build;
