@@ -81,9 +81,9 @@ pub enum DocumentError {
 #[derive(Debug, Clone)]
 pub enum Document {
     /// One platform's image.
-    Manifest(ImageManifest),
+    Manifest(Box<ImageManifest>),
     /// Several platforms' manifests.
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 /// The two kinds of document an image reference can name.
@@ -142,8 +142,12 @@ impl Document {
             }
         };
         Ok(match kind {
-            DocumentKind::Index => Document::Index(serde_json::from_slice(bytes).map_err(parse_error)?),
-            DocumentKind::Manifest => Document::Manifest(serde_json::from_slice(bytes).map_err(parse_error)?),
+            DocumentKind::Index => {
+                Document::Index(Box::new(serde_json::from_slice(bytes).map_err(parse_error)?))
+            }
+            DocumentKind::Manifest => {
+                Document::Manifest(Box::new(serde_json::from_slice(bytes).map_err(parse_error)?))
+            }
         })
     }
 }

@@ -137,7 +137,7 @@ impl<'a> ImageReader<'a> {
                 ..
             } => {
                 let (bytes, media_type, digest) =
-                    client.manifest(host, repository, &descriptor.digest().to_string())?;
+                    client.manifest(host, repository, descriptor.digest().as_ref())?;
                 (digest, bytes, media_type)
             }
             ImageFrom::Layout { layout, .. } => {
@@ -187,7 +187,7 @@ impl<'a> ImageReader<'a> {
             Document::Manifest(manifest) => Ok(PulledImage {
                 digest: pulled.digest,
                 bytes: pulled.bytes,
-                manifest,
+                manifest: *manifest,
             }),
             Document::Index(_) => Err(RegistryError::Invalid {
                 what: reference.to_string(),

@@ -421,7 +421,7 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
             .as_ref()
             .map(|bytes| Document::parse(&format!("manifest {digest}"), bytes, None));
         let manifest = match parsed {
-            Some(Ok(Document::Manifest(manifest))) => manifest,
+            Some(Ok(Document::Manifest(manifest))) => *manifest,
             Some(Ok(Document::Index(_))) => {
                 defects.push(problem(format!(
                     "manifest {digest} is an index, not one platform's manifest"
