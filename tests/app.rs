@@ -530,6 +530,21 @@ fn copy_url_goes_through_the_mirror_the_cache_and_offline() {
             !index.contains("url-demo:1.0.0-amd64")
         }
     );
+
+    // `COPY --checksum` pins the URL: the pin decides, not the tree's sums.
+    let pinned = matrix::digest::Sha256::of(b"tampered\n");
+    for (digest, good) in [(pinned, true), (digest, false)] {
+        std::fs::write(
+            app.join("Kubefile"),
+            format!(
+                "FROM scratch\nCOPY --checksum={digest} https://downloads.example/tools/tool.txt opt/tool.txt\n"
+            ),
+        )
+        .unwrap();
+        let cache = format!("pin-cache-{good}");
+        let out = build(&cache, &format!("oci-pin-{good}"), &["--mirror", &mirror]);
+        assert_eq!(out.status.success(), good, "{}", stderr(&out));
+    }
 }
 
 /// Arches build in parallel; the digests do not depend on the core count.

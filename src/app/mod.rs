@@ -336,8 +336,9 @@ pub struct AppTree {
     pub init_log: Option<String>,
     /// `COPY --from` sources still to take from images: (image, source, dest).
     pub copy_from: Vec<(String, String, String)>,
-    /// Files to fetch from URLs: (url, dest path in the tree).
-    pub downloads: Vec<(String, String)>,
+    /// Files to fetch from URLs: (url, dest path in the tree, the digest
+    /// `COPY --checksum` gives).
+    pub downloads: Vec<(String, String, Option<crate::digest::Sha256>)>,
     /// Paths the RUN instructions created or changed (their own layer).
     pub run_paths: std::collections::BTreeSet<String>,
 }
@@ -460,7 +461,12 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                     CommandForm::Shell(text) => vec!["/bin/sh".into(), "-c".into(), text.clone()],
                 }
             }
-            Instruction::Copy { sources, dest, from } => {
+            Instruction::Copy {
+                sources,
+                dest,
+                from,
+                checksum,
+            } => {
                 let copy_error = |source: &str, message: String| AppError::Copy {
                     file: label.clone(),
                     line: *line,
@@ -490,7 +496,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         } else {
                             dest_path.clone()
                         };
-                        downloads.push((source.clone(), target));
+                        downloads.push((source.clone(), target, checksum.clone()));
                         continue;
                     }
                     copy_source(&context, tree.path(), source, &dest_path, into_dir)

@@ -324,8 +324,10 @@ fn write_arch(
 /// `COPY --from` images (their layers, verified, whiteouts applied).
 fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> Result<(), AppBuildError> {
     let root = prepared.tree.path().to_path_buf();
-    for (url, dest) in std::mem::take(&mut prepared.downloads) {
-        let fetched = inputs.fetcher.fetch_url(&url, arch, None, inputs.reporter)?;
+    for (url, dest, checksum) in std::mem::take(&mut prepared.downloads) {
+        let fetched = inputs
+            .fetcher
+            .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
         let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
             what: crate::net::redact(&url),
             message,
