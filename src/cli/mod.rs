@@ -206,7 +206,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 .is_some_and(matrix::app::AppError::is_usage)
             || cause
                 .downcast_ref::<matrix::pipeline::AppBuildError>()
-                .is_some_and(|e| matches!(e, matrix::pipeline::AppBuildError::App(app) if app.is_usage()))
+                .is_some_and(matrix::pipeline::AppBuildError::is_usage)
             || cause.is::<matrix::registry::AuthFileError>()
             || cause
                 .downcast_ref::<matrix::oci::StoreError>()

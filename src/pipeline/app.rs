@@ -117,6 +117,15 @@ pub enum AppBuildError {
         /// What was asked.
         asked: Vec<Arch>,
     },
+    /// The version does not make valid tags.
+    #[error("version {version}: {source}")]
+    Tag {
+        /// The version.
+        version: String,
+        /// Why its tags are invalid.
+        #[source]
+        source: crate::tag::TagError,
+    },
     /// A COPY source could not be had.
     #[error("{what}: {message}")]
     Source {
@@ -125,6 +134,18 @@ pub enum AppBuildError {
         /// Why.
         message: String,
     },
+}
+
+impl AppBuildError {
+    /// True when the application (its folder, Kubefile or version) is bad
+    /// input rather than a failed build.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            AppBuildError::App(app) => app.is_usage(),
+            AppBuildError::Tag { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<AppError> for AppBuildError {
@@ -235,10 +256,10 @@ struct ArchInputs<'a> {
     reporter: &'a dyn Reporter,
 }
 
-fn tag_error(text: &str, error: crate::tag::TagError) -> AppBuildError {
-    AppBuildError::Source {
-        what: format!("tag {text}"),
-        message: error.to_string(),
+fn tag_error(version: &str, source: crate::tag::TagError) -> AppBuildError {
+    AppBuildError::Tag {
+        version: version.to_string(),
+        source,
     }
 }
 

@@ -214,15 +214,19 @@ impl<'a> RegistrySaver<'a> {
                 wanted.to_string(),
             ),
         };
-        let pulled = reader.image(&reference, arch).map_err(|error| match &self.from {
-            Puller::Layout(layout) => RegistryError::Invalid {
+        let pulled = reader.image(&reference, arch).map_err(|error| match (&self.from, error) {
+            (
+                Puller::Layout(layout),
+                error @ (RegistryError::NotFound { .. }
+                | RegistryError::Document(crate::oci::DocumentError::NoPlatform { .. })),
+            ) => RegistryError::Invalid {
                 what: reference.clone(),
                 message: format!(
                     "{error}; add it with `skopeo copy --all docker://{reference} oci:{}:{reference}` or `matrix mirror --stand-ins`",
                     layout.root().display()
                 ),
             },
-            Puller::Registry { .. } => error,
+            (_, error) => error,
         })?;
         let manifest_path = self.cache_bytes(&pulled.digest, &pulled.bytes)?;
         let mut blobs = Vec::new();
