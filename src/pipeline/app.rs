@@ -219,16 +219,26 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
         arches.par_iter().map(|arch| build_arch(&inputs, *arch)).collect();
     let mut built = Vec::new();
     let mut written = Vec::new();
+    let mut failed = None;
     for result in results {
-        let (placement, image, descriptor) = result?;
-        written.push((placement, descriptor));
-        built.push(image);
+        match result {
+            Ok((placement, image, descriptor)) => {
+                written.push((placement, descriptor));
+                built.push(image);
+            }
+            Err(error) => failed = failed.or(Some(error)),
+        }
+    }
+    // The arches that were written are tagged even when another failed
+    // (the index waits for every arch).
+    let indexes = publish(&store, &written)?;
+    if let Some(error) = failed {
+        return Err(error);
     }
     let index_tag = request
         .version
         .parse::<Tag>()
         .map_err(|e| tag_error(&request.version, e))?;
-    let indexes = publish(&store, &written)?;
     Ok(AppReport {
         image: request.name.clone(),
         version: request.version.clone(),
