@@ -920,3 +920,43 @@ pub fn place_from_layers(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip layer of (path, content) on disk.
+    fn layer(dir: &Path, name: &str, entries: &[(&str, &str)]) -> (PathBuf, crate::oci::Compression) {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o755);
+            tar.append_data(&mut header, path, content.as_bytes()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        (path, crate::oci::Compression::Gzip(6))
+    }
+
+    #[test]
+    fn files_taken_from_layers_honour_whiteouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let layers = [
+            layer(dir.path(), "base", &[("bin/tool", "old"), ("bin/gone", "x")]),
+            layer(dir.path(), "upper", &[("bin/tool", "new"), ("bin/.wh.gone", "")]),
+        ];
+        let taken = take_from_layers(&layers, |p| p.starts_with("bin/"), &cache).unwrap();
+        let Some(Taken::File { path, mode, .. }) = taken.get("bin/tool") else {
+            panic!("{taken:?}")
+        };
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "new");
+        assert_eq!(*mode, 0o755);
+        assert!(!taken.contains_key("bin/gone"), "a whiteout hides it: {taken:?}");
+        assert_eq!(taken.len(), 1);
+    }
+}
