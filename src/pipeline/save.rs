@@ -74,8 +74,28 @@ pub enum SaveError {
         /// The image.
         image: String,
         /// What is wrong.
-        reason: String,
+        #[source]
+        reason: BaseDefect,
     },
+}
+
+/// What makes a pulled base image unusable.
+#[derive(Debug, Clone, Error)]
+pub enum BaseDefect {
+    /// Manifest and config disagree on the number of layers.
+    #[error("the manifest lists {layers} layers but the config {diff_ids} diff_ids")]
+    LayerCount {
+        /// Layers in the manifest.
+        layers: usize,
+        /// diff_ids in the config.
+        diff_ids: usize,
+    },
+    /// A digest that is not sha256.
+    #[error("`{0}` is not a sha256 digest")]
+    Digest(String),
+    /// A layer the pull did not bring.
+    #[error("layer {0} was not pulled")]
+    NotPulled(Sha256),
 }
 
 /// Where images of the image lists come from.
@@ -308,32 +328,34 @@ fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Resul
 impl RegistrySaver<'_> {
     /// A base image from its resolved manifest and config.
     fn base_image(&self, image: &str, resolved: &Resolved) -> Result<BaseImage, SaveError> {
-        let bad = |reason: String| SaveError::Base {
+        let bad = |reason: BaseDefect| SaveError::Base {
             image: image.to_string(),
             reason,
         };
         let diff_ids = resolved.config.rootfs().diff_ids();
         let listed = resolved.image.layers();
         if listed.len() != diff_ids.len() {
-            return Err(bad(format!(
-                "the manifest lists {} layers but the config {} diff_ids",
-                listed.len(),
-                diff_ids.len()
-            )));
+            return Err(bad(BaseDefect::LayerCount {
+                layers: listed.len(),
+                diff_ids: diff_ids.len(),
+            }));
         }
         let mut layers = Vec::new();
         for (layer, diff_id) in listed.iter().zip(diff_ids) {
-            let digest = descriptor_digest(image, layer).map_err(|e| bad(e.to_string()))?;
+            let digest = descriptor_digest(image, layer)
+                .map_err(|_| bad(BaseDefect::Digest(layer.digest().to_string())))?;
             let path = resolved
                 .blobs
                 .iter()
                 .find(|(d, _)| *d == digest)
                 .map(|(_, path)| path.clone())
-                .ok_or_else(|| bad(format!("blob {digest} was not pulled")))?;
+                .ok_or_else(|| bad(BaseDefect::NotPulled(digest.clone())))?;
             layers.push(BaseLayer {
                 desc: LayerDesc {
                     digest,
-                    diff_id: diff_id.parse().map_err(|e| bad(format!("`{diff_id}`: {e}")))?,
+                    diff_id: diff_id
+                        .parse()
+                        .map_err(|_| bad(BaseDefect::Digest(diff_id.clone())))?,
                     size: layer.size(),
                     compression: Compression::of_media_type(layer.media_type()),
                 },
