@@ -126,13 +126,36 @@ pub enum AppBuildError {
         #[source]
         source: crate::tag::TagError,
     },
-    /// A COPY source could not be had.
+    /// A COPY destination leaves the image tree (`app::beneath` says why).
     #[error("{what}: {message}")]
-    Source {
-        /// What.
+    Path {
+        /// The COPY (URL redacted).
         what: String,
         /// Why.
         message: String,
+    },
+    /// `COPY --from` without image pulls.
+    #[error("COPY --from={image}: needs image pulls; not with --skip-images")]
+    NeedsPulls {
+        /// The image.
+        image: String,
+    },
+    /// `COPY --from` names nothing the image holds.
+    #[error("COPY --from={image} {path}: the image has no such file or folder")]
+    NoSuchPath {
+        /// The image.
+        image: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// Reading or writing a COPY source failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The COPY (URL redacted).
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -359,23 +382,25 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
         let fetched = inputs
             .fetcher
             .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
-        let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
-            what: crate::net::redact(&url),
+        let what = crate::net::redact(&url);
+        let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Path {
+            what: what.clone(),
             message,
         })?;
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| source_error(&url, e))?;
+            std::fs::create_dir_all(parent).map_err(io_error(&what))?;
         }
-        std::fs::copy(&fetched.path, &target).map_err(|e| source_error(&url, e))?;
+        std::fs::copy(&fetched.path, &target).map_err(io_error(&what))?;
     }
     for (image, source, dest) in std::mem::take(&mut prepared.copy_from) {
-        let saver = inputs.options.saver.ok_or_else(|| AppBuildError::Source {
-            what: format!("COPY --from={image}"),
-            message: "needs image pulls; not with --skip-images".into(),
-        })?;
+        let saver = inputs
+            .options
+            .saver
+            .ok_or_else(|| AppBuildError::NeedsPulls { image: image.clone() })?;
         let base = saver.base(&image, arch)?;
-        let into = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
-            what: format!("COPY --from={image} {source}"),
+        let what = format!("COPY --from={image} {source}");
+        let into = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Path {
+            what: what.clone(),
             message,
         })?;
         let layers: Vec<(PathBuf, Compression)> = base
@@ -383,29 +408,26 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
             .iter()
             .map(|layer| (layer.path.clone(), layer.desc.compression))
             .collect();
-        let copied = extract_prefix(&layers, &source, &into, inputs.fetcher.cache())
-            .map_err(|e| source_error(&format!("{image}:{source}"), e))?;
+        let copied =
+            copy_from_layers(&layers, &source, &into, inputs.fetcher.cache()).map_err(io_error(&what))?;
         if copied == 0 {
-            return Err(AppBuildError::Source {
-                what: format!("COPY --from={image} {source}"),
-                message: "the image has no such file or folder".into(),
-            });
+            return Err(AppBuildError::NoSuchPath { image, path: source });
         }
     }
     Ok(())
 }
 
-fn source_error(what: &str, error: std::io::Error) -> AppBuildError {
-    AppBuildError::Source {
+fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> AppBuildError + '_ {
+    move |source| AppBuildError::Io {
         what: what.to_string(),
-        message: error.to_string(),
+        source,
     }
 }
 
 /// Copies the files an image's layers hold at `source` (a file or a
 /// folder; whiteouts honoured, through the one layer reader) into `dest`;
 /// how many it wrote. Paths that would leave `dest` are refused.
-fn extract_prefix(
+fn copy_from_layers(
     layers: &[(PathBuf, Compression)],
     source: &str,
     dest: &Path,
