@@ -302,6 +302,80 @@ fn command_form(ctx: &Ctx<'_>, line: usize, col: usize, rest: &str) -> Result<Co
     Ok(CommandForm::Shell(trimmed.to_string()))
 }
 
+/// `COPY [--from=image | --checksum=sha256:HEX] src... dest`, in shell or
+/// JSON form, expanded with the variables seen so far.
+fn copy(
+    ctx: &Ctx<'_>,
+    line: usize,
+    args_col: usize,
+    rest: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<Instruction, KubefileError> {
+    let mut items = if rest.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(rest).map_err(|e| {
+            ctx.error(
+                line,
+                args_col,
+                format!("not a JSON array of strings: {e}"),
+                "write COPY [\"src\", \"dest\"]",
+            )
+        })?
+    } else {
+        words(rest)
+    };
+    let mut from = None;
+    let mut checksum = None;
+    while items.first().is_some_and(|i| i.starts_with("--")) {
+        let flag = items.remove(0);
+        if let Some(image) = flag.strip_prefix("--from=") {
+            from = Some(expand(image, vars));
+        } else if let Some(digest) = flag.strip_prefix("--checksum=") {
+            checksum = Some(digest.parse::<crate::digest::Sha256>().map_err(|e| {
+                ctx.error(
+                    line,
+                    args_col,
+                    e.to_string(),
+                    "write `--checksum=sha256:<64 hex digits>`",
+                )
+            })?);
+        } else {
+            return Err(ctx.error(
+                line,
+                args_col,
+                format!("COPY flag `{flag}` is not supported"),
+                "use `--from=<image>`, `--checksum=sha256:<hex>` (one URL source) or no flag",
+            ));
+        }
+    }
+    if items.len() < 2 {
+        return Err(ctx.error(
+            line,
+            args_col,
+            "COPY needs a source and a destination",
+            "write `COPY manifests manifests`",
+        ));
+    }
+    let dest = expand(&items.pop().unwrap_or_default(), vars);
+    let sources: Vec<String> = items.iter().map(|s| expand(s, vars)).collect();
+    let one_url = from.is_none()
+        && sources.len() == 1
+        && (sources[0].starts_with("http://") || sources[0].starts_with("https://"));
+    if checksum.is_some() && !one_url {
+        return Err(ctx.error(
+            line,
+            args_col,
+            "COPY --checksum applies to one URL source only",
+            "give one http(s) URL, or drop --checksum",
+        ));
+    }
+    Ok(Instruction::Copy {
+        sources,
+        dest,
+        from,
+        checksum,
+    })
+}
+
 /// Parses a Kubefile; `build_args` override ARG defaults. ENV, LABEL, COPY
 /// and FROM are expanded with the ARG and ENV values seen so far.
 pub fn parse(
@@ -363,71 +437,7 @@ pub fn parse(
             }
             "LABEL" => Instruction::Label(pairs(&ctx, line, "LABEL", rest, false, &vars)?),
             "MAINTAINER" => Instruction::Maintainer(rest.to_string()),
-            "COPY" => {
-                let mut items = if rest.starts_with('[') {
-                    serde_json::from_str::<Vec<String>>(rest).map_err(|e| {
-                        ctx.error(
-                            line,
-                            args_col,
-                            format!("not a JSON array of strings: {e}"),
-                            "write COPY [\"src\", \"dest\"]",
-                        )
-                    })?
-                } else {
-                    words(rest)
-                };
-                let mut from = None;
-                let mut checksum = None;
-                while items.first().is_some_and(|i| i.starts_with("--")) {
-                    let flag = items.remove(0);
-                    if let Some(image) = flag.strip_prefix("--from=") {
-                        from = Some(expand(image, &vars));
-                    } else if let Some(digest) = flag.strip_prefix("--checksum=") {
-                        checksum = Some(digest.parse::<crate::digest::Sha256>().map_err(|e| {
-                            ctx.error(
-                                line,
-                                args_col,
-                                e.to_string(),
-                                "write `--checksum=sha256:<64 hex digits>`",
-                            )
-                        })?);
-                    } else {
-                        return Err(ctx.error(
-                            line,
-                            args_col,
-                            format!("COPY flag `{flag}` is not supported"),
-                            "use `--from=<image>`, `--checksum=sha256:<hex>` (one URL source) or no flag",
-                        ));
-                    }
-                }
-                if items.len() < 2 {
-                    return Err(ctx.error(
-                        line,
-                        args_col,
-                        "COPY needs a source and a destination",
-                        "write `COPY manifests manifests`",
-                    ));
-                }
-                let dest = expand(&items.pop().unwrap_or_default(), &vars);
-                let sources: Vec<String> = items.iter().map(|s| expand(s, &vars)).collect();
-                let one_url = from.is_none()
-                    && sources.len() == 1
-                    && (sources[0].starts_with("http://") || sources[0].starts_with("https://"));
-                if checksum.is_some() && !one_url {
-                    return Err(ctx.error(
-                        line,
-                        args_col,
-                        "COPY --checksum applies to one URL source only",
-                        "give one http(s) URL, or drop --checksum",
-                    ));
-                }
-                Instruction::Copy {
-                    sources,
-                    dest,
-                    from,
-                    checksum,
-                }
-            }
+            "COPY" => copy(&ctx, line, args_col, rest, &vars)?,
             "RUN" => Instruction::Run(command_form(&ctx, line, args_col, rest)?),
             "CMD" => Instruction::Cmd(command_form(&ctx, line, args_col, rest)?),
             "ENTRYPOINT" => Instruction::Entrypoint(command_form(&ctx, line, args_col, rest)?),
