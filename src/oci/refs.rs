@@ -17,7 +17,7 @@ use crate::axis::Arch;
 use crate::digest::Sha256;
 
 use super::REF_NAME;
-use super::manifest::{Document, descriptor_digest, platform_manifest, read_small};
+use super::manifest::{descriptor_digest, read_small};
 use super::store::oci_digest;
 const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -70,24 +70,6 @@ impl RefLayout {
     /// The descriptor `index.json` gives `reference`, if any.
     pub fn descriptor(&self, reference: &str) -> io::Result<Option<Descriptor>> {
         Ok(self.refs()?.remove(reference))
-    }
-
-    /// The linux/`arch` manifest of `reference` (an image index is
-    /// followed to its platform's manifest): its digest and bytes, read
-    /// from blobs that verify. `Ok(None)` when the layout lacks the image
-    /// or the platform.
-    pub fn manifest(&self, reference: &str, arch: Arch) -> io::Result<Option<(Sha256, Vec<u8>)>> {
-        let Some(descriptor) = self.descriptor(reference)? else {
-            return Ok(None);
-        };
-        let (digest, bytes) = self.json_blob(&descriptor)?;
-        match Document::parse(reference, &bytes, Some(descriptor.media_type())).map_err(invalid)? {
-            Document::Manifest(_) => Ok(Some((digest, bytes))),
-            Document::Index(index) => match platform_manifest(&index, arch) {
-                Some(child) => self.json_blob(child).map(Some),
-                None => Ok(None),
-            },
-        }
     }
 
     /// Reads and verifies a small JSON blob a descriptor points at; one
@@ -254,40 +236,4 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 fn invalid(error: impl ToString) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stand_ins_are_found_per_platform_and_verified() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = RefLayout::at(dir.path());
-        let name = "registry.k8s.io/pause:3.7".to_string();
-        layout
-            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
-            .unwrap();
-        let (digest, bytes) = layout.manifest(&name, Arch::Arm64).unwrap().unwrap();
-        assert_eq!(Sha256::of(&bytes), digest);
-        assert!(
-            layout
-                .manifest("registry.k8s.io/pause:3.8", Arch::Arm64)
-                .unwrap()
-                .is_none()
-        );
-        // Same names, same digests.
-        let again = tempfile::tempdir().unwrap();
-        RefLayout::at(again.path())
-            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
-            .unwrap();
-        let (other, _) = RefLayout::at(again.path())
-            .manifest(&name, Arch::Arm64)
-            .unwrap()
-            .unwrap();
-        assert_eq!(digest, other);
-        // A tampered manifest blob is refused.
-        std::fs::write(layout.blob_path(&digest), b"{}").unwrap();
-        assert!(layout.manifest(&name, Arch::Arm64).is_err());
-    }
 }

@@ -271,3 +271,46 @@ fn missing(reference: &str, place: &str) -> RegistryError {
         place: place.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stand_ins_are_found_per_platform_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let layout = RefLayout::at(&dir.path().join("layout"));
+        let name = "registry.k8s.io/pause:3.7".to_string();
+        layout
+            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
+            .unwrap();
+        let reader = ImageReader::new(ImageFrom::Layout {
+            layout: &layout,
+            cache: &cache,
+        });
+        let image = reader.image(&name, Arch::Arm64).unwrap();
+        assert_eq!(Sha256::of(&image.bytes), image.digest);
+        let config = reader.config(&image.manifest).unwrap();
+        assert_eq!(config.architecture().to_string(), "arm64");
+        assert!(matches!(
+            reader.image("registry.k8s.io/pause:3.8", Arch::Arm64),
+            Err(RegistryError::NotFound { .. })
+        ));
+        // Same names, same digests.
+        let again = RefLayout::at(&dir.path().join("again"));
+        again
+            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
+            .unwrap();
+        let other = ImageReader::new(ImageFrom::Layout {
+            layout: &again,
+            cache: &cache,
+        })
+        .image(&name, Arch::Arm64)
+        .unwrap();
+        assert_eq!(image.digest, other.digest);
+        // A tampered manifest blob is refused.
+        std::fs::write(layout.blob_path(&image.digest), b"{}").unwrap();
+        assert!(reader.image(&name, Arch::Arm64).is_err());
+    }
+}
