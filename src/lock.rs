@@ -286,8 +286,12 @@ impl Lock {
                 }
                 versions.push(version);
             }
+            // A rebuild (`1.35.0+k3s3`) replaces the earlier build of its
+            // patch: both would have the same image tag.
             versions.sort();
-            versions.dedup_by(|a, b| a.tag_form() == b.tag_form());
+            versions.reverse();
+            versions.dedup_by(|later, kept| later.tag_form() == kept.tag_form());
+            versions.reverse();
             k3s.insert(parsed_minor, versions);
         }
         let mut newest = BTreeMap::new();
