@@ -22,6 +22,30 @@ enum Field {
 /// The API versions in order.
 const APIS: [&str; 4] = ["v1beta1", "v1beta2", "v1beta3", "v1beta4"];
 
+/// The Kubernetes minors whose kubeadm reads each API version: v1beta1 until
+/// 1.21, v1beta2 1.15-1.26, v1beta3 1.22-1.36 (kubeadm 1.37 removed it;
+/// issue 23's facts), v1beta4 from 1.31.
+const READ_BY: [(&str, u64, u64); 4] = [
+    ("v1beta1", 13, 21),
+    ("v1beta2", 15, 26),
+    ("v1beta3", 22, 36),
+    ("v1beta4", 31, u64::MAX),
+];
+
+/// Why kubeadm of `kube_minor` cannot read `api`, if it cannot.
+fn unreadable(api: &str, kube_minor: u64) -> Option<String> {
+    let (_, first, last) = READ_BY.iter().find(|(name, _, _)| *name == api)?;
+    if kube_minor < *first {
+        Some(format!("kubeadm 1.{kube_minor} predates kubeadm.k8s.io/{api} (from 1.{first})"))
+    } else if kube_minor > *last {
+        Some(format!(
+            "kubeadm 1.{kube_minor} no longer reads kubeadm.k8s.io/{api} (1.{last} was the last)"
+        ))
+    } else {
+        None
+    }
+}
+
 fn at_least(api: &str, since: &str) -> bool {
     let rank = |v: &str| APIS.iter().position(|a| *a == v).unwrap_or(0);
     rank(api) >= rank(since)
@@ -355,6 +379,9 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                         "{kind}: apiVersion kubeadm.k8s.io/{version}, but this Kubernetes version takes {api}"
                     ));
                 }
+                if let Some(why) = unreadable(version, kube_minor) {
+                    problems.push(format!("{kind}: {why}"));
+                }
                 if fields(version, kind).is_none()
                     || !matches!(
                         kind,
@@ -472,6 +499,16 @@ mod tests {
         );
         let wrong_api = "apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n";
         assert!(check(wrong_api, "v1beta3", 24)[0].contains("takes v1beta3"));
+        // kubeadm 1.37 reads v1beta4 only; 1.36 still reads v1beta3.
+        let init = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n";
+        assert!(check(init, "v1beta3", 36).is_empty());
+        assert_eq!(
+            check(init, "v1beta3", 37),
+            ["InitConfiguration: kubeadm 1.37 no longer reads kubeadm.k8s.io/v1beta3 (1.36 was the last)"]
+        );
+        let init4 = init.replace("v1beta3", "v1beta4");
+        assert!(check(&init4, "v1beta4", 37).is_empty());
+        assert!(check(&init4, "v1beta4", 30)[0].contains("predates"));
         let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncontainerRuntimeEndpoint: x\n";
         assert!(check(kubelet, "v1beta3", 27).is_empty());
         assert!(check(kubelet, "v1beta3", 26)[0].contains("only from 1.27"));
