@@ -442,6 +442,33 @@ impl Lock {
         })
     }
 
+    /// Adds k3s releases to the `[k3s]` table (each minor's list stays
+    /// ascending), keeping the rest of the file.
+    pub fn write_k3s(&self, added: &[KubeVersion]) -> std::io::Result<()> {
+        let mut by_minor: BTreeMap<KubeMinor, Vec<KubeVersion>> = BTreeMap::new();
+        for version in added {
+            by_minor
+                .entry(version.minor())
+                .or_insert_with(|| self.k3s_releases(version.minor()).to_vec());
+        }
+        for version in added {
+            if let Some(list) = by_minor.get_mut(&version.minor()) {
+                list.push(version.clone());
+                list.sort();
+                list.dedup();
+            }
+        }
+        self.edit_table("k3s", |table| {
+            for (minor, list) in by_minor {
+                let array: toml_edit::Array = list
+                    .iter()
+                    .map(|v| v.to_string().trim_start_matches('v').to_string())
+                    .collect();
+                table.insert(&minor.to_string(), toml_edit::value(array));
+            }
+        })
+    }
+
     /// Adds release days to the `[released]` table, keeping the rest.
     pub fn write_released(&self, days: &[(KubeVersion, Day)]) -> std::io::Result<()> {
         self.edit_table("released", |table| {

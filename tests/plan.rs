@@ -474,7 +474,10 @@ fn kube_1_37_is_built_for_sealos_5_1_only() {
                 excluded_by(&m, cri, kube, "5.0.1", "sealos-5.0-writes-kubeadm-v1beta3-only"),
                 "{cri} {kube}"
             );
-            assert!(excluded_by(&m, cri, kube, "5.1.0", "no-images-for-5.1.0"), "{cri} {kube}");
+            assert!(
+                excluded_by(&m, cri, kube, "5.1.0", "no-images-for-5.1.0"),
+                "{cri} {kube}"
+            );
             assert!(
                 excluded_by(&m, cri, kube, "5.1.2-rc6", "sealos-pre-releases-not-built"),
                 "{cri} {kube}"
@@ -522,7 +525,13 @@ fn kube_1_37_is_built_for_sealos_5_1_only() {
     let plan = Plan::build(&Matrix::load(&ws.matrix()).unwrap()).unwrap();
     let rc = plan.select(&"kubernetes:v1.37.1-5.1.2-rc6".parse().unwrap());
     assert_eq!(rc.len(), 2);
-    assert!(rc.iter().all(|c| c.tags.aliases.is_empty() && c.tags.index_aliases.is_empty()));
+    assert!(
+        rc.iter()
+            .all(|c| c.tags.aliases.is_empty() && c.tags.index_aliases.is_empty())
+    );
     let alias = plan.select(&"kubernetes:v1.37.1".parse().unwrap());
-    assert!(alias.iter().all(|c| c.cell.sealos.to_string() == "5.1.1"), "{alias:?}");
+    assert!(
+        alias.iter().all(|c| c.cell.sealos.to_string() == "5.1.1"),
+        "{alias:?}"
+    );
 }

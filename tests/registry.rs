@@ -441,15 +441,15 @@ fn tags_follow_link_pagination_and_drop_nulls() {
 #[test]
 fn versions_refresh_reads_release_tags() {
     let registry = Registry::start(None);
-    seed_images(&registry.host(), &["kube-apiserver:v1.35.0"]);
-    for tag in ["v1.35.1", "v1.35.2-rc.0", "v1.34.7"] {
+    seed_images(&registry.host(), &["kube-apiserver:v1.38.0"]);
+    for tag in ["v1.38.1", "v1.38.2-rc.0", "v1.37.1"] {
         skopeo(&[
             "copy",
             "--all",
             "--quiet",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
-            &format!("docker://{}/kube-apiserver:v1.35.0", registry.host()),
+            &format!("docker://{}/kube-apiserver:v1.38.0", registry.host()),
             &format!("docker://{}/kube-apiserver:{tag}", registry.host()),
         ]);
     }
@@ -458,17 +458,17 @@ fn versions_refresh_reads_release_tags() {
     let dry = ws.run(&["versions", "--refresh", "--source", &source, "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(
-        stdout(&dry).contains("new: v1.35.0") && stdout(&dry).contains("new: v1.35.1"),
+        stdout(&dry).contains("new: v1.38.0") && stdout(&dry).contains("new: v1.38.1"),
         "{}",
         stdout(&dry)
     );
     assert!(!stdout(&dry).contains("rc"), "{}", stdout(&dry));
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
-    assert!(!lock.contains("\"1.35\""));
+    assert!(!lock.contains("\"1.38\""));
     let wet = ws.run(&["versions", "--refresh", "--source", &source]);
     assert!(wet.status.success(), "{}", stderr(&wet));
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
-    assert!(lock.contains("\"1.35\" = [0, 1]"), "{lock}");
+    assert!(lock.contains("\"1.38\" = [0, 1]"), "{lock}");
     assert!(
         lock.contains("[kubeadm.\"1.24\"]"),
         "the rest of the lock is kept"
@@ -476,7 +476,7 @@ fn versions_refresh_reads_release_tags() {
     // New releases are dated the day the refresh saw them, and the lock
     // still loads, so the windows can place them.
     let today = matrix::version::Day::today().to_string();
-    assert!(lock.contains(&format!("\"1.35.1\" = {today}")), "{lock}");
+    assert!(lock.contains(&format!("\"1.38.1\" = {today}")), "{lock}");
     assert!(matrix::lock::Lock::load(&ws.path().join("matrix.lock")).is_ok());
 }
 

@@ -127,8 +127,7 @@ fn kubeadm_yml_at_every_api_boundary() {
             );
             kind(&docs, "KubeProxyConfiguration");
             // Strict against kubeadm's types of that apiVersion and minor.
-            let problems =
-                matrix::verify::kubeadm::check(&text(&rendered, "etc/kubeadm.yml"), api, minor);
+            let problems = matrix::verify::kubeadm::check(&text(&rendered, "etc/kubeadm.yml"), api, minor);
             assert!(problems.is_empty(), "{tag} {cri}: {problems:?}");
         }
     }

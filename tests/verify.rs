@@ -312,7 +312,9 @@ fn offline_build_of_the_present_passes_verify() {
     assert!(kubeadm.contains("kubeadm.k8s.io/v1beta4"), "{kubeadm}");
     assert!(!kubeadm.contains("kubeadm.k8s.io/v1beta3"), "{kubeadm}");
     assert!(
-        rootfs.join("registry/docker/registry/v2/repositories/etcd/_manifests/tags/3.6.8-0").is_dir(),
+        rootfs
+            .join("registry/docker/registry/v2/repositories/etcd/_manifests/tags/3.6.8-0")
+            .is_dir(),
         "etcd 3.6.8-0 saved"
     );
 }

@@ -169,6 +169,11 @@ pub struct VersionsArgs {
     /// Show what would change without writing.
     #[arg(long, requires = "refresh")]
     dry_run: bool,
+    /// Also read the GitHub releases of k3s-io/k3s (new `+k3sN` builds go
+    /// to the lock) and labring/sealos (new releases and pre-releases are
+    /// reported with their days) from this API, e.g. https://api.github.com.
+    #[arg(long, requires = "refresh")]
+    github: Option<String>,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print JSON.
@@ -390,6 +395,24 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
     let found = refresh(&matrix, &client, &source, !args.dry_run)?;
     for (tag, reason) in &found.refused {
         eprintln!("warning: ignoring tag `{tag}`: {reason}");
+    }
+    if let Some(api) = &args.github {
+        let k3s = matrix::pipeline::github_releases(api, "k3s-io/k3s")?;
+        let k3s = matrix::pipeline::new_k3s_releases(&matrix, &k3s);
+        for version in &k3s {
+            println!("new k3s: {version}");
+        }
+        if !args.dry_run && !k3s.is_empty() {
+            matrix.lock.write_k3s(&k3s)?;
+        }
+        let sealos = matrix::pipeline::github_releases(api, "labring/sealos")?;
+        for new in matrix::pipeline::new_sealos_releases(&matrix, &sealos) {
+            let kind = if new.prerelease { "pre-release" } else { "release" };
+            println!(
+                "new sealos {kind}: {} ({}); add it and its rules to matrix.toml",
+                new.version, new.published
+            );
+        }
     }
     if args.json {
         print_json(&found.added.iter().map(ToString::to_string).collect::<Vec<_>>())?;

@@ -35,4 +35,7 @@ pub use report_html::html as report_html;
 pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
-pub use versions::{Refresh, RefreshError, refresh};
+pub use versions::{
+    GithubRelease, NewSealos, Refresh, RefreshError, ReleasesError, github_releases, new_k3s_releases,
+    new_sealos_releases, parse_github_releases, refresh,
+};

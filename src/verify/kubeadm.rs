@@ -36,7 +36,9 @@ const READ_BY: [(&str, u64, u64); 4] = [
 fn unreadable(api: &str, kube_minor: u64) -> Option<String> {
     let (_, first, last) = READ_BY.iter().find(|(name, _, _)| *name == api)?;
     if kube_minor < *first {
-        Some(format!("kubeadm 1.{kube_minor} predates kubeadm.k8s.io/{api} (from 1.{first})"))
+        Some(format!(
+            "kubeadm 1.{kube_minor} predates kubeadm.k8s.io/{api} (from 1.{first})"
+        ))
     } else if kube_minor > *last {
         Some(format!(
             "kubeadm 1.{kube_minor} no longer reads kubeadm.k8s.io/{api} (1.{last} was the last)"
