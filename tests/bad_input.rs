@@ -64,7 +64,7 @@ fn rule_naming_unknown_cri() {
     rejects(
         |t| t.replace("cri = [\"crio\"]", "cri = [\"cri-o\"]"),
         &[
-            "`select[6].when.cri`",
+            "`select[7].when.cri`",
             "unknown CRI `cri-o`",
             "known: containerd, docker, crio, k3s",
         ],

@@ -75,7 +75,7 @@ fn http_mirror_with_faults_retries_and_succeeds() {
     let server = Server::serve_dir(ws.path().join("mirror"));
     let kubeadm = "/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubeadm";
     let kubelet = "/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubelet";
-    let runc = "/github.com/opencontainers/runc/releases/download/v1.2.6/runc.amd64";
+    let runc = "/github.com/opencontainers/runc/releases/download/v1.5.1/runc.amd64";
     server.fault(kubeadm, vec![Fault::Status(500), Fault::Status(503)]);
     server.fault(kubelet, vec![Fault::TooMany(1)]);
     server.fault(runc, vec![Fault::CutBody]);
@@ -114,7 +114,7 @@ fn not_found_names_url_and_component() {
     let server = Server::serve_dir(ws.path().join("mirror"));
     std::fs::remove_file(
         ws.path()
-            .join("mirror/github.com/opencontainers/runc/releases/download/v1.2.6/runc.arm64"),
+            .join("mirror/github.com/opencontainers/runc/releases/download/v1.5.1/runc.arm64"),
     )
     .unwrap();
     let out = fetch(&ws, &["--mirror", &server.url()]);

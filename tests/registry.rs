@@ -478,6 +478,66 @@ fn versions_refresh_reads_release_tags() {
     let today = matrix::version::Day::today().to_string();
     assert!(lock.contains(&format!("\"1.38.1\" = {today}")), "{lock}");
     assert!(matrix::lock::Lock::load(&ws.path().join("matrix.lock")).is_ok());
+
+    // k3s builds and sealos releases from recorded GitHub release lists,
+    // served on loopback: a rebuild of a known minor is new, a candidate
+    // and a draft are not; sealos releases are reported with their days.
+    let api = tempfile::tempdir().unwrap();
+    let write = |repo: &str, body: &str| {
+        let dir = api.path().join("repos").join(repo);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("releases"), body).unwrap();
+    };
+    write(
+        "k3s-io/k3s",
+        r#"[{"tag_name": "v1.37.2+k3s1", "prerelease": false, "published_at": "2026-11-03T17:32:00Z"},
+            {"tag_name": "v1.37.1+k3s2", "prerelease": false, "published_at": "2026-10-20T10:00:00Z"},
+            {"tag_name": "v1.37.3-rc1+k3s1", "prerelease": true, "published_at": "2026-11-28T10:00:00Z"},
+            {"tag_name": "v1.37.1+k3s1", "prerelease": false, "published_at": "2026-09-30T10:00:00Z"},
+            {"tag_name": "v1.36.9+k3s1", "draft": true, "prerelease": false, "published_at": null}]"#,
+    );
+    write(
+        "labring/sealos",
+        r#"[{"tag_name": "v5.1.2-rc7", "prerelease": true, "published_at": "2026-11-20T08:00:00Z"},
+            {"tag_name": "v5.1.1", "prerelease": false, "published_at": "2025-11-17T08:00:00Z"}]"#,
+    );
+    let github = common::http::Server::serve_dir(api.path().to_path_buf());
+    let args = [
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--github",
+        &github.url(),
+    ];
+    let dry = ws.run(&[&args[..], &["--dry-run"]].concat());
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let text = stdout(&dry);
+    assert!(text.contains("new k3s: v1.37.1+k3s2"), "{text}");
+    assert!(text.contains("new k3s: v1.37.2+k3s1"), "{text}");
+    assert!(!text.contains("rc1"), "{text}");
+    assert!(
+        text.contains("new sealos pre-release: 5.1.2-rc7 (2026-11-20)"),
+        "{text}"
+    );
+    assert!(!text.contains("sealos release: 5.1.1"), "{text}");
+    let before = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(!before.contains("1.37.2+k3s1"), "a dry run writes nothing");
+    let wet = ws.run(&args);
+    assert!(wet.status.success(), "{}", stderr(&wet));
+    let lock = matrix::lock::Lock::load(&ws.path().join("matrix.lock")).unwrap();
+    let k3s: Vec<String> = lock
+        .k3s_releases("1.37".parse().unwrap())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // The rebuild replaces 1.37.1+k3s1 (one image tag per patch).
+    assert_eq!(k3s, ["v1.37.0+k3s1", "v1.37.1+k3s2", "v1.37.2+k3s1"]);
+    assert_eq!(
+        github.hits("/repos/k3s-io/k3s/releases"),
+        2,
+        "one short page per run"
+    );
 }
 
 #[test]

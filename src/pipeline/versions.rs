@@ -157,10 +157,18 @@ pub enum ReleasesError {
 /// on is hostile, not a project's history.
 const MAX_RELEASE_PAGES: u32 = 20;
 
+/// Releases asked for per page (GitHub's maximum).
+const PER_PAGE: usize = 100;
+
 /// Reads a GitHub release list (one page of the API's JSON). Drafts are
 /// skipped; a release without a date or a parseable tag is ignored, as the
 /// tag lists of registries are.
 pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, String> {
+    parse_page(json).map(|(releases, _)| releases)
+}
+
+/// The releases of one page and how many entries the page had.
+fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), String> {
     #[derive(serde::Deserialize)]
     struct Raw {
         tag_name: String,
@@ -171,7 +179,8 @@ pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, String> {
         published_at: Option<String>,
     }
     let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    Ok(raw
+    let entries = raw.len();
+    let releases = raw
         .into_iter()
         .filter(|r| !r.draft && r.tag_name.len() <= 64)
         .filter_map(|r| {
@@ -182,7 +191,8 @@ pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, String> {
                 prerelease: r.prerelease,
             })
         })
-        .collect())
+        .collect();
+    Ok((releases, entries))
 }
 
 /// Every release of `repo` (`labring/sealos`) that the GitHub API at `api`
@@ -195,7 +205,7 @@ pub fn github_releases(api: &str, repo: &str) -> Result<Vec<GithubRelease>, Rele
     let mut all = Vec::new();
     for page in 1..=MAX_RELEASE_PAGES {
         let url = format!(
-            "{}/repos/{repo}/releases?per_page=100&page={page}",
+            "{}/repos/{repo}/releases?per_page={PER_PAGE}&page={page}",
             api.trim_end_matches('/')
         );
         let shown = crate::net::redact(&url);
@@ -212,15 +222,18 @@ pub fn github_releases(api: &str, repo: &str) -> Result<Vec<GithubRelease>, Rele
             url: shown.clone(),
             message: crate::net::plain_error(&e),
         })?;
-        let found = parse_github_releases(&text).map_err(|message| ReleasesError::Malformed {
+        let (found, entries) = parse_page(&text).map_err(|message| ReleasesError::Malformed {
             url: shown.clone(),
             message,
         })?;
-        if found.is_empty() {
+        all.extend(found);
+        // GitHub's last page is short.
+        if entries < PER_PAGE {
             break;
         }
-        all.extend(found);
     }
+    all.sort_by(|a, b| a.tag.cmp(&b.tag));
+    all.dedup_by(|a, b| a.tag == b.tag);
     Ok(all)
 }
 
