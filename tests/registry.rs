@@ -455,7 +455,35 @@ fn versions_refresh_reads_release_tags() {
     }
     let ws = Workspace::new(|t| t);
     let source = format!("{}/kube-apiserver", registry.host());
-    let dry = ws.run(&["versions", "--refresh", "--source", &source, "--dry-run"]);
+    // kubeadm of each new release, as dl.k8s.io lays it out (with its
+    // .sha256), is run for its image list: a stand-in that answers like
+    // kubeadm 1.38 would, moving etcd at 1.38.1.
+    let dl = tempfile::tempdir().unwrap();
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    for (version, etcd) in [("v1.38.0", "3.7.1-0"), ("v1.38.1", "3.7.2-0")] {
+        let dir = dl.path().join(format!("release/{version}/bin/linux/{arch}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = format!(
+            "#!/bin/sh\n[ \"$4 $5\" = \"--kubernetes-version {version}\" ] || exit 3\nfor i in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do echo registry.k8s.io/$i:{version}; done\necho registry.k8s.io/coredns/coredns:v1.14.7\necho registry.k8s.io/pause:3.10.2\necho registry.k8s.io/etcd:{etcd}\n"
+        );
+        std::fs::write(dir.join("kubeadm"), &script).unwrap();
+        let sum = matrix::digest::Sha256::of(script.as_bytes()).hex();
+        std::fs::write(dir.join("kubeadm.sha256"), format!("{sum}\n")).unwrap();
+    }
+    let kubeadm = format!("file://{}", dl.path().display());
+    let dry = ws.run(&[
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--kubeadm",
+        &kubeadm,
+        "--dry-run",
+    ]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(
         stdout(&dry).contains("new: v1.38.0") && stdout(&dry).contains("new: v1.38.1"),
@@ -465,10 +493,31 @@ fn versions_refresh_reads_release_tags() {
     assert!(!stdout(&dry).contains("rc"), "{}", stdout(&dry));
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
     assert!(!lock.contains("\"1.38\""));
-    let wet = ws.run(&["versions", "--refresh", "--source", &source]);
+    assert!(
+        stdout(&dry).contains("kubeadm v1.38.0: registry.k8s.io/pause:3.10.2 registry.k8s.io/etcd:3.7.1-0"),
+        "{}",
+        stdout(&dry)
+    );
+    let wet = ws.run(&[
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--kubeadm",
+        &kubeadm,
+    ]);
     assert!(wet.status.success(), "{}", stderr(&wet));
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
     assert!(lock.contains("\"1.38\" = [0, 1]"), "{lock}");
+    // The new minor's kubeadm facts, etcd stepping at 1.38.1, and the lock
+    // reads them back.
+    assert!(lock.contains("[kubeadm.\"1.38\"]"), "{lock}");
+    let facts = matrix::lock::Lock::load(&ws.path().join("matrix.lock")).unwrap();
+    let at = |v: &str| facts.kubeadm_images(&v.parse().unwrap()).unwrap();
+    assert_eq!(at("1.38.0").etcd, "3.7.1-0");
+    assert_eq!(at("1.38.1").etcd, "3.7.2-0");
+    assert_eq!(at("1.38.1").coredns, "coredns/coredns:v1.14.7");
+    assert_eq!(at("1.38.1").registry, "registry.k8s.io");
     assert!(
         lock.contains("[kubeadm.\"1.24\"]"),
         "the rest of the lock is kept"

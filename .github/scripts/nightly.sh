@@ -48,7 +48,7 @@ case ${1:-} in
   refresh)
     # Kubernetes patches from the registry, k3s builds and sealos releases
     # (reported for a human to add) from the GitHub API.
-    "$matrix" versions --refresh --github "${GITHUB_API_URL:-https://api.github.com}" | tee -a "$summary"
+    "$matrix" versions --refresh --github "${GITHUB_API_URL:-https://api.github.com}" --kubeadm https://dl.k8s.io | tee -a "$summary"
     if git diff --quiet -- matrix.lock; then
       echo "matrix.lock is current" | tee -a "$summary"
       exit 0

@@ -174,6 +174,12 @@ pub struct VersionsArgs {
     /// reported with their days) from this API, e.g. https://api.github.com.
     #[arg(long, requires = "refresh")]
     github: Option<String>,
+    /// Also download kubeadm of each new release from this base (e.g.
+    /// https://dl.k8s.io), run `kubeadm config images list` and record its
+    /// images in matrix.lock (a new minor's table, or a step where a patch
+    /// changes them).
+    #[arg(long, requires = "refresh")]
+    kubeadm: Option<String>,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print JSON.
@@ -395,6 +401,22 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
     let found = refresh(&matrix, &client, &source, !args.dry_run)?;
     for (tag, reason) in &found.refused {
         eprintln!("warning: ignoring tag `{tag}`: {reason}");
+    }
+    if let Some(base) = &args.kubeadm {
+        let mut listed = Vec::new();
+        for version in &found.added {
+            listed.push((version.clone(), matrix::pipeline::kubeadm_images(base, version)?));
+        }
+        let updates = matrix::pipeline::kubeadm_updates(&matrix, &listed);
+        for (version, images) in &updates {
+            println!(
+                "kubeadm {version}: {}/pause:{} {}/etcd:{} {}/{}",
+                images.registry, images.pause, images.registry, images.etcd, images.registry, images.coredns
+            );
+        }
+        if !args.dry_run && !updates.is_empty() {
+            matrix.lock.write_kubeadm(&updates)?;
+        }
     }
     if let Some(api) = &args.github {
         let k3s = matrix::pipeline::github_releases(api, "k3s-io/k3s")?;

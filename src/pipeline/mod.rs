@@ -36,6 +36,7 @@ pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{
-    GithubRelease, NewSealos, Refresh, RefreshError, ReleasesError, github_releases, new_k3s_releases,
-    new_sealos_releases, parse_github_releases, refresh,
+    GithubRelease, KubeadmListError, NewSealos, Refresh, RefreshError, ReleasesError, github_releases,
+    kubeadm_images, kubeadm_updates, new_k3s_releases, new_sealos_releases, parse_github_releases,
+    parse_kubeadm_images, refresh,
 };

@@ -362,9 +362,234 @@ mod tests {
     }
 
     #[test]
+    fn kubeadm_image_lists_become_lock_facts() {
+        let listed = "registry.k8s.io/kube-apiserver:v1.37.0\nregistry.k8s.io/kube-controller-manager:v1.37.0\nregistry.k8s.io/kube-scheduler:v1.37.0\nregistry.k8s.io/kube-proxy:v1.37.0\nregistry.k8s.io/coredns/coredns:v1.14.6\nregistry.k8s.io/pause:3.10.2\nregistry.k8s.io/etcd:3.7.0-0\n";
+        let images = parse_kubeadm_images(listed).unwrap();
+        assert_eq!(images.registry, "registry.k8s.io");
+        assert_eq!(images.pause, "3.10.2");
+        assert_eq!(images.etcd, "3.7.0-0");
+        assert_eq!(images.coredns, "coredns/coredns:v1.14.6");
+        // The lock's facts for 1.37.0 are these: nothing to write.
+        let version: KubeVersion = "1.37.0".parse().unwrap();
+        assert!(kubeadm_updates(&real(), &[(version.clone(), images.clone())]).is_empty());
+        let mut moved = images;
+        moved.etcd = "3.7.1-0".into();
+        assert_eq!(kubeadm_updates(&real(), &[(version, moved)]).len(), 1);
+        // 1.13-era lists without CoreDNS, and noise, are no image lists.
+        assert!(parse_kubeadm_images("k8s.gcr.io/kube-apiserver:v1.10.0\n").is_none());
+        assert!(parse_kubeadm_images("error: unknown flag\n").is_none());
+    }
+
+    #[test]
+    fn a_kubeadm_that_does_not_match_its_checksum_is_never_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let arch = if cfg!(target_arch = "aarch64") {
+            "arm64"
+        } else {
+            "amd64"
+        };
+        let bin = dir.path().join(format!("release/v1.38.0/bin/linux/{arch}"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let marker = dir.path().join("ran");
+        let script = format!("#!/bin/sh\n: > {}\n", marker.display());
+        std::fs::write(bin.join("kubeadm"), &script).unwrap();
+        std::fs::write(bin.join("kubeadm.sha256"), format!("{}\n", "0".repeat(64))).unwrap();
+        let base = format!("file://{}", dir.path().display());
+        let error = kubeadm_images(&base, &"1.38.0".parse().unwrap()).unwrap_err();
+        assert!(error.to_string().contains("checksum mismatch"), "{error}");
+        assert!(!marker.exists());
+        // A binary that prints no image list is an error that says so.
+        std::fs::write(
+            bin.join("kubeadm.sha256"),
+            format!("{}\n", crate::digest::Sha256::of(script.as_bytes()).hex()),
+        )
+        .unwrap();
+        let error = kubeadm_images(&base, &"1.38.0".parse().unwrap()).unwrap_err();
+        assert!(error.to_string().contains("printed no image list"), "{error}");
+    }
+
+    #[test]
     fn a_hostile_listing_is_an_error_not_a_panic() {
         assert!(parse_github_releases("{\"message\": \"rate limited\"}").is_err());
         assert!(parse_github_releases("[{\"tag_name\": 5}]").is_err());
         assert!(parse_github_releases("[]").unwrap().is_empty());
     }
+}
+
+/// Why kubeadm's images of a release could not be read.
+#[derive(Debug, Error)]
+pub enum KubeadmListError {
+    /// Downloading kubeadm or its checksum failed.
+    #[error("fetching kubeadm {version} from {url}: {message}")]
+    Fetch {
+        /// The release.
+        version: String,
+        /// The URL (redacted).
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The download does not match the published checksum.
+    #[error("kubeadm {version} from {url}: checksum mismatch (got {got}, published {want})")]
+    Checksum {
+        /// The release.
+        version: String,
+        /// The URL (redacted).
+        url: String,
+        /// What the download hashes to.
+        got: String,
+        /// What the `.sha256` file says.
+        want: String,
+    },
+    /// Running it failed or it printed no image list.
+    #[error("kubeadm {version}: `config images list` {message}")]
+    Run {
+        /// The release.
+        version: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// kubeadm binaries larger than this are refused (the real one is ~70 MB).
+const MAX_KUBEADM_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Reads `kubeadm config images list` output into the lock's facts: the
+/// registry, pause and etcd tags and CoreDNS's path below the registry.
+pub fn parse_kubeadm_images(output: &str) -> Option<crate::lock::KubeadmImages> {
+    let mut registry = None;
+    let (mut pause, mut etcd, mut coredns) = (None, None, None);
+    for line in output.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (repository, tag) = line.rsplit_once(':')?;
+        if let Some(prefix) = repository.strip_suffix("/kube-apiserver") {
+            registry = Some(prefix.to_string());
+        }
+        let name = repository.rsplit('/').next()?;
+        match name {
+            "pause" => pause = Some(tag.to_string()),
+            "etcd" => etcd = Some(tag.to_string()),
+            _ => {}
+        }
+        if line.contains("coredns") {
+            coredns = Some(line.to_string());
+        }
+    }
+    let registry = registry?;
+    let coredns = coredns?.strip_prefix(&format!("{registry}/"))?.to_string();
+    Some(crate::lock::KubeadmImages {
+        registry,
+        pause: pause?,
+        etcd: etcd?,
+        coredns,
+    })
+}
+
+/// Downloads kubeadm `version` for this machine from `base` (`https://dl.k8s.io`,
+/// or a `file://` tree of the same shape), checks it against its `.sha256`,
+/// runs `kubeadm config images list --kubernetes-version` and reads the list.
+pub fn kubeadm_images(
+    base: &str,
+    version: &KubeVersion,
+) -> Result<crate::lock::KubeadmImages, KubeadmListError> {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let name = version.to_string();
+    let url = format!(
+        "{}/release/{name}/bin/linux/{arch}/kubeadm",
+        base.trim_end_matches('/')
+    );
+    let shown = crate::net::redact(&url);
+    let fetch_error = |message: String| KubeadmListError::Fetch {
+        version: name.clone(),
+        url: shown.clone(),
+        message,
+    };
+    let bytes = read_url(&url, MAX_KUBEADM_BYTES).map_err(fetch_error)?;
+    let sums = read_url(&format!("{url}.sha256"), 4096).map_err(fetch_error)?;
+    let want = String::from_utf8_lossy(&sums)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let got = crate::digest::Sha256::of(&bytes).hex();
+    if got != want {
+        return Err(KubeadmListError::Checksum {
+            version: name,
+            url: shown,
+            got,
+            want,
+        });
+    }
+    let run_error = |message: String| KubeadmListError::Run {
+        version: name.clone(),
+        message,
+    };
+    let dir = tempfile::tempdir().map_err(|e| run_error(e.to_string()))?;
+    let binary = dir.path().join("kubeadm");
+    write_executable(&binary, &bytes).map_err(|e| run_error(e.to_string()))?;
+    let output = std::process::Command::new(&binary)
+        .args(["config", "images", "list", "--kubernetes-version", &name])
+        .env_clear()
+        .output()
+        .map_err(|e| run_error(format!("could not run: {e}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(run_error(format!("failed: {}", stderr.trim())));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_kubeadm_images(&text).ok_or_else(|| run_error(format!("printed no image list: {}", text.trim())))
+}
+
+fn write_executable(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o700)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The body of `url` (http(s) or `file://`), refused past `limit` bytes.
+fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
+        Box::new(std::fs::File::open(path).map_err(|e| e.to_string())?)
+    } else {
+        let client = crate::net::client(std::time::Duration::from_secs(600))
+            .map_err(|e| crate::net::plain_error(&e))?;
+        let response = client
+            .get(url)
+            .send()
+            .and_then(reqwest::blocking::Response::error_for_status)
+            .map_err(|e| crate::net::plain_error(&e))?;
+        Box::new(response)
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// What the refresh writes for new releases' kubeadm images: a new minor
+/// gets its facts; a new patch whose images differ from what the lock says
+/// for it gets a step from that patch on.
+pub fn kubeadm_updates(
+    matrix: &Matrix,
+    found: &[(KubeVersion, crate::lock::KubeadmImages)],
+) -> Vec<(KubeVersion, crate::lock::KubeadmImages)> {
+    found
+        .iter()
+        .filter(|(version, images)| matrix.lock.kubeadm_images(version).as_ref() != Some(images))
+        .cloned()
+        .collect()
 }
