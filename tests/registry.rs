@@ -546,11 +546,26 @@ fn versions_refresh_reads_release_tags() {
             {"tag_name": "v1.36.9+k3s1", "draft": true, "prerelease": false, "published_at": null}]"#,
     );
     write(
+        "kubernetes/kubernetes",
+        r#"[{"tag_name": "v1.38.2", "prerelease": false, "published_at": "2026-11-11T18:00:00Z"},
+            {"tag_name": "v1.38.3-rc.0", "prerelease": true, "published_at": "2026-11-25T18:00:00Z"}]"#,
+    );
+    write(
         "labring/sealos",
         r#"[{"tag_name": "v5.1.2-rc7", "prerelease": true, "published_at": "2026-11-20T08:00:00Z"},
             {"tag_name": "v5.1.1", "prerelease": false, "published_at": "2025-11-17T08:00:00Z"}]"#,
     );
     let github = common::http::Server::serve_dir(api.path().to_path_buf());
+    // A new patch is dated by its GitHub release, not by the day it is seen.
+    skopeo(&[
+        "copy",
+        "--all",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/kube-apiserver:v1.38.0", registry.host()),
+        &format!("docker://{}/kube-apiserver:v1.38.2", registry.host()),
+    ]);
     let args = [
         "versions",
         "--refresh",
@@ -582,6 +597,8 @@ fn versions_refresh_reads_release_tags() {
         .collect();
     // The rebuild replaces 1.37.1+k3s1 (one image tag per patch).
     assert_eq!(k3s, ["v1.37.0+k3s1", "v1.37.1+k3s2", "v1.37.2+k3s1"]);
+    let text = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(text.contains("\"1.38.2\" = 2026-11-11"), "{text}");
     assert_eq!(
         github.hits("/repos/k3s-io/k3s/releases"),
         2,

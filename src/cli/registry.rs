@@ -398,7 +398,14 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         .parse()
         .map_err(|e: matrix::registry::ReferenceError| UsageError(e.to_string()))?;
     let client = args.access.client()?;
-    let found = refresh(&matrix, &client, &source, !args.dry_run)?;
+    let days = match &args.github {
+        Some(api) => matrix::pipeline::kube_release_days(&matrix::pipeline::github_releases(
+            api,
+            "kubernetes/kubernetes",
+        )?),
+        None => BTreeMap::new(),
+    };
+    let found = refresh(&matrix, &client, &source, &days, !args.dry_run)?;
     for (tag, reason) in &found.refused {
         eprintln!("warning: ignoring tag `{tag}`: {reason}");
     }

@@ -37,6 +37,6 @@ pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{
     GithubRelease, KubeadmListError, NewSealos, Refresh, RefreshError, ReleasesError, github_releases,
-    kubeadm_images, kubeadm_updates, new_k3s_releases, new_sealos_releases, parse_github_releases,
-    parse_kubeadm_images, refresh,
+    kube_release_days, kubeadm_images, kubeadm_updates, new_k3s_releases, new_sealos_releases,
+    parse_github_releases, parse_kubeadm_images, refresh,
 };

@@ -55,11 +55,13 @@ pub enum RefreshError {
 }
 
 /// Lists `source`'s release tags and compares them with the lock; with
-/// `write`, adds the new ones to the lock.
+/// `write`, adds the new ones to the lock, dated from `days` (the
+/// publication days of Kubernetes' GitHub releases) where known.
 pub fn refresh(
     matrix: &Matrix,
     client: &Client,
     source: &ImageRef,
+    days: &BTreeMap<KubeVersion, Day>,
     write: bool,
 ) -> Result<Refresh, RefreshError> {
     let source_ref = format!("{}/{}", source.registry, source.repository);
@@ -103,10 +105,14 @@ pub fn refresh(
             .write_kube(&merged)
             .and_then(|()| {
                 // A registry's tag list carries no dates: a release is dated
-                // the day a refresh first sees it (the nightly runs daily),
-                // which is what the release windows compare.
+                // by its GitHub release when one was read, else the day a
+                // refresh first sees it (the nightly runs daily), which is
+                // what the release windows compare.
                 let today = Day::today();
-                let dated: Vec<(KubeVersion, Day)> = added.iter().map(|v| (v.clone(), today)).collect();
+                let dated: Vec<(KubeVersion, Day)> = added
+                    .iter()
+                    .map(|v| (v.clone(), days.get(v).copied().unwrap_or(today)))
+                    .collect();
                 matrix.lock.write_released(&dated)
             })
             .map_err(|error| RefreshError::Write {
@@ -267,6 +273,20 @@ pub fn new_k3s_releases(matrix: &Matrix, releases: &[GithubRelease]) -> Vec<Kube
         }
     }
     found.into_iter().collect()
+}
+
+/// The publication day of each Kubernetes release (tags `v1.X.Y`) of a
+/// GitHub release list; candidates and pre-releases are left out.
+pub fn kube_release_days(releases: &[GithubRelease]) -> BTreeMap<KubeVersion, Day> {
+    releases
+        .iter()
+        .filter(|r| !r.prerelease)
+        .filter_map(|r| {
+            let version: KubeVersion = r.tag.strip_prefix('v')?.parse().ok()?;
+            let plain = version.semver().pre.is_empty() && version.semver().build.is_empty();
+            plain.then_some((version, r.published))
+        })
+        .collect()
 }
 
 /// A sealos release the matrix does not list, with its day.
