@@ -396,6 +396,14 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                 walk(version, kind, &value, kind, &mut problems);
             }
             Some(("kubelet.config.k8s.io", "v1beta1")) => {
+                // From 1.35 kubelet asks the runtime for the cgroup driver
+                // (CRI RuntimeConfig); containerd 1.7 does not answer, so
+                // the configuration must name it.
+                if kube_minor >= 35 && !map.contains_key("cgroupDriver") {
+                    problems.push(format!(
+                        "{kind}.cgroupDriver: kubelet 1.{kube_minor} needs it set for runtimes without CRI RuntimeConfig (containerd 1.7)"
+                    ));
+                }
                 for key in map.keys().filter_map(Value::as_str) {
                     match KUBELET_FIELDS.iter().find(|(name, _)| *name == key) {
                         None => {
@@ -513,6 +521,9 @@ mod tests {
         assert!(check(&init4, "v1beta4", 30)[0].contains("predates"));
         let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncontainerRuntimeEndpoint: x\n";
         assert!(check(kubelet, "v1beta3", 27).is_empty());
+        assert!(check(kubelet, "v1beta4", 35)[0].contains("cgroupDriver"));
+        let with_driver = format!("{kubelet}cgroupDriver: systemd\n");
+        assert!(check(&with_driver, "v1beta4", 37).is_empty());
         assert!(check(kubelet, "v1beta3", 26)[0].contains("only from 1.27"));
     }
 }
