@@ -398,10 +398,17 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         .parse()
         .map_err(|e: matrix::registry::ReferenceError| UsageError(e.to_string()))?;
     let client = args.access.client()?;
+    // GitHub's API allows 60 anonymous requests an hour; Actions provides
+    // a token (GH_TOKEN/GITHUB_TOKEN), never printed.
+    let token = std::env::var("GH_TOKEN")
+        .or_else(|_| std::env::var("GITHUB_TOKEN"))
+        .ok()
+        .filter(|t| !t.is_empty());
     let days = match &args.github {
         Some(api) => matrix::pipeline::kube_release_days(&matrix::pipeline::github_releases(
             api,
             "kubernetes/kubernetes",
+            token.as_deref(),
         )?),
         None => BTreeMap::new(),
     };
@@ -426,7 +433,7 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         }
     }
     if let Some(api) = &args.github {
-        let k3s = matrix::pipeline::github_releases(api, "k3s-io/k3s")?;
+        let k3s = matrix::pipeline::github_releases(api, "k3s-io/k3s", token.as_deref())?;
         let k3s = matrix::pipeline::new_k3s_releases(&matrix, &k3s);
         for version in &k3s {
             println!("new k3s: {version}");
@@ -434,7 +441,7 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         if !args.dry_run && !k3s.is_empty() {
             matrix.lock.write_k3s(&k3s)?;
         }
-        let sealos = matrix::pipeline::github_releases(api, "labring/sealos")?;
+        let sealos = matrix::pipeline::github_releases(api, "labring/sealos", token.as_deref())?;
         for new in matrix::pipeline::new_sealos_releases(&matrix, &sealos) {
             let kind = if new.prerelease { "pre-release" } else { "release" };
             println!(

@@ -202,12 +202,19 @@ fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), String> {
 }
 
 /// Every release of `repo` (`labring/sealos`) that the GitHub API at `api`
-/// (`https://api.github.com`, or a loopback server in tests) lists.
-pub fn github_releases(api: &str, repo: &str) -> Result<Vec<GithubRelease>, ReleasesError> {
+/// (`https://api.github.com`, or a loopback server in tests) lists. A
+/// `token` (raising GitHub's rate limit) goes only to that API, and only
+/// over https or to loopback.
+pub fn github_releases(
+    api: &str,
+    repo: &str,
+    token: Option<&str>,
+) -> Result<Vec<GithubRelease>, ReleasesError> {
     let client = crate::net::client(std::time::Duration::from_secs(60)).map_err(|e| ReleasesError::Http {
         url: api.to_string(),
         message: crate::net::plain_error(&e),
     })?;
+    let token = token.filter(|_| token_may_go_to(api));
     let mut all = Vec::new();
     for page in 1..=MAX_RELEASE_PAGES {
         let url = format!(
@@ -215,9 +222,11 @@ pub fn github_releases(api: &str, repo: &str) -> Result<Vec<GithubRelease>, Rele
             api.trim_end_matches('/')
         );
         let shown = crate::net::redact(&url);
-        let response = client
-            .get(&url)
-            .header("Accept", "application/vnd.github+json")
+        let mut request = client.get(&url).header("Accept", "application/vnd.github+json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .send()
             .and_then(reqwest::blocking::Response::error_for_status)
             .map_err(|e| ReleasesError::Http {
@@ -241,6 +250,16 @@ pub fn github_releases(api: &str, repo: &str) -> Result<Vec<GithubRelease>, Rele
     all.sort_by(|a, b| a.tag.cmp(&b.tag));
     all.dedup_by(|a, b| a.tag == b.tag);
     Ok(all)
+}
+
+/// True when a token may be sent to `api`: https, or plain http to loopback.
+fn token_may_go_to(api: &str) -> bool {
+    if api.starts_with("https://") {
+        return true;
+    }
+    api.strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(crate::registry::is_loopback)
 }
 
 /// k3s releases (`v1.37.1+k3s1`, rebuilds `+k3sN` included) of minors the
@@ -426,6 +445,15 @@ mod tests {
         .unwrap();
         let error = kubeadm_images(&base, &"1.38.0".parse().unwrap()).unwrap_err();
         assert!(error.to_string().contains("printed no image list"), "{error}");
+    }
+
+    #[test]
+    fn tokens_go_over_https_or_to_loopback_only() {
+        assert!(token_may_go_to("https://api.github.com"));
+        assert!(token_may_go_to("http://127.0.0.1:8080"));
+        assert!(!token_may_go_to("http://api.github.com"));
+        assert!(!token_may_go_to("http://127.0.0.1.evil.example"));
+        assert!(!token_may_go_to("file:///tmp"));
     }
 
     #[test]
