@@ -491,6 +491,13 @@ fn versions_refresh_reads_release_tags() {
         stdout(&dry)
     );
     assert!(!stdout(&dry).contains("rc"), "{}", stdout(&dry));
+    // A dry run prints the lock's change as a diff.
+    assert!(stdout(&dry).contains("+ \"1.38\" = [0, 1]"), "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).contains("+ etcd = { 0 = \"3.7.1-0\", 1 = \"3.7.2-0\" }"),
+        "{}",
+        stdout(&dry)
+    );
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
     assert!(!lock.contains("\"1.38\""));
     assert!(

@@ -9,7 +9,7 @@ use clap::Args;
 
 use matrix::PlannedCell;
 use matrix::oci::Store;
-use matrix::pipeline::{diff, push, refresh};
+use matrix::pipeline::{diff, push};
 use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target};
 
 use super::UsageError;
@@ -404,50 +404,36 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         .or_else(|_| std::env::var("GITHUB_TOKEN"))
         .ok()
         .filter(|t| !t.is_empty());
-    let days = match &args.github {
-        Some(api) => matrix::pipeline::kube_release_days(&matrix::pipeline::github_releases(
-            api,
-            "kubernetes/kubernetes",
-            token.as_deref(),
-        )?),
-        None => BTreeMap::new(),
+    let options = matrix::pipeline::RefreshOptions {
+        github: args.github.as_deref(),
+        kubeadm: args.kubeadm.as_deref(),
+        token: token.as_deref(),
+        dry_run: args.dry_run,
     };
-    let found = refresh(&matrix, &client, &source, &days, !args.dry_run)?;
+    let report = matrix::pipeline::refresh_all(&matrix, &client, &source, options)?;
+    let found = &report.kube;
     for (tag, reason) in &found.refused {
         eprintln!("warning: ignoring tag `{tag}`: {reason}");
     }
-    if let Some(base) = &args.kubeadm {
-        let mut listed = Vec::new();
-        for version in &found.added {
-            listed.push((version.clone(), matrix::pipeline::kubeadm_images(base, version)?));
-        }
-        let updates = matrix::pipeline::kubeadm_updates(&matrix, &listed);
-        for (version, images) in &updates {
-            println!(
-                "kubeadm {version}: {}/pause:{} {}/etcd:{} {}/{}",
-                images.registry, images.pause, images.registry, images.etcd, images.registry, images.coredns
-            );
-        }
-        if !args.dry_run && !updates.is_empty() {
-            matrix.lock.write_kubeadm(&updates)?;
-        }
+    for (version, images) in &report.kubeadm {
+        println!(
+            "kubeadm {version}: {}/pause:{} {}/etcd:{} {}/{}",
+            images.registry, images.pause, images.registry, images.etcd, images.registry, images.coredns
+        );
     }
-    if let Some(api) = &args.github {
-        let k3s = matrix::pipeline::github_releases(api, "k3s-io/k3s", token.as_deref())?;
-        let k3s = matrix::pipeline::new_k3s_releases(&matrix, &k3s);
-        for version in &k3s {
-            println!("new k3s: {version}");
-        }
-        if !args.dry_run && !k3s.is_empty() {
-            matrix.lock.write_k3s(&k3s)?;
-        }
-        let sealos = matrix::pipeline::github_releases(api, "labring/sealos", token.as_deref())?;
-        for new in matrix::pipeline::new_sealos_releases(&matrix, &sealos) {
-            let kind = if new.prerelease { "pre-release" } else { "release" };
-            println!(
-                "new sealos {kind}: {} ({}); add it and its rules to matrix.toml",
-                new.version, new.published
-            );
+    for version in &report.k3s {
+        println!("new k3s: {version}");
+    }
+    for new in &report.sealos {
+        let kind = if new.prerelease { "pre-release" } else { "release" };
+        println!(
+            "new sealos {kind}: {} ({}); add it and its rules to matrix.toml",
+            new.version, new.published
+        );
+    }
+    if args.dry_run && !args.json {
+        for line in &report.lock_diff {
+            println!("{line}");
         }
     }
     if args.json {

@@ -36,7 +36,8 @@ pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{
-    GithubRelease, KubeadmListError, NewSealos, Refresh, RefreshError, ReleasesError, github_releases,
-    kube_release_days, kubeadm_images, kubeadm_updates, new_k3s_releases, new_sealos_releases,
-    parse_github_releases, parse_kubeadm_images, refresh,
+    GithubRelease, KubeadmListError, NewSealos, Refresh, RefreshAllError, RefreshError, RefreshOptions,
+    RefreshReport, ReleasesError, github_releases, kube_release_days, kubeadm_images, kubeadm_updates,
+    line_diff, new_k3s_releases, new_sealos_releases, parse_github_releases, parse_kubeadm_images, refresh,
+    refresh_all,
 };

@@ -448,6 +448,14 @@ mod tests {
     }
 
     #[test]
+    fn line_diff_names_removed_and_added_lines() {
+        let before = "a\nb\nc\nd\n";
+        let after = "a\nB\nc\nd\ne\n";
+        assert_eq!(line_diff(before, after), ["- b", "+ B", "+ e"]);
+        assert!(line_diff(before, before).is_empty());
+    }
+
+    #[test]
     fn tokens_go_over_https_or_to_loopback_only() {
         assert!(token_may_go_to("https://api.github.com"));
         assert!(token_may_go_to("http://127.0.0.1:8080"));
@@ -640,4 +648,141 @@ pub fn kubeadm_updates(
         .filter(|(version, images)| matrix.lock.kubeadm_images(version).as_ref() != Some(images))
         .cloned()
         .collect()
+}
+
+/// Where a full refresh looks besides the registry, and whether it writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefreshOptions<'a> {
+    /// The GitHub API (`https://api.github.com`): Kubernetes' release days,
+    /// k3s builds, sealos releases.
+    pub github: Option<&'a str>,
+    /// Where kubeadm binaries are (`https://dl.k8s.io`): each new release's
+    /// images from `kubeadm config images list`.
+    pub kubeadm: Option<&'a str>,
+    /// A GitHub token for the API's rate limit (never printed).
+    pub token: Option<&'a str>,
+    /// Compute the lock's change without writing it.
+    pub dry_run: bool,
+}
+
+/// What a full refresh found and changed.
+#[derive(Debug)]
+pub struct RefreshReport {
+    /// Kubernetes releases from the registry.
+    pub kube: Refresh,
+    /// kubeadm images of new releases that the lock did not have.
+    pub kubeadm: Vec<(KubeVersion, crate::lock::KubeadmImages)>,
+    /// New k3s builds.
+    pub k3s: Vec<KubeVersion>,
+    /// sealos releases and pre-releases matrix.toml does not list.
+    pub sealos: Vec<NewSealos>,
+    /// The lock's change, line by line (`+ ...`, `- ...`).
+    pub lock_diff: Vec<String>,
+}
+
+/// Why a full refresh failed.
+#[derive(Debug, Error)]
+pub enum RefreshAllError {
+    /// Reading the registry or writing the lock.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// Reading a GitHub release list.
+    #[error(transparent)]
+    Releases(#[from] ReleasesError),
+    /// Fetching or running kubeadm.
+    #[error(transparent)]
+    Kubeadm(#[from] KubeadmListError),
+}
+
+/// Refreshes the lock from every source asked for. A dry run writes to a
+/// copy of the lock, so both modes report the same `lock_diff`.
+pub fn refresh_all(
+    matrix: &Matrix,
+    client: &Client,
+    source: &ImageRef,
+    options: RefreshOptions<'_>,
+) -> Result<RefreshReport, RefreshAllError> {
+    let write_error = |error: std::io::Error| RefreshError::Write {
+        path: matrix.lock.path.display().to_string(),
+        error,
+    };
+    let before = std::fs::read_to_string(&matrix.lock.path).map_err(write_error)?;
+    let shadow = tempfile::tempdir().map_err(write_error)?;
+    let mut target = matrix.clone();
+    if options.dry_run {
+        target.lock.path = shadow.path().join("matrix.lock");
+        std::fs::write(&target.lock.path, &before).map_err(write_error)?;
+    }
+    let days = match options.github {
+        Some(api) => kube_release_days(&github_releases(api, "kubernetes/kubernetes", options.token)?),
+        None => BTreeMap::new(),
+    };
+    let kube = refresh(&target, client, source, &days, true)?;
+    let mut kubeadm = Vec::new();
+    if let Some(base) = options.kubeadm {
+        let mut listed = Vec::new();
+        for version in &kube.added {
+            listed.push((version.clone(), kubeadm_images(base, version)?));
+        }
+        kubeadm = kubeadm_updates(matrix, &listed);
+        if !kubeadm.is_empty() {
+            target.lock.write_kubeadm(&kubeadm).map_err(write_error)?;
+        }
+    }
+    let (mut k3s, mut sealos) = (Vec::new(), Vec::new());
+    if let Some(api) = options.github {
+        k3s = new_k3s_releases(matrix, &github_releases(api, "k3s-io/k3s", options.token)?);
+        if !k3s.is_empty() {
+            target.lock.write_k3s(&k3s).map_err(write_error)?;
+        }
+        sealos = new_sealos_releases(matrix, &github_releases(api, "labring/sealos", options.token)?);
+    }
+    let after = std::fs::read_to_string(&target.lock.path).map_err(write_error)?;
+    Ok(RefreshReport {
+        kube,
+        kubeadm,
+        k3s,
+        sealos,
+        lock_diff: line_diff(&before, &after),
+    })
+}
+
+/// The lines removed (`- `) and added (`+ `) between two texts, in order
+/// (a longest-common-subsequence diff without context lines).
+pub fn line_diff(before: &str, after: &str) -> Vec<String> {
+    let old: Vec<&str> = before.lines().collect();
+    let new: Vec<&str> = after.lines().collect();
+    // Common prefix and suffix first: a refresh changes a few lines.
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old, new) = (&old[prefix..old.len() - suffix], &new[prefix..new.len() - suffix]);
+    let mut lcs = vec![vec![0u32; new.len() + 1]; old.len() + 1];
+    for i in (0..old.len()).rev() {
+        for j in (0..new.len()).rev() {
+            lcs[i][j] = if old[i] == new[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            i += 1;
+            j += 1;
+        } else if i < old.len() && (j == new.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push(format!("- {}", old[i]));
+            i += 1;
+        } else {
+            out.push(format!("+ {}", new[j]));
+            j += 1;
+        }
+    }
+    out
 }
