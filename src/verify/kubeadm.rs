@@ -53,8 +53,12 @@ fn at_least(api: &str, since: &str) -> bool {
     rank(api) >= rank(since)
 }
 
-/// The fields of `ty` in kubeadm API `api`.
-fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
+/// The fields of `ty` in kubeadm API `api` as kubeadm 1.`minor` reads it:
+/// v1beta4 gained `etcd.external.httpEndpoints` in 1.35 (the v1beta4
+/// reference's change list, kubernetes.io/docs/reference/config-api/
+/// kubeadm-config.v1beta4; its 1.36 and 1.37 entries were not in the stored
+/// copies).
+fn fields(api: &str, ty: &str, minor: u64) -> Option<Vec<(&'static str, Field)>> {
     use Field::{Any, Args, List, Struct};
     let v3 = at_least(api, "v1beta3");
     let v4 = at_least(api, "v1beta4");
@@ -188,6 +192,7 @@ fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
         "Discovery" if !v4 => f.push(("timeout", Any)),
         "DNS" if !v3 => f.push(("type", Any)),
         "DNS" if v4 => f.push(("disabled", Any)),
+        "ExternalEtcd" if v4 && minor >= 35 => f.push(("httpEndpoints", Any)),
         _ => {}
     }
     if v4 && matches!(ty, "APIServer" | "ControlPlaneComponent" | "LocalEtcd") {
@@ -384,7 +389,7 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                 if let Some(why) = unreadable(version, kube_minor) {
                     problems.push(format!("{kind}: {why}"));
                 }
-                if fields(version, kind).is_none()
+                if fields(version, kind, kube_minor).is_none()
                     || !matches!(
                         kind,
                         "InitConfiguration" | "ClusterConfiguration" | "JoinConfiguration"
@@ -393,7 +398,7 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                     problems.push(format!("kind `{kind}` is not a kubeadm configuration kind"));
                     continue;
                 }
-                walk(version, kind, &value, kind, &mut problems);
+                walk((version, kube_minor), kind, &value, kind, &mut problems);
             }
             Some(("kubelet.config.k8s.io", "v1beta1")) => {
                 // From 1.35 kubelet asks the runtime for the cgroup driver
@@ -432,8 +437,9 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
     problems
 }
 
-fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
-    let Some(known) = fields(api, ty) else {
+fn walk(at: (&str, u64), ty: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
+    let api = at.0;
+    let Some(known) = fields(api, ty, at.1) else {
         return;
     };
     let Some(map) = value.as_mapping() else {
@@ -447,11 +453,11 @@ fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<Strin
         let here = format!("{path}.{name}");
         match known.iter().find(|(field, _)| *field == name) {
             None => problems.push(format!("{here}: kubeadm.k8s.io/{api} {ty} has no such field")),
-            Some((_, Field::Struct(inner))) => walk(api, inner, child, &here, problems),
+            Some((_, Field::Struct(inner))) => walk(at, inner, child, &here, problems),
             Some((_, Field::List(inner))) => match child.as_sequence() {
                 Some(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        walk(api, inner, item, &format!("{here}[{i}]"), problems);
+                        walk(at, inner, item, &format!("{here}[{i}]"), problems);
                     }
                 }
                 None if child.is_null() => {}
@@ -462,7 +468,7 @@ fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<Strin
                 match (list, child) {
                     (true, Value::Sequence(items)) => {
                         for (i, item) in items.iter().enumerate() {
-                            walk(api, "EnvVar", item, &format!("{here}[{i}]"), problems);
+                            walk(at, "EnvVar", item, &format!("{here}[{i}]"), problems);
                         }
                     }
                     (false, Value::Mapping(_)) | (_, Value::Null) => {}
@@ -515,6 +521,12 @@ mod tests {
         assert_eq!(
             check(init, "v1beta3", 37),
             ["InitConfiguration: kubeadm 1.37 no longer reads kubeadm.k8s.io/v1beta3 (1.36 was the last)"]
+        );
+        // etcd.external.httpEndpoints: v1beta4 from kubeadm 1.35.
+        let external = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  external:\n    endpoints: [a]\n    httpEndpoints: [b]\n";
+        assert!(check(external, "v1beta4", 35).is_empty());
+        assert!(
+            check(external, "v1beta4", 34)[0].contains("ClusterConfiguration.etcd.external.httpEndpoints")
         );
         let init4 = init.replace("v1beta3", "v1beta4");
         assert!(check(&init4, "v1beta4", 37).is_empty());
