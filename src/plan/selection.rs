@@ -26,6 +26,10 @@ pub struct Selection {
     pub within: Option<HashSet<(String, String)>>,
     /// The part of the result to keep.
     pub shard: Option<Shard>,
+    /// A listing (`plan`, `diff`, `sync`) rather than work: nothing given
+    /// means every planned cell, and filters that keep nothing give an
+    /// empty answer instead of an error.
+    pub listing: bool,
 }
 
 /// Why a selection chose nothing it could act on.
@@ -47,7 +51,8 @@ pub enum SelectionError {
 impl Selection {
     /// True if nothing narrows the plan (no tags, filters or shard).
     fn is_open(&self) -> bool {
-        self.selectors.is_empty()
+        !self.listing
+            && self.selectors.is_empty()
             && !self.all
             && self.filter.is_empty()
             && self.shard.is_none()
@@ -77,7 +82,7 @@ impl Selection {
             })
             .filter(|c| self.filter.matches(&c.cell))
             .collect();
-        if cells.is_empty() {
+        if cells.is_empty() && !self.listing {
             return Err(SelectionError::Filtered);
         }
         // Nothing missing is fine: a nightly with no new work.
