@@ -137,7 +137,7 @@ pub fn targets(texts: &[String]) -> Result<Vec<Target>, UsageError> {
 
 /// Parses one REGISTRY/NAMESPACE argument.
 pub fn target(text: &str) -> Result<Target, UsageError> {
-    text.parse().map_err(|error| UsageError(format!("{error}")))
+    text.parse::<Target>().map_err(|error| UsageError(error.to_string()))
 }
 
 /// `--cache DIR`: where downloads and pulled blobs are kept, verified.
@@ -233,7 +233,7 @@ pub fn image_source<'c>(
                 .iter()
                 .map(|text| {
                     text.parse::<ImageMirror>()
-                        .map_err(|e| UsageError(format!("{e}")))
+                        .map_err(|e| UsageError(e.to_string()))
                 })
                 .collect::<Result<_, _>>()?,
         }
