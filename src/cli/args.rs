@@ -137,7 +137,8 @@ pub fn targets(texts: &[String]) -> Result<Vec<Target>, UsageError> {
 
 /// Parses one REGISTRY/NAMESPACE argument.
 pub fn target(text: &str) -> Result<Target, UsageError> {
-    text.parse::<Target>().map_err(|error| UsageError(error.to_string()))
+    text.parse::<Target>()
+        .map_err(|error| UsageError(error.to_string()))
 }
 
 /// `--cache DIR`: where downloads and pulled blobs are kept, verified.
@@ -231,10 +232,7 @@ pub fn image_source<'c>(
             client,
             mirrors: mirrors
                 .iter()
-                .map(|text| {
-                    text.parse::<ImageMirror>()
-                        .map_err(|e| UsageError(e.to_string()))
-                })
+                .map(|text| text.parse::<ImageMirror>().map_err(|e| UsageError(e.to_string())))
                 .collect::<Result<_, _>>()?,
         }
     })

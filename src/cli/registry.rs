@@ -1,6 +1,5 @@
 //! `matrix push`, `matrix diff` and `matrix versions`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -324,15 +323,8 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> Outcome {
 /// `matrix versions`.
 pub fn run_versions(path: &Path, args: &VersionsArgs) -> Outcome {
     let matrix = matrix::Matrix::load(path)?;
-    let known: BTreeSet<matrix::KubeVersion> = matrix.lock.versions().collect();
     if !args.refresh {
-        let mut by_minor: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for version in &known {
-            by_minor
-                .entry(version.minor().to_string())
-                .or_default()
-                .push(version.patch());
-        }
+        let by_minor = matrix.lock.patches_by_minor();
         if args.json {
             print_json(&by_minor)?;
         } else {

@@ -132,5 +132,13 @@ impl Fault for ReportError {
     }
 }
 
-// A source that lists no releases is a registry that answered oddly (exit 1).
-crate::error::fault!(failure: RefreshError);
+impl Fault for RefreshError {
+    /// A source that lists no releases is a registry that answered oddly.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            RefreshError::Write(error) => error.is_bad_input(),
+            RefreshError::List { error, .. } => error.is_bad_input(),
+            RefreshError::NoReleases { .. } => false,
+        }
+    }
+}

@@ -44,14 +44,8 @@ pub enum RefreshError {
         tags: usize,
     },
     /// Writing the lock failed.
-    #[error("updating {path}: {error}")]
-    Write {
-        /// The lock file.
-        path: String,
-        /// Why.
-        #[source]
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] crate::lock::LockWriteError),
 }
 
 /// Lists `source`'s release tags and compares them with the lock; with
@@ -109,10 +103,7 @@ pub fn refresh(
                 let dated: Vec<(KubeVersion, Day)> = added.iter().map(|v| (v.clone(), today)).collect();
                 matrix.lock.write_released(&dated)
             })
-            .map_err(|error| RefreshError::Write {
-                path: matrix.lock.path.display().to_string(),
-                error,
-            })?;
+            .map_err(RefreshError::Write)?;
     }
     Ok(Refresh {
         releases,
