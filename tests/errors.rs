@@ -179,6 +179,19 @@ fn wrappers_take_the_code_of_what_they_wrap() {
         path: PathBuf::from("applications/x/1.0"),
     };
     assert_eq!(AppBuildError::from(app).exit_code(), EXIT_BAD_INPUT);
+    // A RUN that --no-run refuses is bad input; one that fails is not.
+    let refused = matrix::app::AppError::RunRefused {
+        file: "Kubefile".into(),
+        line: 4,
+    };
+    assert_eq!(refused.exit_code(), EXIT_BAD_INPUT);
+    let failed = matrix::app::AppError::Run {
+        file: "Kubefile".into(),
+        line: 4,
+        status: "failed with exit code 1".into(),
+        last: String::new(),
+    };
+    assert_eq!(failed.exit_code(), EXIT_FAILURE);
     // A selection's own error is bad input; a registry it lists is not.
     assert_eq!(
         SelectError::Selection(SelectionError::Filtered).exit_code(),

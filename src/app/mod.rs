@@ -65,14 +65,22 @@ pub enum AppError {
         /// Its last lines of output.
         last: String,
     },
-    /// A `RUN` instruction failed or was refused.
+    /// `--no-run` refuses a `RUN` instruction (untrusted Kubefiles).
+    #[error("{file}:{line}: RUN refused: --no-run forbids build-time commands")]
+    RunRefused {
+        /// The Kubefile.
+        file: String,
+        /// Its line.
+        line: usize,
+    },
+    /// A `RUN` instruction failed.
     #[error("{file}:{line}: RUN {status}{}", if last.is_empty() { String::new() } else { format!("; its last lines:\n{last}") })]
     Run {
         /// The Kubefile.
         file: String,
         /// Its line.
         line: usize,
-        /// How it ended (or why it did not run).
+        /// How it ended.
         status: String,
         /// Its last lines of output.
         last: String,
@@ -136,8 +144,8 @@ impl crate::error::Fault for AppError {
             | AppError::Bad { .. }
             | AppError::Copy { .. }
             | AppError::Chart { .. } => true,
-            AppError::Run { status, .. } => status.contains("--no-run"),
-            AppError::Init { .. } | AppError::Io { .. } => false,
+            AppError::RunRefused { .. } => true,
+            AppError::Run { .. } | AppError::Init { .. } | AppError::Io { .. } => false,
         }
     }
 }
@@ -688,11 +696,9 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
             }
             Instruction::Run(form) => {
                 if build.no_run {
-                    return Err(AppError::Run {
+                    return Err(AppError::RunRefused {
                         file: label.clone(),
                         line: *line,
-                        status: "refused: --no-run forbids build-time commands".into(),
-                        last: String::new(),
                     });
                 }
                 let argv = match form {
