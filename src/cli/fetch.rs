@@ -14,7 +14,7 @@ use matrix::{Matrix, PlannedCell};
 use super::args::{SelectArgs, SourceArgs};
 use super::output::print_json;
 use super::progress::reporter;
-use super::{Context as _, Outcome, UsageError, load_plan};
+use super::{Context as _, Outcome, load_plan};
 
 /// Arguments of `matrix fetch`.
 #[derive(Debug, Args)]
@@ -168,16 +168,8 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> Outcome {
     let cells = select(&matrix, &plan, &args.select.selection(), None)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let sizes: BTreeMap<String, u64> = args.stand_in_size.iter().cloned().collect();
-    if let Some(unknown) = sizes
-        .keys()
-        .find(|name| !matrix.components.iter().any(|c| &c.name == *name))
-    {
-        let known: Vec<&str> = matrix.components.iter().map(|c| c.name.as_str()).collect();
-        return Err(UsageError(format!(
-            "--stand-in-size: no component is named `{unknown}` (components: {})",
-            known.join(", ")
-        ))
-        .into());
+    for name in sizes.keys() {
+        matrix.component(name).with_context(|| "--stand-in-size")?;
     }
     let source = if args.stand_ins {
         MirrorSource::StandIns(sizes)
