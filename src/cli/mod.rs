@@ -1,5 +1,8 @@
 //! Argument parsing, logging setup and exit codes; each command lives in
-//! its own module and hands one resolved value to the library.
+//! its own module, parses, calls one library operation and prints.
+//! Argument groups several commands share are in `args`. A failed command
+//! exits with the code its error chose (`matrix::error::Fault`): 2 for bad
+//! input, 1 for failures.
 
 mod app;
 mod args;
