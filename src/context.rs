@@ -180,9 +180,9 @@ pub enum ContextError {
 /// tell its own folders from the user's.
 pub const RENDER_MARKER: &str = ".matrix-render";
 
-impl ContextError {
-    /// True when the input is at fault (exit 2), not the machine.
-    pub fn is_usage(&self) -> bool {
+impl crate::error::Fault for ContextError {
+    /// The input is at fault (exit 2) unless reading or writing failed.
+    fn is_bad_input(&self) -> bool {
         !matches!(self, ContextError::Read { .. } | ContextError::Write { .. })
     }
 }

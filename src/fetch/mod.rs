@@ -864,3 +864,17 @@ pub fn place_from_layers(
     }
     Ok(())
 }
+
+impl crate::error::Fault for FetchError {
+    /// matrix.toml's to fix when no version rule covers a cell or a
+    /// context is wrong; downloads, checksums and archives fail.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            FetchError::NoVersion { .. } => true,
+            FetchError::Context(error) => crate::error::Fault::is_bad_input(error),
+            _ => false,
+        }
+    }
+}
+
+crate::error::fault!(failure: ExtractError);

@@ -286,9 +286,9 @@ fn fill_sources(
     let root = prepared.tree.path().to_path_buf();
     for (url, dest) in std::mem::take(&mut prepared.downloads) {
         let blob = download(url.as_str(), cache)?;
-        let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
+        let target = crate::app::beneath(&root, &dest, true).map_err(|error| AppBuildError::Source {
             what: crate::net::redact(&url),
-            message,
+            message: error.to_string(),
         })?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| source_error(&url, e))?;
@@ -302,9 +302,9 @@ fn fill_sources(
         })?;
         let base = saver.base(&image, arch).map_err(super::build::CellError::from)?;
         let mut copied = 0usize;
-        let into = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
+        let into = crate::app::beneath(&root, &dest, true).map_err(|error| AppBuildError::Source {
             what: format!("COPY --from={image} {source}"),
-            message,
+            message: error.to_string(),
         })?;
         for layer in &base.layers {
             copied += extract_prefix(&layer.path, layer.desc.compression, &source, &into)

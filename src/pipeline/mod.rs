@@ -9,11 +9,13 @@ mod app;
 pub mod build;
 mod diff;
 mod fetch;
+mod inspect;
 mod push;
 mod render;
 mod report;
 mod report_html;
 mod save;
+mod select;
 mod sync;
 mod verify;
 mod versions;
@@ -28,11 +30,13 @@ pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
 pub use fetch::{
     FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
 };
+pub use inspect::inspect_app;
 pub use push::{PushReport, PushedRef, push, push_image};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};
 pub use report_html::html as report_html;
 pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
+pub use select::{MissingFrom, SelectError, select};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{
@@ -41,3 +45,105 @@ pub use versions::{
     line_diff, new_k3s_releases, new_sealos_releases, parse_github_releases, parse_kubeadm_images, refresh,
     refresh_all,
 };
+
+// What each pipeline error means for the exit code: the input's fault
+// when the error it wraps is, or when it names an argument to change.
+// Matches are exhaustive so a new variant has to be decided here.
+use crate::error::Fault;
+
+impl Fault for BuildError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            BuildError::Store(error) => error.is_bad_input(),
+            BuildError::Fetch(error) => error.is_bad_input(),
+            BuildError::Render { source, .. } => source.is_bad_input(),
+            BuildError::Cache { .. } => false,
+        }
+    }
+}
+
+impl Fault for CellError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            CellError::Fetch(error) => error.is_bad_input(),
+            CellError::Context(error) => error.is_bad_input(),
+            CellError::Save(error) => error.is_bad_input(),
+            CellError::Layer(error) => error.is_bad_input(),
+            CellError::Store(error) => error.is_bad_input(),
+            CellError::Render { source, .. } => source.is_bad_input(),
+            CellError::NotFetched { .. } | CellError::Base(_) => false,
+        }
+    }
+}
+
+impl Fault for SaveError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            SaveError::Context(error) => error.is_bad_input(),
+            SaveError::Pull { .. } | SaveError::Base { .. } => false,
+        }
+    }
+}
+
+impl Fault for RenderStepError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            RenderStepError::Render { source, .. } => source.is_bad_input(),
+            RenderStepError::Context(error) => error.is_bad_input(),
+            RenderStepError::Fetch(error) => error.is_bad_input(),
+            RenderStepError::NeedsBinaries { .. } | RenderStepError::NeedsImage { .. } => true,
+            RenderStepError::Binaries(_) => false,
+        }
+    }
+}
+
+impl Fault for MirrorError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            MirrorError::Fetch(error) => error.is_bad_input(),
+            MirrorError::Render(error) => error.is_bad_input(),
+            MirrorError::NoPath { .. } | MirrorError::Io { .. } => false,
+        }
+    }
+}
+
+impl Fault for AppBuildError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            AppBuildError::App(error) => error.is_bad_input(),
+            AppBuildError::Cell(error) => error.is_bad_input(),
+            AppBuildError::Store(error) => error.is_bad_input(),
+            AppBuildError::NoArch { .. } | AppBuildError::Source { .. } => false,
+        }
+    }
+}
+
+impl Fault for VerifyError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            VerifyError::Store(error) => error.is_bad_input(),
+            VerifyError::Render { source, .. } => source.is_bad_input(),
+            VerifyError::Cache { .. } => false,
+        }
+    }
+}
+
+impl Fault for ReportError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            ReportError::Plan(error) => error.is_bad_input(),
+            ReportError::Registry(error) => error.is_bad_input(),
+        }
+    }
+}
+
+impl Fault for RefreshError {
+    /// A source that lists no releases is a registry that answered oddly.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            RefreshError::Write(error) => error.is_bad_input(),
+            RefreshError::List { error, .. } => error.is_bad_input(),
+            RefreshError::NoReleases { .. } => false,
+        }
+    }
+}

@@ -44,14 +44,8 @@ pub enum RefreshError {
         tags: usize,
     },
     /// Writing the lock failed.
-    #[error("updating {path}: {error}")]
-    Write {
-        /// The lock file.
-        path: String,
-        /// Why.
-        #[source]
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] crate::lock::LockWriteError),
 }
 
 /// Lists `source`'s release tags and compares them with the lock; with
@@ -115,10 +109,7 @@ pub fn refresh(
                     .collect();
                 matrix.lock.write_released(&dated)
             })
-            .map_err(|error| RefreshError::Write {
-                path: matrix.lock.path.display().to_string(),
-                error,
-            })?;
+            .map_err(RefreshError::Write)?;
     }
     Ok(Refresh {
         releases,
@@ -702,9 +693,11 @@ pub fn refresh_all(
     source: &ImageRef,
     options: RefreshOptions<'_>,
 ) -> Result<RefreshReport, RefreshAllError> {
-    let write_error = |error: std::io::Error| RefreshError::Write {
-        path: matrix.lock.path.display().to_string(),
-        error,
+    let write_error = |source: std::io::Error| {
+        RefreshError::Write(crate::lock::LockWriteError::Write {
+            path: matrix.lock.path.clone(),
+            source,
+        })
     };
     let before = std::fs::read_to_string(&matrix.lock.path).map_err(write_error)?;
     let shadow = tempfile::tempdir().map_err(write_error)?;
@@ -726,14 +719,14 @@ pub fn refresh_all(
         }
         kubeadm = kubeadm_updates(matrix, &listed);
         if !kubeadm.is_empty() {
-            target.lock.write_kubeadm(&kubeadm).map_err(write_error)?;
+            target.lock.write_kubeadm(&kubeadm).map_err(RefreshError::Write)?;
         }
     }
     let (mut k3s, mut sealos) = (Vec::new(), Vec::new());
     if let Some(api) = options.github {
         k3s = new_k3s_releases(matrix, &github_releases(api, "k3s-io/k3s", options.token)?);
         if !k3s.is_empty() {
-            target.lock.write_k3s(&k3s).map_err(write_error)?;
+            target.lock.write_k3s(&k3s).map_err(RefreshError::Write)?;
         }
         sealos = new_sealos_releases(matrix, &github_releases(api, "labring/sealos", options.token)?);
     }
@@ -785,4 +778,28 @@ pub fn line_diff(before: &str, after: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A release source that answers oddly or a kubeadm that fails is a
+/// failure of that source, not input to fix.
+impl crate::error::Fault for ReleasesError {
+    fn is_bad_input(&self) -> bool {
+        false
+    }
+}
+
+impl crate::error::Fault for KubeadmListError {
+    fn is_bad_input(&self) -> bool {
+        false
+    }
+}
+
+impl crate::error::Fault for RefreshAllError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            RefreshAllError::Refresh(error) => error.is_bad_input(),
+            RefreshAllError::Releases(error) => error.is_bad_input(),
+            RefreshAllError::Kubeadm(error) => error.is_bad_input(),
+        }
+    }
 }

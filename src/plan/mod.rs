@@ -3,6 +3,7 @@
 
 mod explain;
 mod filter;
+mod github;
 mod selection;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use crate::version::{KubeMinor, KubeVersion, SealosVersion};
 pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain, explain_among};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
+pub use github::{GITHUB_JOB_LIMIT, GithubJob, GithubMatrix, GithubShard, GithubShards, published_tags};
 pub use selection::{Selection, SelectionError};
 
 /// The tags one cell's image carries.
@@ -613,3 +615,7 @@ impl Summary {
         }
     }
 }
+
+// A plan that cannot be made, a selection that chose nothing and a bad
+// `--shard` are all the input's to fix.
+crate::error::fault!(bad_input: PlanError, SelectionError, ShardError);

@@ -13,3 +13,8 @@ pub use auth::{AuthFileError, Challenge, CredentialStore, Credentials, parse_cha
 pub use client::{CHUNK, Client, RegistryError, is_loopback, next_link};
 pub use reference::{ImageMirror, ImageRef, ReferenceError, pull_source};
 pub use target::Target;
+
+// A malformed reference or auth file is the user's to fix; a registry that
+// refuses, fails or lies is a failure.
+crate::error::fault!(bad_input: AuthFileError, ReferenceError);
+crate::error::fault!(failure: RegistryError);

@@ -537,6 +537,12 @@ impl Matrix {
     }
 }
 
+impl crate::error::Fault for RenderError {
+    fn is_bad_input(&self) -> bool {
+        self.is_usage()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{RenderError, parse_image_list};
