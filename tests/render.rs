@@ -173,7 +173,7 @@ fn image_lists_match_the_reference_table() {
         // kubeadm's images in DefaultImageList, lvscare alone in
         // LvscareImageList; both are saved.
         let (lvscare, kubeadm) = want.split_last().unwrap();
-        assert_eq!(rendered.images, want, "{tag}");
+        assert_eq!(rendered.images().unwrap(), want, "{tag}");
         let file = text(&rendered, IMAGE_LIST);
         assert_eq!(file.lines().collect::<Vec<_>>(), kubeadm, "{tag}");
         assert_eq!(
@@ -216,7 +216,12 @@ fn kubefile_and_meta_carry_the_sealos_contract() {
         assert_eq!(meta.env["defaultVIP"], "10.103.97.2");
         // The sandbox image names the pause of the image list.
         assert_eq!(meta.env["sandboxImage"], "pause:3.7");
-        assert!(rendered.images.contains(&"k8s.gcr.io/pause:3.7".to_string()));
+        assert!(
+            rendered
+                .images()
+                .unwrap()
+                .contains(&"k8s.gcr.io/pause:3.7".to_string())
+        );
         let kubefile = text(&rendered, "Kubefile");
         assert!(kubefile.starts_with("FROM scratch\n"), "{kubefile}");
         assert!(kubefile.contains("sandboxImage=\"pause:3.7\""), "{kubefile}");

@@ -194,13 +194,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 .is_some_and(|e| e.is_usage())
             || cause
                 .downcast_ref::<matrix::pipeline::RenderStepError>()
-                .is_some_and(|e| match e {
-                    matrix::pipeline::RenderStepError::Render { source, .. } => source.is_usage(),
-                    matrix::pipeline::RenderStepError::Context(error) => error.is_usage(),
-                    matrix::pipeline::RenderStepError::NeedsBinaries { .. }
-                    | matrix::pipeline::RenderStepError::NeedsImage { .. } => true,
-                    _ => false,
-                })
+                .is_some_and(matrix::pipeline::RenderStepError::is_usage)
             || cause
                 .downcast_ref::<matrix::app::AppError>()
                 .is_some_and(matrix::app::AppError::is_usage)

@@ -7,8 +7,10 @@
 
 mod app;
 pub mod build;
+mod cell;
 mod diff;
 mod fetch;
+mod mirror;
 mod push;
 mod render;
 mod report;
@@ -21,13 +23,16 @@ mod versions;
 pub use app::{AppBuildError, AppImage, AppReport, AppRequest, app_build};
 pub use build::{
     BaseImage, BaseLayer, BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord,
-    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, render_all,
-    rootfs_layers, write_recipe,
+    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, rootfs_layers,
+    write_recipe,
+};
+pub use cell::{
+    AssembleError, AssembledCell, CellPlan, ImageLayers, PrepareError, artifacts_of, needs_of,
+    plans_artifacts, prepare, take_lists, unique_artifacts,
 };
 pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
-pub use fetch::{
-    FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
-};
+pub use fetch::{FetchReport, FetchSet, fetch_set};
+pub use mirror::{MirrorError, MirrorReport, MirrorSource, mirror};
 pub use push::{PushReport, PushedRef, push, push_image};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};

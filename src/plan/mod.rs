@@ -3,6 +3,7 @@
 
 mod explain;
 mod filter;
+mod needs;
 mod selection;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use crate::version::{KubeMinor, KubeVersion, SealosVersion};
 pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain, explain_among};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
+pub use needs::{Artifact, CellNeeds, ImagePart, NeedsError};
 pub use selection::{Selection, SelectionError};
 
 /// The tags one cell's image carries.
