@@ -234,3 +234,180 @@ impl CellPlan<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::{Fetched, Outcome};
+    use crate::plan::Plan;
+    use crate::render::cell_images;
+
+    fn matrix() -> Matrix {
+        Matrix::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix.toml")).unwrap()
+    }
+
+    /// The planned cell of `tag` for `arch`.
+    fn cell<'p>(plan: &'p Plan, tag: &str, arch: &str) -> &'p PlannedCell {
+        plan.select(&tag.parse().unwrap())
+            .into_iter()
+            .find(|c| c.cell.arch.as_str() == arch)
+            .unwrap_or_else(|| panic!("no {arch} cell of {tag}"))
+    }
+
+    /// `artifact` as fetched into `dir`, holding `bytes`.
+    fn fetched(dir: &std::path::Path, artifact: &Artifact, bytes: &[u8]) -> Fetched {
+        let path = dir.join(&artifact.component);
+        std::fs::write(&path, bytes).unwrap();
+        Fetched {
+            artifact: artifact.clone(),
+            digest: crate::digest::Sha256::of(bytes),
+            size: bytes.len() as u64,
+            outcome: Outcome::Cached,
+            path,
+        }
+    }
+
+    #[test]
+    fn assembly_places_the_needs_decided_when_the_cell_was_prepared() {
+        let matrix = matrix();
+        let plan = Plan::build(&matrix).unwrap();
+        let planned = cell(&plan, "kubernetes:v1.24.4-4.2.1", "amd64");
+        let mut plans = prepare(&matrix, &[planned]).unwrap();
+        assert_eq!(plans[0].needs, CellNeeds::of(&matrix, &planned.cell).unwrap());
+        assert_eq!(
+            plans_artifacts(&plans),
+            artifacts_of(&matrix, &[planned]).unwrap()
+        );
+        // Assembly takes what the plan holds and resolves nothing again:
+        // with no downloads planned, an empty fetch set is enough.
+        plans[0].needs.artifacts.clear();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let plan = plans.pop().unwrap();
+        let cell = plan.assemble(&matrix, &FetchSet::default(), &cache, &[]).unwrap();
+        assert!(cell.context.get("bin/kubeadm").is_none());
+        assert!(cell.context.get("etc/kubeadm.yml").is_some());
+    }
+
+    #[test]
+    fn a_missing_download_fails_its_cell_and_names_the_artifact() {
+        let matrix = matrix();
+        let plan = Plan::build(&matrix).unwrap();
+        let planned = cell(&plan, "kubernetes:v1.24.4-4.2.1", "arm64");
+        let plan = prepare(&matrix, &[planned]).unwrap().pop().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        match plan.assemble(&matrix, &FetchSet::default(), &cache, &[]) {
+            Err(AssembleError::NotFetched { artifact, reason }) => {
+                assert_eq!(artifact, "kubeadm 1.24.4 arm64");
+                assert!(reason.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_k3s_cell_saves_the_list_of_its_release_with_kubeadms_pause() {
+        let matrix = matrix();
+        let plan = Plan::build(&matrix).unwrap();
+        let planned = cell(&plan, "k3s:v1.28.1-4.3.3", "arm64");
+        let mut plans = prepare(&matrix, &[planned]).unwrap();
+        // The k3s binary and the list (archives are another test's work).
+        plans[0]
+            .needs
+            .artifacts
+            .retain(|a| a.component.starts_with("k3s"));
+        let needs = &plans[0].needs;
+        let list = needs.image_list().expect("k3s takes its list from a download");
+        assert_eq!(list.component, "k3s-images");
+        let text = b"docker.io/rancher/klipper-helm:v0.8.2\ndocker.io/rancher/mirrored-pause:3.6\n";
+        let dir = tempfile::tempdir().unwrap();
+        let set = FetchSet::of(
+            needs
+                .artifacts
+                .iter()
+                .map(|a| match a.placement {
+                    crate::config::Placement::ImageList => fetched(dir.path(), a, text),
+                    _ => fetched(dir.path(), a, b"#!/bin/sh\n"),
+                })
+                .collect(),
+        );
+        take_lists(&matrix, &mut plans, &set).unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let cell = plans.pop().unwrap().assemble(&matrix, &set, &cache, &[]).unwrap();
+        let want = [
+            "docker.io/rancher/klipper-helm:v0.8.2",
+            "registry.k8s.io/pause:3.9",
+            "ghcr.io/labring/lvscare:v4.3.3",
+        ];
+        assert_eq!(cell.images, want);
+        assert!(cell.context.get("bin/k3s").is_some());
+        // `mirror --stand-ins` decides the same list without a context.
+        assert_eq!(
+            cell_images(&matrix, planned, Some(("k3s-images", text))).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn an_image_part_that_brings_its_own_lvscare_list_decides_what_is_saved() {
+        let matrix = matrix();
+        let plan = Plan::build(&matrix).unwrap();
+        let planned = plan
+            .cells
+            .iter()
+            .find(|c| c.cell.sealos.is_dev() && c.cell.cri.as_str() == "containerd")
+            .expect("a dev cell");
+        let mut plans = prepare(&matrix, &[planned]).unwrap();
+        let part = &plans[0].needs.parts[0];
+        assert_eq!(part.component, "sealos-patch");
+        let rendered = plans[0].rendered.images().unwrap();
+        assert!(rendered.last().unwrap().starts_with("ghcr.io/labring/lvscare:"));
+        // One layer of the part's image: its files, and a list naming
+        // another lvscare.
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("layer.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&blob).unwrap());
+        for (path, text) in [
+            ("cri/image-cri-shim", "shim"),
+            ("opt/sealctl", "sealctl"),
+            (
+                "images/shim/LvscareImageList",
+                "ghcr.io/labring/lvscare:patched\n",
+            ),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o755);
+            header.set_cksum();
+            tar.append_data(&mut header, path, text.as_bytes()).unwrap();
+        }
+        tar.finish().unwrap();
+        drop(tar);
+        plans[0].needs.artifacts.clear();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let layers = vec![vec![(blob, Compression::None)]];
+        let cell = plans
+            .pop()
+            .unwrap()
+            .assemble(&matrix, &FetchSet::default(), &cache, &layers)
+            .unwrap();
+        let mut want = rendered;
+        *want.last_mut().unwrap() = "ghcr.io/labring/lvscare:patched".into();
+        assert_eq!(cell.images, want);
+    }
+
+    #[test]
+    fn artifacts_shared_by_cells_are_listed_once() {
+        let matrix = matrix();
+        let plan = Plan::build(&matrix).unwrap();
+        let cells = plan.select(&"v1.24.4-4.2.1".parse().unwrap());
+        assert!(cells.len() >= 4, "containerd, docker (and cri-o) for both arches");
+        let needs = needs_of(&matrix, &cells).unwrap();
+        let unique = unique_artifacts(&needs);
+        let all: usize = needs.iter().map(|n| n.artifacts.len()).sum();
+        assert!(unique.len() < all, "kubeadm is shared by every CRI of an arch");
+        let urls: std::collections::BTreeSet<&str> = unique.iter().map(|a| a.url.as_str()).collect();
+        assert_eq!(urls.len(), unique.len());
+    }
+}

@@ -47,6 +47,21 @@ impl FetchSet {
     pub fn failures(&self) -> &[(Artifact, FetchError)] {
         &self.failures
     }
+
+    /// A set holding `fetched` (tests of the stages after fetching).
+    #[cfg(test)]
+    pub(super) fn of(fetched: Vec<Fetched>) -> FetchSet {
+        let index = fetched
+            .iter()
+            .enumerate()
+            .map(|(at, f)| (f.artifact.url.clone(), Ok(at)))
+            .collect();
+        FetchSet {
+            fetched,
+            failures: Vec::new(),
+            index,
+        }
+    }
 }
 
 /// Fetches `artifacts` with bounded parallelism; failures are kept per

@@ -168,3 +168,73 @@ fn template_values(
     ];
     Ok((version, TemplateValues(values)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    fn needs(matrix: &Matrix, tag: &str, arch: &str) -> CellNeeds {
+        let plan = Plan::build(matrix).unwrap();
+        let planned = plan
+            .select(&tag.parse().unwrap())
+            .into_iter()
+            .find(|c| c.cell.arch.as_str() == arch)
+            .unwrap();
+        CellNeeds::of(matrix, &planned.cell).unwrap()
+    }
+
+    fn matrix() -> Matrix {
+        Matrix::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_kubeadm_cell_downloads_its_binaries_and_takes_no_list() {
+        let matrix = matrix();
+        let needs = needs(&matrix, "kubernetes:v1.24.4-4.2.1", "arm64");
+        assert!(needs.parts.is_empty());
+        assert!(needs.image_list().is_none());
+        let kubeadm = &needs.artifacts[0];
+        assert_eq!(kubeadm.key(), "kubeadm/1.24.4/arm64");
+        assert_eq!(
+            kubeadm.url,
+            "https://dl.k8s.io/release/v1.24.4/bin/linux/arm64/kubeadm"
+        );
+        assert_eq!(kubeadm.file_name(), "kubeadm");
+    }
+
+    #[test]
+    fn a_k3s_cell_takes_its_list_from_its_release() {
+        let matrix = matrix();
+        let needs = needs(&matrix, "k3s:v1.28.1-4.3.3", "amd64");
+        let names: Vec<&str> = needs.artifacts.iter().map(|a| a.component.as_str()).collect();
+        assert!(names.contains(&"k3s") && !names.contains(&"kubeadm"), "{names:?}");
+        let list = needs.image_list().unwrap();
+        assert_eq!(
+            list.url,
+            "https://github.com/k3s-io/k3s/releases/download/v1.28.1+k3s1/k3s-images.txt"
+        );
+        assert_eq!(
+            list.checksum_url.as_deref(),
+            Some("https://github.com/k3s-io/k3s/releases/download/v1.28.1+k3s1/sha256sum-amd64.txt")
+        );
+    }
+
+    #[test]
+    fn a_dev_cell_takes_files_out_of_the_patch_image_for_its_arch() {
+        let matrix = matrix();
+        let plan = Plan::build(&matrix).unwrap();
+        let dev = plan
+            .cells
+            .iter()
+            .find(|c| c.cell.sealos.is_dev() && c.cell.arch == Arch::Arm64)
+            .unwrap();
+        let needs = CellNeeds::of(&matrix, &dev.cell).unwrap();
+        assert_eq!(needs.parts.len(), 1);
+        assert_eq!(needs.parts[0].image, "ghcr.io/labring/sealos-patch:latest-arm64");
+        assert_eq!(
+            needs.parts[0].files["images/shim/LvscareImageList"],
+            "images/shim/LvscareImageList"
+        );
+    }
+}
