@@ -426,3 +426,24 @@ fn generated_files_have_fixed_origins() {
         Origin::Context("docker".into())
     );
 }
+
+#[test]
+fn render_with_binaries_checks_every_template_before_any_download() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let template = ws.path().join("templates/kubeadm.yml.tmpl");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{text}\n# {{{{ no_such_variable }}}}\n")).unwrap();
+    let out = ws.run(&[
+        "render",
+        "v1.24.4-4.2.1",
+        "--out",
+        "o",
+        "--binaries",
+        "--offline",
+        "--cache",
+        "cache",
+    ]);
+    common::assert_fails(&out, 2, "no_such_variable");
+    assert!(!ws.path().join("cache").exists(), "nothing may be fetched");
+    assert!(!ws.path().join("o").exists(), "nothing may be written");
+}
