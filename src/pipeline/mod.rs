@@ -1,5 +1,6 @@
 //! The pipeline: what commands do with the plan, the cache, the store and
-//! registries. Building recipes into the layout (`build`), saving a
+//! registries. Turning a planned cell into its context, needs and image
+//! list (`cell`), building recipes into the layout (`build`), saving a
 //! recipe's images into `registry/` (`save`), publishing built images
 //! (`push`), comparing planned tags with published ones (`diff`) and
 //! checking built images against the contract (`verify`). The
@@ -27,8 +28,8 @@ pub use build::{
     write_recipe,
 };
 pub use cell::{
-    AssembleError, AssembledCell, CellPlan, ImageLayers, PrepareError, artifacts_of, needs_of,
-    plans_artifacts, prepare, take_lists, unique_artifacts,
+    AssembleError, AssembledCell, CellPlan, ImageLayers, PrepareError, artifacts_of, plans_artifacts,
+    prepare, take_lists,
 };
 pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
 pub use fetch::{FetchReport, FetchSet, fetch_set};
