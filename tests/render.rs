@@ -447,3 +447,12 @@ fn render_with_binaries_checks_every_template_before_any_download() {
     assert!(!ws.path().join("cache").exists(), "nothing may be fetched");
     assert!(!ws.path().join("o").exists(), "nothing may be written");
 }
+
+#[test]
+fn render_with_binaries_names_the_download_that_failed_and_writes_nothing() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = render_containerd_amd64(&ws, "o", &["--binaries", "--offline", "--cache", "cache"]);
+    common::assert_fails(&out, 1, "fetching binaries: offline:");
+    assert!(stderr(&out).contains("is not in the cache"), "{}", stderr(&out));
+    assert!(!ws.path().join("o").exists(), "nothing may be written");
+}

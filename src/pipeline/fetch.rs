@@ -48,6 +48,13 @@ impl FetchSet {
         &self.failures
     }
 
+    /// Takes the failures out (the set keeps what was fetched), so the
+    /// first can be the error of a step that needs every artifact.
+    pub fn take_failures(&mut self) -> Vec<(Artifact, FetchError)> {
+        self.index.retain(|_, at| at.is_ok());
+        std::mem::take(&mut self.failures)
+    }
+
     /// A set holding `fetched` (tests of the stages after fetching).
     #[cfg(test)]
     pub(super) fn of(fetched: Vec<Fetched>) -> FetchSet {

@@ -60,8 +60,12 @@ pub enum RenderStepError {
     #[error(transparent)]
     Prepare(#[from] PrepareError),
     /// A binary the cell needs was not fetched.
-    #[error("fetching binaries: {0}")]
-    Binaries(String),
+    #[error("fetching binaries: {source}")]
+    Binaries {
+        /// Why (the first artifact that failed).
+        #[source]
+        source: FetchError,
+    },
     /// The cell's image list is a download, and `--binaries` was not given.
     #[error(
         "{cell}: its image list comes from `{component}`, a download\n  help: pass --binaries (with --mirror on an offline machine)"
@@ -176,12 +180,12 @@ fn with_binaries(
     progress: &dyn Progress,
 ) -> Result<Vec<Context>, RenderStepError> {
     let artifacts = plans_artifacts(&plans);
-    let set = {
+    let mut set = {
         let reporter = progress.stage("fetch", artifacts.len());
         fetch_set(matrix, options.clone(), &artifacts, reporter.as_ref())?
     };
-    if let Some((_, error)) = set.failures().first() {
-        return Err(RenderStepError::Binaries(error.to_string()));
+    if let Some((_, source)) = set.take_failures().into_iter().next() {
+        return Err(RenderStepError::Binaries { source });
     }
     take_lists(matrix, &mut plans, &set)?;
     let cache = Cache::open(&options.cache).map_err(|source| FetchError::Io {
