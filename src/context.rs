@@ -434,6 +434,7 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
+/// A write error naming `path`, for `map_err`.
 fn write_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + use<> {
     let path = path.to_path_buf();
     move |source| ContextError::Write { path, source }

@@ -422,7 +422,7 @@ pub fn place(
 ) -> Result<(), FetchError> {
     let origin = Origin::Artifact(artifact.component.clone());
     match &artifact.placement {
-        // Read by the renderer (`render::use_image_list`), not placed.
+        // Read by the cell assembly (`render::supply_image_list`), not placed.
         Placement::ImageList => {}
         Placement::File {
             to, exec, extract, ..
