@@ -300,7 +300,7 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    /// The selection's artifacts cannot be resolved, or fetching cannot start.
+    /// Fetching cannot start.
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// A cell does not render (template, context or lock facts), or its
