@@ -10,7 +10,10 @@ use matrix::context::ContextError;
 use matrix::error::{EXIT_BAD_INPUT, EXIT_FAILURE, Fault};
 use matrix::fetch::FetchError;
 use matrix::oci::StoreError;
-use matrix::pipeline::{AppBuildError, BuildError, CellError, RenderStepError, SelectError};
+use matrix::pipeline::{
+    AppBuildError, AssembleError, BuildError, CellError, PrepareError, RenderStepError, SelectError,
+};
+use matrix::plan::NeedsError;
 use matrix::plan::SelectionError;
 use matrix::registry::RegistryError;
 
@@ -121,14 +124,20 @@ fn machine_and_network_trouble_is_a_failure() {
         ),
         (
             "not fetched",
-            Box::new(CellError::NotFetched {
+            Box::new(AssembleError::NotFetched {
                 artifact: "kubelet".into(),
                 reason: None,
             }),
         ),
         (
             "render binaries",
-            Box::new(RenderStepError::Binaries("timeout".into())),
+            Box::new(RenderStepError::Binaries {
+                source: FetchError::Transfer {
+                    component: "kubelet".into(),
+                    url: "https://dl.k8s.io/kubelet".into(),
+                    reason: "timeout".into(),
+                },
+            }),
         ),
         (
             "init.sh",
@@ -208,10 +217,13 @@ fn wrappers_take_the_code_of_what_they_wrap() {
     };
     assert_eq!(listing.exit_code(), EXIT_FAILURE);
     // A component without a version rule is matrix.toml's to fix.
-    let no_version = FetchError::NoVersion {
+    let no_version = NeedsError::NoVersion {
         component: "kubelet".into(),
         cell: "containerd 1.24.4 4.2.1 amd64".into(),
     };
     assert_eq!(no_version.exit_code(), EXIT_BAD_INPUT);
-    assert_eq!(BuildError::Fetch(no_version).exit_code(), EXIT_BAD_INPUT);
+    assert_eq!(
+        BuildError::Prepare(PrepareError::Needs(no_version)).exit_code(),
+        EXIT_BAD_INPUT
+    );
 }

@@ -43,14 +43,9 @@ pub fn run(matrix_path: &Path, args: &RenderArgs) -> Outcome {
         out: args.out.clone(),
         single,
         force: args.force,
+        binaries: args.binaries.then(|| args.source.options(&matrix)),
     };
-    let records = if args.binaries {
-        let set = super::fetch::fetch_for(&matrix, &args.source, &cells)?;
-        let cache = matrix::fetch::Cache::open(&args.source.options(&matrix).cache)?;
-        render_contexts(&matrix, &cells, &request, Some((&set, &cache)))?
-    } else {
-        render_contexts(&matrix, &cells, &request, None)?
-    };
+    let records = render_contexts(&matrix, &cells, &request, &super::progress::Terminal)?;
     if args.json {
         print_json(&records)?;
     } else {

@@ -1,5 +1,6 @@
 //! The pipeline: what commands do with the plan, the cache, the store and
-//! registries. Building recipes into the layout (`build`), saving a
+//! registries. Turning a planned cell into its context, needs and image
+//! list (`cell`), building recipes into the layout (`build`), saving a
 //! recipe's images into `registry/` (`save`), publishing built images
 //! (`push`), comparing planned tags with published ones (`diff`) and
 //! checking built images against the contract (`verify`). The
@@ -7,9 +8,11 @@
 
 mod app;
 pub mod build;
+mod cell;
 mod diff;
 mod fetch;
 mod inspect;
+mod mirror;
 mod push;
 mod render;
 mod report;
@@ -23,14 +26,17 @@ mod versions;
 pub use app::{AppBuildError, AppImage, AppReport, AppRequest, app_build};
 pub use build::{
     BaseImage, BaseLayer, BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord,
-    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, render_all,
-    rootfs_layers, write_recipe,
+    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, rootfs_layers,
+    write_recipe,
+};
+pub use cell::{
+    AssembleError, AssembledCell, CellPlan, ImageLayers, PrepareError, artifacts_of, plans_artifacts,
+    prepare, take_lists,
 };
 pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
-pub use fetch::{
-    FetchReport, FetchSet, MirrorError, MirrorReport, MirrorSource, artifacts_of, fetch_set, mirror,
-};
+pub use fetch::{FetchReport, FetchSet, fetch_set};
 pub use inspect::inspect_app;
+pub use mirror::{MirrorError, MirrorReport, MirrorSource, mirror};
 pub use push::{PushReport, PushedRef, push, push_image};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};
@@ -56,7 +62,7 @@ impl Fault for BuildError {
         match self {
             BuildError::Store(error) => error.is_bad_input(),
             BuildError::Fetch(error) => error.is_bad_input(),
-            BuildError::Render { source, .. } => source.is_bad_input(),
+            BuildError::Prepare(error) => error.is_bad_input(),
             BuildError::Cache { .. } => false,
         }
     }
@@ -65,13 +71,33 @@ impl Fault for BuildError {
 impl Fault for CellError {
     fn is_bad_input(&self) -> bool {
         match self {
-            CellError::Fetch(error) => error.is_bad_input(),
+            CellError::Assemble(error) => error.is_bad_input(),
             CellError::Context(error) => error.is_bad_input(),
             CellError::Save(error) => error.is_bad_input(),
             CellError::Layer(error) => error.is_bad_input(),
             CellError::Store(error) => error.is_bad_input(),
-            CellError::Render { source, .. } => source.is_bad_input(),
-            CellError::NotFetched { .. } | CellError::Base(_) => false,
+            CellError::Base(_) => false,
+        }
+    }
+}
+
+impl Fault for PrepareError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            PrepareError::Render { source, .. } => source.is_bad_input(),
+            PrepareError::Needs(error) => error.is_bad_input(),
+        }
+    }
+}
+
+impl Fault for AssembleError {
+    /// A file that was not fetched or does not place is a failure; a
+    /// context clash or a list that does not parse is the input's.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            AssembleError::Fetch(error) => error.is_bad_input(),
+            AssembleError::ImageList { source, .. } => source.is_bad_input(),
+            AssembleError::NotFetched { .. } => false,
         }
     }
 }
@@ -88,11 +114,12 @@ impl Fault for SaveError {
 impl Fault for RenderStepError {
     fn is_bad_input(&self) -> bool {
         match self {
-            RenderStepError::Render { source, .. } => source.is_bad_input(),
+            RenderStepError::Prepare(error) => error.is_bad_input(),
+            RenderStepError::Assemble(error) => error.is_bad_input(),
             RenderStepError::Context(error) => error.is_bad_input(),
             RenderStepError::Fetch(error) => error.is_bad_input(),
             RenderStepError::NeedsBinaries { .. } | RenderStepError::NeedsImage { .. } => true,
-            RenderStepError::Binaries(_) => false,
+            RenderStepError::Binaries { .. } => false,
         }
     }
 }
@@ -101,6 +128,7 @@ impl Fault for MirrorError {
     fn is_bad_input(&self) -> bool {
         match self {
             MirrorError::Fetch(error) => error.is_bad_input(),
+            MirrorError::Needs(error) => error.is_bad_input(),
             MirrorError::Render(error) => error.is_bad_input(),
             MirrorError::NoPath { .. } | MirrorError::Io { .. } => false,
         }

@@ -4,6 +4,7 @@
 mod explain;
 mod filter;
 mod github;
+mod needs;
 mod selection;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain, explain_among};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
 pub use github::{GITHUB_JOB_LIMIT, GithubJob, GithubMatrix, GithubShard, GithubShards, published_tags};
+pub use needs::{Artifact, CellNeeds, ImagePart, NeedsError};
 pub use selection::{Selection, SelectionError};
 
 /// The tags one cell's image carries.
