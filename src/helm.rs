@@ -512,6 +512,8 @@ fn template_data(node: &Node<'_>, full: &str) -> Value {
     Value::Map(data)
 }
 
+crate::error::fault!(bad_input: HelmError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

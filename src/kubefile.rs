@@ -487,6 +487,8 @@ pub fn merged_cmd(cmds: &[&CommandForm]) -> Vec<String> {
     }
 }
 
+crate::error::fault!(bad_input: KubefileError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -594,3 +594,34 @@ fn app_arches_in_parallel_give_the_digests_of_a_serial_build() {
     assert!(serial["index"].is_string());
     assert_eq!(serial["index"], parallel["index"]);
 }
+
+#[test]
+fn app_plan_lists_every_version_and_the_arches_build_arch_allows() {
+    let ws = apps();
+    let listed = json(&ws.run(&["app", "plan", "--json"]));
+    let rows: Vec<(String, String, String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap().to_string();
+            (field("name"), field("version"), field("arch"), field("tag"))
+        })
+        .collect();
+    let arch_demo: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.0 == "arch-demo")
+        .map(|r| r.3.as_str())
+        .collect();
+    assert_eq!(arch_demo, ["arch-demo:1.0.0-amd64"], "build_arch narrows");
+    assert!(rows.contains(&(
+        "web-demo".into(),
+        "1.0.0".into(),
+        "arm64".into(),
+        "web-demo:1.0.0-arm64".into()
+    )));
+    let only = json(&ws.run(&["app", "plan", "manifest-demo", "--json"]));
+    assert_eq!(only.as_array().unwrap().len(), 2);
+    let out = ws.run(&["app", "inspect", "applications/web-demo/9.9.9", "--json"]);
+    common::assert_fails(&out, 2, "applications/web-demo/9.9.9 is not a folder");
+}

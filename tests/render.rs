@@ -61,7 +61,14 @@ fn kubeadm_yml_at_every_api_boundary() {
         ("v1.22.17-4.1.3", "v1beta2"),
         ("v1.23.0-4.1.3", "v1beta3"),
         ("v1.30.14-5.0.1", "v1beta3"),
-        ("v1.31.0-5.0.1", "v1beta4"),
+        // sealos 5.0 writes v1beta3 at every version, 5.1 v1beta4 from 1.31
+        // (labring/sealos v5.0.1 and v5.1.1 kubeadm.go), and kubeadm 1.37
+        // reads nothing older.
+        ("v1.31.0-5.0.1", "v1beta3"),
+        ("v1.31.0-5.1.1", "v1beta4"),
+        ("v1.35.0-5.1.1", "v1beta4"),
+        ("v1.36.5-5.1.1", "v1beta4"),
+        ("v1.37.0-5.1.1", "v1beta4"),
     ];
     for (tag, api) in cases {
         for cri in ["containerd", "docker"] {
@@ -119,6 +126,9 @@ fn kubeadm_yml_at_every_api_boundary() {
                 "{tag}"
             );
             kind(&docs, "KubeProxyConfiguration");
+            // Strict against kubeadm's types of that apiVersion and minor.
+            let problems = matrix::verify::kubeadm::check(&text(&rendered, "etc/kubeadm.yml"), api, minor);
+            assert!(problems.is_empty(), "{tag} {cri}: {problems:?}");
         }
     }
 }
@@ -127,7 +137,7 @@ fn kubeadm_yml_at_every_api_boundary() {
 fn image_lists_match_the_reference_table() {
     let ws = widened();
     let matrix = Matrix::load(&ws.matrix()).unwrap();
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "v1.24.4-4.2.1",
             &[
@@ -167,13 +177,53 @@ fn image_lists_match_the_reference_table() {
                 "ghcr.io/labring/lvscare:v5.0.1",
             ],
         ),
+        // kubeadm's defaults of 1.35-1.37 (matrix.lock [kubeadm], issue 23).
+        (
+            "v1.35.0-5.1.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.35.0",
+                "registry.k8s.io/kube-controller-manager:v1.35.0",
+                "registry.k8s.io/kube-scheduler:v1.35.0",
+                "registry.k8s.io/kube-proxy:v1.35.0",
+                "registry.k8s.io/pause:3.10.1",
+                "registry.k8s.io/etcd:3.6.6-0",
+                "registry.k8s.io/coredns/coredns:v1.13.1",
+                "ghcr.io/labring/lvscare:v5.1.1",
+            ],
+        ),
+        (
+            "v1.36.5-5.1.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.36.5",
+                "registry.k8s.io/kube-controller-manager:v1.36.5",
+                "registry.k8s.io/kube-scheduler:v1.36.5",
+                "registry.k8s.io/kube-proxy:v1.36.5",
+                "registry.k8s.io/pause:3.10.2",
+                "registry.k8s.io/etcd:3.6.8-0",
+                "registry.k8s.io/coredns/coredns:v1.14.2",
+                "ghcr.io/labring/lvscare:v5.1.1",
+            ],
+        ),
+        (
+            "v1.37.0-5.1.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.37.0",
+                "registry.k8s.io/kube-controller-manager:v1.37.0",
+                "registry.k8s.io/kube-scheduler:v1.37.0",
+                "registry.k8s.io/kube-proxy:v1.37.0",
+                "registry.k8s.io/pause:3.10.2",
+                "registry.k8s.io/etcd:3.7.0-0",
+                "registry.k8s.io/coredns/coredns:v1.14.6",
+                "ghcr.io/labring/lvscare:v5.1.1",
+            ],
+        ),
     ];
     for (tag, want) in cases {
         let rendered = render(&matrix, tag, "containerd");
         // kubeadm's images in DefaultImageList, lvscare alone in
         // LvscareImageList; both are saved.
         let (lvscare, kubeadm) = want.split_last().unwrap();
-        assert_eq!(rendered.images, want, "{tag}");
+        assert_eq!(rendered.images().unwrap(), want, "{tag}");
         let file = text(&rendered, IMAGE_LIST);
         assert_eq!(file.lines().collect::<Vec<_>>(), kubeadm, "{tag}");
         assert_eq!(
@@ -216,7 +266,12 @@ fn kubefile_and_meta_carry_the_sealos_contract() {
         assert_eq!(meta.env["defaultVIP"], "10.103.97.2");
         // The sandbox image names the pause of the image list.
         assert_eq!(meta.env["sandboxImage"], "pause:3.7");
-        assert!(rendered.images.contains(&"k8s.gcr.io/pause:3.7".to_string()));
+        assert!(
+            rendered
+                .images()
+                .unwrap()
+                .contains(&"k8s.gcr.io/pause:3.7".to_string())
+        );
         let kubefile = text(&rendered, "Kubefile");
         assert!(kubefile.starts_with("FROM scratch\n"), "{kubefile}");
         assert!(kubefile.contains("sandboxImage=\"pause:3.7\""), "{kubefile}");
@@ -420,4 +475,34 @@ fn generated_files_have_fixed_origins() {
         rendered.context.get("scripts/init-cri.sh").unwrap().origin,
         Origin::Context("docker".into())
     );
+}
+
+#[test]
+fn render_with_binaries_checks_every_template_before_any_download() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let template = ws.path().join("templates/kubeadm.yml.tmpl");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{text}\n# {{{{ no_such_variable }}}}\n")).unwrap();
+    let out = ws.run(&[
+        "render",
+        "v1.24.4-4.2.1",
+        "--out",
+        "o",
+        "--binaries",
+        "--offline",
+        "--cache",
+        "cache",
+    ]);
+    common::assert_fails(&out, 2, "no_such_variable");
+    assert!(!ws.path().join("cache").exists(), "nothing may be fetched");
+    assert!(!ws.path().join("o").exists(), "nothing may be written");
+}
+
+#[test]
+fn render_with_binaries_names_the_download_that_failed_and_writes_nothing() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = render_containerd_amd64(&ws, "o", &["--binaries", "--offline", "--cache", "cache"]);
+    common::assert_fails(&out, 1, "fetching binaries: offline:");
+    assert!(stderr(&out).contains("is not in the cache"), "{}", stderr(&out));
+    assert!(!ws.path().join("o").exists(), "nothing may be written");
 }

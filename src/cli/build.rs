@@ -6,24 +6,13 @@ use std::process::ExitCode;
 use clap::Args;
 
 use matrix::PlannedCell;
-use matrix::oci::{Compression, Store, source_date_epoch};
-use matrix::pipeline::{BuildRequest, ImageSource, Status, build};
+use matrix::oci::{Store, source_date_epoch};
+use matrix::pipeline::{BuildRequest, Status, build};
 
-use matrix::registry::ImageMirror;
-
-use super::fetch::SourceArgs;
+use super::args::{CompressionArg, MissingArgs, RegistryArgs, SelectArgs, SourceArgs, image_source};
 use super::output::{print_json, print_rows};
-use super::plan::{MissingArgs, SelectArgs, load_plan};
 use super::progress::Terminal;
-use super::registry::RegistryArgs;
-
-/// `--compression`, shared by rootfs, application and config builds.
-#[derive(Debug, Clone, Args)]
-pub struct CompressionArg {
-    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
-    #[arg(long, default_value = "gzip:6")]
-    pub compression: Compression,
-}
+use super::{Outcome, load_plan};
 
 /// Arguments of `matrix build`.
 #[derive(Debug, Args)]
@@ -73,32 +62,8 @@ pub struct GcArgs {
     json: bool,
 }
 
-/// Where a build's listed images come from: nowhere (`--skip-images`), an
-/// image layout, or registries with `FROM=TO` mirrors (parsed here, so a
-/// mistyped `user:pw@` is never echoed back by clap).
-pub fn image_source<'c>(
-    skip: bool,
-    layout: Option<&PathBuf>,
-    mirrors: &[String],
-    client: &'c matrix::registry::Client,
-) -> anyhow::Result<ImageSource<'c>> {
-    Ok(if skip {
-        ImageSource::Skip
-    } else if let Some(layout) = layout {
-        ImageSource::Layout(layout.clone())
-    } else {
-        ImageSource::Pull {
-            client,
-            mirrors: mirrors
-                .iter()
-                .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError::from))
-                .collect::<Result<_, _>>()?,
-        }
-    })
-}
-
 /// `matrix build`.
-pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+pub fn run_build(path: &Path, args: &BuildArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
     let client = args.registry.client()?;
     let cells: Vec<&PlannedCell> =
@@ -180,7 +145,7 @@ fn human_size(bytes: u64) -> String {
 }
 
 /// `matrix gc`.
-pub fn run_gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
+pub fn run_gc(args: &GcArgs) -> Outcome {
     let store = Store::open_existing(&args.out)?;
     let report = store.gc()?;
     if args.json {
@@ -215,7 +180,7 @@ pub struct FsckArgs {
 
 /// `matrix fsck`: exit 0 when the layout is sound (or was repaired), 1
 /// when problems remain.
-pub fn run_fsck(args: &FsckArgs) -> anyhow::Result<ExitCode> {
+pub fn run_fsck(args: &FsckArgs) -> Outcome {
     let store = Store::open_existing(&args.out)?;
     let report = store.fsck(args.repair)?;
     if args.json {

@@ -1,7 +1,7 @@
-//! Fetching the per-arch binaries a cell needs: resolve each component's
-//! version and URL, apply mirrors, get a checksum (pinned, upstream file
-//! or mirror SHA256SUMS), download into the content-addressed cache with
-//! verification, and place the files into the cell's context.
+//! Fetching the per-arch binaries a cell needs (resolved, purely, by
+//! [`crate::plan::CellNeeds`]): apply mirrors, get a checksum (pinned,
+//! upstream file or mirror SHA256SUMS), download into the content-addressed
+//! cache with verification, and place the files into the cell's context.
 
 mod cache;
 mod check;
@@ -28,60 +28,16 @@ pub use standin::write_stand_in;
 pub use transport::{RetryPolicy, TransportError, plain_error, redact};
 
 use crate::axis::Arch;
-use crate::cell::Cell;
 use crate::config::{Matrix, Placement};
 use crate::context::{Content, Context, ContextError, Entry, Origin, normal_mode};
 use crate::digest::Sha256;
+// The fetch API's units of work, decided with the plan.
+pub use crate::plan::{Artifact, ImagePart};
 use crate::progress::{self, Event, Reporter};
-
-/// One file to download for one arch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Artifact {
-    /// Component name.
-    pub component: String,
-    /// Resolved version.
-    pub version: String,
-    /// Architecture.
-    pub arch: Arch,
-    /// Upstream URL (before mirrors).
-    pub url: String,
-    /// Upstream checksum file URL, if any.
-    pub checksum_url: Option<String>,
-    /// Where it lands in the context.
-    #[serde(skip)]
-    pub placement: Placement,
-}
-
-impl Artifact {
-    /// The key its digest is pinned under in matrix.lock.
-    pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.component, self.version, self.arch)
-    }
-
-    /// A short human name (`kubelet 1.24.4 amd64`).
-    pub fn label(&self) -> String {
-        format!("{} {} {}", self.component, self.version, self.arch)
-    }
-
-    /// The file name at the end of the URL.
-    pub fn file_name(&self) -> &str {
-        self.url.rsplit('/').next().unwrap_or(&self.url)
-    }
-}
 
 /// Why fetching or placing an artifact failed.
 #[derive(Debug, Error)]
 pub enum FetchError {
-    /// No version rule of the component matches the cell.
-    #[error(
-        "component `{component}`: no version rule matches cell {cell}\n  help: add a version rule covering it in matrix.toml"
-    )]
-    NoVersion {
-        /// Component.
-        component: String,
-        /// The cell.
-        cell: String,
-    },
     /// The download's digest is not the expected one; nothing was cached.
     #[error(
         "checksum mismatch for {component} ({arch}) from {url}: expected {expected}, got {actual}\n  help: the download or the mirror is corrupt or not the pinned release; nothing was cached"
@@ -192,101 +148,6 @@ pub enum FetchError {
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchError {
     let what = what.into();
     move |source| FetchError::Io { what, source }
-}
-
-/// Placeholder values of a URL or image template.
-type TemplateValues = Vec<(&'static str, String)>;
-
-/// The version of `component` for `cell` and the placeholder values of its
-/// URL or image template.
-fn template_values(
-    matrix: &Matrix,
-    component: &crate::config::Component,
-    cell: &Cell,
-) -> Result<(String, TemplateValues), FetchError> {
-    let version = component
-        .version(cell, &matrix.lock)
-        .ok_or_else(|| FetchError::NoVersion {
-            component: component.name.clone(),
-            cell: cell.to_string(),
-        })?;
-    let uname_arch = match cell.arch {
-        Arch::Amd64 => "x86_64",
-        Arch::Arm64 => "aarch64",
-    };
-    let values = vec![
-        ("version", version.clone()),
-        ("arch", cell.arch.as_str().to_string()),
-        ("uname_arch", uname_arch.to_string()),
-        ("name", component.name.clone()),
-        ("kube", cell.kube.tag_form()),
-        ("minor", cell.kube.minor().to_string()),
-        ("sealos", cell.sealos.compare_as().to_string()),
-        ("cri", cell.cri.as_str().to_string()),
-    ];
-    Ok((version, values))
-}
-
-/// The artifacts a cell needs, in component order.
-pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, FetchError> {
-    matrix
-        .components
-        .iter()
-        .filter(|component| component.when.matches(cell))
-        .filter_map(|component| component.url.as_ref().map(|url| (component, url)))
-        .map(|(component, url_template)| {
-            let (version, values) = template_values(matrix, component, cell)?;
-            let vars: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let url = url_template.fill(&vars);
-            let checksum_url = component.checksum.as_ref().map(|template| {
-                let mut with_url = vars.clone();
-                with_url.push(("url", url.as_str()));
-                template.fill(&with_url)
-            });
-            Ok(Artifact {
-                component: component.name.clone(),
-                version,
-                arch: cell.arch,
-                url,
-                checksum_url,
-                placement: component.placement.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Files a cell takes out of an image's layers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImagePart {
-    /// Component name.
-    pub component: String,
-    /// The image reference (`ghcr.io/labring/sealos-patch:latest-amd64`).
-    pub image: String,
-    /// Path in the image -> path in the context.
-    pub files: BTreeMap<String, String>,
-}
-
-/// The image components a cell needs, in component order.
-pub fn image_parts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<ImagePart>, FetchError> {
-    matrix
-        .components
-        .iter()
-        .filter(|component| component.when.matches(cell))
-        .filter_map(|component| component.image.as_ref().map(|image| (component, image)))
-        .map(|(component, image)| {
-            let (_, values) = template_values(matrix, component, cell)?;
-            let vars: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let files = match &component.placement {
-                Placement::Extract(files) => files.clone(),
-                _ => BTreeMap::new(),
-            };
-            Ok(ImagePart {
-                component: component.name.clone(),
-                image: image.fill(&vars),
-                files,
-            })
-        })
-        .collect()
 }
 
 /// How to fetch.
@@ -616,7 +477,7 @@ pub fn place(
 ) -> Result<(), FetchError> {
     let origin = Origin::Artifact(artifact.component.clone());
     match &artifact.placement {
-        // Read by the renderer (`render::use_image_list`), not placed.
+        // Read by the cell assembly (`render::supply_image_list`), not placed.
         Placement::ImageList => {}
         Placement::File {
             to, exec, extract, ..
@@ -920,6 +781,19 @@ pub fn place_from_layers(
     }
     Ok(())
 }
+
+impl crate::error::Fault for FetchError {
+    /// matrix.toml's to fix when a context is wrong; downloads,
+    /// checksums and archives fail.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            FetchError::Context(error) => crate::error::Fault::is_bad_input(error),
+            _ => false,
+        }
+    }
+}
+
+crate::error::fault!(failure: ExtractError);
 
 #[cfg(test)]
 mod tests {

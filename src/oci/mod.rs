@@ -25,3 +25,22 @@ pub use manifest::{
 pub use refs::{RefLayout, STAND_IN_LABEL, StandIn};
 pub use store::{BlobProblem, GcReport, REF_NAME, RefName, Store, StoreError, ref_name};
 pub use time::{rfc3339, source_date_epoch};
+
+impl crate::error::Fault for StoreError {
+    /// A folder that is not an OCI layout was named by the user; every
+    /// other store error is trouble with the disk or the layout's content.
+    fn is_bad_input(&self) -> bool {
+        matches!(self, StoreError::NotALayout { .. })
+    }
+}
+
+impl crate::error::Fault for LayerError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            LayerError::Store { source, .. } => crate::error::Fault::is_bad_input(source),
+            _ => false,
+        }
+    }
+}
+
+crate::error::fault!(failure: BlobProblem);

@@ -126,13 +126,23 @@ pub enum AppBuildError {
         #[source]
         source: crate::tag::TagError,
     },
-    /// A COPY destination leaves the image tree (`app::beneath` says why).
-    #[error("{what}: {message}")]
+    /// The image just written could not be read back (`app inspect`).
+    #[error("reading {reference} back: {source}")]
+    Inspect {
+        /// The image.
+        reference: String,
+        /// Why.
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+    /// A COPY destination leaves the image tree or passes a link.
+    #[error("{what}: {source}")]
     Path {
         /// The COPY (URL redacted).
         what: String,
         /// Why.
-        message: String,
+        #[source]
+        source: crate::app::PathError,
     },
     /// `COPY --from` without image pulls.
     #[error("COPY --from={image}: needs image pulls; not with --skip-images")]
@@ -157,18 +167,6 @@ pub enum AppBuildError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl AppBuildError {
-    /// True when the application (its folder, Kubefile or version) is bad
-    /// input rather than a failed build.
-    pub fn is_usage(&self) -> bool {
-        match self {
-            AppBuildError::App(app) => app.is_usage(),
-            AppBuildError::Tag { .. } => true,
-            _ => false,
-        }
-    }
 }
 
 impl From<AppError> for AppBuildError {
@@ -383,9 +381,9 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
             .fetcher
             .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
         let what = crate::net::redact(&url);
-        let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Path {
+        let target = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
             what: what.clone(),
-            message,
+            source,
         })?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(io_error(&what))?;
@@ -399,9 +397,9 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
             .ok_or_else(|| AppBuildError::NeedsPulls { image: image.clone() })?;
         let base = saver.base(&image, arch)?;
         let what = format!("COPY --from={image} {source}");
-        let into = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Path {
+        let into = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
             what: what.clone(),
-            message,
+            source,
         })?;
         let layers: Vec<(PathBuf, Compression)> = base
             .layers

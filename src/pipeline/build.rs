@@ -12,7 +12,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::fetch::{FetchSet, artifacts_of, fetch_set, use_fetched_list};
+use super::cell::{AssembleError, CellPlan, ImageLayers, PrepareError, plans_artifacts, prepare, take_lists};
+use super::fetch::{FetchSet, fetch_set};
 use super::publish::{Placement, publish};
 use super::save::{ImageSaver, ImageSource, SaveError};
 use super::write::{LayerSlots, WriteError, WriteOptions, Written, write_recipe};
@@ -20,30 +21,19 @@ use crate::axis::Arch;
 use crate::config::Matrix;
 use crate::context::ContextError;
 use crate::digest::Sha256;
-use crate::fetch::{
-    Cache, FetchError, FetchOptions, artifacts_for, image_parts_for, pack_all, place, place_from_layers,
-};
+use crate::fetch::{Cache, FetchError, FetchOptions};
 use crate::oci::{Compression, Store, StoreError};
-use crate::plan::{Plan, PlannedCell};
+use crate::plan::{ImagePart, Plan, PlannedCell};
 use crate::progress::{Event, Outcome, Progress, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
-use crate::render::{RenderError, RenderedCell, render_cell, shim_images};
 use crate::tag::Tag;
 
 /// Why one cell (one recipe) failed; the other cells go on.
 #[derive(Debug, Error)]
 pub enum CellError {
-    /// An artifact the cell needs was not fetched.
-    #[error("{artifact} was not fetched{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
-    NotFetched {
-        /// The artifact (`kubelet 1.24.4 amd64`).
-        artifact: String,
-        /// The fetch error, if the fetch was tried.
-        reason: Option<String>,
-    },
-    /// Resolving or placing an artifact failed.
+    /// The cell's downloads or image files could not be placed.
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Assemble(#[from] AssembleError),
     /// The assembled context is unsafe or inconsistent.
     #[error(transparent)]
     Context(#[from] ContextError),
@@ -53,15 +43,6 @@ pub enum CellError {
     /// Writing the image failed.
     #[error(transparent)]
     Write(#[from] WriteError),
-    /// The final image lists do not parse.
-    #[error("{cell}: {source}")]
-    Render {
-        /// The cell.
-        cell: String,
-        /// Why.
-        #[source]
-        source: RenderError,
-    },
 }
 
 /// Everything one `build` needs, resolved by the caller.
@@ -106,8 +87,8 @@ pub struct BuildReport {
 /// and publishes their tags.
 pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let start = Instant::now();
-    let mut rendered = render_all(request.matrix, &request.cells)?;
-    let artifacts = artifacts_of(request.matrix, &request.cells)?;
+    let mut plans = prepare(request.matrix, &request.cells)?;
+    let artifacts = plans_artifacts(&plans);
     let cache = Cache::open(&request.fetch.cache).map_err(|source| BuildError::Cache {
         path: request.fetch.cache.clone(),
         source,
@@ -121,17 +102,17 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
             reporter.as_ref(),
         )?
     };
-    for (planned, cell) in request.cells.iter().zip(rendered.iter_mut()) {
-        use_fetched_list(request.matrix, planned, cell, &set).map_err(|source| BuildError::Render {
-            cell: format!("{}:{}", planned.image, planned.tags.tag),
-            source,
-        })?;
-    }
+    take_lists(request.matrix, &mut plans, &set)?;
     let store = Store::open(&request.out)?;
-    let images: std::collections::BTreeSet<(&String, Arch)> = rendered
+    // A count for the progress stage; a cell whose lists do not parse fails
+    // when it is assembled.
+    let images: std::collections::BTreeSet<(String, Arch)> = plans
         .iter()
-        .zip(&request.cells)
-        .flat_map(|(cell, planned)| cell.images.iter().map(move |image| (image, planned.cell.arch)))
+        .flat_map(|plan| {
+            let arch = plan.planned.cell.arch;
+            let images = plan.rendered.images().unwrap_or_default();
+            images.into_iter().map(move |image| (image, arch))
+        })
         .collect();
     let pulls = progress.stage("images", images.len());
     let saver = request.images.saver(&cache, pulls.as_ref());
@@ -146,13 +127,7 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
         plan: &request.plan.cells,
     };
     let reporter = progress.stage("build", request.cells.len());
-    let cells = build_cells(
-        request.matrix,
-        &request.cells,
-        rendered,
-        &options,
-        reporter.as_ref(),
-    )?;
+    let cells = build_cells(request.matrix, plans, &options, reporter.as_ref())?;
     let count = |want: fn(&Status) -> bool| cells.iter().filter(|r| want(&r.status)).count();
     Ok(BuildReport {
         built: count(|s| *s == Status::Built),
@@ -241,50 +216,29 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    /// The selection's artifacts cannot be resolved, or fetching cannot start.
+    /// Fetching cannot start.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// A cell does not render (template, context or lock facts).
-    #[error("{cell}: {source}")]
-    Render {
-        /// The cell's image and tag.
-        cell: String,
-        /// Why.
-        #[source]
-        source: RenderError,
-    },
+    /// A cell does not render (template, context or lock facts), or its
+    /// needs cannot be resolved.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
 }
 
-/// Renders every cell before anything is downloaded or written, so a
-/// template or context mistake stops the build at once (and is bad input,
-/// not a failed cell).
-pub fn render_all(matrix: &Matrix, cells: &[&PlannedCell]) -> Result<Vec<RenderedCell>, BuildError> {
-    cells
-        .par_iter()
-        .map(|planned| {
-            render_cell(matrix, planned).map_err(|source| BuildError::Render {
-                cell: format!("{}:{}", planned.image, planned.tags.tag),
-                source,
-            })
-        })
-        .collect()
-}
-
-/// Builds cells (rendered by [`render_all`], in the same order) and
-/// publishes their tags in the store.
+/// Builds cells (planned by [`prepare`]) and publishes their tags in the
+/// store.
 pub fn build_cells(
     matrix: &Matrix,
-    cells: &[&PlannedCell],
-    rendered: Vec<RenderedCell>,
+    plans: Vec<CellPlan<'_>>,
     options: &BuildOptions<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<CellResult>, BuildError> {
     let slots = LayerSlots::default();
+    let cells: Vec<&PlannedCell> = plans.iter().map(|plan| plan.planned).collect();
     let run = || -> Vec<(CellResult, Option<Descriptor>)> {
-        cells
-            .par_iter()
-            .zip(rendered.into_par_iter())
-            .map(|(cell, rendered)| build_one(matrix, cell, rendered, options, &slots, reporter))
+        plans
+            .into_par_iter()
+            .map(|plan| build_one(matrix, plan, options, &slots, reporter))
             .collect()
     };
     let results = match rayon::ThreadPoolBuilder::new()
@@ -307,19 +261,19 @@ pub fn build_cells(
 
 fn build_one(
     matrix: &Matrix,
-    planned: &PlannedCell,
-    rendered: RenderedCell,
+    plan: CellPlan<'_>,
     options: &BuildOptions<'_>,
     slots: &LayerSlots,
     reporter: &dyn Reporter,
 ) -> (CellResult, Option<Descriptor>) {
+    let planned = plan.planned;
     let task = format!("{}:{}", planned.image, planned.tags.tag);
     reporter.report(Event::Started {
         task: &task,
         total: None,
     });
     let start = Instant::now();
-    let outcome = build_cell(matrix, planned, rendered, options, slots);
+    let outcome = build_cell(matrix, plan, options, slots);
     let seconds = start.elapsed().as_secs_f64();
     let (status, record, written) = match outcome {
         Ok(written) => (
@@ -355,68 +309,50 @@ fn build_one(
 /// writes it.
 fn build_cell(
     matrix: &Matrix,
-    planned: &PlannedCell,
-    rendered: RenderedCell,
+    plan: CellPlan<'_>,
     options: &BuildOptions<'_>,
     slots: &LayerSlots,
 ) -> Result<Written, CellError> {
-    let recipe = cell_recipe(matrix, planned, rendered, options)?;
+    let recipe = cell_recipe(matrix, plan, options)?;
     Ok(write_recipe(recipe, &options.writer(), slots)?)
 }
 
-/// A rootfs cell as a recipe: the rendered context plus its binaries,
-/// split by [`rootfs_layers`].
-fn cell_recipe(
-    matrix: &Matrix,
-    planned: &PlannedCell,
-    rendered: RenderedCell,
-    options: &BuildOptions<'_>,
-) -> Result<Recipe, CellError> {
-    let mut context = rendered.context;
-    for artifact in artifacts_for(matrix, &planned.cell)? {
-        let fetched = options
-            .fetched
-            .get(&artifact)
-            .ok_or_else(|| CellError::NotFetched {
-                artifact: artifact.label(),
-                reason: options.fetched.failure(&artifact).map(ToString::to_string),
-            })?;
-        place(&mut context, &artifact, fetched, options.cache)?;
-    }
-    pack_all(matrix, &mut context, options.cache)?;
-    let parts = image_parts_for(matrix, &planned.cell)?;
-    for part in &parts {
-        let saver = options
-            .saver
-            .ok_or_else(|| WriteError::NeedsPulls(part.image.clone()))?;
-        let base = saver.base(&part.image, planned.cell.arch)?;
-        let layers: Vec<_> = base
-            .layers
-            .iter()
-            .map(|layer| (layer.path.clone(), layer.desc.compression))
-            .collect();
-        place_from_layers(&mut context, part, &layers, options.cache)?;
-    }
-    // What is saved is what images/shim/ lists once every file is placed
-    // (an image component may bring its own lvscare list).
-    let images = if parts.is_empty() {
-        rendered.images
-    } else {
-        shim_images(&context).map_err(|source| CellError::Render {
-            cell: planned.cell.to_string(),
-            source,
-        })?
-    };
+/// A rootfs cell as a recipe: its assembled context (the layers of its
+/// image parts pulled first), split by [`rootfs_layers`].
+fn cell_recipe(matrix: &Matrix, plan: CellPlan<'_>, options: &BuildOptions<'_>) -> Result<Recipe, CellError> {
+    let planned = plan.planned;
+    let part_layers = plan
+        .needs
+        .parts
+        .iter()
+        .map(|part| part_layers(part, planned.cell.arch, options.saver))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cell = plan.assemble(matrix, options.fetched, options.cache, &part_layers)?;
     Ok(Recipe {
         image: planned.image.clone(),
         tag: planned.tags.tag.to_string(),
         platform: planned.cell.arch,
-        context,
+        context: cell.context,
         layers: rootfs_layers(matrix),
-        config: rendered.meta,
-        images,
+        config: cell.meta,
+        images: cell.images,
         base: None,
     })
+}
+
+/// The verified layers of the image a part comes from, for `arch`.
+fn part_layers(
+    part: &ImagePart,
+    arch: Arch,
+    saver: Option<&dyn ImageSaver>,
+) -> Result<ImageLayers, CellError> {
+    let saver = saver.ok_or_else(|| WriteError::NeedsPulls(part.image.clone()))?;
+    let base = saver.base(&part.image, arch)?;
+    Ok(base
+        .layers
+        .iter()
+        .map(|layer| (layer.path.clone(), layer.desc.compression))
+        .collect())
 }
 
 /// The rootfs layer policy: the CRI's runtime files, one layer per

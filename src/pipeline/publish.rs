@@ -65,9 +65,10 @@ impl Placement {
     }
 }
 
-/// The one tag rule of application and config images: `<version>-<arch>`.
+/// The per-arch tag of an application or config image
+/// ([`crate::app::arch_tag`], the one rule), validated.
 pub fn app_tag(version: &str, arch: Arch) -> Result<Tag, TagError> {
-    format!("{version}-{arch}").parse()
+    crate::app::arch_tag(version, arch).parse()
 }
 
 /// Points the per-arch tags and aliases of `written` at their manifests,

@@ -15,3 +15,14 @@ pub use client::{CHUNK, Client, RegistryError, is_loopback, next_link};
 pub use image::{ImageFrom, ImageReader, Pulled, PulledImage};
 pub use reference::{ImageMirror, ImageMirrorError, ImageRef, ReferenceError, pull_source};
 pub use target::{Target, TargetError};
+
+// A malformed reference, target, mirror or auth file is the user's to fix;
+// a registry that refuses, fails or lies is a failure.
+crate::error::fault!(
+    bad_input: AuthFileError,
+    AuthJsonError,
+    ReferenceError,
+    TargetError,
+    ImageMirrorError
+);
+crate::error::fault!(failure: RegistryError);
