@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod attest;
 pub mod axis;
 pub mod cell;
 pub mod chatops;

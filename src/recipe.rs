@@ -32,6 +32,8 @@ pub struct Recipe {
     /// An image whose layers and config come first (`FROM`); `None` is
     /// `FROM scratch`.
     pub base: Option<String>,
+    /// What it was built from, for its SBOM and provenance.
+    pub inputs: crate::attest::Inputs,
 }
 
 /// Which files a layer group takes, by origin.

@@ -152,6 +152,8 @@ pub struct SealosAxis {
 pub struct Matrix {
     /// The matrix.toml path.
     pub path: PathBuf,
+    /// The matrix.lock path.
+    pub lock_path: PathBuf,
     /// Registries/namespaces images are published to.
     pub publish: Vec<String>,
     /// CRI axis, in declared order.
@@ -197,7 +199,10 @@ impl Matrix {
             .map_or("matrix.lock", |lock| lock.get_ref().as_str());
         let lock_path = path.parent().unwrap_or(Path::new(".")).join(lock_name);
         let lock = Lock::load(&lock_path)?;
-        resolve(&source, raw, lock)
+        Ok(Matrix {
+            lock_path,
+            ..resolve(&source, raw, lock)?
+        })
     }
 
     /// The image name for a CRI (every CRI on the axis has one).
@@ -386,6 +391,7 @@ fn resolve(source: &Source, raw: RawMatrix, lock: Lock) -> Result<Matrix, InputE
     lock.check_pins(&names, &["amd64", "arm64"])?;
     Ok(Matrix {
         path: source.path.clone(),
+        lock_path: PathBuf::new(),
         publish,
         cris,
         arches,

@@ -152,3 +152,29 @@ pub fn build_index(store: &Store, entries: &[IndexEntry]) -> Result<Descriptor, 
         .map_err(invalid)?;
     store.put_json(&index, MediaType::ImageIndex)
 }
+
+/// Stores `document` (canonical JSON, media type `artifact_type`) and an
+/// OCI 1.1 artifact manifest pointing at it with `subject` (the image it
+/// describes) and `artifactType`; returns the manifest's descriptor, with
+/// the artifact type, for `index.json` or a registry's referrers list.
+pub fn build_referrer(
+    store: &Store,
+    subject: &Descriptor,
+    artifact_type: &str,
+    document: &serde_json::Value,
+) -> Result<Descriptor, StoreError> {
+    let blob = store.put_json(document, MediaType::Other(artifact_type.to_string()))?;
+    let empty = store.put_json(&serde_json::json!({}), MediaType::EmptyJSON)?;
+    let subject = Descriptor::new(subject.media_type().clone(), subject.size(), subject.digest().clone());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MediaType::ImageManifest.to_string(),
+        "artifactType": artifact_type,
+        "config": empty,
+        "layers": [blob],
+        "subject": subject,
+    });
+    let mut descriptor = store.put_json(&manifest, MediaType::ImageManifest)?;
+    descriptor.set_artifact_type(Some(MediaType::Other(artifact_type.to_string())));
+    Ok(descriptor)
+}

@@ -15,7 +15,7 @@ mod time;
 
 pub use config::ImageConfig;
 pub use fsck::{Defect, FsckReport, Problem};
-pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest};
+pub use image::{IndexEntry, ManifestInfo, build_index, build_manifest, build_referrer};
 pub use layer::{Compression, CompressionError, LayerDesc, LayerError, LayerFile, LayerSpec, write_layer};
 pub use layers::{LayerEntry, LayerTree, MAX_LAYER_ENTRIES};
 pub use manifest::{

@@ -505,8 +505,10 @@ impl Store {
     /// keeping the rest; every named blob must already exist.
     pub fn set_refs(&self, refs: Vec<(RefName, Descriptor)>) -> Result<(), StoreError> {
         let _lock = self.lock()?;
-        let mut by_name: BTreeMap<String, Descriptor> = self
-            .index()?
+        let index = self.index()?;
+        // Unnamed entries (referrers: SBOMs, provenance) stay as they are.
+        let unnamed: Vec<Descriptor> = index.iter().filter(|d| ref_name(d).is_none()).cloned().collect();
+        let mut by_name: BTreeMap<String, Descriptor> = index
             .into_iter()
             .filter_map(|d| ref_name(&d).map(|name| (name.to_string(), d.clone())))
             .collect();
@@ -518,7 +520,72 @@ impl Store {
             descriptor.set_annotations(Some(annotations));
             by_name.insert(name, descriptor);
         }
-        self.write_index(by_name.into_values().collect())
+        self.write_index(by_name.into_values().chain(unnamed).collect())
+    }
+
+    /// Lists referrers (manifests with a `subject`) in `index.json` without
+    /// ref names, so tools see them as artifacts, not images; every blob
+    /// must already exist. Listing one twice keeps one entry.
+    pub fn add_referrers(&self, referrers: &[Descriptor]) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        for referrer in referrers {
+            if !index.iter().any(|d| ref_name(d).is_none() && d.digest() == referrer.digest()) {
+                index.push(referrer.clone());
+            }
+        }
+        self.write_index(index)
+    }
+
+    /// The referrers listed in `index.json` whose subject is `subject`.
+    pub fn referrers(&self, subject: &Sha256) -> Result<Vec<Descriptor>, StoreError> {
+        let subject = subject.to_string();
+        Ok(self
+            .index()?
+            .into_iter()
+            .filter(|d| ref_name(d).is_none())
+            .filter(|d| self.subject_of(&d.digest().to_string()).as_deref() == Some(subject.as_str()))
+            .collect())
+    }
+
+    /// The `subject` digest a stored manifest names, if any.
+    fn subject_of(&self, digest: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Subject {
+            subject: Option<Named>,
+        }
+        let bytes = fs::read(self.path_of(digest)).ok()?;
+        serde_json::from_slice::<Subject>(&bytes).ok()?.subject.map(|s| s.digest)
+    }
+
+    /// Drops referrers whose subject no tag reaches any more (their image
+    /// was replaced), so gc can delete both. The caller holds the lock.
+    fn drop_orphan_referrers(&self) -> Result<(), StoreError> {
+        let index = self.index()?;
+        let mut seen = BTreeSet::new();
+        let mut queue: Vec<Child> = index.iter().filter(|d| ref_name(d).is_some()).map(Child::of).collect();
+        while let Some(child) = queue.pop() {
+            if seen.insert(child.digest.clone())
+                && child.may_have_children()
+                && let Some(found) = self.small_children(&child.digest)
+            {
+                queue.extend(found);
+            }
+        }
+        let before = index.len();
+        let kept: Vec<Descriptor> = index
+            .into_iter()
+            .filter(|d| {
+                ref_name(d).is_some()
+                    || self
+                        .subject_of(&d.digest().to_string())
+                        .is_none_or(|subject| seen.contains(&subject))
+            })
+            .collect();
+        if kept.len() == before {
+            return Ok(());
+        }
+        self.write_index(kept)
     }
 
     /// Removes ref names from `index.json`; the caller holds [`Store::lock`].
@@ -626,6 +693,7 @@ impl Store {
             .lock()
             .map_err(|e| StoreError::io("waiting for builds using the store", e))?;
         let _lock = self.lock()?;
+        self.drop_orphan_referrers()?;
         let keep = self.reachable()?;
         let mut report = GcReport::default();
         let blobs = self.root.join("blobs/sha256");

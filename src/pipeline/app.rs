@@ -355,6 +355,7 @@ fn write_arch(
         config: prepared.config.clone(),
         images: images.clone(),
         base: prepared.base.clone(),
+        inputs: crate::attest::Inputs::default(),
     };
     let written = write_recipe(recipe, inputs.options, inputs.slots)?;
     let descriptor = written.record.descriptor().clone();

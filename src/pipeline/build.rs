@@ -16,6 +16,7 @@ use super::cell::{AssembleError, CellPlan, ImageLayers, PrepareError, plans_arti
 use super::fetch::{FetchSet, fetch_set};
 use super::publish::{Placement, publish};
 use super::save::{ImageSaver, ImageSource, SaveError};
+use crate::attest;
 use super::write::{LayerSlots, WriteError, WriteOptions, Written, write_recipe};
 use crate::axis::Arch;
 use crate::config::Matrix;
@@ -327,6 +328,7 @@ fn cell_recipe(matrix: &Matrix, plan: CellPlan<'_>, options: &BuildOptions<'_>) 
         .iter()
         .map(|part| part_layers(part, planned.cell.arch, options.saver))
         .collect::<Result<Vec<_>, _>>()?;
+    let inputs = cell_inputs(matrix, &plan, options.fetched);
     let cell = plan.assemble(matrix, options.fetched, options.cache, &part_layers)?;
     Ok(Recipe {
         image: planned.image.clone(),
@@ -337,7 +339,45 @@ fn cell_recipe(matrix: &Matrix, plan: CellPlan<'_>, options: &BuildOptions<'_>) 
         config: cell.meta,
         images: cell.images,
         base: None,
+        inputs,
     })
+}
+
+/// What a cell is built from, for its SBOM and provenance: each download
+/// with its verified digest, matrix.toml and matrix.lock by digest, and
+/// the cell asked for.
+fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> attest::Inputs {
+    let planned = plan.planned;
+    let sources = plan
+        .needs
+        .artifacts
+        .iter()
+        .filter_map(|artifact| {
+            let got = fetched.get(artifact)?;
+            Some(attest::Source {
+                component: artifact.component.clone(),
+                version: artifact.version.clone(),
+                url: artifact.url.clone(),
+                sha256: got.digest.clone(),
+            })
+        })
+        .collect();
+    let materials = [("matrix.toml", &matrix.path), ("matrix.lock", &matrix.lock_path)]
+        .into_iter()
+        .filter_map(|(name, path)| Some((name.to_string(), Sha256::of(&std::fs::read(path).ok()?))))
+        .collect();
+    let parameters = [
+        ("cell".to_string(), format!("{}:{}", planned.image, planned.tags.tag)),
+        ("cri".to_string(), planned.cell.cri.to_string()),
+        ("kubernetes".to_string(), planned.cell.kube.to_string()),
+        ("sealos".to_string(), planned.cell.sealos.to_string()),
+    ]
+    .into();
+    attest::Inputs {
+        sources,
+        materials,
+        parameters,
+    }
 }
 
 /// The verified layers of the image a part comes from, for `arch`.

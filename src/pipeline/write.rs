@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::save::{BaseImage, ImageSaver, SaveError};
-use crate::context::ContextError;
+use crate::attest;
+use crate::context::{Content, Context, ContextError, Entry, Origin};
 use crate::digest::Sha256;
 use crate::oci::{
-    Compression, LayerDesc, LayerError, LayerSpec, Store, StoreError, build_manifest, write_layer,
+    Compression, LayerDesc, LayerError, LayerSpec, Store, StoreError, build_manifest, build_referrer,
+    write_layer,
 };
 use crate::recipe::Recipe;
 
@@ -61,6 +63,9 @@ pub struct CellRecord {
     /// Config plus layer bytes.
     pub size: u64,
     pub(super) descriptor: Descriptor,
+    /// Its SBOM and provenance referrers.
+    #[serde(default)]
+    pub referrers: Vec<Descriptor>,
 }
 
 impl CellRecord {
@@ -124,10 +129,17 @@ pub fn write_recipe(
     }
     let cell_key = recipe_key(&recipe, base.as_ref(), &specs, &keys);
     let record_name = format!("{}:{}", recipe.image, recipe.tag);
-    if let Some(record) = options.store.record::<CellRecord>("cells", &record_name)
+    if let Some(mut record) = options.store.record::<CellRecord>("cells", &record_name)
         && record.key == cell_key
         && options.store.check_closure(&record.descriptor).is_ok()
     {
+        if record.referrers.is_empty()
+            || record.referrers.iter().any(|r| options.store.check_closure(r).is_err())
+        {
+            record.referrers = attest(&recipe, &record.descriptor, options)?;
+            options.store.put_record("cells", &record_name, &record)?;
+        }
+        options.store.add_referrers(&record.referrers)?;
         return Ok(Written {
             record,
             unchanged: true,
@@ -169,13 +181,16 @@ pub fn write_recipe(
             path: options.store.root().join("index.json"),
             message: e.to_string(),
         })?;
+    let referrers = attest(&recipe, &info.descriptor, options)?;
     let record = CellRecord {
         key: cell_key,
         digest,
         size: info.size,
         descriptor: info.descriptor,
+        referrers,
     };
     options.store.put_record("cells", &record_name, &record)?;
+    options.store.add_referrers(&record.referrers)?;
     Ok(Written {
         record,
         unchanged: false,
@@ -256,4 +271,76 @@ fn recipe_key(recipe: &Recipe, base: Option<&BaseImage>, specs: &[LayerSpec<'_>]
         text.push_str(&format!("layer {} {key}\n", spec.name));
     }
     Sha256::of(text.as_bytes())
+}
+
+/// Where a saved image's tag link lies in `registry/` (distribution's
+/// storage tree): `<prefix><repository>/_manifests/tags/<tag>/current/link`.
+const REPOSITORIES: &str = "registry/docker/registry/v2/repositories/";
+
+/// The image's SBOM and provenance, stored as referrers of `subject`
+/// (not yet listed in `index.json`). Every placed file is hashed as it is
+/// in the image; saved images are named by their tag links.
+fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> Result<Vec<Descriptor>, WriteError> {
+    let store = options.store;
+    let invalid = |message: String| StoreError::Invalid {
+        path: store.root().join("index.json"),
+        message,
+    };
+    let digest: Sha256 = subject.digest().to_string().parse().map_err(
+        |e: crate::digest::DigestError| invalid(e.to_string()),
+    )?;
+    let entries: Vec<(&str, &Entry)> = recipe.context.entries().collect();
+    let files = entries
+        .par_iter()
+        .filter(|(_, entry)| entry.origin != Origin::Registry && !matches!(entry.content, Content::Symlink(_)))
+        .map(|(path, entry)| {
+            let reader = Context::open(entry).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let (sha256, _) =
+                Sha256::of_reader(reader).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let component = match &entry.origin {
+                Origin::Artifact(name) => Some(name.clone()),
+                _ => None,
+            };
+            Ok(attest::File {
+                path: path.to_string(),
+                sha256,
+                component,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut images = Vec::new();
+    for (path, entry) in &entries {
+        let Some(rest) = path.strip_prefix(REPOSITORIES) else { continue };
+        let Some((repository, tag)) = rest
+            .strip_suffix("/current/link")
+            .and_then(|r| r.split_once("/_manifests/tags/"))
+        else {
+            continue;
+        };
+        let mut text = String::new();
+        Context::open(entry)
+            .and_then(|mut r| std::io::Read::read_to_string(&mut r, &mut text))
+            .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+        let digest = text.trim().parse().map_err(|e: crate::digest::DigestError| {
+            invalid(format!("{path}: {e}"))
+        })?;
+        images.push(attest::SavedImage {
+            reference: format!("{repository}:{tag}"),
+            digest,
+        });
+    }
+    let facts = attest::Facts {
+        image: &recipe.image,
+        tag: &recipe.tag,
+        arch: recipe.platform,
+        digest: &digest,
+        inputs: &recipe.inputs,
+        files,
+        images,
+        epoch: options.epoch,
+    };
+    Ok(vec![
+        build_referrer(store, subject, attest::SPDX_MEDIA_TYPE, &attest::spdx(&facts))?,
+        build_referrer(store, subject, attest::IN_TOTO_MEDIA_TYPE, &attest::provenance(&facts))?,
+    ])
 }

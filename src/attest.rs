@@ -1,0 +1,355 @@
+//! What an image is made of and how it was made, as documents a supply
+//! chain reads: an SPDX 2.3 SBOM and an in-toto v1 statement with a SLSA
+//! provenance v1 predicate. Pure: the writer gathers [`Facts`] and stores
+//! the bytes; equal facts give equal bytes (the clock is
+//! `SOURCE_DATE_EPOCH`, lists are sorted, keys are sorted when stored).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::axis::Arch;
+use crate::digest::Sha256;
+use crate::oci::rfc3339;
+
+/// The SBOM's media type (its blob and its referrer's `artifactType`).
+pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
+/// The provenance statement's media type.
+pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+/// Who made the documents.
+pub const BUILDER_ID: &str = "https://github.com/labring/matrix";
+/// What kind of build the provenance describes.
+pub const BUILD_TYPE: &str = "https://github.com/labring/matrix/build/v1";
+
+/// A downloaded artifact the image was built from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Source {
+    /// Component name (`kubelet`).
+    pub component: String,
+    /// Resolved version.
+    pub version: String,
+    /// Upstream URL (before mirrors).
+    pub url: String,
+    /// Verified digest of the download.
+    pub sha256: Sha256,
+}
+
+/// A file placed in the image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct File {
+    /// Path inside the image (`bin/kubelet`).
+    pub path: String,
+    /// Digest of its bytes.
+    pub sha256: Sha256,
+    /// The component it came from, if it was downloaded.
+    pub component: Option<String>,
+}
+
+/// An image saved into `registry/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SavedImage {
+    /// Repository and tag (`registry.k8s.io/pause:3.7` as saved:
+    /// `registry.k8s.io/pause` + `3.7`).
+    pub reference: String,
+    /// Manifest digest.
+    pub digest: Sha256,
+}
+
+/// The build's own inputs that are not downloads (matrix.toml, matrix.lock).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Downloads, by component.
+    pub sources: Vec<Source>,
+    /// Named input files and their digests (`matrix.toml`).
+    pub materials: BTreeMap<String, Sha256>,
+    /// What was asked for (`cell`, `selection`, `app`).
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Everything the documents say about one per-arch image.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// Image name (`kubernetes`).
+    pub image: &'a str,
+    /// Per-arch tag.
+    pub tag: &'a str,
+    /// Platform.
+    pub arch: Arch,
+    /// The image manifest's digest.
+    pub digest: &'a Sha256,
+    /// Build inputs.
+    pub inputs: &'a Inputs,
+    /// Files placed (registry content excluded: see `images`).
+    pub files: Vec<File>,
+    /// Images saved into `registry/`.
+    pub images: Vec<SavedImage>,
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch: u64,
+}
+
+/// An SPDX id from free text (letters, digits, `.` and `-` only).
+fn spdx_id(kind: &str, text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .collect();
+    format!("SPDXRef-{kind}-{clean}")
+}
+
+fn checksum(sha256: &Sha256) -> Value {
+    json!([{ "algorithm": "SHA256", "checksumValue": sha256.hex() }])
+}
+
+/// The image's SPDX 2.3 document: the image as the described package, one
+/// package per download (supplier, version, download location, digest),
+/// one per saved image, one file entry per placed file.
+pub fn spdx(facts: &Facts<'_>) -> Value {
+    let image_id = "SPDXRef-Image".to_string();
+    let name = format!("{}:{}", facts.image, facts.tag);
+    let supplier = "Organization: labring";
+    let mut packages = vec![json!({
+        "SPDXID": image_id,
+        "name": name,
+        "versionInfo": facts.tag,
+        "supplier": supplier,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "primaryPackagePurpose": "CONTAINER",
+        "checksums": checksum(facts.digest),
+        "externalRefs": [{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": format!("pkg:oci/{}@sha256%3A{}?arch={}&tag={}", facts.image, facts.digest.hex(), facts.arch, facts.tag),
+        }],
+    })];
+    let mut relationships = vec![json!({
+        "spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES",
+        "relatedSpdxElement": image_id,
+    })];
+    let mut sources = facts.inputs.sources.clone();
+    sources.sort();
+    sources.dedup();
+    for source in &sources {
+        let id = spdx_id("Package", &format!("{}-{}", source.component, source.version));
+        packages.push(json!({
+            "SPDXID": id,
+            "name": source.component,
+            "versionInfo": source.version,
+            "supplier": format!("Organization: {} upstream", source.component),
+            "downloadLocation": source.url,
+            "filesAnalyzed": false,
+            "checksums": checksum(&source.sha256),
+        }));
+        relationships.push(json!({
+            "spdxElementId": image_id,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+    }
+    let mut images = facts.images.clone();
+    images.sort();
+    images.dedup();
+    for image in &images {
+        let id = spdx_id("Image", &image.reference);
+        let (repository, version) = image.reference.rsplit_once(':').unwrap_or((&image.reference, ""));
+        packages.push(json!({
+            "SPDXID": id,
+            "name": repository,
+            "versionInfo": if version.is_empty() { "NOASSERTION" } else { version },
+            "supplier": "NOASSERTION",
+            "downloadLocation": format!("docker://{}", image.reference),
+            "filesAnalyzed": false,
+            "primaryPackagePurpose": "CONTAINER",
+            "checksums": checksum(&image.digest),
+            "comment": format!("saved into registry/ for linux/{}", facts.arch),
+        }));
+        relationships.push(json!({
+            "spdxElementId": image_id,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+    }
+    let mut files = facts.files.clone();
+    files.sort();
+    let files: Vec<Value> = files
+        .iter()
+        .map(|file| {
+            let id = spdx_id("File", &file.path);
+            let owner = file
+                .component
+                .as_ref()
+                .and_then(|c| sources.iter().find(|s| &s.component == c))
+                .map_or(image_id.clone(), |s| {
+                    spdx_id("Package", &format!("{}-{}", s.component, s.version))
+                });
+            relationships.push(json!({
+                "spdxElementId": owner,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": id,
+            }));
+            json!({
+                "SPDXID": id,
+                "fileName": format!("./{}", file.path),
+                "checksums": checksum(&file.sha256),
+            })
+        })
+        .collect();
+    json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": format!("https://github.com/labring/matrix/spdx/{}/{}", facts.image, facts.digest.hex()),
+        "creationInfo": {
+            "created": rfc3339(facts.epoch),
+            "creators": [format!("Tool: matrix-{}", env!("CARGO_PKG_VERSION")), "Organization: labring"],
+        },
+        "packages": packages,
+        "files": files,
+        "relationships": relationships,
+    })
+}
+
+/// The image's in-toto v1 statement with a SLSA provenance v1 predicate.
+pub fn provenance(facts: &Facts<'_>) -> Value {
+    let mut dependencies: Vec<Value> = facts
+        .inputs
+        .materials
+        .iter()
+        .map(|(name, digest)| json!({ "name": name, "digest": { "sha256": digest.hex() } }))
+        .collect();
+    let mut sources = facts.inputs.sources.clone();
+    sources.sort();
+    sources.dedup();
+    dependencies.extend(sources.iter().map(|s| {
+        json!({
+            "name": format!("{} {}", s.component, s.version),
+            "uri": s.url,
+            "digest": { "sha256": s.sha256.hex() },
+        })
+    }));
+    let mut images = facts.images.clone();
+    images.sort();
+    images.dedup();
+    dependencies.extend(images.iter().map(|i| {
+        json!({ "uri": format!("docker://{}", i.reference), "digest": { "sha256": i.digest.hex() } })
+    }));
+    let mut parameters = facts.inputs.parameters.clone();
+    parameters.insert("image".into(), format!("{}:{}", facts.image, facts.tag));
+    parameters.insert("platform".into(), format!("linux/{}", facts.arch));
+    let time = rfc3339(facts.epoch);
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{
+            "name": format!("{}:{}", facts.image, facts.tag),
+            "digest": { "sha256": facts.digest.hex() },
+        }],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": parameters,
+                "resolvedDependencies": dependencies,
+            },
+            "runDetails": {
+                "builder": {
+                    "id": BUILDER_ID,
+                    "version": { "matrix": env!("CARGO_PKG_VERSION") },
+                },
+                "metadata": { "startedOn": time, "finishedOn": time },
+            },
+        },
+    })
+}
+
+/// The file entries of an SBOM: `path -> sha256`, for `verify`.
+pub fn sbom_files(document: &Value) -> BTreeMap<String, String> {
+    document["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|file| {
+            let path = file["fileName"].as_str()?.trim_start_matches("./").to_string();
+            let sum = file["checksums"]
+                .as_array()?
+                .iter()
+                .find(|c| c["algorithm"] == "SHA256")?["checksumValue"]
+                .as_str()?
+                .to_string();
+            Some((path, sum))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(digest: &'a Sha256, inputs: &'a Inputs) -> Facts<'a> {
+        Facts {
+            image: "kubernetes",
+            tag: "v1.24.4-4.2.1-amd64",
+            arch: Arch::Amd64,
+            digest,
+            inputs,
+            files: vec![File {
+                path: "bin/kubelet".into(),
+                sha256: Sha256::of(b"kubelet"),
+                component: Some("kubelet".into()),
+            }],
+            images: vec![SavedImage {
+                reference: "registry.k8s.io/pause:3.7".into(),
+                digest: Sha256::of(b"pause"),
+            }],
+            epoch: 1_700_000_000,
+        }
+    }
+
+    fn inputs() -> Inputs {
+        Inputs {
+            sources: vec![Source {
+                component: "kubelet".into(),
+                version: "1.24.4".into(),
+                url: "https://dl.k8s.io/v1.24.4/bin/linux/amd64/kubelet".into(),
+                sha256: Sha256::of(b"kubelet"),
+            }],
+            materials: [("matrix.toml".to_string(), Sha256::of(b"toml"))].into(),
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_sbom_names_every_download_file_and_saved_image() {
+        let digest = Sha256::of(b"manifest");
+        let inputs = inputs();
+        let doc = spdx(&facts(&digest, &inputs));
+        assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+        assert_eq!(doc["creationInfo"]["created"], "2023-11-14T22:13:20Z");
+        assert!(doc["documentNamespace"].as_str().unwrap().ends_with(&digest.hex()));
+        let names: Vec<&str> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["kubernetes:v1.24.4-4.2.1-amd64", "kubelet", "registry.k8s.io/pause"]);
+        let files = sbom_files(&doc);
+        assert_eq!(files["bin/kubelet"], Sha256::of(b"kubelet").hex());
+        assert_eq!(doc["relationships"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn provenance_lists_inputs_and_is_deterministic() {
+        let digest = Sha256::of(b"manifest");
+        let inputs = inputs();
+        let a = provenance(&facts(&digest, &inputs));
+        let b = provenance(&facts(&digest, &inputs));
+        assert_eq!(serde_json::to_vec(&a).unwrap(), serde_json::to_vec(&b).unwrap());
+        assert_eq!(a["predicateType"], "https://slsa.dev/provenance/v1");
+        assert_eq!(a["subject"][0]["digest"]["sha256"], digest.hex());
+        let deps = a["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
+        assert_eq!(deps.len(), 3, "matrix.toml, kubelet, pause");
+    }
+}
