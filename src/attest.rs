@@ -42,6 +42,9 @@ pub struct File {
     pub path: String,
     /// Digest of its bytes.
     pub sha256: Sha256,
+    /// SHA-1 of its bytes, hex (SPDX 2.x requires it on every file; only
+    /// `sha256` is trusted).
+    pub sha1: String,
     /// The component it came from, if it was downloaded.
     pub component: Option<String>,
 }
@@ -49,8 +52,8 @@ pub struct File {
 /// An image saved into `registry/`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SavedImage {
-    /// Repository and tag (`registry.k8s.io/pause:3.7` as saved:
-    /// `registry.k8s.io/pause` + `3.7`).
+    /// The reference as the image list names it
+    /// (`registry.k8s.io/pause:3.7`).
     pub reference: String,
     /// Manifest digest.
     pub digest: Sha256,
@@ -88,13 +91,29 @@ pub struct Facts<'a> {
     pub epoch: u64,
 }
 
-/// An SPDX id from free text (letters, digits, `.` and `-` only).
+/// An SPDX id from free text (letters, digits, `.` and `-` only); text
+/// that had to change gets a digest suffix so two names never share an id.
 fn spdx_id(kind: &str, text: &str) -> String {
     let clean: String = text
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
         .collect();
-    format!("SPDXRef-{kind}-{clean}")
+    if clean == text {
+        format!("SPDXRef-{kind}-{clean}")
+    } else {
+        format!("SPDXRef-{kind}-{clean}-{}", &Sha256::of(text.as_bytes()).hex()[..8])
+    }
+}
+
+/// Who supplies a saved image: the registry host its reference names
+/// (Docker Hub when there is none).
+fn image_supplier(reference: &str) -> String {
+    let host = reference
+        .split_once('/')
+        .map(|(first, _)| first)
+        .filter(|first| first.contains('.') || first.contains(':') || *first == "localhost")
+        .unwrap_or("docker.io");
+    format!("Organization: {host}")
 }
 
 fn checksum(sha256: &Sha256) -> Value {
@@ -158,7 +177,7 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
             "SPDXID": id,
             "name": repository,
             "versionInfo": if version.is_empty() { "NOASSERTION" } else { version },
-            "supplier": "NOASSERTION",
+            "supplier": image_supplier(&image.reference),
             "downloadLocation": format!("docker://{}", image.reference),
             "filesAnalyzed": false,
             "primaryPackagePurpose": "CONTAINER",
@@ -192,7 +211,10 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
             json!({
                 "SPDXID": id,
                 "fileName": format!("./{}", file.path),
-                "checksums": checksum(&file.sha256),
+                "checksums": [
+                    { "algorithm": "SHA1", "checksumValue": file.sha1 },
+                    { "algorithm": "SHA256", "checksumValue": file.sha256.hex() },
+                ],
             })
         })
         .collect();
@@ -297,6 +319,7 @@ mod tests {
             files: vec![File {
                 path: "bin/kubelet".into(),
                 sha256: Sha256::of(b"kubelet"),
+                sha1: "0".repeat(40),
                 component: Some("kubelet".into()),
             }],
             images: vec![SavedImage {
@@ -338,6 +361,14 @@ mod tests {
         let files = sbom_files(&doc);
         assert_eq!(files["bin/kubelet"], Sha256::of(b"kubelet").hex());
         assert_eq!(doc["relationships"].as_array().unwrap().len(), 4);
+        assert_eq!(doc["packages"][2]["supplier"], "Organization: registry.k8s.io");
+    }
+
+    #[test]
+    fn ids_of_different_names_differ() {
+        assert_eq!(spdx_id("File", "bin/a-b"), spdx_id("File", "bin/a-b"));
+        assert_ne!(spdx_id("File", "bin/a_b"), spdx_id("File", "bin/a-b"));
+        assert_eq!(spdx_id("Package", "kubelet-1.24.4"), "SPDXRef-Package-kubelet-1.24.4");
     }
 
     #[test]

@@ -37,6 +37,13 @@ impl Sha256 {
     }
 }
 
+impl From<[u8; 32]> for Sha256 {
+    /// A digest computed elsewhere (a hasher fed alongside another).
+    fn from(bytes: [u8; 32]) -> Sha256 {
+        Sha256(bytes)
+    }
+}
+
 impl FromStr for Sha256 {
     type Err = DigestError;
 

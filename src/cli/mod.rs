@@ -15,6 +15,7 @@ mod progress;
 mod registry;
 mod render;
 mod report;
+mod sbom;
 mod verify;
 
 use std::fmt::Display;
@@ -101,6 +102,12 @@ enum Command {
         after_help = "Exit codes: 0 every image meets the contract, 1 defects found, 2 bad input.\n\nExamples:\n  matrix verify v1.24.4-4.1.3\n  matrix verify v1.24.4-4.1.3 --from out/oci --json\n  matrix verify --kube 1.27 --registry 127.0.0.1:5000/labring"
     )]
     Verify(verify::VerifyArgs),
+    /// Print a per-arch image's SBOM (SPDX 2.3), read from the referrers
+    /// the build attached to it.
+    #[command(
+        after_help = "Examples:\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64\n  matrix sbom kubernetes-docker:v1.24.4-4.2.1-arm64 --format table\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64 --from out/oci > sbom.spdx.json"
+    )]
+    Sbom(sbom::SbomArgs),
     /// The compatibility grid: Kubernetes patch x sealos release per image,
     /// with states, rules and aliases, as one self-contained HTML page or JSON.
     #[command(
@@ -155,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => registry::run_diff(&cli.matrix, args),
         Command::Versions(args) => registry::run_versions(&cli.matrix, args),
         Command::Verify(args) => verify::run(&cli.matrix, args),
+        Command::Sbom(args) => sbom::run(&cli.matrix, args),
         Command::Sync(args) => registry::run_sync(&cli.matrix, args),
         Command::Report(args) => report::run(&cli.matrix, args),
         Command::App(command) => app::run_app(command),

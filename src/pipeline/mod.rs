@@ -21,6 +21,7 @@ mod render;
 mod report;
 mod report_html;
 mod save;
+mod sbom;
 mod select;
 mod sync;
 mod verify;
@@ -49,6 +50,7 @@ pub use save::{
     BaseDefect, BaseImage, BaseLayer, ImageSaver, ImageSource, Puller, REGISTRY_ROOT, RegistrySaver,
     SaveError,
 };
+pub use sbom::{SbomError, SbomRow, read_sbom, sbom, sbom_rows};
 pub use select::{MissingFrom, SelectError, select};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};

@@ -19,7 +19,7 @@ use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, ImageFrom, ImageReader, RegistryError, Target};
 use crate::render::{RenderError, promises};
-use crate::verify::{Defect, Expectation, ImageFiles, KubeadmExpectation, check};
+use crate::verify::{Defect, Expectation, ImageFiles, KubeadmExpectation, check, sbom_defects};
 
 /// Where the images to verify are.
 pub enum VerifySource<'a> {
@@ -199,6 +199,9 @@ pub fn verify(
                     }
                 }
                 defects.extend(check(&expect, &pulled.config, &files));
+                if let Some(store) = &store {
+                    defects.extend(sbom_check(store, &pulled.digest, &files));
+                }
                 ImageVerdict {
                     image: planned.image.clone(),
                     tag: tag.clone(),
@@ -251,4 +254,20 @@ fn pull(reader: &ImageReader<'_>, reference: &str, arch: Arch) -> Result<Pulled,
         config,
         layers,
     })
+}
+
+/// The image's SBOM against its files: every entry's sha256 must be the
+/// file's; an image without an SBOM is a defect too.
+fn sbom_check(store: &Store, digest: &Sha256, files: &ImageFiles) -> Vec<Defect> {
+    match super::sbom::read_sbom(store, digest) {
+        Ok(Some(document)) => sbom_defects(&document, files),
+        Ok(None) => vec![Defect {
+            path: "sbom".into(),
+            problem: "no SBOM referrer in the layout".into(),
+        }],
+        Err(error) => vec![Defect {
+            path: "sbom".into(),
+            problem: error.to_string(),
+        }],
+    }
 }

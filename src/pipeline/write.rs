@@ -294,9 +294,7 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
         .par_iter()
         .filter(|(_, entry)| entry.origin != Origin::Registry && !matches!(entry.content, Content::Symlink(_)))
         .map(|(path, entry)| {
-            let reader = Context::open(entry).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-            let (sha256, _) =
-                Sha256::of_reader(reader).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let (sha256, sha1) = file_digests(entry).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
             let component = match &entry.origin {
                 Origin::Artifact(name) => Some(name.clone()),
                 _ => None,
@@ -304,6 +302,7 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
             Ok(attest::File {
                 path: path.to_string(),
                 sha256,
+                sha1,
                 component,
             })
         })
@@ -324,8 +323,17 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
         let digest = text.trim().parse().map_err(|e: crate::digest::DigestError| {
             invalid(format!("{path}: {e}"))
         })?;
+        // The image list's own reference (with its registry host) when
+        // one names this repository and tag.
+        let saved = format!("{repository}:{tag}");
+        let reference = recipe
+            .images
+            .iter()
+            .find(|image| **image == saved || image.ends_with(&format!("/{saved}")))
+            .cloned()
+            .unwrap_or(saved);
         images.push(attest::SavedImage {
-            reference: format!("{repository}:{tag}"),
+            reference,
             digest,
         });
     }
@@ -343,4 +351,23 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
         build_referrer(store, subject, attest::SPDX_MEDIA_TYPE, &attest::spdx(&facts))?,
         build_referrer(store, subject, attest::IN_TOTO_MEDIA_TYPE, &attest::provenance(&facts))?,
     ])
+}
+
+/// SHA-256 and SHA-1 (hex) of an entry's bytes, read once.
+fn file_digests(entry: &Entry) -> std::io::Result<(Sha256, String)> {
+    use sha1::Digest;
+    let mut reader = Context::open(entry)?;
+    let mut sha1 = sha1::Sha1::new();
+    let mut sha256 = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        sha1.update(&buffer[..n]);
+        sha256.update(&buffer[..n]);
+    }
+    let sha256: [u8; 32] = sha256.finalize().into();
+    Ok((Sha256::from(sha256), hex::encode(sha1.finalize())))
 }

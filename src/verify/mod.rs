@@ -477,6 +477,22 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
     }
 }
 
+/// Every SBOM file entry whose sha256 is not the file's in the image
+/// (changed after the build, or missing), named by path.
+pub fn sbom_defects(document: &serde_json::Value, files: &ImageFiles) -> Vec<Defect> {
+    crate::attest::sbom_files(document)
+        .into_iter()
+        .filter_map(|(path, want)| {
+            let problem = match files.get(&path).and_then(|f| f.digest.as_ref()) {
+                None => "listed in the SBOM but not a file in the image".to_string(),
+                Some(have) if have.hex() == want => return None,
+                Some(have) => format!("SBOM says sha256:{want}, the image has {have}"),
+            };
+            Some(Defect::new(path, problem))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
