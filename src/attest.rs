@@ -105,6 +105,25 @@ fn spdx_id(kind: &str, text: &str) -> String {
     }
 }
 
+/// The package URL of a saved image (`pkg:oci/pause@sha256%3A…?repository_url=…&tag=…`).
+fn image_purl(repository: &str, tag: &str, digest: &Sha256) -> String {
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    let mut purl = format!("pkg:oci/{name}@sha256%3A{}?repository_url={repository}", digest.hex());
+    if !tag.is_empty() {
+        purl.push_str(&format!("&tag={tag}"));
+    }
+    purl
+}
+
+/// SPDX's package verification code: the SHA-1 of the package's file
+/// SHA-1s (hex), sorted and concatenated.
+fn verification_code(sums: &[&str]) -> String {
+    use sha1::Digest;
+    let mut sorted = sums.to_vec();
+    sorted.sort_unstable();
+    hex::encode(sha1::Sha1::digest(sorted.concat().as_bytes()))
+}
+
 /// Who supplies a saved image: the registry host its reference names
 /// (Docker Hub when there is none).
 fn image_supplier(reference: &str) -> String {
@@ -178,7 +197,13 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
             "name": repository,
             "versionInfo": if version.is_empty() { "NOASSERTION" } else { version },
             "supplier": image_supplier(&image.reference),
-            "downloadLocation": format!("docker://{}", image.reference),
+            // SPDX has no scheme for registry references: the purl says it.
+            "downloadLocation": "NOASSERTION",
+            "externalRefs": [{
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": image_purl(repository, version, &image.digest),
+            }],
             "filesAnalyzed": false,
             "primaryPackagePurpose": "CONTAINER",
             "checksums": checksum(&image.digest),
@@ -192,6 +217,7 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
     }
     let mut files = facts.files.clone();
     files.sort();
+    let mut owned: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let files: Vec<Value> = files
         .iter()
         .map(|file| {
@@ -208,6 +234,7 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
                 "relationshipType": "CONTAINS",
                 "relatedSpdxElement": id,
             }));
+            owned.entry(owner).or_default().push(&file.sha1);
             json!({
                 "SPDXID": id,
                 "fileName": format!("./{}", file.path),
@@ -218,6 +245,14 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
             })
         })
         .collect();
+    // A package that contains files says so, with the SPDX verification
+    // code over their SHA-1s.
+    for package in &mut packages {
+        if let Some(sums) = package["SPDXID"].as_str().and_then(|id| owned.get(id)) {
+            package["filesAnalyzed"] = json!(true);
+            package["packageVerificationCode"] = json!({ "packageVerificationCodeValue": verification_code(sums) });
+        }
+    }
     json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -362,6 +397,19 @@ mod tests {
         assert_eq!(files["bin/kubelet"], Sha256::of(b"kubelet").hex());
         assert_eq!(doc["relationships"].as_array().unwrap().len(), 4);
         assert_eq!(doc["packages"][2]["supplier"], "Organization: registry.k8s.io");
+        assert_eq!(
+            doc["packages"][2]["externalRefs"][0]["referenceLocator"],
+            format!("pkg:oci/pause@sha256%3A{}?repository_url=registry.k8s.io/pause&tag=3.7", Sha256::of(b"pause").hex())
+        );
+    }
+
+    #[test]
+    fn verification_codes_do_not_depend_on_order() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        assert_eq!(verification_code(&[&a, &b]), verification_code(&[&b, &a]));
+        // SHA-1 of the empty string, for no files.
+        assert_eq!(verification_code(&[]), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 
     #[test]
