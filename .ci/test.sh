@@ -18,6 +18,9 @@ fi
 
 # Helm's own engine, the oracle the chart tests compare with (PyPI).
 python3 -c "import helm_python, yaml" 2>/dev/null || pip install --quiet helm-python-sdk pyyaml
+# NTIA minimum elements and SPDX validity of the SBOMs (PyPI's
+# ntia-conformance-checker, `sbomcheck`).
+command -v sbomcheck >/dev/null || pip install --quiet ntia-conformance-checker
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

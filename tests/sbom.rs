@@ -1,0 +1,218 @@
+//! SBOM and provenance referrers on real built images: the README's
+//! offline build attaches both to every per-arch image, the SBOM passes
+//! PyPI's ntia-conformance-checker (`sbomcheck`) and names kubelet by the
+//! sha256 of `bin/kubelet` as umoci unpacks it, rebuilds give the same
+//! bytes, gc keeps them, and a tampered `bin/kubelet` is named by verify.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Workspace, copy_dir, stderr, stdout, tool, unpack};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const TAG: &str = "v1.24.4-4.2.1";
+const CELL: &str = "kubernetes:v1.24.4-4.2.1-amd64";
+const SPDX: &str = "application/spdx+json";
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+fn built(out: &str) -> Workspace {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    build(&ws, out);
+    ws
+}
+
+fn build(ws: &Workspace, out: &str) {
+    let images = ws.path().join("mirror/images").display().to_string();
+    ws.build(TAG, out, &["--image-layout", &images]);
+}
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn blob(store: &Path, digest: &str) -> Value {
+    json_file(&store.join("blobs/sha256").join(digest.trim_start_matches("sha256:")))
+}
+
+/// Referrers listed in `index.json` (no ref name), by subject digest:
+/// (artifactType, referrer manifest digest).
+fn referrers(store: &Path) -> Vec<(String, String, String)> {
+    let index = json_file(&store.join("index.json"));
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d.get("annotations").is_none())
+        .map(|d| {
+            let manifest = blob(store, d["digest"].as_str().unwrap());
+            assert_eq!(manifest["artifactType"], d["artifactType"]);
+            assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+            (
+                manifest["subject"]["digest"].as_str().unwrap().to_string(),
+                d["artifactType"].as_str().unwrap().to_string(),
+                d["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The per-arch images of the layout: ref name -> manifest digest.
+fn per_arch(store: &Path) -> Vec<(String, String)> {
+    let index = json_file(&store.join("index.json"));
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["mediaType"] == "application/vnd.oci.image.manifest.v1+json")
+        .filter_map(|d| {
+            let name = d["annotations"]["org.opencontainers.image.ref.name"].as_str()?;
+            Some((name.to_string(), d["digest"].as_str().unwrap().to_string()))
+        })
+        .collect()
+}
+
+fn sbom(ws: &Workspace, store: &str, cell: &str) -> Value {
+    let out = ws.run(&["sbom", cell, "--from", store]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_image_has_an_ntia_conformant_sbom_and_provenance_as_referrers() {
+    let ws = built("out/oci");
+    let store = ws.path().join("out/oci");
+    let images = per_arch(&store);
+    assert_eq!(images.len(), 6, "{images:?}");
+    let found = referrers(&store);
+    for (name, digest) in &images {
+        for kind in [SPDX, IN_TOTO] {
+            let n = found.iter().filter(|(s, t, _)| s == digest && t == kind).count();
+            assert_eq!(n, 1, "{name}: {kind} referrers");
+        }
+    }
+    assert_eq!(found.len(), 12);
+
+    // kubelet's sha256 in the SBOM is bin/kubelet's as umoci unpacks it.
+    let document = sbom(&ws, "out/oci", CELL);
+    let rootfs = unpack(&store, CELL, &ws.path().join("bundle"));
+    let kubelet = hex::encode(Sha256::digest(std::fs::read(rootfs.join("bin/kubelet")).unwrap()));
+    let entry = document["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fileName"] == "./bin/kubelet")
+        .expect("bin/kubelet in the SBOM");
+    let sums = entry["checksums"].as_array().unwrap();
+    assert!(sums.contains(&json!({"algorithm": "SHA256", "checksumValue": kubelet})), "{entry}");
+    let package = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "kubelet")
+        .unwrap();
+    assert_eq!(package["versionInfo"], "1.24.4");
+    assert!(
+        package["downloadLocation"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1.24.4/bin/linux/amd64/kubelet")
+    );
+
+    // PyPI's ntia-conformance-checker: valid SPDX 2.3 with the NTIA
+    // minimum elements.
+    let path = ws.path().join("sbom.spdx.json");
+    std::fs::write(&path, serde_json::to_vec(&document).unwrap()).unwrap();
+    let report = Command::new("sbomcheck")
+        .args(["-r", "json"])
+        .arg(&path)
+        .output()
+        .expect("sbomcheck (PyPI ntia-conformance-checker; .ci/test.sh installs it)");
+    let report: Value = serde_json::from_slice(&report.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&report.stderr)));
+    assert_eq!(report["isNtiaConformant"], true, "{report}");
+    assert_eq!(report["isConformant"], true, "{report}");
+
+    // The provenance names the subject and the build's inputs.
+    let (_, _, statement) = found
+        .iter()
+        .find(|(s, t, _)| *s == images.iter().find(|(n, _)| n == CELL).unwrap().1 && t == IN_TOTO)
+        .unwrap();
+    let manifest = blob(&store, statement);
+    let statement = blob(&store, manifest["layers"][0]["digest"].as_str().unwrap());
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let lock = hex::encode(Sha256::digest(std::fs::read(ws.path().join("matrix.lock")).unwrap()));
+    assert!(deps.contains(&json!({"name": "matrix.lock", "digest": {"sha256": lock}})), "{deps:?}");
+    assert!(deps.iter().any(|d| d["name"] == "kubelet 1.24.4"));
+
+    // Same inputs, same bytes; gc keeps the referrers of kept images.
+    build(&ws, "again/oci");
+    let mut first = referrers(&store);
+    let mut second = referrers(&ws.path().join("again/oci"));
+    first.sort();
+    second.sort();
+    assert_eq!(first, second);
+    let out = ws.run(&["gc", "--out", "out/oci"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sbom(&ws, "out/oci", CELL), document);
+    let out = ws.run(&["sbom", CELL, "--from", "out/oci", "--format", "table"]);
+    assert!(stdout(&out).contains(&format!("kubelet\t1.24.4\t{}", package["checksums"][0]["checksumValue"].as_str().unwrap())));
+}
+
+#[test]
+fn a_tampered_kubelet_is_named_by_verify() {
+    let ws = built("out/oci");
+    let store = ws.path().join("tampered");
+    copy_dir(&ws.path().join("out/oci"), &store);
+    let before: Vec<(String, String)> = per_arch(&store);
+    let old = before.iter().find(|(n, _)| n == CELL).unwrap().1.clone();
+
+    // Another kubelet goes in with umoci (a new image digest)...
+    let bundle = ws.path().join("bundle");
+    let rootfs = unpack(&store, CELL, &bundle);
+    std::fs::write(rootfs.join("bin/kubelet"), b"#!/bin/sh\necho not the kubelet\n").unwrap();
+    let image = format!("{}:{CELL}", store.display());
+    tool("umoci", &["repack", "--image", &image, &bundle.display().to_string()]);
+    let new = per_arch(&store).into_iter().find(|(n, _)| n == CELL).unwrap().1;
+    assert_ne!(old, new);
+
+    // ...and the build's SBOM is attached to it, as a copier would.
+    let (_, _, referrer) = referrers(&store)
+        .into_iter()
+        .find(|(s, t, _)| *s == old && t == SPDX)
+        .unwrap();
+    let mut manifest = blob(&store, &referrer);
+    let index = json_file(&store.join("index.json"));
+    let subject = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["digest"] == new.as_str())
+        .unwrap()
+        .clone();
+    manifest["subject"] = json!({"mediaType": subject["mediaType"], "digest": new, "size": subject["size"]});
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = hex::encode(Sha256::digest(&bytes));
+    std::fs::write(store.join("blobs/sha256").join(&digest), &bytes).unwrap();
+    let mut index = index;
+    index["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": SPDX,
+        "digest": format!("sha256:{digest}"),
+        "size": bytes.len(),
+    }));
+    std::fs::write(store.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let out = ws.run(&["verify", CELL, "--from", "tampered", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let defects = report["images"][0]["defects"].as_array().unwrap();
+    assert_eq!(defects.len(), 1, "{defects:?}");
+    assert_eq!(defects[0]["path"], "bin/kubelet");
+    assert!(defects[0]["problem"].as_str().unwrap().starts_with("SBOM says sha256:"), "{defects:?}");
+}
