@@ -2,13 +2,16 @@
 //! offline build attaches both to every per-arch image, the SBOM passes
 //! PyPI's ntia-conformance-checker (`sbomcheck`) and names kubelet by the
 //! sha256 of `bin/kubelet` as umoci unpacks it, rebuilds give the same
-//! bytes, gc keeps them, and a tampered `bin/kubelet` is named by verify.
+//! bytes, gc keeps them, a tampered `bin/kubelet` is named by verify, and
+//! pushed to Debian's docker-registry (no referrers API) they are found
+//! through the `sha256-<hex>` fallback tag by plain HTTP (curl).
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
+use common::registry::Registry;
 use common::{Workspace, copy_dir, stderr, stdout, tool, unpack};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -215,4 +218,62 @@ fn a_tampered_kubelet_is_named_by_verify() {
     assert_eq!(defects.len(), 1, "{defects:?}");
     assert_eq!(defects[0]["path"], "bin/kubelet");
     assert!(defects[0]["problem"].as_str().unwrap().starts_with("SBOM says sha256:"), "{defects:?}");
+}
+
+/// `curl -sf URL` with an Accept header, as JSON.
+fn curl(url: &str, accept: &str) -> Value {
+    let out = tool("curl", &["-sf", "-H", &format!("Accept: {accept}"), url]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn pushed_referrers_are_found_through_the_fallback_tag() {
+    let ws = built("out/oci");
+    let registry = Registry::start(None);
+    let target = format!("{}/labring", registry.host());
+    let out = ws.run(&["push", CELL, "--from", "out/oci", "--to", &target]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let store = ws.path().join("out/oci");
+    let subject = per_arch(&store).into_iter().find(|(n, _)| n == CELL).unwrap().1;
+    let base = format!("http://{}/v2/labring/kubernetes", registry.host());
+    // docker-registry has no referrers API...
+    let api = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{base}/referrers/{subject}"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&api.stdout), "404");
+    // ...so the referrers are listed under the fallback tag.
+    let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
+    let index = curl(&format!("{base}/manifests/{tag}"), "application/vnd.oci.image.index.v1+json");
+    let mut kinds: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["artifactType"].as_str().unwrap())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, [SPDX, IN_TOTO]);
+    // The SBOM read back over HTTP is the layout's, for that subject.
+    let sbom_ref = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["artifactType"] == SPDX)
+        .unwrap();
+    let manifest = curl(
+        &format!("{base}/manifests/{}", sbom_ref["digest"].as_str().unwrap()),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(manifest["subject"]["digest"], subject.as_str());
+    let document = curl(
+        &format!("{base}/blobs/{}", manifest["layers"][0]["digest"].as_str().unwrap()),
+        SPDX,
+    );
+    assert_eq!(document, sbom(&ws, "out/oci", CELL));
+    // A second push keeps one entry per referrer.
+    let out = ws.run(&["push", CELL, "--from", "out/oci", "--to", &target]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = curl(&format!("{base}/manifests/{tag}"), "application/vnd.oci.image.index.v1+json");
+    assert_eq!(again["manifests"].as_array().unwrap().len(), 2);
 }

@@ -502,6 +502,22 @@ impl Client {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<(), RegistryError> {
+        self.put_manifest_subject(host, repository, reference, bytes, media_type)
+            .map(|_| ())
+    }
+
+    /// Puts a manifest that has a `subject`; true when the registry
+    /// answered `OCI-Subject` (it keeps the referrers list itself, OCI
+    /// distribution 1.1), false when the client must keep the
+    /// `sha256-<hex>` fallback tag.
+    pub fn put_manifest_subject(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<bool, RegistryError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let scope = format!("repository:{repository}:pull,push");
         let mut request = self.request(Method::PUT, host, &path, &scope);
@@ -513,7 +529,8 @@ impl Client {
                 message: e.to_string(),
             })?,
         );
-        expect_ok(&Method::PUT, &self.url(host, &path), self.send(&request)?).map(|_| ())
+        expect_ok(&Method::PUT, &self.url(host, &path), self.send(&request)?)
+            .map(|response| response.headers().contains_key("oci-subject"))
     }
 
     /// Every tag of a repository, following `Link: <...>; rel="next"`
