@@ -30,6 +30,7 @@ const LEVELS: &[(&str, u32)] = &[
     ("context", 5),
     ("oci", 6),
     ("render", 7),
+    ("attest", 7),
     ("fetch", 8),
     ("recipe", 9),
     ("registry", 10),
