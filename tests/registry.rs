@@ -689,6 +689,7 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
         config,
         images: Vec::new(),
         base: Some(format!("{}/library/base:1", registry.host())),
+        inputs: Default::default(),
     };
     let written = write_recipe(recipe, &options, &LayerSlots::default()).unwrap();
     assert!(!written.unchanged && written.layers_written == 1);

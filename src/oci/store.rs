@@ -611,7 +611,14 @@ impl Store {
         }
     }
 
+    /// Writes `index.json`: named entries in the order given, then the
+    /// unnamed ones (referrers) by digest, so the bytes do not depend on
+    /// which image of a parallel build finished first.
     fn write_index(&self, manifests: Vec<Descriptor>) -> Result<(), StoreError> {
+        let (mut manifests, mut unnamed): (Vec<Descriptor>, Vec<Descriptor>) =
+            manifests.into_iter().partition(|d| ref_name(d).is_some());
+        unnamed.sort_by(|a, b| a.digest().to_string().cmp(&b.digest().to_string()));
+        manifests.extend(unnamed);
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageIndex)
