@@ -948,6 +948,51 @@ mod tests {
         ));
     }
 
+    /// A one-layer OCI manifest of `text`, stored.
+    fn image(store: &Store, text: &str) -> Descriptor {
+        let data = layer(store, text);
+        let config = store.put_json(&serde_json::json!({"text": text}), MediaType::ImageConfig).unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": data.digest.to_string(), "size": data.size}]
+        });
+        store.put_json(&manifest, MediaType::ImageManifest).unwrap()
+    }
+
+    #[test]
+    fn referrers_stay_with_their_image_and_go_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // gc waits for stores opened for building: this one is not.
+        drop(Store::open(dir.path()).unwrap());
+        let store = Store::open_existing(dir.path()).unwrap();
+        let tag: Tag = "v1".parse().unwrap();
+        let old = image(&store, "old");
+        let sbom = crate::oci::build_referrer(&store, &old, "application/spdx+json", &serde_json::json!({"a": 1}))
+            .unwrap();
+        store.set_refs(vec![(RefName::new("x", &tag), old.clone())]).unwrap();
+        store.add_referrers(std::slice::from_ref(&sbom)).unwrap();
+        store.add_referrers(std::slice::from_ref(&sbom)).unwrap();
+        // Moving another tag keeps the referrer listed, once, unnamed.
+        let other: Tag = "v2".parse().unwrap();
+        store.set_refs(vec![(RefName::new("x", &other), old.clone())]).unwrap();
+        let old_digest: Sha256 = old.digest().to_string().parse().unwrap();
+        assert_eq!(store.referrers(&old_digest).unwrap(), vec![sbom.clone()]);
+        assert_eq!(store.gc().unwrap().blobs, 0);
+
+        // Once no tag names the image, gc drops its referrer and both go.
+        let new = image(&store, "new");
+        store
+            .set_refs(vec![(RefName::new("x", &tag), new.clone()), (RefName::new("x", &other), new)])
+            .unwrap();
+        let report = store.gc().unwrap();
+        assert!(report.blobs >= 4, "old manifest, config, layer, sbom manifest: {report:?}");
+        assert!(store.referrers(&old_digest).unwrap().is_empty());
+        assert!(store.index().unwrap().iter().all(|d| ref_name(d).is_some()));
+        assert!(store.fsck(false).unwrap().problems.is_empty());
+    }
+
     #[test]
     fn gc_follows_docker_manifests_and_fsck_repairs() {
         let dir = tempfile::tempdir().unwrap();
