@@ -160,12 +160,12 @@ const PER_PAGE: usize = 100;
 /// Reads a GitHub release list (one page of the API's JSON). Drafts are
 /// skipped; a release without a date or a parseable tag is ignored, as the
 /// tag lists of registries are.
-pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, String> {
+pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, serde_json::Error> {
     parse_page(json).map(|(releases, _)| releases)
 }
 
 /// The releases of one page and how many entries the page had.
-fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), String> {
+fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Raw {
         tag_name: String,
@@ -175,7 +175,7 @@ fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), String> {
         prerelease: bool,
         published_at: Option<String>,
     }
-    let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let raw: Vec<Raw> = serde_json::from_str(json)?;
     let entries = raw.len();
     let releases = raw
         .into_iter()
@@ -228,9 +228,9 @@ pub fn github_releases(
             url: shown.clone(),
             message: crate::net::plain_error(&e),
         })?;
-        let (found, entries) = parse_page(&text).map_err(|message| ReleasesError::Malformed {
+        let (found, entries) = parse_page(&text).map_err(|error| ReleasesError::Malformed {
             url: shown.clone(),
-            message,
+            message: error.to_string(),
         })?;
         all.extend(found);
         // GitHub's last page is short.
@@ -548,10 +548,10 @@ pub fn kubeadm_images(
         base.trim_end_matches('/')
     );
     let shown = crate::net::redact(&url);
-    let fetch_error = |message: String| KubeadmListError::Fetch {
+    let fetch_error = |error: ReadUrlError| KubeadmListError::Fetch {
         version: name.clone(),
         url: shown.clone(),
-        message,
+        message: error.to_string(),
     };
     let bytes = read_url(&url, MAX_KUBEADM_BYTES).map_err(fetch_error)?;
     let sums = read_url(&format!("{url}.sha256"), 4096).map_err(fetch_error)?;
@@ -601,28 +601,57 @@ fn write_executable(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     file.sync_all()
 }
 
+/// Why a URL's body could not be read.
+#[derive(Debug, Error)]
+enum ReadUrlError {
+    /// A `file://` path could not be opened or read.
+    #[error("{path}: {source}")]
+    File {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server could not be reached or refused (redacted text).
+    #[error("{0}")]
+    Http(String),
+    /// The body was cut off.
+    #[error("reading the body: {0}")]
+    Body(#[source] std::io::Error),
+    /// The body is larger than allowed.
+    #[error("larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+}
+
 /// The body of `url` (http(s) or `file://`), refused past `limit` bytes.
-fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, String> {
+fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, ReadUrlError> {
     use std::io::Read;
     let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
-        Box::new(std::fs::File::open(path).map_err(|e| e.to_string())?)
+        Box::new(std::fs::File::open(path).map_err(|source| ReadUrlError::File {
+            path: path.to_string(),
+            source,
+        })?)
     } else {
         let client = crate::net::client(std::time::Duration::from_secs(600))
-            .map_err(|e| crate::net::plain_error(&e))?;
+            .map_err(|e| ReadUrlError::Http(crate::net::plain_error(&e)))?;
         let response = client
             .get(url)
             .send()
             .and_then(reqwest::blocking::Response::error_for_status)
-            .map_err(|e| crate::net::plain_error(&e))?;
+            .map_err(|e| ReadUrlError::Http(crate::net::plain_error(&e)))?;
         Box::new(response)
     };
     let mut bytes = Vec::new();
     reader
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+        .map_err(ReadUrlError::Body)?;
     if bytes.len() as u64 > limit {
-        return Err(format!("larger than {limit} bytes"));
+        return Err(ReadUrlError::TooLarge { limit });
     }
     Ok(bytes)
 }
