@@ -12,6 +12,7 @@ use matrix::fetch::FetchError;
 use matrix::oci::StoreError;
 use matrix::pipeline::{
     AppBuildError, AssembleError, BuildError, CellError, PrepareError, RenderStepError, SelectError,
+    WriteError,
 };
 use matrix::plan::NeedsError;
 use matrix::plan::SelectionError;
@@ -160,7 +161,10 @@ fn wrappers_take_the_code_of_what_they_wrap() {
     assert_eq!(not_a_layout().exit_code(), EXIT_BAD_INPUT);
     assert_eq!(BuildError::Store(not_a_layout()).exit_code(), EXIT_BAD_INPUT);
     assert_eq!(AppBuildError::Store(not_a_layout()).exit_code(), EXIT_BAD_INPUT);
-    assert_eq!(CellError::Store(not_a_layout()).exit_code(), EXIT_BAD_INPUT);
+    assert_eq!(
+        CellError::Write(WriteError::Store(not_a_layout())).exit_code(),
+        EXIT_BAD_INPUT
+    );
     // A wrong context is bad input; one that cannot be written is not.
     let context = missing_context();
     assert_eq!(context.exit_code(), EXIT_BAD_INPUT);

@@ -334,6 +334,12 @@ pub struct AppEntry {
     pub tag: String,
 }
 
+/// The one tag rule of application and config images: `<version>-<arch>`,
+/// joined into the `<version>` index.
+pub fn arch_tag(version: &str, arch: Arch) -> String {
+    format!("{version}-{arch}")
+}
+
 /// Every application x version x arch under `root`, sorted; only the
 /// applications in `names` when it is not empty.
 pub fn list(root: &Path, names: &[String]) -> Result<Vec<AppEntry>, AppError> {
@@ -356,7 +362,7 @@ pub fn list(root: &Path, names: &[String]) -> Result<Vec<AppEntry>, AppError> {
         for version in folders(&root.join(&name))? {
             for arch in arches_of(&root.join(&name).join(&version), &[Arch::Amd64, Arch::Arm64])? {
                 entries.push(AppEntry {
-                    tag: format!("{name}:{version}-{arch}"),
+                    tag: format!("{name}:{}", arch_tag(&version, arch)),
                     name: name.clone(),
                     version: version.clone(),
                     arch,
@@ -547,8 +553,9 @@ pub struct AppTree {
     pub init_log: Option<String>,
     /// `COPY --from` sources still to take from images: (image, source, dest).
     pub copy_from: Vec<(String, String, String)>,
-    /// Files to fetch from URLs: (url, dest path in the tree).
-    pub downloads: Vec<(String, String)>,
+    /// Files to fetch from URLs: (url, dest path in the tree, the digest
+    /// `COPY --checksum` gives).
+    pub downloads: Vec<(String, String, Option<crate::digest::Sha256>)>,
     /// Paths the RUN instructions created or changed (their own layer).
     pub run_paths: std::collections::BTreeSet<String>,
 }
@@ -657,7 +664,12 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                     CommandForm::Shell(text) => vec!["/bin/sh".into(), "-c".into(), text.clone()],
                 }
             }
-            Instruction::Copy { sources, dest, from } => {
+            Instruction::Copy {
+                sources,
+                dest,
+                from,
+                checksum,
+            } => {
                 let copy_error = |source: &str, problem: CopyError| AppError::Copy {
                     file: label.clone(),
                     line: *line,
@@ -687,7 +699,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         } else {
                             dest_path.clone()
                         };
-                        downloads.push((source.clone(), target));
+                        downloads.push((source.clone(), target, checksum.clone()));
                         continue;
                     }
                     copy_source(&context, tree.path(), source, &dest_path, into_dir)

@@ -8,10 +8,10 @@ use clap::{Args, Subcommand};
 
 use matrix::Arch;
 use matrix::app::{AppBuild, AppKind, scan_folder};
-use matrix::oci::{Compression, Store, source_date_epoch};
-use matrix::pipeline::{AppRequest, app_build, inspect_app, push_image};
+use matrix::oci::{Store, source_date_epoch};
+use matrix::pipeline::{AppRequest, app_build, app_tag, inspect_app, push_image};
 
-use super::args::{CacheArg, RegistryArgs, image_source, target};
+use super::args::{CompressionArg, RegistryArgs, SourceArgs, image_source, target};
 use super::output::{print_json, print_rows};
 use super::progress::Terminal;
 use super::{Context as _, Outcome, UsageError};
@@ -83,7 +83,9 @@ pub struct BuildArgs {
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
     #[command(flatten)]
-    cache: CacheArg,
+    source: SourceArgs,
+    #[command(flatten)]
+    compression: CompressionArg,
     /// Take listed images from an OCI layout by reference (offline).
     #[arg(long, conflicts_with_all = ["skip_images", "image_mirror"])]
     image_layout: Option<PathBuf>,
@@ -222,8 +224,8 @@ fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
         no_run: args.no_run,
         limit: Duration::from_secs(args.timeout),
         out: args.out.clone(),
-        cache: args.cache.dir(),
-        compression: Compression::Gzip(6),
+        fetch: args.source.with_mirrors(Vec::new()),
+        compression: args.compression.compression,
         epoch: source_date_epoch(),
         images,
     };
@@ -310,7 +312,7 @@ fn push(args: &PushArgs) -> Outcome {
     let index: matrix::Tag = args.version.parse()?;
     let arch_tags: Vec<matrix::Tag> = [Arch::Amd64, Arch::Arm64]
         .iter()
-        .filter_map(|arch| format!("{}-{arch}", args.version).parse().ok())
+        .filter_map(|arch| app_tag(&args.version, *arch).ok())
         .collect();
     let client = args.access.client()?;
     let (report, pushed) = push_image(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use matrix::fetch::{Cache, FetchOptions, MirrorRule, RetryPolicy};
-use matrix::oci::Store;
+use matrix::oci::{Compression, Store};
 use matrix::pipeline::{ImageSource, MissingFrom, select};
 use matrix::plan::{KubeFilter, PlanFilter, SealosFilter, Selection, Shard};
 use matrix::registry::{Client, CredentialStore, Credentials, ImageMirror, Target};
@@ -176,7 +176,12 @@ pub struct SourceArgs {
 impl SourceArgs {
     /// The library's fetch options.
     pub fn options(&self, matrix: &Matrix) -> FetchOptions {
-        let mut mirrors: Vec<MirrorRule> = matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect();
+        self.with_mirrors(matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect())
+    }
+
+    /// The library's fetch options: `mirrors`, then `--mirror`'s (an
+    /// application build has no matrix.toml).
+    pub fn with_mirrors(&self, mut mirrors: Vec<MirrorRule>) -> FetchOptions {
         mirrors.extend(self.mirror.iter().cloned());
         FetchOptions {
             cache: self.cache.dir(),
@@ -187,6 +192,14 @@ impl SourceArgs {
             timeout: Duration::from_secs(600),
         }
     }
+}
+
+/// `--compression`, shared by rootfs, application and config builds.
+#[derive(Debug, Clone, Args)]
+pub struct CompressionArg {
+    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
+    #[arg(long, default_value = "gzip:6")]
+    pub compression: Compression,
 }
 
 /// How to reach registries.

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use matrix::PlannedCell;
-use matrix::oci::{Compression, Store, source_date_epoch};
+use matrix::oci::{Store, source_date_epoch};
 use matrix::pipeline::{BuildRequest, Status, build};
 
-use super::args::{MissingArgs, RegistryArgs, SelectArgs, SourceArgs, image_source};
+use super::args::{CompressionArg, MissingArgs, RegistryArgs, SelectArgs, SourceArgs, image_source};
 use super::output::{print_json, print_rows};
 use super::progress::Terminal;
 use super::{Outcome, load_plan};
@@ -24,9 +24,8 @@ pub struct BuildArgs {
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
-    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
-    #[arg(long, default_value = "gzip:6")]
-    compression: Compression,
+    #[command(flatten)]
+    compression: CompressionArg,
     #[command(flatten)]
     source: SourceArgs,
     /// Pull the images of the image list from elsewhere: FROM=TO, e.g.
@@ -81,7 +80,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> Outcome {
         cells,
         fetch: args.source.options(&matrix),
         out: args.out.clone(),
-        compression: args.compression,
+        compression: args.compression.compression,
         epoch: source_date_epoch(),
         jobs: args.source.jobs,
         images: image_source(

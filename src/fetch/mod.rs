@@ -11,6 +11,7 @@ mod standin;
 mod transport;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -166,6 +167,20 @@ pub struct FetchOptions {
     pub timeout: Duration,
 }
 
+impl FetchOptions {
+    /// Fetching into `cache` with no mirrors, online, default retries.
+    pub fn at(cache: PathBuf) -> FetchOptions {
+        FetchOptions {
+            cache,
+            mirrors: Vec::new(),
+            offline: false,
+            jobs: 4,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
 /// Whether an artifact came from the cache or was downloaded now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -252,6 +267,43 @@ impl Fetcher {
         pin: Option<&Sha256>,
         reporter: &dyn Reporter,
     ) -> Result<Fetched, FetchError> {
+        self.fetch_with(artifact, pin, false, reporter)
+    }
+
+    /// Fetches a URL a build file names (a Kubefile's `COPY URL`) through
+    /// the same mirrors, retries, `--offline` rule and verified cache. It is
+    /// checked against `pin` or a mirror tree's SHA256SUMS when there is
+    /// one; otherwise the first download is trusted and kept by URL.
+    pub fn fetch_url(
+        &self,
+        url: &str,
+        arch: Arch,
+        pin: Option<&Sha256>,
+        reporter: &dyn Reporter,
+    ) -> Result<Fetched, FetchError> {
+        let artifact = Artifact {
+            component: "COPY".into(),
+            version: redact(url),
+            arch,
+            url: url.to_string(),
+            checksum_url: None,
+            placement: Placement::File {
+                to: String::new(),
+                exec: false,
+                members: Vec::new(),
+                extract: BTreeMap::new(),
+            },
+        };
+        self.fetch_with(&artifact, pin, true, reporter)
+    }
+
+    fn fetch_with(
+        &self,
+        artifact: &Artifact,
+        pin: Option<&Sha256>,
+        trust_first: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<Fetched, FetchError> {
         let task = artifact.label();
         let known = pin.cloned().or_else(|| self.cache.digest_of_url(&artifact.url));
         if let Some(digest) = known.as_ref()
@@ -277,8 +329,9 @@ impl Fetcher {
             });
         }
         let expected = match pin {
-            Some(digest) => digest.clone(),
-            None => self.upstream_checksum(artifact, reporter)?,
+            Some(digest) => Some(digest.clone()),
+            None if trust_first => self.tree_checksum(artifact, reporter),
+            None => Some(self.upstream_checksum(artifact, reporter)?),
         };
         let source_url = rewrite(&self.options.mirrors, &artifact.url);
         let mut temp = self
@@ -294,7 +347,9 @@ impl Fetcher {
             reporter,
         );
         let (actual, size) = result.map_err(|error| transfer_error(artifact, &source_url, error))?;
-        if actual != expected {
+        if let Some(expected) = expected
+            && actual != expected
+        {
             reporter.report(Event::Finished {
                 task: &task,
                 outcome: progress::Outcome::Failed,
@@ -628,6 +683,63 @@ fn write_pack(members: &[(String, Entry)], cache: &Cache) -> Result<(Sha256, Pat
 /// Largest file taken out of an image's layers.
 const IMAGE_FILE_BYTES: u64 = 1 << 30;
 
+/// A path of an image's file tree, as [`take_from_layers`] found it.
+#[derive(Debug, Clone)]
+pub enum Taken {
+    /// A regular file, stored in the cache by digest.
+    File {
+        /// Its digest.
+        digest: Sha256,
+        /// The verified blob in the cache.
+        path: PathBuf,
+        /// Its mode, normalised.
+        mode: u32,
+    },
+    /// A folder, link or other non-file.
+    Other,
+}
+
+/// The paths `wanted` picks out of an image's layers (`(blob,
+/// compression)`, verified, base first), read by the one layer reader:
+/// the newest layer wins and whiteouts hide what they delete. Regular
+/// files (at most [`IMAGE_FILE_BYTES`] each) are stored in the cache.
+pub fn take_from_layers(
+    layers: &[(PathBuf, crate::oci::Compression)],
+    wanted: impl Fn(&str) -> bool,
+    cache: &Cache,
+) -> std::io::Result<BTreeMap<String, Taken>> {
+    let mut tree = crate::oci::LayerTree::new();
+    for (blob, compression) in layers {
+        let file = std::fs::File::open(blob)?;
+        tree.apply(file, *compression, |entry| {
+            if !wanted(entry.path) {
+                return Ok(None);
+            }
+            if !entry.header.entry_type().is_file() {
+                return Ok(Some(Taken::Other));
+            }
+            let size = entry.header.size().unwrap_or(0);
+            if size > IMAGE_FILE_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "{} is {size} bytes, more than {IMAGE_FILE_BYTES}",
+                    entry.path
+                )));
+            }
+            let mode = normal_mode(entry.header.mode().unwrap_or(0o644));
+            let mut temp = cache.temp_file()?;
+            let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
+            std::io::copy(&mut Read::take(entry.content, size), &mut writer)?;
+            let (_, (digest, _)) = writer.finish();
+            let path = match cache.verified(&digest) {
+                Some(path) => path,
+                None => cache.commit(temp, &digest)?,
+            };
+            Ok(Some(Taken::File { digest, path, mode }))
+        })?;
+    }
+    Ok(tree.into_files())
+}
+
 /// Takes `part`'s files out of an image's layers (`(blob, compression)`,
 /// verified, base first): the newest layer holding a file wins, and a
 /// whiteout in a newer layer hides it. Each file is stored in the cache by
@@ -644,68 +756,12 @@ pub fn place_from_layers(
         url: part.image.clone(),
         member: member.to_string(),
     };
+    let taken = take_from_layers(layers, |path| part.files.contains_key(path), cache)
+        .map_err(io_error(format!("reading the layers of {}", part.image)))?;
     for (member, to) in &part.files {
-        let mut found = None;
-        'layers: for (blob, compression) in layers.iter().rev() {
-            let reader = std::fs::File::open(blob)
-                .and_then(|file| compression.reader(file))
-                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let mut archive = tar::Archive::new(reader);
-            let entries = archive
-                .entries()
-                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let whiteout = match member.rsplit_once('/') {
-                Some((dir, name)) => format!("{dir}/.wh.{name}"),
-                None => format!(".wh.{member}"),
-            };
-            for entry in entries {
-                let mut entry = entry.map_err(io_error(format!("reading a layer of {}", part.image)))?;
-                let path = entry
-                    .path()
-                    .map(|p| {
-                        p.to_string_lossy()
-                            .trim_start_matches("./")
-                            .trim_start_matches('/')
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                if path == whiteout {
-                    break 'layers;
-                }
-                if path != *member {
-                    continue;
-                }
-                if !entry.header().entry_type().is_file() {
-                    return Err(missing(member));
-                }
-                let size = entry.header().size().unwrap_or(0);
-                if size > IMAGE_FILE_BYTES {
-                    return Err(FetchError::Io {
-                        what: format!(
-                            "{member} of {} is {size} bytes, more than {IMAGE_FILE_BYTES}",
-                            part.image
-                        ),
-                        source: std::io::Error::other("too large"),
-                    });
-                }
-                let mode = normal_mode(entry.header().mode().unwrap_or(0o644));
-                let mut temp = cache
-                    .temp_file()
-                    .map_err(io_error("storing a file from an image"))?;
-                let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
-                std::io::copy(&mut entry, &mut writer).map_err(io_error("storing a file from an image"))?;
-                let (_, (digest, _)) = writer.finish();
-                let path = match cache.verified(&digest) {
-                    Some(path) => path,
-                    None => cache
-                        .commit(temp, &digest)
-                        .map_err(io_error("storing a file from an image"))?,
-                };
-                found = Some((digest, path, mode));
-                break 'layers;
-            }
-        }
-        let (digest, path, mode) = found.ok_or_else(|| missing(member))?;
+        let Some(Taken::File { digest, path, mode }) = taken.get(member).cloned() else {
+            return Err(missing(member));
+        };
         let entry = Entry {
             content: Content::Verified {
                 path,
@@ -738,3 +794,43 @@ impl crate::error::Fault for FetchError {
 }
 
 crate::error::fault!(failure: ExtractError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip layer of (path, content) on disk.
+    fn layer(dir: &Path, name: &str, entries: &[(&str, &str)]) -> (PathBuf, crate::oci::Compression) {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o755);
+            tar.append_data(&mut header, path, content.as_bytes()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        (path, crate::oci::Compression::Gzip(6))
+    }
+
+    #[test]
+    fn files_taken_from_layers_honour_whiteouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let layers = [
+            layer(dir.path(), "base", &[("bin/tool", "old"), ("bin/gone", "x")]),
+            layer(dir.path(), "upper", &[("bin/tool", "new"), ("bin/.wh.gone", "")]),
+        ];
+        let taken = take_from_layers(&layers, |p| p.starts_with("bin/"), &cache).unwrap();
+        let Some(Taken::File { path, mode, .. }) = taken.get("bin/tool") else {
+            panic!("{taken:?}")
+        };
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "new");
+        assert_eq!(*mode, 0o755);
+        assert!(!taken.contains_key("bin/gone"), "a whiteout hides it: {taken:?}");
+        assert_eq!(taken.len(), 1);
+    }
+}

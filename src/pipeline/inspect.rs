@@ -5,7 +5,8 @@
 
 use crate::app::{AppBuild, AppError};
 use crate::axis::Arch;
-use crate::oci::{Compression, Store, source_date_epoch};
+use crate::oci::{Compression, Store, read_small, source_date_epoch};
+use crate::registry::{ImageFrom, ImageReader, RegistryError};
 
 use super::{AppBuildError, AppRequest, ImageSource, app_build};
 
@@ -33,7 +34,7 @@ pub fn inspect_app(build: &AppBuild, arch: Arch) -> Result<serde_json::Value, Ap
         no_run: build.no_run,
         limit: build.limit,
         out: scratch.path().join("oci"),
-        cache: scratch.path().join("cache"),
+        fetch: crate::fetch::FetchOptions::at(scratch.path().join("cache")),
         compression: Compression::Gzip(6),
         epoch: source_date_epoch(),
         images: ImageSource::Skip,
@@ -46,10 +47,28 @@ pub fn inspect_app(build: &AppBuild, arch: Arch) -> Result<serde_json::Value, Ap
         });
     };
     let store = Store::open_existing(&scratch.path().join("oci"))?;
-    let manifest: serde_json::Value = store.read_json(&image.digest)?;
-    let config = manifest
-        .pointer("/config/digest")
-        .and_then(|d| d.as_str())
-        .unwrap_or_default();
-    Ok(store.read_json(config)?)
+    // Read back through the one image reader: manifest typed, config
+    // verified and bounded, shown as it was written.
+    let reader = ImageReader::new(ImageFrom::Store(&store));
+    let reference = format!("{}:{}", build.name, image.tag);
+    let read = |error: RegistryError| AppBuildError::Inspect {
+        reference: reference.clone(),
+        source: Box::new(error),
+    };
+    let manifest = reader.image(&reference, arch).map_err(read)?.manifest;
+    let path = reader.blob(manifest.config()).map_err(read)?;
+    let what = path.display().to_string();
+    let file = std::fs::File::open(&path).map_err(|e| {
+        read(RegistryError::Io {
+            what: what.clone(),
+            source: e,
+        })
+    })?;
+    let bytes = read_small(&what, file).map_err(|e| read(e.into()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        read(RegistryError::Invalid {
+            what,
+            message: e.to_string(),
+        })
+    })
 }

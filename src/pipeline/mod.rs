@@ -1,10 +1,12 @@
 //! The pipeline: what commands do with the plan, the cache, the store and
 //! registries. Turning a planned cell into its context, needs and image
-//! list (`cell`), building recipes into the layout (`build`), saving a
-//! recipe's images into `registry/` (`save`), publishing built images
-//! (`push`), comparing planned tags with published ones (`diff`) and
-//! checking built images against the contract (`verify`). The
-//! CLI parses arguments, calls one of these and prints.
+//! list (`cell`), cells (`build`) and application folders (`app`) into
+//! recipes, writing any recipe into the layout (`write`), pointing tags
+//! and indexes at what was written (`publish`), saving a recipe's images
+//! into `registry/` (`save`), pushing built images (`push`), copying
+//! between registries (`sync`), comparing planned tags with published ones
+//! (`diff`) and checking built images against the contract (`verify`).
+//! The CLI parses arguments, calls one of these and prints.
 
 mod app;
 pub mod build;
@@ -13,6 +15,7 @@ mod diff;
 mod fetch;
 mod inspect;
 mod mirror;
+mod publish;
 mod push;
 mod render;
 mod report;
@@ -22,12 +25,12 @@ mod select;
 mod sync;
 mod verify;
 mod versions;
+mod write;
 
 pub use app::{AppBuildError, AppImage, AppReport, AppRequest, app_build};
 pub use build::{
-    BaseImage, BaseLayer, BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellRecord,
-    CellResult, ImageSaver, ImageSource, LayerSlots, SaveError, Status, build, build_cells, rootfs_layers,
-    write_recipe,
+    BuildError, BuildOptions, BuildReport, BuildRequest, CellError, CellResult, Status, build, build_cells,
+    rootfs_layers,
 };
 pub use cell::{
     AssembleError, AssembledCell, CellPlan, ImageLayers, PrepareError, artifacts_of, plans_artifacts,
@@ -37,20 +40,25 @@ pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
 pub use fetch::{FetchReport, FetchSet, fetch_set};
 pub use inspect::inspect_app;
 pub use mirror::{MirrorError, MirrorReport, MirrorSource, mirror};
+pub use publish::{Placement, app_tag, publish};
 pub use push::{PushReport, PushedRef, push, push_image};
 pub use render::{FileRecord, RenderRecord, RenderRequest, RenderStepError, render_contexts};
 pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, State, report};
 pub use report_html::html as report_html;
-pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
+pub use save::{
+    BaseDefect, BaseImage, BaseLayer, ImageSaver, ImageSource, Puller, REGISTRY_ROOT, RegistrySaver,
+    SaveError,
+};
 pub use select::{MissingFrom, SelectError, select};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
 pub use versions::{
     GithubRelease, KubeadmListError, NewSealos, Refresh, RefreshAllError, RefreshError, RefreshOptions,
-    RefreshReport, ReleasesError, github_releases, kube_release_days, kubeadm_images, kubeadm_updates,
-    line_diff, new_k3s_releases, new_sealos_releases, parse_github_releases, parse_kubeadm_images, refresh,
-    refresh_all,
+    RefreshReport, ReleasesError, UrlReadError, github_releases, kube_release_days, kubeadm_images,
+    kubeadm_updates, line_diff, new_k3s_releases, new_sealos_releases, parse_github_releases,
+    parse_kubeadm_images, refresh, refresh_all,
 };
+pub use write::{CellRecord, LayerSlots, WriteError, WriteOptions, Written, write_recipe};
 
 // What each pipeline error means for the exit code: the input's fault
 // when the error it wraps is, or when it names an argument to change.
@@ -74,9 +82,22 @@ impl Fault for CellError {
             CellError::Assemble(error) => error.is_bad_input(),
             CellError::Context(error) => error.is_bad_input(),
             CellError::Save(error) => error.is_bad_input(),
-            CellError::Layer(error) => error.is_bad_input(),
-            CellError::Store(error) => error.is_bad_input(),
-            CellError::Base(_) => false,
+            CellError::Write(error) => error.is_bad_input(),
+        }
+    }
+}
+
+impl Fault for WriteError {
+    /// A context clash is the input's; a layer, the store or a pull that
+    /// fails is a failure, and so is a base image asked for without pulls
+    /// (as a cell's image component was before).
+    fn is_bad_input(&self) -> bool {
+        match self {
+            WriteError::Save(error) => error.is_bad_input(),
+            WriteError::Context(error) => error.is_bad_input(),
+            WriteError::Layer(error) => error.is_bad_input(),
+            WriteError::Store(error) => error.is_bad_input(),
+            WriteError::NeedsPulls(_) => false,
         }
     }
 }
@@ -136,12 +157,23 @@ impl Fault for MirrorError {
 }
 
 impl Fault for AppBuildError {
+    /// The folder, Kubefile, version or a COPY path is the input's; a
+    /// COPY --from without pulls as before (a failure), like fetches,
+    /// pulls and writes that fail.
     fn is_bad_input(&self) -> bool {
         match self {
             AppBuildError::App(error) => error.is_bad_input(),
-            AppBuildError::Cell(error) => error.is_bad_input(),
+            AppBuildError::Write(error) => error.is_bad_input(),
+            AppBuildError::Save(error) => error.is_bad_input(),
+            AppBuildError::Fetch(error) => error.is_bad_input(),
             AppBuildError::Store(error) => error.is_bad_input(),
-            AppBuildError::NoArch { .. } | AppBuildError::Source { .. } => false,
+            AppBuildError::Inspect { source, .. } => source.is_bad_input(),
+            AppBuildError::Tag { .. } => true,
+            AppBuildError::NoArch { .. }
+            | AppBuildError::Path { .. }
+            | AppBuildError::NeedsPulls { .. }
+            | AppBuildError::NoSuchPath { .. }
+            | AppBuildError::Io { .. } => false,
         }
     }
 }

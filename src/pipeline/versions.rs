@@ -141,12 +141,13 @@ pub enum ReleasesError {
         message: String,
     },
     /// The answer is not the JSON GitHub sends.
-    #[error("listing releases at {url}: not a GitHub release list: {message}")]
+    #[error("listing releases at {url}: not a GitHub release list: {source}")]
     Malformed {
         /// The URL asked (redacted).
         url: String,
-        /// What the parser said.
-        message: String,
+        /// What the parser said, with line and column.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -228,9 +229,9 @@ pub fn github_releases(
             url: shown.clone(),
             message: crate::net::plain_error(&e),
         })?;
-        let (found, entries) = parse_page(&text).map_err(|error| ReleasesError::Malformed {
+        let (found, entries) = parse_page(&text).map_err(|source| ReleasesError::Malformed {
             url: shown.clone(),
-            message: error.to_string(),
+            source,
         })?;
         all.extend(found);
         // GitHub's last page is short.
@@ -467,14 +468,15 @@ mod tests {
 #[derive(Debug, Error)]
 pub enum KubeadmListError {
     /// Downloading kubeadm or its checksum failed.
-    #[error("fetching kubeadm {version} from {url}: {message}")]
+    #[error("fetching kubeadm {version} from {url}: {source}")]
     Fetch {
         /// The release.
         version: String,
         /// The URL (redacted).
         url: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: UrlReadError,
     },
     /// The download does not match the published checksum.
     #[error("kubeadm {version} from {url}: checksum mismatch (got {got}, published {want})")]
@@ -548,10 +550,10 @@ pub fn kubeadm_images(
         base.trim_end_matches('/')
     );
     let shown = crate::net::redact(&url);
-    let fetch_error = |error: ReadUrlError| KubeadmListError::Fetch {
+    let fetch_error = |source: UrlReadError| KubeadmListError::Fetch {
         version: name.clone(),
         url: shown.clone(),
-        message: error.to_string(),
+        source,
     };
     let bytes = read_url(&url, MAX_KUBEADM_BYTES).map_err(fetch_error)?;
     let sums = read_url(&format!("{url}.sha256"), 4096).map_err(fetch_error)?;
@@ -601,25 +603,16 @@ fn write_executable(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     file.sync_all()
 }
 
-/// Why a URL's body could not be read.
+/// Why a download of the refresh failed.
 #[derive(Debug, Error)]
-enum ReadUrlError {
-    /// A `file://` path could not be opened or read.
-    #[error("{path}: {source}")]
-    File {
-        /// The path.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The server could not be reached or refused (redacted text).
+pub enum UrlReadError {
+    /// A `file://` source could not be read.
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+    /// The request failed or the server refused it (redacted).
     #[error("{0}")]
     Http(String),
-    /// The body was cut off.
-    #[error("reading the body: {0}")]
-    Body(#[source] std::io::Error),
-    /// The body is larger than allowed.
+    /// The body is larger than the refresh accepts.
     #[error("larger than {limit} bytes")]
     TooLarge {
         /// The limit.
@@ -628,30 +621,24 @@ enum ReadUrlError {
 }
 
 /// The body of `url` (http(s) or `file://`), refused past `limit` bytes.
-fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, ReadUrlError> {
+fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     use std::io::Read;
+    let http = |e: reqwest::Error| UrlReadError::Http(crate::net::plain_error(&e));
     let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
-        Box::new(std::fs::File::open(path).map_err(|source| ReadUrlError::File {
-            path: path.to_string(),
-            source,
-        })?)
+        Box::new(std::fs::File::open(path)?)
     } else {
-        let client = crate::net::client(std::time::Duration::from_secs(600))
-            .map_err(|e| ReadUrlError::Http(crate::net::plain_error(&e)))?;
+        let client = crate::net::client(std::time::Duration::from_secs(600)).map_err(http)?;
         let response = client
             .get(url)
             .send()
             .and_then(reqwest::blocking::Response::error_for_status)
-            .map_err(|e| ReadUrlError::Http(crate::net::plain_error(&e)))?;
+            .map_err(http)?;
         Box::new(response)
     };
     let mut bytes = Vec::new();
-    reader
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadUrlError::Body)?;
+    reader.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(ReadUrlError::TooLarge { limit });
+        return Err(UrlReadError::TooLarge { limit });
     }
     Ok(bytes)
 }
