@@ -26,7 +26,7 @@ done
 # Kubernetes 1.33 patches labring published for sealos 5.0.1 (frozen), and
 # the same patches plus 1.33.13 for 5.1.1 (new work: labring published
 # nothing for 5.1), 7 indexes in all.
-selection=(--kube 1.33.1,1.33.2,1.33.3,1.33.13 --sealos 5.0.1,5.1.1 --cri containerd)
+selection=(--kube "1.33.1,1.33.2,1.33.3,1.33.13" --sealos "5.0.1,5.1.1" --cri containerd)
 published=tests/data/published-rootfs-tags.txt
 
 work=$(mktemp -d)
