@@ -136,10 +136,10 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
             let overrides: Option<Value> = if values_file.is_file() {
                 let label = format!("charts/{}.values.yaml", chart.name());
                 let text = read_text(&values_file, &label)?;
-                Some(
-                    crate::gotmpl::from_yaml(&text, true)
-                        .map_err(|message| AppError::Bad { file: label, message })?,
-                )
+                Some(crate::gotmpl::from_yaml(&text, true).map_err(|e| AppError::Bad {
+                    file: label,
+                    message: e.to_string(),
+                })?)
             } else {
                 None
             };

@@ -19,6 +19,8 @@ struct State<'a> {
     vars: Vec<(String, Value)>,
     steps: u64,
     depth: usize,
+    /// Output written by earlier renders that share this one's budget.
+    earlier_output: usize,
 }
 
 type Result<T> = std::result::Result<T, TemplateError>;
@@ -29,12 +31,18 @@ const STACK: usize = 256 << 20;
 
 /// Runs template `name` of `set` with `data` as dot (and `$`), on a thread
 /// of its own with a stack sized for `options.max_depth`.
-pub(super) fn render(set: &Templates, name: &str, data: &Value, options: &Options) -> Result<String> {
+pub(super) fn render(
+    set: &Templates,
+    name: &str,
+    data: &Value,
+    options: &Options,
+    usage: &mut super::Usage,
+) -> Result<String> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("gotmpl".into())
             .stack_size(STACK)
-            .spawn_scoped(scope, || render_here(set, name, data, options))
+            .spawn_scoped(scope, || render_here(set, name, data, options, usage))
             .map_err(|e| TemplateError {
                 name: name.to_string(),
                 line: 0,
@@ -53,7 +61,13 @@ pub(super) fn render(set: &Templates, name: &str, data: &Value, options: &Option
     })
 }
 
-fn render_here(set: &Templates, name: &str, data: &Value, options: &Options) -> Result<String> {
+fn render_here(
+    set: &Templates,
+    name: &str,
+    data: &Value,
+    options: &Options,
+    usage: &mut super::Usage,
+) -> Result<String> {
     let body = set.named.get(name).ok_or_else(|| TemplateError {
         name: name.to_string(),
         line: 0,
@@ -66,10 +80,14 @@ fn render_here(set: &Templates, name: &str, data: &Value, options: &Options) -> 
         name: name.to_string(),
         out: String::new(),
         vars: vec![("$".to_string(), data.clone())],
-        steps: 0,
+        steps: usage.steps,
         depth: 0,
+        earlier_output: usage.output,
     };
-    state.walk(data, body)?;
+    let result = state.walk(data, body);
+    usage.steps = state.steps;
+    usage.output += state.out.len();
+    result?;
     Ok(state.out)
 }
 
@@ -98,7 +116,7 @@ impl State<'_> {
     }
 
     fn write(&mut self, pos: Pos, text: &str) -> Result<()> {
-        if self.out.len() + text.len() > self.options.max_output {
+        if self.earlier_output + self.out.len() + text.len() > self.options.max_output {
             return Err(self.error(
                 pos,
                 format!("output larger than {} bytes: stopped", self.options.max_output),
@@ -213,7 +231,11 @@ impl State<'_> {
                 .enumerate()
                 .map(|(i, v)| (Value::Int(i as i64), v))
                 .collect(),
-            Value::Map(map) => map.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+            Value::Map(map) => map
+                .entries()
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k), v))
+                .collect(),
             Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Missing | Value::Nil => Vec::new(),
             other => return Err(self.error(pipe.pos, format!("range can't iterate over {}", other.print()))),
@@ -242,9 +264,14 @@ impl State<'_> {
         Ok(Flow::Normal)
     }
 
-    /// A pipeline's value, declaring or assigning its variables.
+    /// A pipeline's value, declaring or assigning its variables. As in
+    /// Go, a nil the pipeline ends with is no value: `(.a).b` and `$x.b`
+    /// after `$x := .a` are empty when `.a` is nil, where `.a.b` fails.
     fn pipe(&mut self, dot: &Value, pipe: &Pipe) -> Result<Value> {
-        let value = self.commands(dot, pipe)?;
+        let value = match self.commands(dot, pipe)? {
+            Value::Nil => Value::Missing,
+            other => other,
+        };
         for name in &pipe.decl {
             if pipe.assign {
                 match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
@@ -326,7 +353,7 @@ impl State<'_> {
         }
         super::funcs::method(&receiver, name, &args)
             .map(Some)
-            .map_err(|message| self.error(cmd.pos, format!("error calling {name}: {message}")))
+            .map_err(|error| self.error(cmd.pos, error.to_string()))
     }
 
     fn arg(&mut self, dot: &Value, pos: Pos, arg: &Arg) -> Result<Value> {
@@ -362,7 +389,7 @@ impl State<'_> {
     fn fields(&self, pos: Pos, mut value: Value, chain: &[String]) -> Result<Value> {
         for name in chain {
             value = match value {
-                Value::Map(mut map) => match map.remove(name) {
+                Value::Map(map) => match map.get(name) {
                     Some(found) => found,
                     None => match self.options.missing {
                         Missing::NoValue => Value::Missing,
@@ -452,6 +479,7 @@ impl State<'_> {
                     vars: vec![("$".to_string(), data.clone())],
                     steps: 0,
                     depth: self.depth + 1,
+                    earlier_output: self.earlier_output + self.out.len(),
                 };
                 let body = set.named.get(&self.name).cloned().unwrap_or_default();
                 let body: &[Node] = &body;
@@ -461,39 +489,10 @@ impl State<'_> {
                 self.steps += state.steps;
                 Ok(Value::Str(state.out))
             }
-            _ => {
-                let result = funcs::call(name, values)
-                    .map_err(|message| self.error(pos, format!("error calling {name}: {message}")))?;
-                // Go's maps are shared: `set $d "k" v` (and unset, merge)
-                // change `$d` itself, which templates rely on.
-                if matches!(
-                    name,
-                    "set" | "unset" | "merge" | "mergeOverwrite" | "mustMerge" | "mustMergeOverwrite"
-                ) && let Some(Arg::Var(var, chain)) = args.first()
-                {
-                    self.write_back(var, chain, result.clone());
-                }
-                Ok(result)
-            }
+            // Maps are shared (see `Value`): `set $d "k" v` changes `$d`
+            // for every holder without writing anything back.
+            _ => funcs::call(name, &values).map_err(|error| self.error(pos, error.to_string())),
         }
-    }
-
-    /// Stores `value` at `$var.chain...` (a map mutated in place in Go).
-    fn write_back(&mut self, var: &str, chain: &[String], value: Value) {
-        let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == var) else {
-            return;
-        };
-        let mut target = &mut slot.1;
-        for key in chain {
-            match target {
-                Value::Map(map) => match map.get_mut(key) {
-                    Some(next) => target = next,
-                    None => return,
-                },
-                _ => return,
-            }
-        }
-        *target = value;
     }
 }
 

@@ -4,41 +4,218 @@
 //! else — and `fromYaml` / values files read numbers as float64, as Helm's
 //! JSON round trip does.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::Value;
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use thiserror::Error;
 
-/// Reads YAML into a value (numbers as floats when `floats`, as Helm reads
-/// values files; as ints where they are ints otherwise).
-pub fn from_yaml(text: &str, floats: bool) -> Result<Value, String> {
-    let parsed: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    Ok(convert(parsed, floats))
+use super::Value;
+use super::value::MAX_NESTING;
+
+/// YAML that does not parse.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{message}")]
+pub struct YamlError {
+    /// The parser's words (with line and column where it has them).
+    pub message: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
 }
 
-fn convert(value: serde_yaml::Value, floats: bool) -> Value {
-    match value {
-        serde_yaml::Value::Null => Value::Nil,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => match (n.as_i64(), floats) {
-            (Some(i), false) => Value::Int(i),
-            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        serde_yaml::Value::String(s) => Value::Str(s),
-        serde_yaml::Value::Sequence(items) => {
-            Value::List(items.into_iter().map(|v| convert(v, floats)).collect())
+impl From<serde_yaml::Error> for YamlError {
+    fn from(error: serde_yaml::Error) -> Self {
+        YamlError {
+            line: error.location().map(|l| l.line()),
+            message: error.to_string(),
         }
-        serde_yaml::Value::Mapping(map) => Value::Map(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        serde_yaml::Value::String(s) => s,
-                        other => convert(other, floats).print(),
-                    };
-                    (key, convert(v, floats))
-                })
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(tagged) => convert(tagged.value, floats),
+    }
+}
+
+/// Reads YAML as Helm does (sigs.k8s.io/yaml on go-yaml v2, so YAML 1.1:
+/// plain `yes`/`no`/`on`/`off`/`y`/`n` are booleans, `0755` is octal,
+/// `1_000` is 1000, `<<` merges), numbers as floats when `floats` (values
+/// files go through JSON in Helm), map keys as strings.
+pub fn from_yaml(text: &str, floats: bool) -> Result<Value, YamlError> {
+    let mut documents = serde_yaml::Deserializer::from_str(text);
+    let Some(first) = documents.next() else {
+        return Ok(Value::Nil);
+    };
+    let seed = Reader {
+        source: text,
+        floats,
+        depth: 0,
+    };
+    Ok(seed.deserialize(first)?)
+}
+
+/// Builds values from serde_yaml's events, telling plain scalars from
+/// quoted ones by where their text lies in the source.
+#[derive(Clone, Copy)]
+struct Reader<'s> {
+    source: &'s str,
+    floats: bool,
+    depth: usize,
+}
+
+impl Reader<'_> {
+    fn number(self, int: i64) -> Value {
+        if self.floats {
+            Value::Float(int as f64)
+        } else {
+            Value::Int(int)
+        }
+    }
+
+    /// Whether `text` (borrowed from the source) was written quoted.
+    fn quoted(self, text: &str) -> bool {
+        let base = self.source.as_ptr() as usize;
+        let start = (text.as_ptr() as usize).wrapping_sub(base);
+        if start > self.source.len() {
+            return true;
+        }
+        if start == 0 {
+            return false;
+        }
+        let bytes = self.source.as_bytes();
+        let before = bytes[start - 1];
+        (before == b'"' || before == b'\'') && bytes.get(start + text.len()) == Some(&before)
+    }
+
+    /// YAML 1.1's reading of a plain scalar YAML 1.2 leaves a string.
+    fn plain(self, text: &str) -> Value {
+        match text {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Value::Bool(true),
+            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Value::Bool(false),
+            _ => {}
+        }
+        let digits = text.replace('_', "");
+        let numeric = digits
+            .strip_prefix(['-', '+'])
+            .unwrap_or(&digits)
+            .starts_with(|c: char| c.is_ascii_digit());
+        if numeric {
+            if let Some(int) = super::funcs::parse_go_int(&digits) {
+                return self.number(int);
+            }
+            if let Ok(float) = digits.parse::<f64>() {
+                return Value::Float(float);
+            }
+        }
+        Value::Str(text.to_string())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Reader<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if self.depth > MAX_NESTING {
+            return Err(serde::de::Error::custom("YAML nested too deep"));
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Reader<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("YAML")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(self.number(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(match i64::try_from(u) {
+            Ok(i) => self.number(i),
+            Err(_) => Value::Float(u as f64),
+        })
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Value, E> {
+        Ok(if self.quoted(text) {
+            Value::Str(text.to_string())
+        } else {
+            self.plain(text)
+        })
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Value, E> {
+        Ok(Value::Str(text.to_string()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = Reader {
+            depth: self.depth + 1,
+            ..self
+        };
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(inner)? {
+            items.push(item);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = Reader {
+            depth: self.depth + 1,
+            ..self
+        };
+        let key_reader = Reader {
+            floats: false,
+            ..inner
+        };
+        let mut entries = BTreeMap::new();
+        let mut merged = Vec::new();
+        while let Some(key) = map.next_key_seed(key_reader)? {
+            let value = map.next_value_seed(inner)?;
+            match key {
+                Value::Str(k) if k == "<<" => merged.push(value),
+                Value::Str(k) => {
+                    entries.insert(k, value);
+                }
+                Value::Nil => {
+                    entries.insert("null".to_string(), value);
+                }
+                other => {
+                    entries.insert(other.print(), value);
+                }
+            }
+        }
+        // `<<: *base` (or a list of them) fills keys not given here.
+        for value in merged {
+            let sources = match value {
+                Value::List(items) => items,
+                other => vec![other],
+            };
+            for source in sources {
+                if let Value::Map(source) = source {
+                    for (k, v) in source.entries() {
+                        entries.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+        Ok(Value::map(entries))
     }
 }
 
@@ -103,13 +280,24 @@ fn number(value: &Value) -> String {
     }
 }
 
-fn write(out: &mut String, value: &Value, indent: usize) {
+/// How YAML is written: go-yaml v2 through JSON (`toYaml`), or go-yaml
+/// v3 with a two-space indent (`toYamlPretty`: sequences indented under
+/// their key, floats as Go prints them).
+#[derive(Clone, Copy)]
+struct Style {
+    pretty: bool,
+}
+
+fn write(out: &mut String, value: &Value, indent: usize, style: Style, depth: usize) {
+    if depth > MAX_NESTING || out.len() > super::value::MAX_PRINTED {
+        return;
+    }
     let pad = " ".repeat(indent);
     match value {
         Value::Map(map) if !map.is_empty() => {
-            for (key, item) in map {
-                let _ = write!(out, "{pad}{}:", scalar(key));
-                write_child(out, item, indent, true);
+            for (key, item) in map.entries() {
+                let _ = write!(out, "{pad}{}:", scalar(&key));
+                write_child(out, &item, indent, true, style, depth);
             }
         }
         Value::List(items) if !items.is_empty() => {
@@ -119,31 +307,36 @@ fn write(out: &mut String, value: &Value, indent: usize) {
                     Value::Map(map) if !map.is_empty() => {
                         // The first key on the dash's line.
                         let mut inner = String::new();
-                        write(&mut inner, item, indent + 2);
+                        write(&mut inner, item, indent + 2, style, depth + 1);
                         out.push(' ');
                         out.push_str(inner.trim_start());
                     }
-                    _ => write_child(out, item, indent, false),
+                    _ => write_child(out, item, indent, false, style, depth),
                 }
             }
         }
         other => {
-            let _ = writeln!(out, "{pad}{}", inline(other));
+            let _ = writeln!(out, "{pad}{}", inline(other, style));
         }
     }
 }
 
 /// Writes a map value or list item after `key:` or `-`.
-fn write_child(out: &mut String, item: &Value, indent: usize, in_map: bool) {
+fn write_child(out: &mut String, item: &Value, indent: usize, in_map: bool, style: Style, depth: usize) {
     match item {
         Value::Map(m) if !m.is_empty() => {
             out.push('\n');
-            write(out, item, indent + 2);
+            write(out, item, indent + 2, style, depth + 1);
         }
         Value::List(l) if !l.is_empty() => {
             out.push('\n');
-            // go-yaml v2 does not indent a sequence inside a map.
-            write(out, item, if in_map { indent } else { indent + 2 });
+            // go-yaml v2 does not indent a sequence inside a map; v3 does.
+            let inner = if in_map && !style.pretty {
+                indent
+            } else {
+                indent + 2
+            };
+            write(out, item, inner, style, depth + 1);
         }
         Value::Str(s) if s.contains('\n') => {
             let chomp = if s.ends_with('\n') { "" } else { "-" };
@@ -158,15 +351,16 @@ fn write_child(out: &mut String, item: &Value, indent: usize, in_map: bool) {
             }
         }
         other => {
-            let _ = writeln!(out, " {}", inline(other));
+            let _ = writeln!(out, " {}", inline(other, style));
         }
     }
 }
 
-fn inline(value: &Value) -> String {
+fn inline(value: &Value, style: Style) -> String {
     match value {
         Value::Missing | Value::Nil => "null".into(),
         Value::Bool(b) => b.to_string(),
+        Value::Float(f) if style.pretty => super::format_float(*f),
         Value::Int(_) | Value::Float(_) => number(value),
         Value::Str(s) => scalar(s),
         Value::List(_) => "[]".into(),
@@ -177,7 +371,14 @@ fn inline(value: &Value) -> String {
 /// `toYaml`: the YAML text without its final newline (Helm trims it).
 pub fn to_yaml(value: &Value) -> String {
     let mut out = String::new();
-    write(&mut out, value, 0);
+    write(&mut out, value, 0, Style { pretty: false }, 0);
+    out.trim_end_matches('\n').to_string()
+}
+
+/// `toYamlPretty`: as go-yaml v3 writes with a two-space indent.
+pub fn to_yaml_pretty(value: &Value) -> String {
+    let mut out = String::new();
+    write(&mut out, value, 0, Style { pretty: true }, 0);
     out.trim_end_matches('\n').to_string()
 }
 
@@ -201,11 +402,25 @@ mod tests {
 
     #[test]
     fn values_numbers_are_floats_as_in_helm() {
-        assert_eq!(from_yaml("n: 3", true).unwrap().print(), "map[n:3]");
-        assert_eq!(from_yaml("n: 1000000", true).unwrap().print(), "map[n:1e+06]");
+        assert_eq!(from_yaml("x: 3", true).unwrap().print(), "map[x:3]");
+        assert_eq!(from_yaml("x: 1000000", true).unwrap().print(), "map[x:1e+06]");
         assert_eq!(
-            from_yaml("n: 3", false).unwrap(),
-            Value::Map([("n".to_string(), Value::Int(3))].into())
+            from_yaml("x: 3", false).unwrap(),
+            Value::map([("x".to_string(), Value::Int(3))].into())
         );
+    }
+
+    #[test]
+    fn values_are_read_as_yaml_1_1_as_helm_reads_them() {
+        let value = from_yaml(
+            "a: yes\nb: \"yes\"\nc: off\nd: 0755\ne: '0755'\nf: 1_000\ny: 1\nbase: &b {x: 1, z: 2}\nm:\n  <<: *b\n  z: 3\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            value.print(),
+            "map[a:true b:yes base:map[x:1 z:2] c:false d:493 e:0755 f:1000 m:map[x:1 z:3] true:1]"
+        );
+        assert_eq!(from_yaml("yes", false).unwrap(), Value::Bool(true));
     }
 }
