@@ -327,10 +327,7 @@ pub fn render(chart: &Chart, overrides: Option<&Value>) -> Result<BTreeMap<Strin
         problem,
     };
     let defaults = chart.values().map_err(failed)?;
-    let top = match overrides {
-        Some(over) => values::coalesce(&defaults, over),
-        None => defaults,
-    };
+    let top = values::coalesce(&defaults, overrides.unwrap_or(&Value::Missing));
     let Value::Map(top_map) = top.clone() else {
         return Err(failed(LoadProblem::NotAMapping {
             file: "values".into(),

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod images;
+mod inspect;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use images::{ImageScan, ListedImage, image_list};
+pub use images::{ImageScan, ListedImage, RenderedChart, image_list, render_charts};
+pub use inspect::{KubefileConfig, kubefile_config};
 
 use crate::axis::Arch;
 use crate::kubefile::{CommandForm, Instruction, KubefileError, merged_cmd};
@@ -415,6 +417,13 @@ pub fn stage(build: &AppBuild, arch: Arch) -> Result<(tempfile::TempDir, PathBuf
 pub fn scan_folder(build: &AppBuild, arch: Arch) -> Result<ImageScan, AppError> {
     let (_scratch, context, _) = stage(build, arch)?;
     image_list(&context)
+}
+
+/// Every chart of one arch's build context (after init.sh) rendered as
+/// `sealos build` renders it (`matrix app template`).
+pub fn template_folder(build: &AppBuild, arch: Arch) -> Result<Vec<RenderedChart>, AppError> {
+    let (_scratch, context, _) = stage(build, arch)?;
+    render_charts(&context)
 }
 
 /// Runs `init.sh` and the Kubefile for one arch.

@@ -14,6 +14,7 @@ mod parse;
 mod semver;
 mod value;
 mod yaml;
+mod yaml_scalar;
 
 use std::collections::BTreeMap;
 

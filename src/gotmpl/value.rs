@@ -60,6 +60,13 @@ impl Dict {
         self.lock().is_empty()
     }
 
+    /// Number of keys a template sees (the engine's own markers, such as
+    /// what makes `.Files` a receiver, start with NUL and are not counted:
+    /// an empty `.Files.Glob` is false, as in Helm).
+    pub fn visible_len(&self) -> usize {
+        self.lock().keys().filter(|k| !k.starts_with('\0')).count()
+    }
+
     /// The entries now, in key order (values shared, not deep-copied).
     pub fn entries(&self) -> BTreeMap<String, Value> {
         self.lock().clone()
@@ -122,7 +129,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
-            Value::Map(m) => !m.is_empty(),
+            Value::Map(m) => m.visible_len() > 0,
         }
     }
 

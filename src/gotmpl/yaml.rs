@@ -219,57 +219,6 @@ impl<'de> Visitor<'de> for Reader<'_> {
     }
 }
 
-/// Whether a plain scalar would be read back as something other than this
-/// string (YAML 1.1 booleans, null, numbers) or is not plain-safe.
-fn needs_quotes(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "true"
-            | "false"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "y"
-            | "n"
-            | "null"
-            | "~"
-            | ".nan"
-            | ".inf"
-            | "-.inf"
-            | "+.inf"
-    ) {
-        return true;
-    }
-    if s.parse::<f64>().is_ok() || (s.starts_with("0x") && i64::from_str_radix(&s[2..], 16).is_ok()) {
-        return true;
-    }
-    let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(first == '-' && s.len() > 1 && !s[1..].starts_with(' ')) {
-        return true;
-    }
-    if first == ' ' || s.ends_with(' ') || s.contains(": ") || s.contains(" #") || s.ends_with(':') {
-        return true;
-    }
-    s.chars().any(|c| c.is_control() && c != '\n')
-}
-
-fn scalar(s: &str) -> String {
-    if needs_quotes(s) {
-        if s.contains('\'') || s.chars().any(|c| c.is_control()) {
-            serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-        } else {
-            format!("'{s}'")
-        }
-    } else {
-        s.to_string()
-    }
-}
-
 fn number(value: &Value) -> String {
     match value {
         Value::Int(i) => i.to_string(),
@@ -296,8 +245,10 @@ fn write(out: &mut String, value: &Value, indent: usize, style: Style, depth: us
     match value {
         Value::Map(map) if !map.is_empty() => {
             for (key, item) in map.entries() {
-                let _ = write!(out, "{pad}{}:", scalar(&key));
-                write_child(out, &item, indent, true, style, depth);
+                let key = super::yaml_scalar::key(&key);
+                let _ = write!(out, "{pad}{key}:");
+                let column = indent + key.chars().count() + 2;
+                write_child(out, &item, indent, true, style, depth, column);
             }
         }
         Value::List(items) if !items.is_empty() => {
@@ -311,18 +262,26 @@ fn write(out: &mut String, value: &Value, indent: usize, style: Style, depth: us
                         out.push(' ');
                         out.push_str(inner.trim_start());
                     }
-                    _ => write_child(out, item, indent, false, style, depth),
+                    _ => write_child(out, item, indent, false, style, depth, indent + 2),
                 }
             }
         }
         other => {
-            let _ = writeln!(out, "{pad}{}", inline(other, style));
+            let _ = writeln!(out, "{pad}{}", inline(other, style, indent, indent + 2));
         }
     }
 }
 
 /// Writes a map value or list item after `key:` or `-`.
-fn write_child(out: &mut String, item: &Value, indent: usize, in_map: bool, style: Style, depth: usize) {
+fn write_child(
+    out: &mut String,
+    item: &Value,
+    indent: usize,
+    in_map: bool,
+    style: Style,
+    depth: usize,
+    column: usize,
+) {
     match item {
         Value::Map(m) if !m.is_empty() => {
             out.push('\n');
@@ -338,11 +297,20 @@ fn write_child(out: &mut String, item: &Value, indent: usize, in_map: bool, styl
             };
             write(out, item, inner, style, depth + 1);
         }
-        Value::Str(s) if s.contains('\n') => {
-            let chomp = if s.ends_with('\n') { "" } else { "-" };
-            let _ = writeln!(out, " |{chomp}");
+        Value::Str(s) if super::yaml_scalar::value(s, column, indent + 2).is_none() => {
+            // A literal block; `|2` when the text starts with a space.
+            let chomp = if s.ends_with("\n\n") {
+                "+"
+            } else if s.ends_with('\n') {
+                ""
+            } else {
+                "-"
+            };
+            let indicator = if s.starts_with([' ', '\n']) { "2" } else { "" };
+            let _ = writeln!(out, " |{indicator}{chomp}");
             let pad = " ".repeat(indent + 2);
-            for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
+            let body = if chomp == "+" { &s[..s.len() - 1] } else { s.strip_suffix('\n').unwrap_or(s) };
+            for line in body.split('\n') {
                 if line.is_empty() {
                     out.push('\n');
                 } else {
@@ -351,18 +319,18 @@ fn write_child(out: &mut String, item: &Value, indent: usize, in_map: bool, styl
             }
         }
         other => {
-            let _ = writeln!(out, " {}", inline(other, style));
+            let _ = writeln!(out, " {}", inline(other, style, column, indent + 2));
         }
     }
 }
 
-fn inline(value: &Value, style: Style) -> String {
+fn inline(value: &Value, style: Style, column: usize, indent: usize) -> String {
     match value {
         Value::Missing | Value::Nil => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Float(f) if style.pretty => super::format_float(*f),
         Value::Int(_) | Value::Float(_) => number(value),
-        Value::Str(s) => scalar(s),
+        Value::Str(s) => super::yaml_scalar::value(s, column, indent).unwrap_or_else(|| format!("{s:?}")),
         Value::List(_) => "[]".into(),
         Value::Map(_) => "{}".into(),
     }
@@ -395,7 +363,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             to_yaml(&value),
-            "empty: {}\nenv:\n- name: A\n  value: 'true'\nimage:\n  repository: nginx\n  tag: '1.25'\nnote: 'a: b'\nports:\n- 80\n- 443\nscript: |-\n  line1\n  line2"
+            "empty: {}\nenv:\n- name: A\n  value: \"true\"\nimage:\n  repository: nginx\n  tag: \"1.25\"\nnote: 'a: b'\nports:\n- 80\n- 443\nscript: |-\n  line1\n  line2"
         );
         assert_eq!(to_yaml(&Value::Str("x".into())), "x");
     }

@@ -11,8 +11,27 @@ use super::chart::Chart;
 use crate::gotmpl::{Dict, Value, semver_compare};
 
 /// Helm's coalescing: `over` wins; maps merge key by key; a `null` in
-/// `over` deletes the key. The result shares nothing with `base`.
+/// either deletes the key (nulls in lists stay). The result shares nothing
+/// with `base` or `over`.
 pub(super) fn coalesce(base: &Value, over: &Value) -> Value {
+    without_nulls(merged(base, over))
+}
+
+/// A map's `null` entries removed, at every depth of maps.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Map(map) => Value::map(
+            map.entries()
+                .into_iter()
+                .filter(|(_, v)| !matches!(v, Value::Nil | Value::Missing))
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn merged(base: &Value, over: &Value) -> Value {
     match (base, over) {
         (Value::Map(b), Value::Map(o)) => {
             let mut out = b.entries();
@@ -22,8 +41,8 @@ pub(super) fn coalesce(base: &Value, over: &Value) -> Value {
                         out.remove(&key);
                     }
                     (Some(existing @ Value::Map(_)), Value::Map(_)) => {
-                        let merged = coalesce(existing, &value);
-                        out.insert(key, merged);
+                        let inner = merged(existing, &value);
+                        out.insert(key, inner);
                     }
                     _ => {
                         out.insert(key, value.deep_copy());
@@ -81,7 +100,17 @@ fn dependencies_of(chart: &Chart) -> Vec<(&Chart, String, Option<Dependency>)> {
     let mut out = Vec::new();
     for sub in &chart.subcharts {
         if !deps.iter().any(|dep| fits(dep, sub)) {
-            out.push((sub, sub.name(), None));
+            // Kept under its own name; a dependency known by that name
+            // (no other alias) still switches it on or off: Helm removes
+            // disabled charts by name.
+            let named = deps
+                .iter()
+                .find(|dep| {
+                    let alias = text(dep, "alias");
+                    text(dep, "name") == sub.name() && (alias.is_empty() || alias == sub.name())
+                })
+                .cloned();
+            out.push((sub, sub.name(), named));
         }
     }
     for dep in deps {

@@ -8,7 +8,7 @@ pub(super) fn len(a: &[Value]) -> Outcome {
     Ok(Value::Int(match &a[0] {
         Value::Str(s) => s.len(),
         Value::List(l) => l.len(),
-        Value::Map(m) => m.len(),
+        Value::Map(m) => m.visible_len(),
         other => return Err(Problem::bad(0, other, format!("len of type {}", go_type(other)))),
     } as i64))
 }
