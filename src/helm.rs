@@ -358,6 +358,16 @@ pub fn render(chart: &Chart, overrides: Option<&Value>) -> Result<BTreeMap<Strin
         .iter()
         .map(|node| chart_data(node, &release, &capabilities))
         .collect();
+    // `.Subcharts`: each enabled subchart's own `.`, by the name it has.
+    for (parent, node) in nodes.iter().enumerate() {
+        let children: BTreeMap<String, Value> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, child)| child.path == format!("{}/charts/{}", node.path, child.name))
+            .map(|(index, child)| (child.name.clone(), Value::Map(data[index].clone())))
+            .collect();
+        data[parent].insert("Subcharts", Value::map(children));
+    }
     let options = options();
     let mut usage = Usage::default();
     let mut out = BTreeMap::new();

@@ -182,6 +182,8 @@ def parity(folder_of_charts, binary, as_json):
             result["documents"] = False
             result["difference"] = "matrix fails: " + err.strip().split("\n")[-1][:300]
             results.append(result)
+            if not as_json:
+                print(f"{name}: MATRIX FAILS ({result['seconds']} s): {result['difference']}", flush=True)
             continue
         ours = [i["image"] for i in json.loads(out)]
         result["images"] = ours == helm_images

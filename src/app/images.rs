@@ -54,6 +54,21 @@ const MAX_FILES: usize = 20_000;
 /// Largest file scanned.
 const MAX_FILE: u64 = 16 << 20;
 
+/// Whether `value` is a reference by the distribution grammar
+/// (`[host[:port]/]path[:tag][@sha256:digest]`, lower-case path): what
+/// sealos's parser accepts, so `"x:1"}]` from a flow mapping is not one.
+fn is_reference(value: &str) -> bool {
+    static GRAMMAR: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    GRAMMAR
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$",
+            )
+            .expect("a valid pattern")
+        })
+        .is_match(value)
+}
+
 /// The `image:` line scan of one text.
 fn scan(text: &str, source: &str, found: &mut Vec<ListedImage>, skipped: &mut Vec<String>) {
     for (index, line) in text.lines().enumerate() {
@@ -75,7 +90,7 @@ fn scan(text: &str, source: &str, found: &mut Vec<ListedImage>, skipped: &mut Ve
             }
             _ => value,
         };
-        if name.parse::<ImageRef>().is_ok() && !value.contains(char::is_whitespace) {
+        if is_reference(value) && name.parse::<ImageRef>().is_ok() {
             found.push(ListedImage {
                 image: value.to_string(),
                 source: source.to_string(),
@@ -140,12 +155,10 @@ fn render_one(path: &Path, folder: String, values_dir: &Path) -> Result<Rendered
     let overrides: Option<Value> = if values_file.is_file() && folder != "." {
         let label = format!("charts/{}.values.yaml", chart.name());
         let text = read_text(&values_file, &label)?;
-        Some(
-            crate::gotmpl::from_yaml(&text, true).map_err(|e| AppError::Bad {
-                file: label,
-                message: e.to_string(),
-            })?,
-        )
+        Some(crate::gotmpl::from_yaml(&text, true).map_err(|e| AppError::Bad {
+            file: label,
+            message: e.to_string(),
+        })?)
     } else {
         None
     };
@@ -186,7 +199,10 @@ fn containers(value: &serde_yaml::Value, depth: usize, out: &mut Vec<String>) {
     match value {
         serde_yaml::Value::Mapping(map) => {
             for (key, item) in map {
-                let listed = matches!(key.as_str(), Some("containers" | "initContainers" | "ephemeralContainers"));
+                let listed = matches!(
+                    key.as_str(),
+                    Some("containers" | "initContainers" | "ephemeralContainers")
+                );
                 if let (true, serde_yaml::Value::Sequence(list)) = (listed, item) {
                     for container in list {
                         if let Some(image) = container.get("image").and_then(serde_yaml::Value::as_str) {
@@ -222,10 +238,15 @@ fn structural(text: &str, source: &str, found: &mut Vec<ListedImage>) {
         };
         let mut images = Vec::new();
         containers(&value, 0, &mut images);
-        found.extend(images.into_iter().filter(|i| !i.is_empty()).map(|image| ListedImage {
-            image,
-            source: source.to_string(),
-        }));
+        found.extend(
+            images
+                .into_iter()
+                .filter(|i| !i.is_empty())
+                .map(|image| ListedImage {
+                    image,
+                    source: source.to_string(),
+                }),
+        );
     }
 }
 

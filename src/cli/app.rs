@@ -344,17 +344,28 @@ fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
             missed.image, missed.source
         );
     }
-    for both in scan.images.iter().filter(|i| i.image.contains(":") && i.image.contains("@sha256:")) {
+    for both in scan
+        .images
+        .iter()
+        .filter(|i| i.image.contains(":") && i.image.contains("@sha256:"))
+    {
         let tagged = both.image.split('@').next().unwrap_or_default();
         if tagged.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-            eprintln!("note: {} has a tag and a digest: listed as written, saved by its tag as sealos does", both.image);
+            eprintln!(
+                "note: {} has a tag and a digest: listed as written, saved by its tag as sealos does",
+                both.image
+            );
         }
     }
     if args.strict && !scan.missed.is_empty() {
         anyhow::bail!(
             "{} container image(s) the `image:` line scan misses (--strict): {}",
             scan.missed.len(),
-            scan.missed.iter().map(|m| m.image.as_str()).collect::<Vec<_>>().join(", ")
+            scan.missed
+                .iter()
+                .map(|m| m.image.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if args.json {
@@ -378,7 +389,10 @@ fn template(args: &FolderArgs) -> anyhow::Result<ExitCode> {
         print_json(&by_chart)?;
     } else {
         for chart in &charts {
-            print!("{}", matrix::helm::template_output(&matrix::helm::documents(&chart.templates)));
+            print!(
+                "{}",
+                matrix::helm::template_output(&matrix::helm::documents(&chart.templates))
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -398,7 +412,8 @@ fn inspect_kubefile(args: &FolderArgs) -> anyhow::Result<ExitCode> {
     if !found.config.entrypoint.is_empty() {
         config["Entrypoint"] = serde_json::json!(found.config.entrypoint);
     }
-    let mut document = serde_json::json!({"architecture": args.arch.to_string(), "os": "linux", "config": config});
+    let mut document =
+        serde_json::json!({"architecture": args.arch.to_string(), "os": "linux", "config": config});
     if let Some(author) = &found.config.author {
         document["author"] = serde_json::json!(author);
     }
@@ -409,7 +424,9 @@ fn inspect_kubefile(args: &FolderArgs) -> anyhow::Result<ExitCode> {
         print_json(&document)?;
     } else {
         println!("{}", serde_json::to_string_pretty(&document)?);
-        eprintln!("note: from the Kubefile alone (init.sh not run); files, layers and a FROM image's config are not included");
+        eprintln!(
+            "note: from the Kubefile alone (init.sh not run); files, layers and a FROM image's config are not included"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

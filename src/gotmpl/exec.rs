@@ -15,6 +15,9 @@ struct State<'a> {
     options: &'a Options,
     /// The template being executed (for error positions).
     name: String,
+    /// The template the render started with (a file, in Helm): `tpl`
+    /// parses its text under this name, as Helm does.
+    file: String,
     out: String,
     vars: Vec<(String, Value)>,
     steps: u64,
@@ -78,6 +81,7 @@ fn render_here(
         set,
         options,
         name: name.to_string(),
+        file: name.to_string(),
         out: String::new(),
         vars: vec![("$".to_string(), data.clone())],
         steps: usage.steps,
@@ -465,7 +469,7 @@ impl State<'_> {
                     return Err(self.error(pos, "exceeded max template depth in tpl"));
                 }
                 let mut set = self.set.clone();
-                set.add(&self.name, &text)
+                set.add(&self.file, &text)
                     .map_err(|e| self.error(pos, format!("error calling tpl: {e}")))?;
                 let options = Options {
                     max_steps: self.options.max_steps.saturating_sub(self.steps),
@@ -474,14 +478,15 @@ impl State<'_> {
                 let mut state = State {
                     set: &set,
                     options: &options,
-                    name: self.name.clone(),
+                    name: self.file.clone(),
+                    file: self.file.clone(),
                     out: String::new(),
                     vars: vec![("$".to_string(), data.clone())],
                     steps: 0,
                     depth: self.depth + 1,
                     earlier_output: self.earlier_output + self.out.len(),
                 };
-                let body = set.named.get(&self.name).cloned().unwrap_or_default();
+                let body = set.named.get(&self.file).cloned().unwrap_or_default();
                 let body: &[Node] = &body;
                 state
                     .walk(&data, body)

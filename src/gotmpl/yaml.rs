@@ -309,7 +309,11 @@ fn write_child(
             let indicator = if s.starts_with([' ', '\n']) { "2" } else { "" };
             let _ = writeln!(out, " |{indicator}{chomp}");
             let pad = " ".repeat(indent + 2);
-            let body = if chomp == "+" { &s[..s.len() - 1] } else { s.strip_suffix('\n').unwrap_or(s) };
+            let body = if chomp == "+" {
+                &s[..s.len() - 1]
+            } else {
+                s.strip_suffix('\n').unwrap_or(s)
+            };
             for line in body.split('\n') {
                 if line.is_empty() {
                     out.push('\n');

@@ -12,10 +12,45 @@ const BEST_WIDTH: usize = 80;
 fn resolves_to_other(s: &str) -> bool {
     if matches!(
         s,
-        "" | "~" | "null" | "Null" | "NULL" | "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO"
-            | "true" | "True" | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
-            | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan"
-            | ".NaN" | ".NAN" | "<<"
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "y"
+            | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+            | "<<"
     ) {
         return true;
     }
@@ -30,7 +65,13 @@ fn resolves_to_other(s: &str) -> bool {
     // Timestamps: a date first (`2001-12-14`, with or without a time).
     let date = s.get(..10).unwrap_or("");
     date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+        && date.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
 }
 
 /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
@@ -60,9 +101,10 @@ fn is_base60(s: &str) -> bool {
     !rest.is_empty()
         && head.starts_with(|c: char| c.is_ascii_digit())
         && head.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-        && rest
-            .iter()
-            .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.as_bytes()[0] <= b'5' || p.len() == 1 && p.as_bytes()[0].is_ascii_digit())
+        && rest.iter().all(|p| {
+            (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.as_bytes()[0] <= b'5'
+                || p.len() == 1 && p.as_bytes()[0].is_ascii_digit()
+        })
         && fraction.bytes().all(|b| b.is_ascii_digit() || b == b'_')
 }
 
@@ -73,8 +115,11 @@ struct Allowed {
 }
 
 fn printable(c: char) -> bool {
-    matches!(c, '\n' | '\u{85}') || (' '..='~').contains(&c) || ('\u{a0}'..='\u{d7ff}').contains(&c)
-        || ('\u{e000}'..='\u{fffd}').contains(&c) && c != '\u{feff}' || c >= '\u{10000}'
+    matches!(c, '\n' | '\u{85}')
+        || (' '..='~').contains(&c)
+        || ('\u{a0}'..='\u{d7ff}').contains(&c)
+        || ('\u{e000}'..='\u{fffd}').contains(&c) && c != '\u{feff}'
+        || c >= '\u{10000}'
 }
 
 fn analyze(s: &str) -> Allowed {
@@ -85,7 +130,8 @@ fn analyze(s: &str) -> Allowed {
         let next_blank = blank(chars.get(i + 1));
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@'
+                | '`' => {
                     flow_or_block_indicator = true;
                 }
                 '?' | ':' | '-' if next_blank => flow_or_block_indicator = true,
@@ -201,8 +247,11 @@ pub(super) fn value(s: &str, column: usize, indent: usize) -> Option<String> {
     }
     let allowed = analyze(s);
     if s.contains('\n') {
-        return (!allowed.single || s.contains('\t') || s.chars().any(|c| !printable(c)) || space_before_break(s))
-            .then(|| double_quoted(s));
+        return (!allowed.single
+            || s.contains('\t')
+            || s.chars().any(|c| !printable(c))
+            || space_before_break(s))
+        .then(|| double_quoted(s));
     }
     Some(if allowed.plain {
         folded(s, column, indent, None)
@@ -246,12 +295,16 @@ mod tests {
         ] {
             assert_eq!(value(text, 3, 2).unwrap(), styled, "{text:?}");
         }
-        let long = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss";
+        let long =
+            "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss";
         assert_eq!(
             value(long, 4, 2).unwrap(),
             "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp\n  qqqq rrrr ssss"
         );
-        assert_eq!(value("trailing  \nspace", 0, 2).unwrap(), "\"trailing  \\nspace\"");
+        assert_eq!(
+            value("trailing  \nspace", 0, 2).unwrap(),
+            "\"trailing  \\nspace\""
+        );
         assert!(value("line1\nline2", 0, 2).is_none());
     }
 }

@@ -34,9 +34,9 @@ pub(crate) fn string(args: &[Value], index: usize) -> Result<&str, Problem> {
 }
 
 /// Argument `index` for a `map[string]interface{}` parameter.
-pub(crate) fn dict(args: &[Value], index: usize) -> Result<&Dict, Problem> {
+pub(crate) fn dict(args: &[Value], index: usize) -> Result<Dict, Problem> {
     match args.get(index) {
-        Some(Value::Map(map)) => Ok(map),
+        Some(Value::Map(map)) => Ok(map.clone()),
         // A nil from a missing key is an interface{}, which Go will not
         // pass as a map.
         Some(Value::Nil) => Err(Problem::Type {
@@ -44,10 +44,9 @@ pub(crate) fn dict(args: &[Value], index: usize) -> Result<&Dict, Problem> {
             expected: "map[string]interface {}",
             got: "interface {}",
         }),
-        Some(Value::Missing) | None => Err(Problem::Invalid {
-            index,
-            expected: "map[string]interface {}",
-        }),
+        // No value (a pipeline that ended in nil) is Go's nil map: it
+        // reads as empty; what is written to it is lost.
+        Some(Value::Missing) | None => Ok(Dict::default()),
         Some(other) => Err(Problem::Type {
             index,
             expected: "map[string]interface {}",

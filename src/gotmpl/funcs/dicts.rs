@@ -57,13 +57,13 @@ pub(super) fn get(a: &[Value]) -> Outcome {
 pub(super) fn set(a: &[Value]) -> Outcome {
     let map = dict(a, 0)?;
     map.insert(string(a, 1)?, a[2].clone());
-    Ok(Value::Map(map.clone()))
+    Ok(Value::Map(map))
 }
 
 pub(super) fn unset(a: &[Value]) -> Outcome {
     let map = dict(a, 0)?;
     map.remove(string(a, 1)?);
-    Ok(Value::Map(map.clone()))
+    Ok(Value::Map(map))
 }
 
 pub(super) fn has_key(a: &[Value]) -> Outcome {
@@ -136,9 +136,9 @@ fn merge_into(into: &Dict, over: &Dict, overwrite: bool, depth: usize) {
 fn merge_all(a: &[Value], overwrite: bool) -> Outcome {
     let into = dict(a, 0)?;
     for index in 1..a.len() {
-        merge_into(into, dict(a, index)?, overwrite, 0);
+        merge_into(&into, &dict(a, index)?, overwrite, 0);
     }
-    Ok(Value::Map(into.clone()))
+    Ok(Value::Map(into))
 }
 
 pub(super) fn merge(a: &[Value]) -> Outcome {
@@ -152,7 +152,7 @@ pub(super) fn merge_overwrite(a: &[Value]) -> Outcome {
 /// `dig KEY... DEFAULT DICT`.
 pub(super) fn dig(a: &[Value]) -> Outcome {
     let last = a.len() - 1;
-    let mut value = Value::Map(dict(a, last)?.clone());
+    let mut value = Value::Map(dict(a, last)?);
     let default = &a[last - 1];
     for (index, key) in a[..last - 1].iter().enumerate() {
         let key = string(a, index).map_err(|_| Problem::bad(index, key, "keys must be strings"))?;
