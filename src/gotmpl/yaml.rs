@@ -244,7 +244,9 @@ fn write(out: &mut String, value: &Value, indent: usize, style: Style, depth: us
     let pad = " ".repeat(indent);
     match value {
         Value::Map(map) if !map.is_empty() => {
-            for (key, item) in map.entries() {
+            let mut entries: Vec<(String, Value)> = map.entries().into_iter().collect();
+            entries.sort_by(|a, b| key_order(&a.0, &b.0));
+            for (key, item) in entries {
                 let key = super::yaml_scalar::key(&key);
                 let _ = write!(out, "{pad}{key}:");
                 let column = indent + key.chars().count() + 2;
@@ -265,6 +267,10 @@ fn write(out: &mut String, value: &Value, indent: usize, style: Style, depth: us
                     _ => write_child(out, item, indent, false, style, depth, indent + 2),
                 }
             }
+        }
+        Value::Str(s) if super::yaml_scalar::value(s, indent, indent + 2).is_none() => {
+            out.push_str(&pad);
+            literal_block(out, s, indent + 2);
         }
         other => {
             let _ = writeln!(out, "{pad}{}", inline(other, style, indent, indent + 2));
@@ -298,32 +304,92 @@ fn write_child(
             write(out, item, inner, style, depth + 1);
         }
         Value::Str(s) if super::yaml_scalar::value(s, column, indent + 2).is_none() => {
-            // A literal block; `|2` when the text starts with a space.
-            let chomp = if s.ends_with("\n\n") {
-                "+"
-            } else if s.ends_with('\n') {
-                ""
-            } else {
-                "-"
-            };
-            let indicator = if s.starts_with([' ', '\n']) { "2" } else { "" };
-            let _ = writeln!(out, " |{indicator}{chomp}");
-            let pad = " ".repeat(indent + 2);
-            let body = if chomp == "+" {
-                &s[..s.len() - 1]
-            } else {
-                s.strip_suffix('\n').unwrap_or(s)
-            };
-            for line in body.split('\n') {
-                if line.is_empty() {
-                    out.push('\n');
-                } else {
-                    let _ = writeln!(out, "{pad}{line}");
-                }
-            }
+            out.push(' ');
+            literal_block(out, s, indent + 2);
         }
         other => {
             let _ = writeln!(out, " {}", inline(other, style, column, indent + 2));
+        }
+    }
+}
+
+/// go-yaml's order of map keys: runs of digits compare as numbers, and
+/// a letter sorts after anything that is not one (`mirror_percent` before
+/// `mirrorPercent`, `port9` before `port10`).
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    for i in 0..ar.len().min(br.len()) {
+        if ar[i] == br[i] {
+            continue;
+        }
+        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        if al && bl {
+            return ar[i].cmp(&br[i]);
+        }
+        if al || bl {
+            return if bl { Ordering::Less } else { Ordering::Greater };
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if ar[i] == '0' || br[i] == '0' {
+            let leading_nonzero = ar[..i]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .any(|c| *c != '0');
+            if leading_nonzero {
+                an = 1;
+                bn = 1;
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an
+                .saturating_mul(10)
+                .saturating_add(i64::from(ar[ai] as u8 - b'0'));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn
+                .saturating_mul(10)
+                .saturating_add(i64::from(br[bi] as u8 - b'0'));
+            bi += 1;
+        }
+        if an != bn {
+            return an.cmp(&bn);
+        }
+        if ai != bi {
+            return ai.cmp(&bi);
+        }
+        return ar[i].cmp(&br[i]);
+    }
+    ar.len().cmp(&br.len())
+}
+
+/// A literal block (`|`, `|-`, `|+`; `|2` when the text starts with a
+/// space or a line break) with its lines at `indent`.
+fn literal_block(out: &mut String, s: &str, indent: usize) {
+    let chomp = if s.ends_with("\n\n") {
+        "+"
+    } else if s.ends_with('\n') {
+        ""
+    } else {
+        "-"
+    };
+    let indicator = if s.starts_with([' ', '\n']) { "2" } else { "" };
+    let _ = writeln!(out, "|{indicator}{chomp}");
+    let pad = " ".repeat(indent);
+    let body = if chomp == "+" {
+        &s[..s.len() - 1]
+    } else {
+        s.strip_suffix('\n').unwrap_or(s)
+    };
+    for line in body.split('\n') {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "{pad}{line}");
         }
     }
 }
@@ -344,14 +410,14 @@ fn inline(value: &Value, style: Style, column: usize, indent: usize) -> String {
 pub fn to_yaml(value: &Value) -> String {
     let mut out = String::new();
     write(&mut out, value, 0, Style { pretty: false }, 0);
-    out.trim_end_matches('\n').to_string()
+    out.strip_suffix('\n').unwrap_or(&out).to_string()
 }
 
 /// `toYamlPretty`: as go-yaml v3 writes with a two-space indent.
 pub fn to_yaml_pretty(value: &Value) -> String {
     let mut out = String::new();
     write(&mut out, value, 0, Style { pretty: true }, 0);
-    out.trim_end_matches('\n').to_string()
+    out.strip_suffix('\n').unwrap_or(&out).to_string()
 }
 
 #[cfg(test)]
@@ -379,6 +445,32 @@ mod tests {
         assert_eq!(
             from_yaml("x: 3", false).unwrap(),
             Value::map([("x".to_string(), Value::Int(3))].into())
+        );
+    }
+
+    #[test]
+    fn keys_are_ordered_as_go_yaml_orders_them() {
+        let mut keys = vec![
+            "mirrorPercent",
+            "mirror_percent",
+            "port10",
+            "port9",
+            "b",
+            "a1",
+            "A",
+        ];
+        keys.sort_by(|a, b| key_order(a, b));
+        assert_eq!(
+            keys,
+            [
+                "A",
+                "a1",
+                "b",
+                "mirror_percent",
+                "mirrorPercent",
+                "port9",
+                "port10"
+            ]
         );
     }
 

@@ -85,18 +85,68 @@ pub(crate) fn method(receiver: &Dict, name: &str, args: &[Value]) -> Result<Valu
 }
 
 /// Glob matching as Helm's `.Files.Glob` (gobwas/glob with `/`): `*` stays
-/// within a path segment, `**` crosses them, `?` one character.
+/// within a path segment, `**` crosses them, `?` one character. Matched
+/// by dynamic programming over (pattern, path) positions, so a hostile
+/// pattern of many stars stays linear in their product.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => (0..=s.len()).any(|i| go(&p[2..], &s[i..])),
-            Some(b'*') => (0..=s.len())
-                .take_while(|i| *i == 0 || s[i - 1] != b'/')
-                .any(|i| go(&p[1..], &s[i..])),
-            Some(b'?') => !s.is_empty() && s[0] != b'/' && go(&p[1..], &s[1..]),
-            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
+    let (p, s) = (pattern.as_bytes(), path.as_bytes());
+    // can[j]: the pattern so far matches path[..j].
+    let mut can = vec![false; s.len() + 1];
+    can[0] = true;
+    let mut i = 0;
+    while i < p.len() {
+        let mut next = vec![false; s.len() + 1];
+        match p[i] {
+            b'*' if p.get(i + 1) == Some(&b'*') => {
+                let mut reached = false;
+                for j in 0..=s.len() {
+                    reached |= can[j];
+                    next[j] = reached;
+                }
+                i += 2;
+            }
+            b'*' => {
+                let mut reached = false;
+                for j in 0..=s.len() {
+                    if j > 0 && s[j - 1] == b'/' {
+                        reached = false;
+                    }
+                    reached |= can[j];
+                    next[j] = reached;
+                }
+                i += 1;
+            }
+            c => {
+                for j in 1..=s.len() {
+                    next[j] = can[j - 1]
+                        && if c == b'?' {
+                            s[j - 1] != b'/'
+                        } else {
+                            s[j - 1] == c
+                        };
+                }
+                i += 1;
+            }
         }
+        can = next;
     }
-    go(pattern.as_bytes(), path.as_bytes())
+    can[s.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_as_helm_files_glob() {
+        assert!(glob_match("files/*.conf", "files/a.conf"));
+        assert!(!glob_match("files/*.conf", "files/x/a.conf"));
+        assert!(glob_match("files/**", "files/x/a.conf"));
+        assert!(glob_match("**.conf", "files/x/a.conf"));
+        assert!(glob_match("f?les/a.conf", "files/a.conf"));
+        assert!(!glob_match("a*", "b"));
+        // Many stars do not take exponential time.
+        let hostile = "*a".repeat(40) + "b";
+        assert!(!glob_match(&hostile, &"a".repeat(200)));
+    }
 }

@@ -68,6 +68,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
         };
         next += 1;
         let body = match (verb, arg) {
+            (verb, Value::Missing | Value::Nil) if verb != 'v' => format!("%!{verb}(<nil>)"),
             ('v' | 's', _) => {
                 let t = text(arg);
                 match precision {
