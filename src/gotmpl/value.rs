@@ -67,9 +67,14 @@ impl Dict {
         self.lock().keys().filter(|k| !k.starts_with('\0')).count()
     }
 
-    /// The entries now, in key order (values shared, not deep-copied).
+    /// The entries now, in key order (values shared, not deep-copied),
+    /// without the engine's own markers (keys starting with NUL).
     pub fn entries(&self) -> BTreeMap<String, Value> {
-        self.lock().clone()
+        self.lock()
+            .iter()
+            .filter(|(k, _)| !k.starts_with('\0'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Whether both are the same map.
