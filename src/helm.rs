@@ -321,6 +321,15 @@ fn helm_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// Renders a chart as `helm template dryrun CHART -f overrides` does: every
 /// template that is not a partial (`_*`), by path (`name/templates/x.yaml`).
 pub fn render(chart: &Chart, overrides: Option<&Value>) -> Result<BTreeMap<String, String>, HelmError> {
+    render_within(chart, overrides, &options())
+}
+
+/// [`render`] within `options`' budgets, totals over all templates.
+fn render_within(
+    chart: &Chart,
+    overrides: Option<&Value>,
+    options: &Options,
+) -> Result<BTreeMap<String, String>, HelmError> {
     let name = chart.name();
     let failed = |problem: LoadProblem| HelmError::Load {
         chart: name.clone(),
@@ -368,7 +377,6 @@ pub fn render(chart: &Chart, overrides: Option<&Value>) -> Result<BTreeMap<Strin
             .collect();
         data[parent].insert("Subcharts", Value::map(children));
     }
-    let options = options();
     let mut usage = Usage::default();
     let mut out = BTreeMap::new();
     for (full, index) in &templates {
@@ -385,7 +393,7 @@ pub fn render(chart: &Chart, overrides: Option<&Value>) -> Result<BTreeMap<Strin
         );
         data[*index].insert("Template", Value::map(template));
         let text = set
-            .render_counted(full, &Value::Map(data[*index].clone()), &options, &mut usage)
+            .render_counted(full, &Value::Map(data[*index].clone()), options, &mut usage)
             .map_err(rendering)?;
         out.insert(full.clone(), text.replace("<no value>", ""));
     }

@@ -117,3 +117,51 @@ fn files_and_capabilities() {
     let out = render(&c, None).unwrap();
     assert_eq!(out["x/templates/cm.yaml"], "k=v\napps v1.36.0\na.conf: |\n  k=v");
 }
+
+#[test]
+fn budgets_are_totals_over_every_template_of_a_chart() {
+    let c = chart(&[
+        ("Chart.yaml", "name: x\nversion: 1.0.0\n"),
+        ("templates/a.yaml", "{{ range until 400 }}a{{ end }}"),
+        ("templates/b.yaml", "{{ range until 400 }}b{{ end }}"),
+    ]);
+    let roomy = Options {
+        max_steps: 2000,
+        ..options()
+    };
+    assert!(render_within(&c, None, &roomy).is_ok());
+    // Each template alone fits in 700 steps (and 500 bytes); both do not.
+    let tight = Options {
+        max_steps: 700,
+        ..options()
+    };
+    let error = render_within(&c, None, &tight).unwrap_err().to_string();
+    assert!(error.contains("evaluation steps"), "{error}");
+    let small = Options {
+        max_output: 500,
+        ..options()
+    };
+    let error = render_within(&c, None, &small).unwrap_err().to_string();
+    assert!(error.contains("output larger"), "{error}");
+}
+
+#[test]
+fn one_values_map_is_shared_by_all_templates_in_helms_order() {
+    let c = chart(&[
+        ("Chart.yaml", "name: x\nversion: 1.0.0\n"),
+        ("values.yaml", "mode: unset\n"),
+        ("templates/a.yaml", "a sees {{ .Values.mode }}"),
+        (
+            "templates/z.yaml",
+            "{{ $_ := set .Values \"mode\" \"set-by-z\" }}z",
+        ),
+        (
+            "templates/sub/m.yaml",
+            "{{ $_ := set $.Values \"deep\" \"first\" }}m sees {{ .Values.mode }}",
+        ),
+    ]);
+    let out = render(&c, None).unwrap();
+    // Deeper paths first, then reverse lexical order: m, z, a.
+    assert_eq!(out["x/templates/sub/m.yaml"], "m sees unset");
+    assert_eq!(out["x/templates/a.yaml"], "a sees set-by-z");
+}
