@@ -199,8 +199,13 @@ impl State<'_> {
     }
 
     /// Renders a named template with `data` into a string, in a fresh
-    /// variable scope whose `$` is `data`.
+    /// variable scope whose `$` is `data`. A nil `data` is no value there,
+    /// as in Go: fields of it are empty, not errors.
     fn call_template(&mut self, pos: Pos, name: &str, data: &Value) -> Result<String> {
+        let data = match data {
+            Value::Nil => &Value::Missing,
+            other => other,
+        };
         let Some(body) = self.set.named.get(name).cloned() else {
             return Err(self.error(pos, format!("no such template {name:?}")));
         };
