@@ -186,6 +186,20 @@ fn parse_at<T: std::str::FromStr<Err = crate::version::VersionError>>(
         })
 }
 
+/// A lock value (fixed, or steps by patch) at `patch`, as written.
+fn value_at(item: &toml_edit::Value, patch: u64) -> Option<String> {
+    match item {
+        toml_edit::Value::String(text) => Some(text.value().clone()),
+        toml_edit::Value::InlineTable(steps) => steps
+            .iter()
+            .filter_map(|(from, value)| Some((from.parse::<u64>().ok()?, value.as_str()?)))
+            .filter(|(from, _)| *from <= patch)
+            .max_by_key(|(from, _)| *from)
+            .map(|(_, value)| value.to_string()),
+        _ => None,
+    }
+}
+
 fn at_patch(steps: &[(u64, String)], patch: u64) -> String {
     steps
         .iter()
@@ -286,8 +300,12 @@ impl Lock {
                 }
                 versions.push(version);
             }
+            // A rebuild (`1.35.0+k3s3`) replaces the earlier build of its
+            // patch: both would have the same image tag.
             versions.sort();
-            versions.dedup_by(|a, b| a.tag_form() == b.tag_form());
+            versions.reverse();
+            versions.dedup_by(|later, kept| later.tag_form() == kept.tag_form());
+            versions.reverse();
             k3s.insert(parsed_minor, versions);
         }
         let mut newest = BTreeMap::new();
@@ -434,6 +452,81 @@ impl Lock {
                     .map(|p| i64::try_from(*p).unwrap_or(i64::MAX))
                     .collect();
                 table.insert(&minor.to_string(), toml_edit::value(array));
+            }
+        })
+    }
+
+    /// Adds k3s releases to the `[k3s]` table (each minor's list stays
+    /// ascending), keeping the rest of the file.
+    pub fn write_k3s(&self, added: &[KubeVersion]) -> std::io::Result<()> {
+        let mut by_minor: BTreeMap<KubeMinor, Vec<KubeVersion>> = BTreeMap::new();
+        for version in added {
+            by_minor
+                .entry(version.minor())
+                .or_insert_with(|| self.k3s_releases(version.minor()).to_vec());
+        }
+        for version in added {
+            if let Some(list) = by_minor.get_mut(&version.minor()) {
+                list.push(version.clone());
+                list.sort();
+                list.dedup();
+            }
+        }
+        self.edit_table("k3s", |table| {
+            for (minor, list) in by_minor {
+                let array: toml_edit::Array = list
+                    .iter()
+                    .map(|v| v.to_string().trim_start_matches('v').to_string())
+                    .collect();
+                table.insert(&minor.to_string(), toml_edit::value(array));
+            }
+        })
+    }
+
+    /// Records kubeadm's images of new releases (`matrix versions --refresh
+    /// --kubeadm`): a minor the lock does not know gets `[kubeadm."1.38"]`;
+    /// a patch whose images differ gets a step from that patch on
+    /// (`etcd = { 0 = "3.6.8-0", 7 = "3.6.9-0" }`), keeping the rest.
+    pub fn write_kubeadm(&self, found: &[(KubeVersion, KubeadmImages)]) -> std::io::Result<()> {
+        self.edit_table("kubeadm", |kubeadm| {
+            kubeadm.set_implicit(true);
+            for (version, images) in found {
+                let key = version.minor().to_string();
+                let fields = [
+                    ("registry", &images.registry),
+                    ("pause", &images.pause),
+                    ("etcd", &images.etcd),
+                    ("coredns", &images.coredns),
+                ];
+                let Some(table) = kubeadm.get_mut(&key).and_then(toml_edit::Item::as_table_mut) else {
+                    let mut table = toml_edit::Table::new();
+                    for (field, value) in fields {
+                        table.insert(field, toml_edit::value(value.as_str()));
+                    }
+                    kubeadm.insert(&key, toml_edit::Item::Table(table));
+                    continue;
+                };
+                let patch = version.patch().to_string();
+                for (field, value) in fields {
+                    let current = table
+                        .get(field)
+                        .and_then(toml_edit::Item::as_value)
+                        .and_then(|item| value_at(item, version.patch()));
+                    if current.as_deref() == Some(value.as_str()) {
+                        continue;
+                    }
+                    let mut steps = match table.get(field).and_then(toml_edit::Item::as_value) {
+                        Some(toml_edit::Value::InlineTable(steps)) => steps.clone(),
+                        Some(toml_edit::Value::String(old)) => {
+                            let mut steps = toml_edit::InlineTable::new();
+                            steps.insert("0", old.value().as_str().into());
+                            steps
+                        }
+                        _ => toml_edit::InlineTable::new(),
+                    };
+                    steps.insert(&patch, value.as_str().into());
+                    table.insert(field, toml_edit::value(steps));
+                }
             }
         })
     }

@@ -22,16 +22,16 @@ fn plan_fails(ws: &Workspace, needles: &[&str]) {
 #[test]
 fn malformed_toml() {
     rejects(
-        |t| t.replace("latest = \"5.0.1\"", "latest = \"5.0.1"),
-        &["matrix.toml:24:16", "help:"],
+        |t| t.replace("latest = \"5.1.1\"", "latest = \"5.1.1"),
+        &["matrix.toml:29:16", "help:"],
     );
 }
 
 #[test]
 fn unknown_key_names_line_and_column() {
     rejects(
-        |t| t.replace("latest = \"5.0.1\"", "latest = \"5.0.1\"\nlatests = \"5.0.1\""),
-        &["matrix.toml:25:1", "unknown field `latests`", "remove the key"],
+        |t| t.replace("latest = \"5.1.1\"", "latest = \"5.1.1\"\nlatests = \"5.1.1\""),
+        &["matrix.toml:30:1", "unknown field `latests`", "remove the key"],
     );
 }
 
@@ -64,7 +64,7 @@ fn rule_naming_unknown_cri() {
     rejects(
         |t| t.replace("cri = [\"crio\"]", "cri = [\"cri-o\"]"),
         &[
-            "`select[6].when.cri`",
+            "`select[7].when.cri`",
             "unknown CRI `cri-o`",
             "known: containerd, docker, crio, k3s",
         ],
@@ -113,16 +113,16 @@ fn empty_axis() {
 #[test]
 fn minor_the_lock_does_not_know() {
     rejects(
-        |t| t.replace("\"1.34\",\n]", "\"1.34\", \"1.35\",\n]"),
-        &["no patch releases of 1.35", "matrix versions --refresh"],
+        |t| t.replace("\"1.37\",\n]", "\"1.37\", \"1.38\",\n]"),
+        &["no patch releases of 1.38", "matrix versions --refresh"],
     );
 }
 
 #[test]
 fn latest_not_among_versions() {
     rejects(
-        |t| t.replace("latest = \"5.0.1\"", "latest = \"5.0.2\""),
-        &["5.0.2 is not in `sealos.versions`"],
+        |t| t.replace("latest = \"5.1.1\"", "latest = \"5.1.9\""),
+        &["5.1.9 is not in `sealos.versions`"],
     );
 }
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::http::{Fault, Server};
@@ -75,7 +76,7 @@ fn http_mirror_with_faults_retries_and_succeeds() {
     let server = Server::serve_dir(ws.path().join("mirror"));
     let kubeadm = "/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubeadm";
     let kubelet = "/dl.k8s.io/release/v1.24.4/bin/linux/amd64/kubelet";
-    let runc = "/github.com/opencontainers/runc/releases/download/v1.2.6/runc.amd64";
+    let runc = "/github.com/opencontainers/runc/releases/download/v1.5.1/runc.amd64";
     server.fault(kubeadm, vec![Fault::Status(500), Fault::Status(503)]);
     server.fault(kubelet, vec![Fault::TooMany(1)]);
     server.fault(runc, vec![Fault::CutBody]);
@@ -114,7 +115,7 @@ fn not_found_names_url_and_component() {
     let server = Server::serve_dir(ws.path().join("mirror"));
     std::fs::remove_file(
         ws.path()
-            .join("mirror/github.com/opencontainers/runc/releases/download/v1.2.6/runc.arm64"),
+            .join("mirror/github.com/opencontainers/runc/releases/download/v1.5.1/runc.arm64"),
     )
     .unwrap();
     let out = fetch(&ws, &["--mirror", &server.url()]);
@@ -292,4 +293,78 @@ fn check_urls_asks_the_servers_and_names_what_is_missing() {
                 && l.ends_with("crictl-v1.24.2-linux-arm64.tar.gz")),
         "{text}"
     );
+}
+
+/// The URLs a cell of the present resolves to are the ones labring's own
+/// scripts download for it (labring-actions/cache `.github/scripts/kube`
+/// @22e8787 and `cri` @1915474: crictl and cri-o the newest patch of the
+/// minor, docker the newest 28.x, cri-dockerd, crun and the registry their
+/// newest releases, the Kubernetes binaries from dl.k8s.io), with the
+/// differences this matrix chose named: containerd's static build, cri-o's
+/// bundle from its GCS bucket (the same file labring takes from the GitHub
+/// release), the registry pinned to 2.x.
+#[test]
+fn the_present_downloads_what_labrings_scripts_download() {
+    let tag = "v1.36.5-5.1.1";
+    let ws = Workspace::new(|t| t).with_stand_ins(tag);
+    let mirror = ws.path().join("mirror");
+    let mut urls = BTreeSet::new();
+    let mut stack = vec![mirror.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(&mirror).unwrap().display().to_string();
+                if !rel.starts_with("images/") && !rel.ends_with("SHA256SUMS") {
+                    urls.insert(format!("https://{rel}"));
+                }
+            }
+        }
+    }
+    for (arch, uname) in [("amd64", "x86_64"), ("arm64", "aarch64")] {
+        let labring = [
+            format!("https://dl.k8s.io/release/v1.36.5/bin/linux/{arch}/kubeadm"),
+            format!("https://dl.k8s.io/release/v1.36.5/bin/linux/{arch}/kubelet"),
+            format!("https://dl.k8s.io/release/v1.36.5/bin/linux/{arch}/kubectl"),
+            format!(
+                "https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.36.0/crictl-v1.36.0-linux-{arch}.tar.gz"
+            ),
+            format!(
+                "https://github.com/Mirantis/cri-dockerd/releases/download/v0.4.3/cri-dockerd-0.4.3.{arch}.tgz"
+            ),
+            format!("https://download.docker.com/linux/static/stable/{uname}/docker-28.5.2.tgz"),
+            format!("https://github.com/containers/crun/releases/download/1.29.1/crun-1.29.1-linux-{arch}"),
+            format!(
+                "https://github.com/distribution/distribution/releases/download/v2.8.3/registry_2.8.3_linux_{arch}.tar.gz"
+            ),
+        ];
+        for url in &labring {
+            assert!(urls.contains(url), "{url} not among {urls:#?}");
+        }
+        // Same versions, another asset or mirror of it.
+        let differ = [
+            (
+                format!("containerd-1.7.34-linux-{arch}.tar.gz"),
+                format!(
+                    "https://github.com/containerd/containerd/releases/download/v1.7.34/containerd-static-1.7.34-linux-{arch}.tar.gz"
+                ),
+            ),
+            (
+                format!("cri-o.{arch}.v1.36.3.tar.gz"),
+                format!("https://storage.googleapis.com/cri-o/artifacts/cri-o.{arch}.v1.36.3.tar.gz"),
+            ),
+            (
+                format!("runc.{arch}"),
+                format!("https://github.com/opencontainers/runc/releases/download/v1.5.1/runc.{arch}"),
+            ),
+        ];
+        for (theirs, ours) in &differ {
+            assert!(
+                urls.contains(ours),
+                "{ours} (labring: {theirs}) not among {urls:#?}"
+            );
+        }
+    }
 }

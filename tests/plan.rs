@@ -128,8 +128,18 @@ fn frozen_releases_build_only_their_window() {
         "sealos-4.1.3-4.1.4-frozen"
     ));
     // The latest stable release has no window.
+    assert!(planned(&m, "containerd", "v1.36.5", "5.1.1"));
+    // 5.0.1 is frozen at what labring published: the July 2025 patches.
     assert!(planned(&m, "containerd", "v1.33.3", "5.0.1"));
-    // An undated patch newer than every dated one is in no window.
+    assert!(decided_by(
+        &m,
+        "containerd",
+        "v1.33.4",
+        "5.0.1",
+        "outside-window",
+        "sealos-5.0.1-frozen"
+    ));
+    // 1.29.15 (March 2025) came after 4.3.7's freeze.
     assert!(decided_by(
         &m,
         "containerd",
@@ -160,7 +170,7 @@ fn patch_selection_works_within_the_window() {
     assert!(planned(&m, "containerd", "v1.25.14", "4.3.5"));
     assert!(!planned(&m, "containerd", "v1.25.13", "4.3.5"));
     // Development builds: the newest patch of each minor only.
-    assert!(planned(&m, "containerd", "v1.34.7", "dev"));
+    assert!(planned(&m, "containerd", "v1.34.12", "dev"));
     assert!(!planned(&m, "containerd", "v1.34.0", "dev"));
 }
 
@@ -183,7 +193,8 @@ fn k3s_cells_come_from_k3s_releases() {
     // `latest` names the newest patch of the latest stable release.
     let latest = plan.select(&"k3s:latest".parse().unwrap());
     assert_eq!(latest.len(), 2);
-    assert_eq!(latest[0].cell.sealos.to_string(), "5.0.1");
+    assert_eq!(latest[0].cell.sealos.to_string(), "5.1.1");
+    assert_eq!(latest[0].cell.kube.to_string(), "v1.37.1+k3s1");
 }
 
 #[test]
@@ -210,7 +221,8 @@ fn named_exceptions_show_in_explain() {
 }
 
 /// Every multi-arch tag labring published (Nov 2025) is planned; what the
-/// plan adds is work for the latest stable release or the dev line.
+/// plan adds is work for the latest stable release (5.1.1, released after
+/// the list was taken) or the dev line: no frozen release has a hole.
 #[test]
 fn the_plan_reproduces_the_published_tags() {
     let published = std::fs::read_to_string(repo().join("tests/data/published-rootfs-tags.txt")).unwrap();
@@ -227,7 +239,7 @@ fn the_plan_reproduces_the_published_tags() {
     assert!(unplanned.is_empty(), "published but not planned: {unplanned:?}");
     let holes: Vec<(&String, &String)> = planned
         .iter()
-        .filter(|(tag, sealos)| !published.contains(tag.as_str()) && *sealos != "5.0.1" && *sealos != "dev")
+        .filter(|(tag, sealos)| !published.contains(tag.as_str()) && *sealos != "5.1.1" && *sealos != "dev")
         .collect();
     assert!(
         holes.is_empty(),
@@ -239,7 +251,7 @@ fn the_plan_reproduces_the_published_tags() {
 fn explicit_patches_bypass_selection_but_not_exclusions() {
     let ws = Workspace::new(|t| t.replace("versions = []", "versions = [\"1.24.5\", \"1.26.0\"]"));
     let m = Matrix::load(&ws.matrix()).unwrap();
-    assert!(planned(&m, "containerd", "v1.24.5", "5.0.1"));
+    assert!(planned(&m, "containerd", "v1.24.5", "5.1.1"));
     assert!(excluded_by(
         &m,
         "containerd",
@@ -253,11 +265,11 @@ fn explicit_patches_bypass_selection_but_not_exclusions() {
 fn tags_and_aliases_follow_the_scheme() {
     let m = real();
     let plan = Plan::build(&m).unwrap();
-    let selector: TagSelector = "kubernetes:v1.24.0-5.0.1-amd64".parse().unwrap();
+    let selector: TagSelector = "kubernetes:v1.24.0-5.1.1-amd64".parse().unwrap();
     let cells = plan.select(&selector);
     assert_eq!(cells.len(), 1);
     let tags = &cells[0].tags;
-    assert_eq!(tags.index_tag.as_str(), "v1.24.0-5.0.1");
+    assert_eq!(tags.index_tag.as_str(), "v1.24.0-5.1.1");
     assert_eq!(
         tags.aliases.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         ["v1.24.0-amd64"]
@@ -267,8 +279,10 @@ fn tags_and_aliases_follow_the_scheme() {
         ["v1.24.0"]
     );
     // A patch's aliases go to its newest stable build only.
-    let older = plan.select(&"kubernetes:v1.24.0-4.3.7-amd64".parse().unwrap());
-    assert!(older[0].tags.aliases.is_empty() && older[0].tags.index_aliases.is_empty());
+    for older in ["kubernetes:v1.24.0-4.3.7-amd64", "kubernetes:v1.24.0-5.0.1-amd64"] {
+        let older = plan.select(&older.parse().unwrap());
+        assert!(older[0].tags.aliases.is_empty() && older[0].tags.index_aliases.is_empty());
+    }
     // ... which for 1.15 is sealos 4.1.3, the last release that built it.
     let old = plan.select(&"kubernetes:v1.15.3".parse().unwrap());
     assert_eq!(old.len(), 2);
@@ -446,4 +460,81 @@ fn explain_unknown_values_names_the_nearest() {
     assert!(text.contains("nearest: v1.24.17 and v1.25.0"), "{text}");
     assert!(text.contains("nearest: 4.1.1 and 4.1.3"), "{text}");
     assert!(text.contains("arch `s390x` is not on the axis"), "{text}");
+}
+
+/// The present: 1.35-1.37 on sealos 5.1.1, not on 5.0.1 (kubeadm v1beta3),
+/// 5.1.0 superseded, 5.1.2 release candidates known but not built.
+#[test]
+fn kube_1_37_is_built_for_sealos_5_1_only() {
+    let m = real();
+    for cri in ["containerd", "docker", "crio", "k3s"] {
+        for kube in ["v1.37.0", "v1.37.1"] {
+            assert!(planned(&m, cri, kube, "5.1.1"), "{cri} {kube}");
+            // k3s brings no kubeadm: only 5.0.1's window holds it back.
+            let held = if cri == "k3s" {
+                decided_by(&m, cri, kube, "5.0.1", "outside-window", "sealos-5.0.1-frozen")
+            } else {
+                excluded_by(&m, cri, kube, "5.0.1", "sealos-5.0-writes-kubeadm-v1beta3-only")
+            };
+            assert!(held, "{cri} {kube}");
+            assert!(
+                excluded_by(&m, cri, kube, "5.1.0", "no-images-for-5.1.0"),
+                "{cri} {kube}"
+            );
+            assert!(
+                excluded_by(&m, cri, kube, "5.1.2-rc6", "sealos-pre-releases-not-built"),
+                "{cri} {kube}"
+            );
+        }
+    }
+    // 1.36 still reads v1beta3, so 5.0.1 is held back only by its window.
+    assert!(decided_by(
+        &m,
+        "containerd",
+        "v1.36.5",
+        "5.0.1",
+        "outside-window",
+        "sealos-5.0.1-frozen"
+    ));
+    let ws = Workspace::new(|t| t);
+    let out = ws.run(&["plan", "--kube", "1.37", "--json"]);
+    assert!(out.status.success());
+    let cells: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for cell in cells.as_array().unwrap() {
+        let field = |k: &str| cell[k].as_str().unwrap().to_string();
+        assert_ne!(field("sealos"), "5.0.1");
+        got.insert((field("image"), field("index_tag"), field("sealos")));
+    }
+    for image in ["kubernetes", "kubernetes-docker", "kubernetes-crio", "k3s"] {
+        for tag in ["v1.37.0-5.1.1", "v1.37.1-5.1.1"] {
+            assert!(
+                got.contains(&(image.to_string(), tag.to_string(), "5.1.1".to_string())),
+                "{image}:{tag} in {got:?}"
+            );
+        }
+    }
+    let out = ws.run(&["explain", "v1.37.1-5.0.1"]);
+    let text = stdout(&out);
+    assert!(text.contains("sealos-5.0-writes-kubeadm-v1beta3-only"), "{text}");
+    assert!(text.contains("removed the kubeadm.k8s.io/v1beta3"), "{text}");
+    // A release candidate never takes the `v<kube>` aliases, even as an exception.
+    let ws = Workspace::new(|t| {
+        t.replace(
+            "[[extra]]\nname = \"exception-docker-4.1.0-rc3\"",
+            "[[extra]]\nname = \"rc-preview\"\ncri = [\"containerd\"]\nsealos = \"5.1.2-rc6\"\nkube = [\"1.37.1\"]\nreason = \"a preview\"\n\n[[extra]]\nname = \"exception-docker-4.1.0-rc3\"",
+        )
+    });
+    let plan = Plan::build(&Matrix::load(&ws.matrix()).unwrap()).unwrap();
+    let rc = plan.select(&"kubernetes:v1.37.1-5.1.2-rc6".parse().unwrap());
+    assert_eq!(rc.len(), 2);
+    assert!(
+        rc.iter()
+            .all(|c| c.tags.aliases.is_empty() && c.tags.index_aliases.is_empty())
+    );
+    let alias = plan.select(&"kubernetes:v1.37.1".parse().unwrap());
+    assert!(
+        alias.iter().all(|c| c.cell.sealos.to_string() == "5.1.1"),
+        "{alias:?}"
+    );
 }

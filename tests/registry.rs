@@ -441,34 +441,90 @@ fn tags_follow_link_pagination_and_drop_nulls() {
 #[test]
 fn versions_refresh_reads_release_tags() {
     let registry = Registry::start(None);
-    seed_images(&registry.host(), &["kube-apiserver:v1.35.0"]);
-    for tag in ["v1.35.1", "v1.35.2-rc.0", "v1.34.7"] {
+    seed_images(&registry.host(), &["kube-apiserver:v1.38.0"]);
+    for tag in ["v1.38.1", "v1.38.2-rc.0", "v1.37.1"] {
         skopeo(&[
             "copy",
             "--all",
             "--quiet",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
-            &format!("docker://{}/kube-apiserver:v1.35.0", registry.host()),
+            &format!("docker://{}/kube-apiserver:v1.38.0", registry.host()),
             &format!("docker://{}/kube-apiserver:{tag}", registry.host()),
         ]);
     }
     let ws = Workspace::new(|t| t);
     let source = format!("{}/kube-apiserver", registry.host());
-    let dry = ws.run(&["versions", "--refresh", "--source", &source, "--dry-run"]);
+    // kubeadm of each new release, as dl.k8s.io lays it out (with its
+    // .sha256), is run for its image list: a stand-in that answers like
+    // kubeadm 1.38 would, moving etcd at 1.38.1.
+    let dl = tempfile::tempdir().unwrap();
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    for (version, etcd) in [("v1.38.0", "3.7.1-0"), ("v1.38.1", "3.7.2-0")] {
+        let dir = dl.path().join(format!("release/{version}/bin/linux/{arch}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = format!(
+            "#!/bin/sh\n[ \"$4 $5\" = \"--kubernetes-version {version}\" ] || exit 3\nfor i in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do echo registry.k8s.io/$i:{version}; done\necho registry.k8s.io/coredns/coredns:v1.14.7\necho registry.k8s.io/pause:3.10.2\necho registry.k8s.io/etcd:{etcd}\n"
+        );
+        std::fs::write(dir.join("kubeadm"), &script).unwrap();
+        let sum = matrix::digest::Sha256::of(script.as_bytes()).hex();
+        std::fs::write(dir.join("kubeadm.sha256"), format!("{sum}\n")).unwrap();
+    }
+    let kubeadm = format!("file://{}", dl.path().display());
+    let dry = ws.run(&[
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--kubeadm",
+        &kubeadm,
+        "--dry-run",
+    ]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(
-        stdout(&dry).contains("new: v1.35.0") && stdout(&dry).contains("new: v1.35.1"),
+        stdout(&dry).contains("new: v1.38.0") && stdout(&dry).contains("new: v1.38.1"),
         "{}",
         stdout(&dry)
     );
     assert!(!stdout(&dry).contains("rc"), "{}", stdout(&dry));
+    // A dry run prints the lock's change as a diff.
+    assert!(stdout(&dry).contains("+ \"1.38\" = [0, 1]"), "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).contains("+ etcd = { 0 = \"3.7.1-0\", 1 = \"3.7.2-0\" }"),
+        "{}",
+        stdout(&dry)
+    );
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
-    assert!(!lock.contains("\"1.35\""));
-    let wet = ws.run(&["versions", "--refresh", "--source", &source]);
+    assert!(!lock.contains("\"1.38\""));
+    assert!(
+        stdout(&dry).contains("kubeadm v1.38.0: registry.k8s.io/pause:3.10.2 registry.k8s.io/etcd:3.7.1-0"),
+        "{}",
+        stdout(&dry)
+    );
+    let wet = ws.run(&[
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--kubeadm",
+        &kubeadm,
+    ]);
     assert!(wet.status.success(), "{}", stderr(&wet));
     let lock = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
-    assert!(lock.contains("\"1.35\" = [0, 1]"), "{lock}");
+    assert!(lock.contains("\"1.38\" = [0, 1]"), "{lock}");
+    // The new minor's kubeadm facts, etcd stepping at 1.38.1, and the lock
+    // reads them back.
+    assert!(lock.contains("[kubeadm.\"1.38\"]"), "{lock}");
+    let facts = matrix::lock::Lock::load(&ws.path().join("matrix.lock")).unwrap();
+    let at = |v: &str| facts.kubeadm_images(&v.parse().unwrap()).unwrap();
+    assert_eq!(at("1.38.0").etcd, "3.7.1-0");
+    assert_eq!(at("1.38.1").etcd, "3.7.2-0");
+    assert_eq!(at("1.38.1").coredns, "coredns/coredns:v1.14.7");
+    assert_eq!(at("1.38.1").registry, "registry.k8s.io");
     assert!(
         lock.contains("[kubeadm.\"1.24\"]"),
         "the rest of the lock is kept"
@@ -476,8 +532,85 @@ fn versions_refresh_reads_release_tags() {
     // New releases are dated the day the refresh saw them, and the lock
     // still loads, so the windows can place them.
     let today = matrix::version::Day::today().to_string();
-    assert!(lock.contains(&format!("\"1.35.1\" = {today}")), "{lock}");
+    assert!(lock.contains(&format!("\"1.38.1\" = {today}")), "{lock}");
     assert!(matrix::lock::Lock::load(&ws.path().join("matrix.lock")).is_ok());
+
+    // k3s builds and sealos releases from recorded GitHub release lists,
+    // served on loopback: a rebuild of a known minor is new, a candidate
+    // and a draft are not; sealos releases are reported with their days.
+    let api = tempfile::tempdir().unwrap();
+    let write = |repo: &str, body: &str| {
+        let dir = api.path().join("repos").join(repo);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("releases"), body).unwrap();
+    };
+    write(
+        "k3s-io/k3s",
+        r#"[{"tag_name": "v1.37.2+k3s1", "prerelease": false, "published_at": "2026-11-03T17:32:00Z"},
+            {"tag_name": "v1.37.1+k3s2", "prerelease": false, "published_at": "2026-10-20T10:00:00Z"},
+            {"tag_name": "v1.37.3-rc1+k3s1", "prerelease": true, "published_at": "2026-11-28T10:00:00Z"},
+            {"tag_name": "v1.37.1+k3s1", "prerelease": false, "published_at": "2026-09-30T10:00:00Z"},
+            {"tag_name": "v1.36.9+k3s1", "draft": true, "prerelease": false, "published_at": null}]"#,
+    );
+    write(
+        "kubernetes/kubernetes",
+        r#"[{"tag_name": "v1.38.2", "prerelease": false, "published_at": "2026-11-11T18:00:00Z"},
+            {"tag_name": "v1.38.3-rc.0", "prerelease": true, "published_at": "2026-11-25T18:00:00Z"}]"#,
+    );
+    write(
+        "labring/sealos",
+        r#"[{"tag_name": "v5.1.2-rc7", "prerelease": true, "published_at": "2026-11-20T08:00:00Z"},
+            {"tag_name": "v5.1.1", "prerelease": false, "published_at": "2025-11-17T08:00:00Z"}]"#,
+    );
+    let github = common::http::Server::serve_dir(api.path().to_path_buf());
+    // A new patch is dated by its GitHub release, not by the day it is seen.
+    skopeo(&[
+        "copy",
+        "--all",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/kube-apiserver:v1.38.0", registry.host()),
+        &format!("docker://{}/kube-apiserver:v1.38.2", registry.host()),
+    ]);
+    let args = [
+        "versions",
+        "--refresh",
+        "--source",
+        &source,
+        "--github",
+        &github.url(),
+    ];
+    let dry = ws.run(&[&args[..], &["--dry-run"]].concat());
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let text = stdout(&dry);
+    assert!(text.contains("new k3s: v1.37.1+k3s2"), "{text}");
+    assert!(text.contains("new k3s: v1.37.2+k3s1"), "{text}");
+    assert!(!text.contains("rc1"), "{text}");
+    assert!(
+        text.contains("new sealos pre-release: 5.1.2-rc7 (2026-11-20)"),
+        "{text}"
+    );
+    assert!(!text.contains("sealos release: 5.1.1"), "{text}");
+    let before = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(!before.contains("1.37.2+k3s1"), "a dry run writes nothing");
+    let wet = ws.run(&args);
+    assert!(wet.status.success(), "{}", stderr(&wet));
+    let lock = matrix::lock::Lock::load(&ws.path().join("matrix.lock")).unwrap();
+    let k3s: Vec<String> = lock
+        .k3s_releases("1.37".parse().unwrap())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // The rebuild replaces 1.37.1+k3s1 (one image tag per patch).
+    assert_eq!(k3s, ["v1.37.0+k3s1", "v1.37.1+k3s2", "v1.37.2+k3s1"]);
+    let text = std::fs::read_to_string(ws.path().join("matrix.lock")).unwrap();
+    assert!(text.contains("\"1.38.2\" = 2026-11-11"), "{text}");
+    assert_eq!(
+        github.hits("/repos/k3s-io/k3s/releases"),
+        2,
+        "one short page per run"
+    );
 }
 
 #[test]
@@ -733,7 +866,15 @@ fn diff_against_the_published_tags_shows_only_new_work() {
     println!("{}", figures.join("\n"));
     let human = ws.run(&["diff", "--registry", &target]);
     let text = stdout(&human);
-    assert!(text.contains("new patch for the latest stable release"), "{text}");
+    // The published list predates 5.1.1, the latest stable release: every
+    // minor it builds is new work for it.
+    assert!(text.contains("new minor for the latest stable release"), "{text}");
+    let kubernetes = images.iter().find(|i| i["image"] == "kubernetes").unwrap();
+    let missing = kubernetes["missing"].as_array().unwrap();
+    assert!(
+        missing.contains(&serde_json::json!("v1.37.1-5.1.1")),
+        "{missing:?}"
+    );
     assert!(text.contains("development line"), "{text}");
     assert!(!text.contains("hole in a frozen release"), "{text}");
 }

@@ -61,7 +61,14 @@ fn kubeadm_yml_at_every_api_boundary() {
         ("v1.22.17-4.1.3", "v1beta2"),
         ("v1.23.0-4.1.3", "v1beta3"),
         ("v1.30.14-5.0.1", "v1beta3"),
-        ("v1.31.0-5.0.1", "v1beta4"),
+        // sealos 5.0 writes v1beta3 at every version, 5.1 v1beta4 from 1.31
+        // (labring/sealos v5.0.1 and v5.1.1 kubeadm.go), and kubeadm 1.37
+        // reads nothing older.
+        ("v1.31.0-5.0.1", "v1beta3"),
+        ("v1.31.0-5.1.1", "v1beta4"),
+        ("v1.35.0-5.1.1", "v1beta4"),
+        ("v1.36.5-5.1.1", "v1beta4"),
+        ("v1.37.0-5.1.1", "v1beta4"),
     ];
     for (tag, api) in cases {
         for cri in ["containerd", "docker"] {
@@ -119,6 +126,9 @@ fn kubeadm_yml_at_every_api_boundary() {
                 "{tag}"
             );
             kind(&docs, "KubeProxyConfiguration");
+            // Strict against kubeadm's types of that apiVersion and minor.
+            let problems = matrix::verify::kubeadm::check(&text(&rendered, "etc/kubeadm.yml"), api, minor);
+            assert!(problems.is_empty(), "{tag} {cri}: {problems:?}");
         }
     }
 }
@@ -127,7 +137,7 @@ fn kubeadm_yml_at_every_api_boundary() {
 fn image_lists_match_the_reference_table() {
     let ws = widened();
     let matrix = Matrix::load(&ws.matrix()).unwrap();
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "v1.24.4-4.2.1",
             &[
@@ -165,6 +175,46 @@ fn image_lists_match_the_reference_table() {
                 "registry.k8s.io/etcd:3.5.15-0",
                 "registry.k8s.io/coredns/coredns:v1.11.3",
                 "ghcr.io/labring/lvscare:v5.0.1",
+            ],
+        ),
+        // kubeadm's defaults of 1.35-1.37 (matrix.lock [kubeadm], issue 23).
+        (
+            "v1.35.0-5.1.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.35.0",
+                "registry.k8s.io/kube-controller-manager:v1.35.0",
+                "registry.k8s.io/kube-scheduler:v1.35.0",
+                "registry.k8s.io/kube-proxy:v1.35.0",
+                "registry.k8s.io/pause:3.10.1",
+                "registry.k8s.io/etcd:3.6.6-0",
+                "registry.k8s.io/coredns/coredns:v1.13.1",
+                "ghcr.io/labring/lvscare:v5.1.1",
+            ],
+        ),
+        (
+            "v1.36.5-5.1.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.36.5",
+                "registry.k8s.io/kube-controller-manager:v1.36.5",
+                "registry.k8s.io/kube-scheduler:v1.36.5",
+                "registry.k8s.io/kube-proxy:v1.36.5",
+                "registry.k8s.io/pause:3.10.2",
+                "registry.k8s.io/etcd:3.6.8-0",
+                "registry.k8s.io/coredns/coredns:v1.14.2",
+                "ghcr.io/labring/lvscare:v5.1.1",
+            ],
+        ),
+        (
+            "v1.37.0-5.1.1",
+            &[
+                "registry.k8s.io/kube-apiserver:v1.37.0",
+                "registry.k8s.io/kube-controller-manager:v1.37.0",
+                "registry.k8s.io/kube-scheduler:v1.37.0",
+                "registry.k8s.io/kube-proxy:v1.37.0",
+                "registry.k8s.io/pause:3.10.2",
+                "registry.k8s.io/etcd:3.7.0-0",
+                "registry.k8s.io/coredns/coredns:v1.14.6",
+                "ghcr.io/labring/lvscare:v5.1.1",
             ],
         ),
     ];

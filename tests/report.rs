@@ -91,7 +91,7 @@ fn the_grid_shows_states_and_chromium_finds_a_tag() {
     assert_eq!(excluded, "excluded", "{cell}");
     assert_eq!(cell["rule"], "kube-1.26-needs-sealos-after-4.1.3");
     // The v1.24.4 alias points at the newest stable build of the patch.
-    let (_, newest) = state(&report, "v1.24.4", "5.0.1");
+    let (_, newest) = state(&report, "v1.24.4", "5.1.1");
     assert!(
         newest["aliases"]
             .as_array()

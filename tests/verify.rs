@@ -286,3 +286,35 @@ fn dev_builds_take_files_from_the_sealos_patch_image() {
         stdout(&out)
     );
 }
+
+/// The present, offline: the README's three commands for `v1.36.5-5.1.1`
+/// (containerd, docker and cri-o, both arches) pass `verify`, with
+/// kubeadm's 1.36 images saved and a v1beta4-only kubeadm.yml.
+#[test]
+fn offline_build_of_the_present_passes_verify() {
+    let tag = "v1.36.5-5.1.1";
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(tag);
+    let images = ws.path().join("mirror/images").display().to_string();
+    ws.build(tag, "out/oci", &["--image-layout", &images]);
+    let (code, report) = verify(&ws, "out/oci", tag);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["passed"], 6, "{report}");
+    let rootfs = unpack(
+        &ws.path().join("out/oci"),
+        "kubernetes-crio:v1.36.5-5.1.1-arm64",
+        &ws.path().join("unpacked"),
+    );
+    let list = std::fs::read_to_string(rootfs.join("images/shim/DefaultImageList")).unwrap();
+    for image in ["pause:3.10.2", "etcd:3.6.8-0", "coredns/coredns:v1.14.2"] {
+        assert!(list.contains(&format!("registry.k8s.io/{image}")), "{list}");
+    }
+    let kubeadm = std::fs::read_to_string(rootfs.join("etc/kubeadm.yml")).unwrap();
+    assert!(kubeadm.contains("kubeadm.k8s.io/v1beta4"), "{kubeadm}");
+    assert!(!kubeadm.contains("kubeadm.k8s.io/v1beta3"), "{kubeadm}");
+    assert!(
+        rootfs
+            .join("registry/docker/registry/v2/repositories/etcd/_manifests/tags/3.6.8-0")
+            .is_dir(),
+        "etcd 3.6.8-0 saved"
+    );
+}

@@ -46,7 +46,9 @@ diff_table() {
 
 case ${1:-} in
   refresh)
-    "$matrix" versions --refresh
+    # Kubernetes patches from the registry, k3s builds and sealos releases
+    # (reported for a human to add) from the GitHub API.
+    "$matrix" versions --refresh --github "${GITHUB_API_URL:-https://api.github.com}" --kubeadm https://dl.k8s.io | tee -a "$summary"
     if git diff --quiet -- matrix.lock; then
       echo "matrix.lock is current" | tee -a "$summary"
       exit 0

@@ -9,7 +9,7 @@ use clap::Args;
 
 use matrix::PlannedCell;
 use matrix::oci::Store;
-use matrix::pipeline::{diff, push, refresh};
+use matrix::pipeline::{diff, push};
 use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target};
 
 use super::UsageError;
@@ -169,6 +169,17 @@ pub struct VersionsArgs {
     /// Show what would change without writing.
     #[arg(long, requires = "refresh")]
     dry_run: bool,
+    /// Also read the GitHub releases of k3s-io/k3s (new `+k3sN` builds go
+    /// to the lock) and labring/sealos (new releases and pre-releases are
+    /// reported with their days) from this API, e.g. https://api.github.com.
+    #[arg(long, requires = "refresh")]
+    github: Option<String>,
+    /// Also download kubeadm of each new release from this base (e.g.
+    /// https://dl.k8s.io), run `kubeadm config images list` and record its
+    /// images in matrix.lock (a new minor's table, or a step where a patch
+    /// changes them).
+    #[arg(long, requires = "refresh")]
+    kubeadm: Option<String>,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print JSON.
@@ -387,9 +398,43 @@ pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode
         .parse()
         .map_err(|e: matrix::registry::ReferenceError| UsageError(e.to_string()))?;
     let client = args.access.client()?;
-    let found = refresh(&matrix, &client, &source, !args.dry_run)?;
+    // GitHub's API allows 60 anonymous requests an hour; Actions provides
+    // a token (GH_TOKEN/GITHUB_TOKEN), never printed.
+    let token = std::env::var("GH_TOKEN")
+        .or_else(|_| std::env::var("GITHUB_TOKEN"))
+        .ok()
+        .filter(|t| !t.is_empty());
+    let options = matrix::pipeline::RefreshOptions {
+        github: args.github.as_deref(),
+        kubeadm: args.kubeadm.as_deref(),
+        token: token.as_deref(),
+        dry_run: args.dry_run,
+    };
+    let report = matrix::pipeline::refresh_all(&matrix, &client, &source, options)?;
+    let found = &report.kube;
     for (tag, reason) in &found.refused {
         eprintln!("warning: ignoring tag `{tag}`: {reason}");
+    }
+    for (version, images) in &report.kubeadm {
+        println!(
+            "kubeadm {version}: {}/pause:{} {}/etcd:{} {}/{}",
+            images.registry, images.pause, images.registry, images.etcd, images.registry, images.coredns
+        );
+    }
+    for version in &report.k3s {
+        println!("new k3s: {version}");
+    }
+    for new in &report.sealos {
+        let kind = if new.prerelease { "pre-release" } else { "release" };
+        println!(
+            "new sealos {kind}: {} ({}); add it and its rules to matrix.toml",
+            new.version, new.published
+        );
+    }
+    if args.dry_run && !args.json {
+        for line in &report.lock_diff {
+            println!("{line}");
+        }
     }
     if args.json {
         print_json(&found.added.iter().map(ToString::to_string).collect::<Vec<_>>())?;

@@ -35,4 +35,9 @@ pub use report_html::html as report_html;
 pub use save::{Puller, REGISTRY_ROOT, RegistrySaver};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};
-pub use versions::{Refresh, RefreshError, refresh};
+pub use versions::{
+    GithubRelease, KubeadmListError, NewSealos, Refresh, RefreshAllError, RefreshError, RefreshOptions,
+    RefreshReport, ReleasesError, github_releases, kube_release_days, kubeadm_images, kubeadm_updates,
+    line_diff, new_k3s_releases, new_sealos_releases, parse_github_releases, parse_kubeadm_images, refresh,
+    refresh_all,
+};

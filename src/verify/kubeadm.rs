@@ -22,13 +22,43 @@ enum Field {
 /// The API versions in order.
 const APIS: [&str; 4] = ["v1beta1", "v1beta2", "v1beta3", "v1beta4"];
 
+/// The Kubernetes minors whose kubeadm reads each API version: v1beta1 until
+/// 1.21, v1beta2 1.15-1.26, v1beta3 1.22-1.36 (kubeadm 1.37 removed it;
+/// issue 23's facts), v1beta4 from 1.31.
+const READ_BY: [(&str, u64, u64); 4] = [
+    ("v1beta1", 13, 21),
+    ("v1beta2", 15, 26),
+    ("v1beta3", 22, 36),
+    ("v1beta4", 31, u64::MAX),
+];
+
+/// Why kubeadm of `kube_minor` cannot read `api`, if it cannot.
+fn unreadable(api: &str, kube_minor: u64) -> Option<String> {
+    let (_, first, last) = READ_BY.iter().find(|(name, _, _)| *name == api)?;
+    if kube_minor < *first {
+        Some(format!(
+            "kubeadm 1.{kube_minor} predates kubeadm.k8s.io/{api} (from 1.{first})"
+        ))
+    } else if kube_minor > *last {
+        Some(format!(
+            "kubeadm 1.{kube_minor} no longer reads kubeadm.k8s.io/{api} (1.{last} was the last)"
+        ))
+    } else {
+        None
+    }
+}
+
 fn at_least(api: &str, since: &str) -> bool {
     let rank = |v: &str| APIS.iter().position(|a| *a == v).unwrap_or(0);
     rank(api) >= rank(since)
 }
 
-/// The fields of `ty` in kubeadm API `api`.
-fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
+/// The fields of `ty` in kubeadm API `api` as kubeadm 1.`minor` reads it:
+/// v1beta4 gained `etcd.external.httpEndpoints` in 1.35 (the v1beta4
+/// reference's change list, kubernetes.io/docs/reference/config-api/
+/// kubeadm-config.v1beta4; its 1.36 and 1.37 entries were not in the stored
+/// copies).
+fn fields(api: &str, ty: &str, minor: u64) -> Option<Vec<(&'static str, Field)>> {
     use Field::{Any, Args, List, Struct};
     let v3 = at_least(api, "v1beta3");
     let v4 = at_least(api, "v1beta4");
@@ -162,6 +192,7 @@ fn fields(api: &str, ty: &str) -> Option<Vec<(&'static str, Field)>> {
         "Discovery" if !v4 => f.push(("timeout", Any)),
         "DNS" if !v3 => f.push(("type", Any)),
         "DNS" if v4 => f.push(("disabled", Any)),
+        "ExternalEtcd" if v4 && minor >= 35 => f.push(("httpEndpoints", Any)),
         _ => {}
     }
     if v4 && matches!(ty, "APIServer" | "ControlPlaneComponent" | "LocalEtcd") {
@@ -355,7 +386,10 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                         "{kind}: apiVersion kubeadm.k8s.io/{version}, but this Kubernetes version takes {api}"
                     ));
                 }
-                if fields(version, kind).is_none()
+                if let Some(why) = unreadable(version, kube_minor) {
+                    problems.push(format!("{kind}: {why}"));
+                }
+                if fields(version, kind, kube_minor).is_none()
                     || !matches!(
                         kind,
                         "InitConfiguration" | "ClusterConfiguration" | "JoinConfiguration"
@@ -364,9 +398,17 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
                     problems.push(format!("kind `{kind}` is not a kubeadm configuration kind"));
                     continue;
                 }
-                walk(version, kind, &value, kind, &mut problems);
+                walk((version, kube_minor), kind, &value, kind, &mut problems);
             }
             Some(("kubelet.config.k8s.io", "v1beta1")) => {
+                // From 1.35 kubelet asks the runtime for the cgroup driver
+                // (CRI RuntimeConfig); containerd 1.7 does not answer, so
+                // the configuration must name it.
+                if kube_minor >= 35 && !map.contains_key("cgroupDriver") {
+                    problems.push(format!(
+                        "{kind}.cgroupDriver: kubelet 1.{kube_minor} needs it set for runtimes without CRI RuntimeConfig (containerd 1.7)"
+                    ));
+                }
                 for key in map.keys().filter_map(Value::as_str) {
                     match KUBELET_FIELDS.iter().find(|(name, _)| *name == key) {
                         None => {
@@ -395,8 +437,9 @@ pub fn check(text: &str, api: &str, kube_minor: u64) -> Vec<String> {
     problems
 }
 
-fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
-    let Some(known) = fields(api, ty) else {
+fn walk(at: (&str, u64), ty: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
+    let api = at.0;
+    let Some(known) = fields(api, ty, at.1) else {
         return;
     };
     let Some(map) = value.as_mapping() else {
@@ -410,11 +453,11 @@ fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<Strin
         let here = format!("{path}.{name}");
         match known.iter().find(|(field, _)| *field == name) {
             None => problems.push(format!("{here}: kubeadm.k8s.io/{api} {ty} has no such field")),
-            Some((_, Field::Struct(inner))) => walk(api, inner, child, &here, problems),
+            Some((_, Field::Struct(inner))) => walk(at, inner, child, &here, problems),
             Some((_, Field::List(inner))) => match child.as_sequence() {
                 Some(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        walk(api, inner, item, &format!("{here}[{i}]"), problems);
+                        walk(at, inner, item, &format!("{here}[{i}]"), problems);
                     }
                 }
                 None if child.is_null() => {}
@@ -425,7 +468,7 @@ fn walk(api: &str, ty: &str, value: &Value, path: &str, problems: &mut Vec<Strin
                 match (list, child) {
                     (true, Value::Sequence(items)) => {
                         for (i, item) in items.iter().enumerate() {
-                            walk(api, "EnvVar", item, &format!("{here}[{i}]"), problems);
+                            walk(at, "EnvVar", item, &format!("{here}[{i}]"), problems);
                         }
                     }
                     (false, Value::Mapping(_)) | (_, Value::Null) => {}
@@ -472,8 +515,27 @@ mod tests {
         );
         let wrong_api = "apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n";
         assert!(check(wrong_api, "v1beta3", 24)[0].contains("takes v1beta3"));
+        // kubeadm 1.37 reads v1beta4 only; 1.36 still reads v1beta3.
+        let init = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n";
+        assert!(check(init, "v1beta3", 36).is_empty());
+        assert_eq!(
+            check(init, "v1beta3", 37),
+            ["InitConfiguration: kubeadm 1.37 no longer reads kubeadm.k8s.io/v1beta3 (1.36 was the last)"]
+        );
+        // etcd.external.httpEndpoints: v1beta4 from kubeadm 1.35.
+        let external = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  external:\n    endpoints: [a]\n    httpEndpoints: [b]\n";
+        assert!(check(external, "v1beta4", 35).is_empty());
+        assert!(
+            check(external, "v1beta4", 34)[0].contains("ClusterConfiguration.etcd.external.httpEndpoints")
+        );
+        let init4 = init.replace("v1beta3", "v1beta4");
+        assert!(check(&init4, "v1beta4", 37).is_empty());
+        assert!(check(&init4, "v1beta4", 30)[0].contains("predates"));
         let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncontainerRuntimeEndpoint: x\n";
         assert!(check(kubelet, "v1beta3", 27).is_empty());
+        assert!(check(kubelet, "v1beta4", 35)[0].contains("cgroupDriver"));
+        let with_driver = format!("{kubelet}cgroupDriver: systemd\n");
+        assert!(check(&with_driver, "v1beta4", 37).is_empty());
         assert!(check(kubelet, "v1beta3", 26)[0].contains("only from 1.27"));
     }
 }

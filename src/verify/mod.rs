@@ -4,7 +4,7 @@
 //! reads the image; this only judges it.
 
 mod files;
-mod kubeadm;
+pub mod kubeadm;
 
 use std::collections::BTreeMap;
 

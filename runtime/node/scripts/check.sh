@@ -22,6 +22,26 @@ if command -v ss >/dev/null 2>&1; then
     fi
   done
 fi
+# Kubernetes 1.35 and later refuse cgroup v1 hosts (kubeadm's preflight and
+# kubelet's failCgroupV1 default); say so before kubeadm or k3s fails later.
+kube_minor() {
+  local binary version
+  for binary in ../bin/kubelet ../bin/k3s; do
+    if [ -x "$binary" ]; then
+      version=$("$binary" --version 2>/dev/null | grep -oE 'v1\.[0-9]+' | head -n 1) || true
+      if [ -n "$version" ]; then
+        echo "${version#v1.}"
+        return
+      fi
+    fi
+  done
+  echo 0
+}
+minor=$(kube_minor)
+if [ "$minor" -ge 35 ] && [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" != "cgroup2fs" ]; then
+  log_error "Kubernetes 1.$minor needs a cgroup v2 host (cgroup v1 is refused from 1.35)"
+  failed=1
+fi
 if ! mkdir -p "$registry_data"; then
   log_error "cannot create the registry data folder $registry_data"
   failed=1
