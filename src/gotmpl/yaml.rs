@@ -400,6 +400,9 @@ fn inline(value: &Value, style: Style, column: usize, indent: usize) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Float(f) if style.pretty => super::format_float(*f),
         Value::Int(_) | Value::Float(_) => number(value),
+        Value::Str(s) if style.pretty => {
+            super::yaml_scalar::value_unfolded(s, column, indent).unwrap_or_else(|| format!("{s:?}"))
+        }
         Value::Str(s) => super::yaml_scalar::value(s, column, indent).unwrap_or_else(|| format!("{s:?}")),
         Value::List(_) => "[]".into(),
         Value::Map(_) => "{}".into(),

@@ -193,7 +193,7 @@ fn double_quoted(s: &str) -> String {
 /// Writes `words` (already escaped) folding at single spaces once past
 /// the best width: `column` is where the text starts, `indent` the
 /// continuation lines' indent.
-fn folded(text: &str, column: usize, indent: usize, quote: Option<char>) -> String {
+fn folded(text: &str, column: usize, indent: usize, quote: Option<char>, width: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::new();
     let mut col = column;
@@ -205,7 +205,7 @@ fn folded(text: &str, column: usize, indent: usize, quote: Option<char>) -> Stri
     for (i, c) in chars.iter().enumerate() {
         let breakable = *c == ' '
             && !previous_space
-            && col > BEST_WIDTH
+            && col > width
             && chars.get(i + 1).is_some_and(|n| *n != ' ')
             && (quote.is_none() || (i != 0 && i + 1 != chars.len()));
         if breakable {
@@ -242,6 +242,15 @@ pub(super) fn key(s: &str) -> String {
 /// A single-line scalar value starting at `column`, continuing at `indent`;
 /// `None` when it must be a literal block (it has line breaks).
 pub(super) fn value(s: &str, column: usize, indent: usize) -> Option<String> {
+    value_within(s, column, indent, BEST_WIDTH)
+}
+
+/// As [`value`], never folded (go-yaml v3, `toYamlPretty`).
+pub(super) fn value_unfolded(s: &str, column: usize, indent: usize) -> Option<String> {
+    value_within(s, column, indent, usize::MAX)
+}
+
+fn value_within(s: &str, column: usize, indent: usize, width: usize) -> Option<String> {
     if resolves_to_other(s) {
         return Some(double_quoted(s));
     }
@@ -254,9 +263,9 @@ pub(super) fn value(s: &str, column: usize, indent: usize) -> Option<String> {
         .then(|| double_quoted(s));
     }
     Some(if allowed.plain {
-        folded(s, column, indent, None)
+        folded(s, column, indent, None, width)
     } else if allowed.single {
-        folded(&s.replace('\'', "''"), column, indent, Some('\''))
+        folded(&s.replace('\'', "''"), column, indent, Some('\''), width)
     } else {
         double_quoted(s)
     })
