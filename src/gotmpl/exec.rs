@@ -92,7 +92,15 @@ fn render_here(
     usage.steps = state.steps;
     usage.output += state.out.len();
     result?;
-    Ok(state.out)
+    Ok(finished(state.out, options))
+}
+
+/// A whole render's (or `tpl`'s) text: in Helm's mode without `<no value>`.
+fn finished(text: String, options: &Options) -> String {
+    match options.missing {
+        Missing::NoValue => text,
+        Missing::Empty => text.replace("<no value>", ""),
+    }
 }
 
 impl State<'_> {
@@ -188,12 +196,13 @@ impl State<'_> {
     }
 
     /// How an action prints a value (`<no value>` for missing and nil).
+    ///
+    /// Helm's mode prints `<no value>` too and removes it from a whole
+    /// render and from `tpl`'s output, as Helm does: an `include` keeps it,
+    /// so `include ... | sha256sum` hashes what Helm hashes.
     fn printed(&self, value: &Value) -> String {
         match value {
-            Value::Missing | Value::Nil => match self.options.missing {
-                Missing::NoValue => "<no value>".to_string(),
-                Missing::Empty => String::new(),
-            },
+            Value::Missing | Value::Nil => "<no value>".to_string(),
             other => other.print(),
         }
     }
@@ -497,7 +506,7 @@ impl State<'_> {
                     .walk(&data, body)
                     .map_err(|e| self.error(pos, format!("error calling tpl: {e}")))?;
                 self.steps += state.steps;
-                Ok(Value::Str(state.out))
+                Ok(Value::Str(finished(state.out, self.options)))
             }
             // Maps are shared (see `Value`): `set $d "k" v` changes `$d`
             // for every holder without writing anything back.
