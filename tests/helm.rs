@@ -145,3 +145,23 @@ fn inspect_reads_the_kubefile_alone_when_init_is_skipped() {
         serde_json::json!(["helm install web charts/web"])
     );
 }
+
+#[test]
+fn a_chart_behind_a_link_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("charts")).unwrap();
+    std::os::unix::fs::symlink(
+        common::repo().join("tests/charts/functions"),
+        dir.path().join("charts/functions"),
+    )
+    .unwrap();
+    for command in ["images", "template"] {
+        let out = matrix_in(dir.path(), &["app", command, ".", "--skip-init"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("charts/functions: a symbolic link; it is not followed"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

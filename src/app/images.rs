@@ -181,6 +181,12 @@ pub fn render_charts(root: &Path) -> Result<Vec<RenderedChart>, AppError> {
         for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                return Err(AppError::Bad {
+                    file: format!("charts/{name}"),
+                    message: "a symbolic link; it is not followed (copy the chart in)".into(),
+                });
+            }
             let is_chart = (path.is_dir() && path.join("Chart.yaml").is_file()) || name.ends_with(".tgz");
             if is_chart {
                 out.push(render_one(&path, format!("charts/{name}"), &charts)?);

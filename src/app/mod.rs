@@ -415,6 +415,10 @@ pub fn stage(build: &AppBuild, arch: Arch) -> Result<(tempfile::TempDir, PathBuf
 /// The image list of one arch's build context (after init.sh), as
 /// `sealos build` computes it.
 pub fn scan_folder(build: &AppBuild, arch: Arch) -> Result<ImageScan, AppError> {
+    // Without init.sh nothing changes the folder: read it where it is.
+    if build.skip_init {
+        return image_list(&build.folder);
+    }
     let (_scratch, context, _) = stage(build, arch)?;
     image_list(&context)
 }
@@ -422,6 +426,9 @@ pub fn scan_folder(build: &AppBuild, arch: Arch) -> Result<ImageScan, AppError> 
 /// Every chart of one arch's build context (after init.sh) rendered as
 /// `sealos build` renders it (`matrix app template`).
 pub fn template_folder(build: &AppBuild, arch: Arch) -> Result<Vec<RenderedChart>, AppError> {
+    if build.skip_init {
+        return render_charts(&build.folder);
+    }
     let (_scratch, context, _) = stage(build, arch)?;
     render_charts(&context)
 }
