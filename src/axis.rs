@@ -86,6 +86,8 @@ closed_axis!(
     }
 );
 
+crate::error::fault!(bad_input: UnknownValue);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,8 @@ pub fn parse(body: &str, title: Option<&str>) -> Result<Command, ChatopsError> {
     Err(ChatopsError::NoCommand)
 }
 
+crate::error::fault!(bad_input: ChatopsError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

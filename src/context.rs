@@ -180,9 +180,9 @@ pub enum ContextError {
 /// tell its own folders from the user's.
 pub const RENDER_MARKER: &str = ".matrix-render";
 
-impl ContextError {
-    /// True when the input is at fault (exit 2), not the machine.
-    pub fn is_usage(&self) -> bool {
+impl crate::error::Fault for ContextError {
+    /// The input is at fault (exit 2) unless reading or writing failed.
+    fn is_bad_input(&self) -> bool {
         !matches!(self, ContextError::Read { .. } | ContextError::Write { .. })
     }
 }
@@ -335,40 +335,35 @@ impl Context {
     /// existing non-empty `out` is replaced only with `force`, and only if
     /// an earlier render wrote it (it holds [`RENDER_MARKER`]).
     pub fn write_to(&self, out: &Path, force: bool) -> Result<(), ContextError> {
-        let write_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ContextError::Write { path, source }
-        };
         self.check_links()?;
-        let replace = match fs::symlink_metadata(out) {
-            Err(_) => false,
-            Ok(meta) if !meta.is_dir() => {
-                return Err(ContextError::NotOurs {
-                    path: out.to_path_buf(),
-                    reason: "it is not a folder",
-                });
-            }
-            Ok(_) => {
-                let empty = fs::read_dir(out).map_err(write_error(out))?.next().is_none();
-                if !empty && !force {
-                    return Err(ContextError::NotEmpty {
-                        path: out.to_path_buf(),
-                    });
-                }
-                if !empty {
-                    check_replaceable(out)?;
-                }
-                true
-            }
-        };
+        let replace = may_replace(out, force)?;
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(write_error(parent))?;
         let staging = temp_dir_in(parent, ".render-").map_err(write_error(parent))?;
+        self.write_files(staging.path(), out)?;
+        let marker = staging.path().join(RENDER_MARKER);
+        fs::write(
+            &marker,
+            b"written by `matrix render`; `--force` may replace this folder\n",
+        )
+        .map_err(write_error(&marker))?;
+        publish_dir_mode(staging.path()).map_err(write_error(out))?;
+        if replace {
+            fs::remove_dir_all(out).map_err(write_error(out))?;
+        }
+        let staged = staging.keep();
+        fs::rename(&staged, out).map_err(write_error(out))?;
+        Ok(())
+    }
+
+    /// Writes every entry beneath `staging` (errors name the path under
+    /// `out`, where the file was going).
+    fn write_files(&self, staging: &Path, out: &Path) -> Result<(), ContextError> {
         for (path, entry) in &self.entries {
-            let target = prepare_beneath(staging.path(), path).map_err(|error| match error {
+            let target = prepare_beneath(staging, path).map_err(|error| match error {
                 BeneathError::Io { path, source } => ContextError::Write { path, source },
                 other => ContextError::Write {
                     path: out.join(path),
@@ -387,18 +382,6 @@ impl Context {
             }
             set_mode(&target, entry.mode).map_err(write_error(&target))?;
         }
-        let marker = staging.path().join(RENDER_MARKER);
-        fs::write(
-            &marker,
-            b"written by `matrix render`; `--force` may replace this folder\n",
-        )
-        .map_err(write_error(&marker))?;
-        publish_dir_mode(staging.path()).map_err(write_error(out))?;
-        if replace {
-            fs::remove_dir_all(out).map_err(write_error(out))?;
-        }
-        let staged = staging.keep();
-        fs::rename(&staged, out).map_err(write_error(out))?;
         Ok(())
     }
 
@@ -449,6 +432,37 @@ fn check_replaceable(out: &Path) -> Result<(), ContextError> {
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// A write error naming `path`, for `map_err`.
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + use<> {
+    let path = path.to_path_buf();
+    move |source| ContextError::Write { path, source }
+}
+
+/// Whether writing to `out` replaces a folder: nothing there (false), an
+/// empty folder (true), or a non-empty one an earlier render wrote and
+/// `force` allows replacing (true); anything else is refused.
+fn may_replace(out: &Path, force: bool) -> Result<bool, ContextError> {
+    match fs::symlink_metadata(out) {
+        Err(_) => Ok(false),
+        Ok(meta) if !meta.is_dir() => Err(ContextError::NotOurs {
+            path: out.to_path_buf(),
+            reason: "it is not a folder",
+        }),
+        Ok(_) => {
+            let empty = fs::read_dir(out).map_err(write_error(out))?.next().is_none();
+            if !empty && !force {
+                return Err(ContextError::NotEmpty {
+                    path: out.to_path_buf(),
+                });
+            }
+            if !empty {
+                check_replaceable(out)?;
+            }
+            Ok(true)
+        }
+    }
 }
 
 /// Normalised mode: executable files 0o755, everything else 0o644.

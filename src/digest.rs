@@ -110,6 +110,8 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+crate::error::fault!(bad_input: DigestError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,6 +318,12 @@ pub fn describe_io(path: &Path, error: &io::Error) -> String {
     }
 }
 
+impl crate::error::Fault for BeneathError {
+    fn is_bad_input(&self) -> bool {
+        !matches!(self, BeneathError::Io { .. })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -400,5 +400,7 @@ fn render_within(
     Ok(out)
 }
 
+crate::error::fault!(bad_input: HelmError);
+
 #[cfg(test)]
 mod tests;

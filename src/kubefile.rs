@@ -46,7 +46,7 @@ pub enum Instruction {
     Label(Vec<(String, String)>),
     /// `MAINTAINER text`.
     Maintainer(String),
-    /// `COPY [--from=image] src... dest`.
+    /// `COPY [--from=image | --checksum=sha256:HEX] src... dest`.
     Copy {
         /// Sources (paths with wildcards, or http(s) URLs).
         sources: Vec<String>,
@@ -54,6 +54,8 @@ pub enum Instruction {
         dest: String,
         /// `--from=<image>`.
         from: Option<String>,
+        /// `--checksum=sha256:<hex>`: the digest a URL source must have.
+        checksum: Option<crate::digest::Sha256>,
     },
     /// `RUN` (build time).
     Run(CommandForm),
@@ -300,6 +302,80 @@ fn command_form(ctx: &Ctx<'_>, line: usize, col: usize, rest: &str) -> Result<Co
     Ok(CommandForm::Shell(trimmed.to_string()))
 }
 
+/// `COPY [--from=image | --checksum=sha256:HEX] src... dest`, in shell or
+/// JSON form, expanded with the variables seen so far.
+fn copy(
+    ctx: &Ctx<'_>,
+    line: usize,
+    args_col: usize,
+    rest: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<Instruction, KubefileError> {
+    let mut items = if rest.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(rest).map_err(|e| {
+            ctx.error(
+                line,
+                args_col,
+                format!("not a JSON array of strings: {e}"),
+                "write COPY [\"src\", \"dest\"]",
+            )
+        })?
+    } else {
+        words(rest)
+    };
+    let mut from = None;
+    let mut checksum = None;
+    while items.first().is_some_and(|i| i.starts_with("--")) {
+        let flag = items.remove(0);
+        if let Some(image) = flag.strip_prefix("--from=") {
+            from = Some(expand(image, vars));
+        } else if let Some(digest) = flag.strip_prefix("--checksum=") {
+            checksum = Some(digest.parse::<crate::digest::Sha256>().map_err(|e| {
+                ctx.error(
+                    line,
+                    args_col,
+                    e.to_string(),
+                    "write `--checksum=sha256:<64 hex digits>`",
+                )
+            })?);
+        } else {
+            return Err(ctx.error(
+                line,
+                args_col,
+                format!("COPY flag `{flag}` is not supported"),
+                "use `--from=<image>`, `--checksum=sha256:<hex>` (one URL source) or no flag",
+            ));
+        }
+    }
+    if items.len() < 2 {
+        return Err(ctx.error(
+            line,
+            args_col,
+            "COPY needs a source and a destination",
+            "write `COPY manifests manifests`",
+        ));
+    }
+    let dest = expand(&items.pop().unwrap_or_default(), vars);
+    let sources: Vec<String> = items.iter().map(|s| expand(s, vars)).collect();
+    let one_url = from.is_none()
+        && sources.len() == 1
+        && (sources[0].starts_with("http://") || sources[0].starts_with("https://"));
+    if checksum.is_some() && !one_url {
+        return Err(ctx.error(
+            line,
+            args_col,
+            "COPY --checksum applies to one URL source only",
+            "give one http(s) URL, or drop --checksum",
+        ));
+    }
+    Ok(Instruction::Copy {
+        sources,
+        dest,
+        from,
+        checksum,
+    })
+}
+
 /// Parses a Kubefile; `build_args` override ARG defaults. ENV, LABEL, COPY
 /// and FROM are expanded with the ARG and ENV values seen so far.
 pub fn parse(
@@ -361,46 +437,7 @@ pub fn parse(
             }
             "LABEL" => Instruction::Label(pairs(&ctx, line, "LABEL", rest, false, &vars)?),
             "MAINTAINER" => Instruction::Maintainer(rest.to_string()),
-            "COPY" => {
-                let mut items = if rest.starts_with('[') {
-                    serde_json::from_str::<Vec<String>>(rest).map_err(|e| {
-                        ctx.error(
-                            line,
-                            args_col,
-                            format!("not a JSON array of strings: {e}"),
-                            "write COPY [\"src\", \"dest\"]",
-                        )
-                    })?
-                } else {
-                    words(rest)
-                };
-                let mut from = None;
-                while items.first().is_some_and(|i| i.starts_with("--")) {
-                    let flag = items.remove(0);
-                    match flag.strip_prefix("--from=") {
-                        Some(image) => from = Some(expand(image, &vars)),
-                        None => {
-                            return Err(ctx.error(
-                                line,
-                                args_col,
-                                format!("COPY flag `{flag}` is not supported"),
-                                "use `--from=<image>` or no flag",
-                            ));
-                        }
-                    }
-                }
-                if items.len() < 2 {
-                    return Err(ctx.error(
-                        line,
-                        args_col,
-                        "COPY needs a source and a destination",
-                        "write `COPY manifests manifests`",
-                    ));
-                }
-                let dest = expand(&items.pop().unwrap_or_default(), &vars);
-                let sources = items.iter().map(|s| expand(s, &vars)).collect();
-                Instruction::Copy { sources, dest, from }
-            }
+            "COPY" => copy(&ctx, line, args_col, rest, &vars)?,
             "RUN" => Instruction::Run(command_form(&ctx, line, args_col, rest)?),
             "CMD" => Instruction::Cmd(command_form(&ctx, line, args_col, rest)?),
             "ENTRYPOINT" => Instruction::Entrypoint(command_form(&ctx, line, args_col, rest)?),
@@ -449,6 +486,8 @@ pub fn merged_cmd(cmds: &[&CommandForm]) -> Vec<String> {
             .collect(),
     }
 }
+
+crate::error::fault!(bad_input: KubefileError);
 
 #[cfg(test)]
 mod tests {
@@ -532,6 +571,26 @@ mod tests {
                 "helm upgrade -i $(NAME) charts/x $(HELM_OPTS)".into()
             ]))
         );
+    }
+
+    #[test]
+    fn copy_checksum_pins_one_url() {
+        let hex = "ab".repeat(32);
+        let text =
+            format!("FROM scratch\nCOPY --checksum=sha256:{hex} https://example.com/x.yaml manifests/\n");
+        let parsed = parse("Kubefile", &text, &BTreeMap::new()).unwrap();
+        let Instruction::Copy { checksum, .. } = &parsed.instructions[1].1 else {
+            panic!("a COPY")
+        };
+        assert_eq!(checksum.as_ref().map(|d| d.hex()), Some(hex.clone()));
+        for bad in [
+            "COPY --checksum=md5:00 https://example.com/x.yaml m/".to_string(),
+            format!("COPY --checksum=sha256:{hex} local.yaml m/"),
+            format!("COPY --checksum=sha256:{hex} https://a/x https://a/y m/"),
+        ] {
+            let error = parse("Kubefile", &format!("FROM scratch\n{bad}\n"), &BTreeMap::new()).unwrap_err();
+            assert!(error.to_string().contains("Kubefile:2"), "{error}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod chatops;
 pub mod config;
 pub mod context;
 pub mod digest;
+pub mod error;
 pub mod fetch;
 pub mod fsutil;
 pub mod gotmpl;

@@ -11,6 +11,56 @@ use crate::digest::Sha256;
 use crate::source::{InputError, Source};
 use crate::version::{Day, KubeMinor, KubeVersion};
 
+/// Why matrix.lock could not be updated (`fetch --pin`, `versions --refresh`).
+#[derive(Debug, thiserror::Error)]
+pub enum LockWriteError {
+    /// The file could not be read again.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file on disk is no longer TOML.
+    #[error("{} is not valid TOML: {source}\n  help: fix the file (`git diff` shows what changed), then run again", path.display())]
+    Parse {
+        /// The lock file.
+        path: PathBuf,
+        /// The parser's error, with line and column.
+        #[source]
+        source: toml_edit::TomlError,
+    },
+    /// The table to update is something else.
+    #[error("{}: `{table}` is not a table\n  help: make it `[{table}]`", path.display())]
+    NotATable {
+        /// The lock file.
+        path: PathBuf,
+        /// The table's name.
+        table: String,
+    },
+    /// Writing the new file failed (the old one is left as it was).
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl crate::error::Fault for LockWriteError {
+    /// A lock edited into something else is the user's to fix.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            LockWriteError::Parse { .. } | LockWriteError::NotATable { .. } => true,
+            LockWriteError::Read { .. } | LockWriteError::Write { .. } => false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLock {
@@ -431,7 +481,7 @@ impl Lock {
     }
 
     /// Adds pins to the lock file on disk, keeping its comments and layout.
-    pub fn write_pins(&self, pins: &BTreeMap<String, Sha256>) -> std::io::Result<()> {
+    pub fn write_pins(&self, pins: &BTreeMap<String, Sha256>) -> Result<(), LockWriteError> {
         self.edit_table("artifacts", |table| {
             for (key, digest) in pins {
                 table.insert(key, toml_edit::value(digest.to_string()));
@@ -444,7 +494,7 @@ impl Lock {
     pub fn write_kube(
         &self,
         kube: &BTreeMap<KubeMinor, std::collections::BTreeSet<u64>>,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), LockWriteError> {
         self.edit_table("kube", |table| {
             for (minor, patches) in kube {
                 let array: toml_edit::Array = patches
@@ -458,7 +508,7 @@ impl Lock {
 
     /// Adds k3s releases to the `[k3s]` table (each minor's list stays
     /// ascending), keeping the rest of the file.
-    pub fn write_k3s(&self, added: &[KubeVersion]) -> std::io::Result<()> {
+    pub fn write_k3s(&self, added: &[KubeVersion]) -> Result<(), LockWriteError> {
         let mut by_minor: BTreeMap<KubeMinor, Vec<KubeVersion>> = BTreeMap::new();
         for version in added {
             by_minor
@@ -487,7 +537,7 @@ impl Lock {
     /// --kubeadm`): a minor the lock does not know gets `[kubeadm."1.38"]`;
     /// a patch whose images differ gets a step from that patch on
     /// (`etcd = { 0 = "3.6.8-0", 7 = "3.6.9-0" }`), keeping the rest.
-    pub fn write_kubeadm(&self, found: &[(KubeVersion, KubeadmImages)]) -> std::io::Result<()> {
+    pub fn write_kubeadm(&self, found: &[(KubeVersion, KubeadmImages)]) -> Result<(), LockWriteError> {
         self.edit_table("kubeadm", |kubeadm| {
             kubeadm.set_implicit(true);
             for (version, images) in found {
@@ -532,7 +582,7 @@ impl Lock {
     }
 
     /// Adds release days to the `[released]` table, keeping the rest.
-    pub fn write_released(&self, days: &[(KubeVersion, Day)]) -> std::io::Result<()> {
+    pub fn write_released(&self, days: &[(KubeVersion, Day)]) -> Result<(), LockWriteError> {
         self.edit_table("released", |table| {
             for (version, day) in days {
                 let date = toml_edit::Date {
@@ -553,19 +603,24 @@ impl Lock {
     /// Changes one table of the lock file with `edit`, keeping comments and
     /// layout; written to a temp file and renamed, so a crash leaves the old
     /// lock.
-    fn edit_table(&self, name: &str, edit: impl FnOnce(&mut toml_edit::Table)) -> std::io::Result<()> {
-        let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
-        let text = std::fs::read_to_string(&self.path)?;
+    fn edit_table(&self, name: &str, edit: impl FnOnce(&mut toml_edit::Table)) -> Result<(), LockWriteError> {
+        let path = || self.path.clone();
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|source| LockWriteError::Read { path: path(), source })?;
         let mut doc: toml_edit::DocumentMut = text
             .parse()
-            .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
+            .map_err(|source| LockWriteError::Parse { path: path(), source })?;
         let table = doc
             .entry(name)
             .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
             .as_table_mut()
-            .ok_or_else(|| invalid(format!("[{name}] is not a table")))?;
+            .ok_or_else(|| LockWriteError::NotATable {
+                path: path(),
+                table: name.to_string(),
+            })?;
         edit(table);
         crate::fsutil::write_atomic(&self.path, doc.to_string().as_bytes())
+            .map_err(|source| LockWriteError::Write { path: path(), source })
     }
 
     /// Every known version, ascending.
@@ -573,5 +628,19 @@ impl Lock {
         self.kube
             .iter()
             .flat_map(|(minor, patches)| patches.iter().map(|patch| minor.patch(*patch)))
+    }
+
+    /// Known patches per minor (`"1.24"`), each ascending and once: what
+    /// `matrix versions` lists.
+    pub fn patches_by_minor(&self) -> BTreeMap<String, Vec<u64>> {
+        let known: std::collections::BTreeSet<KubeVersion> = self.versions().collect();
+        let mut by_minor: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for version in known {
+            by_minor
+                .entry(version.minor().to_string())
+                .or_default()
+                .push(version.patch());
+        }
+        by_minor
     }
 }

@@ -109,6 +109,8 @@ impl Placeholders {
     }
 }
 
+crate::error::fault!(bad_input: PlaceholderError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

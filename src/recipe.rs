@@ -2,8 +2,9 @@
 //! image: its platform, its files (a context that keeps each file's
 //! origin), how those files group into layers, its image config, the
 //! images to save into `registry/`, and an optional base image. Rootfs
-//! cells become recipes today; application and config images are meant to
-//! become recipes too, so one writer (`build::write_recipe`) serves all.
+//! cells, application and config images all become recipes, so one writer
+//! (`pipeline::write_recipe`) and one publisher (`pipeline::publish`)
+//! serve all.
 
 use std::collections::BTreeMap;
 

@@ -134,6 +134,9 @@ impl Source {
     }
 }
 
+// Every input error names a file, line and key to fix.
+crate::error::fault!(bad_input: InputError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -254,6 +254,8 @@ impl fmt::Display for TagSelector {
     }
 }
 
+crate::error::fault!(bad_input: TagError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

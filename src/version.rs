@@ -265,6 +265,8 @@ pub fn release_from_tag(tag: &str, newest_minor: Option<KubeMinor>) -> Result<Ku
     Ok(KubeVersion::new(major, minor, patch))
 }
 
+crate::error::fault!(bad_input: VersionError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -452,3 +452,176 @@ fn charts_give_the_image_list_helm_gives() {
         assert!(!ours.is_empty(), "{}", folder.display());
     }
 }
+
+/// `COPY URL` goes through the fetcher: a mirror tree serves it (checked
+/// against the tree's SHA256SUMS), the verified cache keeps it, and
+/// `--offline` builds from the cache alone or fails naming the URL.
+#[test]
+fn copy_url_goes_through_the_mirror_the_cache_and_offline() {
+    let ws = apps();
+    let app = ws.path().join("applications/url-demo/1.0.0");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Kubefile"),
+        "FROM scratch\nCOPY https://downloads.example/tools/tool.txt opt/tool.txt\n",
+    )
+    .unwrap();
+    let tree = ws.path().join("tree");
+    let file = tree.join("downloads.example/tools/tool.txt");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "a tool from the mirror\n").unwrap();
+    let digest = matrix::digest::Sha256::of(b"a tool from the mirror\n");
+    std::fs::write(
+        tree.join("SHA256SUMS"),
+        format!("{}  downloads.example/tools/tool.txt\n", digest.hex()),
+    )
+    .unwrap();
+    let server = common::http::Server::serve_dir(tree.clone());
+    let mirror = server.url();
+    let build = |cache: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "app",
+            "build",
+            "url-demo",
+            "1.0.0",
+            "--arch",
+            "amd64",
+            "--skip-images",
+            "--cache",
+            cache,
+            "--out",
+            out,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        ws.run(&args)
+    };
+    ok(&build("cache", "oci", &["--mirror", &mirror]));
+    assert_eq!(server.hits("/downloads.example/tools/tool.txt"), 1);
+    let rootfs = unpack(
+        &ws.path().join("oci"),
+        "url-demo:1.0.0-amd64",
+        &ws.path().join("unpacked"),
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("opt/tool.txt")).unwrap(),
+        "a tool from the mirror\n"
+    );
+
+    // Offline, from the cache: no request.
+    ok(&build("cache", "oci-offline", &["--offline"]));
+    assert_eq!(server.hits("/downloads.example/tools/tool.txt"), 1);
+    // Offline with an empty cache: refused, naming the URL.
+    let out = build("empty-cache", "oci-empty", &["--offline"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("https://downloads.example/tools/tool.txt"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A mirror whose bytes do not match its SHA256SUMS is refused.
+    std::fs::write(&file, "tampered\n").unwrap();
+    let out = build("fresh-cache", "oci-tampered", &["--mirror", &mirror]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        !ws.path().join("oci-tampered/index.json").is_file() || {
+            let index = std::fs::read_to_string(ws.path().join("oci-tampered/index.json")).unwrap();
+            !index.contains("url-demo:1.0.0-amd64")
+        }
+    );
+
+    // `COPY --checksum` pins the URL: the pin decides, not the tree's sums.
+    let pinned = matrix::digest::Sha256::of(b"tampered\n");
+    for (digest, good) in [(pinned, true), (digest, false)] {
+        std::fs::write(
+            app.join("Kubefile"),
+            format!(
+                "FROM scratch\nCOPY --checksum={digest} https://downloads.example/tools/tool.txt opt/tool.txt\n"
+            ),
+        )
+        .unwrap();
+        let cache = format!("pin-cache-{good}");
+        let out = build(&cache, &format!("oci-pin-{good}"), &["--mirror", &mirror]);
+        assert_eq!(out.status.success(), good, "{}", stderr(&out));
+    }
+}
+
+/// Arches build in parallel; the digests do not depend on the core count.
+#[test]
+fn app_arches_in_parallel_give_the_digests_of_a_serial_build() {
+    let ws = apps();
+    stand_ins(&ws, "applications/web-demo/1.0.0");
+    let run = |threads: &str, out: &str| -> serde_json::Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_matrix"))
+            .args([
+                "app",
+                "build",
+                "web-demo",
+                "1.0.0",
+                "--image-layout",
+                "images",
+                "--out",
+                out,
+                "--cache",
+                &format!("cache-{out}"),
+                "--json",
+            ])
+            .env("RAYON_NUM_THREADS", threads)
+            .env("NO_COLOR", "1")
+            .current_dir(ws.path())
+            .output()
+            .unwrap();
+        json(&output)
+    };
+    let serial = run("1", "oci-serial");
+    let parallel = run("4", "oci-parallel");
+    let digests = |report: &serde_json::Value| -> Vec<(String, String)> {
+        report["arches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["tag"].as_str().unwrap().to_string(),
+                    a["digest"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(digests(&serial).len(), 2);
+    assert_eq!(digests(&serial), digests(&parallel));
+    assert!(serial["index"].is_string());
+    assert_eq!(serial["index"], parallel["index"]);
+}
+
+#[test]
+fn app_plan_lists_every_version_and_the_arches_build_arch_allows() {
+    let ws = apps();
+    let listed = json(&ws.run(&["app", "plan", "--json"]));
+    let rows: Vec<(String, String, String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap().to_string();
+            (field("name"), field("version"), field("arch"), field("tag"))
+        })
+        .collect();
+    let arch_demo: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.0 == "arch-demo")
+        .map(|r| r.3.as_str())
+        .collect();
+    assert_eq!(arch_demo, ["arch-demo:1.0.0-amd64"], "build_arch narrows");
+    assert!(rows.contains(&(
+        "web-demo".into(),
+        "1.0.0".into(),
+        "arm64".into(),
+        "web-demo:1.0.0-arm64".into()
+    )));
+    let only = json(&ws.run(&["app", "plan", "manifest-demo", "--json"]));
+    assert_eq!(only.as_array().unwrap().len(), 2);
+    let out = ws.run(&["app", "inspect", "applications/web-demo/9.9.9", "--json"]);
+    common::assert_fails(&out, 2, "applications/web-demo/9.9.9 is not a folder");
+}

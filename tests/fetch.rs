@@ -10,7 +10,8 @@ use std::path::Path;
 use common::http::{Fault, Server};
 use common::{Workspace, stderr, stdout};
 use matrix::context::{Content, Context};
-use matrix::fetch::{Cache, FetchOptions, Fetcher, MirrorRule, RetryPolicy, artifacts_for, place};
+use matrix::fetch::{Cache, FetchOptions, Fetcher, MirrorRule, RetryPolicy, place};
+use matrix::plan::CellNeeds;
 use matrix::progress::Silent;
 use matrix::{Matrix, Plan};
 
@@ -201,7 +202,7 @@ fn fetched_files_land_in_the_context() {
         timeout: std::time::Duration::from_secs(30),
     })
     .unwrap();
-    let artifacts = artifacts_for(&matrix, &cell.cell).unwrap();
+    let artifacts = CellNeeds::of(&matrix, &cell.cell).unwrap().artifacts;
     let names: Vec<&str> = artifacts.iter().map(|a| a.component.as_str()).collect();
     assert_eq!(
         names,

@@ -10,6 +10,7 @@ use std::path::Path;
 /// or lower.
 const LEVELS: &[(&str, u32)] = &[
     ("digest", 0),
+    ("error", 0),
     ("fsutil", 0),
     ("gotmpl", 0),
     ("chatops", 0),

@@ -643,7 +643,7 @@ fn large_blobs_go_up_in_chunks_and_restart_after_a_cut() {
 /// (first) and config (under its own), as a Kubefile's FROM does.
 #[test]
 fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
-    use matrix::pipeline::{BuildOptions, LayerSlots, RegistrySaver, write_recipe};
+    use matrix::pipeline::{LayerSlots, RegistrySaver, WriteOptions, write_recipe};
     use matrix::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
     let registry = Registry::start(None);
     seed_images(&registry.host(), &["library/base:1"]);
@@ -659,16 +659,11 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
         &cache,
         &matrix::progress::Silent,
     );
-    let fetched = matrix::pipeline::FetchSet::default();
-    let options = BuildOptions {
+    let options = WriteOptions {
         store: &store,
-        cache: &cache,
-        fetched: &fetched,
         compression: Compression::Gzip(6),
         epoch: 0,
-        jobs: 1,
         saver: Some(&saver),
-        plan: &[],
     };
     let mut context = matrix::context::Context::new();
     let entry = Entry {
@@ -695,8 +690,9 @@ fn a_recipe_from_a_base_image_keeps_its_layers_and_config() {
         images: Vec::new(),
         base: Some(format!("{}/library/base:1", registry.host())),
     };
-    let (record, unchanged, written) = write_recipe(recipe, &options, &LayerSlots::default()).unwrap();
-    assert!(!unchanged && written == 1);
+    let written = write_recipe(recipe, &options, &LayerSlots::default()).unwrap();
+    assert!(!written.unchanged && written.layers_written == 1);
+    let record = written.record;
     let tag: matrix::Tag = "1.0-arm64".parse().unwrap();
     store
         .set_refs(vec![(RefName::new("app", &tag), record.descriptor().clone())])
@@ -877,4 +873,62 @@ fn diff_against_the_published_tags_shows_only_new_work() {
     );
     assert!(text.contains("development line"), "{text}");
     assert!(!text.contains("hole in a frozen release"), "{text}");
+}
+
+/// The one image reader bounds what a registry sends: a manifest whose
+/// Content-Length is over 4 MiB is refused from its header, and a blob
+/// longer than its descriptor says is stopped.
+#[test]
+fn oversized_manifests_and_blobs_are_refused() {
+    use matrix::oci::{DocumentError, MAX_MANIFEST};
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("v2/big/app/manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let huge = vec![b' '; (MAX_MANIFEST + 1024) as usize];
+    std::fs::write(manifests.join("1.0"), &huge).unwrap();
+    let blob = b"forty-two bytes of layer, and then more...".repeat(4);
+    let digest = matrix::digest::Sha256::of(&blob);
+    let blobs = dir.path().join("v2/big/app/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(digest.to_string()), &blob).unwrap();
+    let server = common::http::Server::serve_dir(dir.path().to_path_buf());
+    let host = server.addr.to_string();
+    let client = registry::Client::new(registry::CredentialStore::default(), false).unwrap();
+    let cache = matrix::fetch::Cache::open(&dir.path().join("cache")).unwrap();
+
+    let error = client.manifest(&host, "big/app", "1.0").unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            registry::RegistryError::Document(DocumentError::TooLarge { size, .. }) if *size == MAX_MANIFEST + 1024
+        ),
+        "refused from its Content-Length: {error}"
+    );
+    let reader = registry::ImageReader::new(registry::ImageFrom::Registry {
+        client: &client,
+        host: host.clone(),
+        repository: "big/app".into(),
+        cache: &cache,
+    });
+    assert!(reader.image("1.0", Arch::Amd64).is_err());
+
+    let short = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        42,
+        digest.to_string().parse::<oci_spec::image::Digest>().unwrap(),
+    );
+    let error = reader.blob(&short).unwrap_err();
+    assert!(
+        matches!(&error, registry::RegistryError::Oversize { size: 42, .. }),
+        "{error}"
+    );
+    assert!(cache.verified(&digest).is_none(), "nothing enters the cache");
+    // The same blob with its true size is fetched and verified.
+    let whole = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        blob.len() as u64,
+        digest.to_string().parse::<oci_spec::image::Digest>().unwrap(),
+    );
+    let path = reader.blob(&whole).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), blob);
 }

@@ -223,7 +223,7 @@ fn image_lists_match_the_reference_table() {
         // kubeadm's images in DefaultImageList, lvscare alone in
         // LvscareImageList; both are saved.
         let (lvscare, kubeadm) = want.split_last().unwrap();
-        assert_eq!(rendered.images, want, "{tag}");
+        assert_eq!(rendered.images().unwrap(), want, "{tag}");
         let file = text(&rendered, IMAGE_LIST);
         assert_eq!(file.lines().collect::<Vec<_>>(), kubeadm, "{tag}");
         assert_eq!(
@@ -266,7 +266,12 @@ fn kubefile_and_meta_carry_the_sealos_contract() {
         assert_eq!(meta.env["defaultVIP"], "10.103.97.2");
         // The sandbox image names the pause of the image list.
         assert_eq!(meta.env["sandboxImage"], "pause:3.7");
-        assert!(rendered.images.contains(&"k8s.gcr.io/pause:3.7".to_string()));
+        assert!(
+            rendered
+                .images()
+                .unwrap()
+                .contains(&"k8s.gcr.io/pause:3.7".to_string())
+        );
         let kubefile = text(&rendered, "Kubefile");
         assert!(kubefile.starts_with("FROM scratch\n"), "{kubefile}");
         assert!(kubefile.contains("sandboxImage=\"pause:3.7\""), "{kubefile}");
@@ -470,4 +475,34 @@ fn generated_files_have_fixed_origins() {
         rendered.context.get("scripts/init-cri.sh").unwrap().origin,
         Origin::Context("docker".into())
     );
+}
+
+#[test]
+fn render_with_binaries_checks_every_template_before_any_download() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let template = ws.path().join("templates/kubeadm.yml.tmpl");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{text}\n# {{{{ no_such_variable }}}}\n")).unwrap();
+    let out = ws.run(&[
+        "render",
+        "v1.24.4-4.2.1",
+        "--out",
+        "o",
+        "--binaries",
+        "--offline",
+        "--cache",
+        "cache",
+    ]);
+    common::assert_fails(&out, 2, "no_such_variable");
+    assert!(!ws.path().join("cache").exists(), "nothing may be fetched");
+    assert!(!ws.path().join("o").exists(), "nothing may be written");
+}
+
+#[test]
+fn render_with_binaries_names_the_download_that_failed_and_writes_nothing() {
+    let ws = Workspace::new(|t| t).with_contexts();
+    let out = render_containerd_amd64(&ws, "o", &["--binaries", "--offline", "--cache", "cache"]);
+    common::assert_fails(&out, 1, "fetching binaries: offline:");
+    assert!(stderr(&out).contains("is not in the cache"), "{}", stderr(&out));
+    assert!(!ws.path().join("o").exists(), "nothing may be written");
 }

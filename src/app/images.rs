@@ -40,6 +40,18 @@ pub struct ImageScan {
     pub missed: Vec<ListedImage>,
 }
 
+/// `app images --strict`: container images the line scan misses are an
+/// error (a failed check, exit 1), not a warning.
+#[derive(Debug, thiserror::Error)]
+#[error("{} container image(s) the `image:` line scan misses (--strict): {}", .0.len(), .0.iter().map(|m| format!("{} ({})", m.image, m.source)).collect::<Vec<_>>().join(", "))]
+pub struct MissedImages(pub Vec<ListedImage>);
+
+impl crate::error::Fault for MissedImages {
+    fn is_bad_input(&self) -> bool {
+        false
+    }
+}
+
 /// The templates of one chart under `charts/`, rendered.
 #[derive(Debug, Clone)]
 pub struct RenderedChart {
@@ -148,7 +160,7 @@ fn walk(dir: &Path) -> Result<Vec<String>, AppError> {
 fn render_one(path: &Path, folder: String, values_dir: &Path) -> Result<RenderedChart, AppError> {
     let failed = |e: crate::helm::HelmError| AppError::Chart {
         chart: folder.clone(),
-        message: e.to_string(),
+        error: Box::new(e),
     };
     let chart = Chart::load(path).map_err(failed)?;
     let values_file = values_dir.join(format!("{}.values.yaml", chart.name()));

@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use images::{ImageScan, ListedImage, RenderedChart, image_list, render_charts};
+pub use images::{ImageScan, ListedImage, MissedImages, RenderedChart, image_list, render_charts};
 pub use inspect::{KubefileConfig, kubefile_config};
 
 use crate::axis::Arch;
+use crate::fsutil::RelPath;
 use crate::kubefile::{CommandForm, Instruction, KubefileError, merged_cmd};
 use crate::oci::ImageConfig;
 
@@ -45,6 +46,12 @@ pub enum AppError {
         /// What to do.
         help: String,
     },
+    /// A version folder named on the command line is not a folder.
+    #[error("{} is not a folder", path.display())]
+    NotAFolder {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The Kubefile is wrong.
     #[error(transparent)]
     Kubefile(#[from] KubefileError),
@@ -60,20 +67,28 @@ pub enum AppError {
         /// Its last lines of output.
         last: String,
     },
-    /// A `RUN` instruction failed or was refused.
+    /// `--no-run` refuses a `RUN` instruction (untrusted Kubefiles).
+    #[error("{file}:{line}: RUN refused: --no-run forbids build-time commands")]
+    RunRefused {
+        /// The Kubefile.
+        file: String,
+        /// Its line.
+        line: usize,
+    },
+    /// A `RUN` instruction failed.
     #[error("{file}:{line}: RUN {status}{}", if last.is_empty() { String::new() } else { format!("; its last lines:\n{last}") })]
     Run {
         /// The Kubefile.
         file: String,
         /// Its line.
         line: usize,
-        /// How it ended (or why it did not run).
+        /// How it ended.
         status: String,
         /// Its last lines of output.
         last: String,
     },
     /// A `COPY` could not be done.
-    #[error("{file}:{line}: COPY {source_path}: {message}")]
+    #[error("{file}:{line}: COPY {source_path}: {problem}")]
     Copy {
         /// The Kubefile.
         file: String,
@@ -82,15 +97,16 @@ pub enum AppError {
         /// The source.
         source_path: String,
         /// What is wrong.
-        message: String,
+        problem: CopyError,
     },
     /// A chart does not load or render.
-    #[error("{chart}: {message}")]
+    #[error("{chart}: {error}")]
     Chart {
         /// The chart.
         chart: String,
-        /// Why.
-        message: String,
+        /// Why (with the template's file:line:col when it failed there);
+        /// printed here, so not a separate `source` in the chain.
+        error: Box<crate::helm::HelmError>,
     },
     /// A file is malformed or too large.
     #[error("{file}: {message}")]
@@ -118,18 +134,110 @@ impl AppError {
             source,
         }
     }
+}
 
-    /// Bad input (exit 2) rather than a failure.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+impl crate::error::Fault for AppError {
+    /// The folder, its Kubefile, charts and arguments are input; init.sh
+    /// and RUN failing, or the disk, are failures (a refused RUN is input).
+    fn is_bad_input(&self) -> bool {
+        match self {
             AppError::NotFound { .. }
-                | AppError::Kubefile(_)
-                | AppError::Bad { .. }
-                | AppError::Copy { .. }
-                | AppError::Chart { .. }
-        ) || matches!(self, AppError::Run { status, .. } if status.contains("--no-run"))
+            | AppError::NotAFolder { .. }
+            | AppError::Kubefile(_)
+            | AppError::Bad { .. }
+            | AppError::Copy { .. }
+            | AppError::Chart { .. } => true,
+            AppError::RunRefused { .. } => true,
+            AppError::Run { .. } | AppError::Init { .. } | AppError::Io { .. } => false,
+        }
     }
+}
+
+impl From<FileError> for AppError {
+    fn from(error: FileError) -> Self {
+        AppError::Io {
+            what: error.what,
+            source: error.source,
+        }
+    }
+}
+
+/// Local file trouble while copying: what was being done, and why it failed.
+#[derive(Debug, Error)]
+#[error("{what}: {source}")]
+pub struct FileError {
+    /// What was being done, naming the path.
+    pub what: String,
+    /// Why it failed.
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn file_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FileError {
+    let what = what.into();
+    move |source| FileError { what, source }
+}
+
+/// Why a path of a Kubefile or of an image tree was refused.
+#[derive(Debug, Error)]
+pub enum PathError {
+    /// A `..` component would leave the folder.
+    #[error("`{path}` climbs out")]
+    ClimbsOut {
+        /// The path as written.
+        path: String,
+    },
+    /// A component on the way is a symbolic link, which is never followed.
+    #[error("`{link}` is a symbolic link; it is not followed")]
+    ThroughLink {
+        /// The path as written.
+        path: String,
+        /// The leading part of it that is a link.
+        link: String,
+    },
+    /// Not a clean relative path once `/`, `.` and empty parts are dropped.
+    #[error("`{path}`: {reason}")]
+    Unclean {
+        /// The path as written.
+        path: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// Why one `COPY` source could not be copied.
+#[derive(Debug, Error)]
+pub enum CopyError {
+    /// The source climbs out of the build context.
+    #[error("the source leaves the build context")]
+    SourceLeaves,
+    /// The destination climbs out of the image tree.
+    #[error("the destination leaves the image")]
+    DestinationLeaves,
+    /// A `COPY --from` path climbs out of the image.
+    #[error("the path leaves the image")]
+    FromPathLeaves,
+    /// A wildcard matched nothing.
+    #[error("no file matches")]
+    NoMatch,
+    /// The source does not exist.
+    #[error("no such file or folder in the build context")]
+    Missing,
+    /// A path on the way is refused.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// The target is a symbolic link left by an earlier step.
+    #[error("a symbolic link is in the way; it is not written through")]
+    LinkInTheWay,
+    /// The build context has more files than a COPY looks through.
+    #[error("the build context has more than {limit} files")]
+    TooManyFiles {
+        /// The limit.
+        limit: usize,
+    },
+    /// Reading or writing failed.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// Application images or config images.
@@ -215,27 +323,78 @@ pub fn arches_of(folder: &Path, wanted: &[Arch]) -> Result<Vec<Arch>, AppError> 
     Ok(wanted.iter().copied().filter(|a| allowed.contains(a)).collect())
 }
 
+/// One application image a folder holds: name x version x arch, with its
+/// per-arch tag, as `matrix app plan` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppEntry {
+    /// The application.
+    pub name: String,
+    /// The version folder.
+    pub version: String,
+    /// An arch it builds for (`build_arch` narrows amd64 and arm64).
+    pub arch: Arch,
+    /// `NAME:VERSION-ARCH`.
+    pub tag: String,
+}
+
+/// The one tag rule of application and config images: `<version>-<arch>`,
+/// joined into the `<version>` index.
+pub fn arch_tag(version: &str, arch: Arch) -> String {
+    format!("{version}-{arch}")
+}
+
+/// Every application x version x arch under `root`, sorted; only the
+/// applications in `names` when it is not empty.
+pub fn list(root: &Path, names: &[String]) -> Result<Vec<AppEntry>, AppError> {
+    let folders = |dir: &Path| -> Result<Vec<String>, AppError> {
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| AppError::io(format!("reading {}", dir.display()), e))?;
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    let mut entries = Vec::new();
+    for name in folders(root)?
+        .into_iter()
+        .filter(|n| names.is_empty() || names.contains(n))
+    {
+        for version in folders(&root.join(&name))? {
+            for arch in arches_of(&root.join(&name).join(&version), &[Arch::Amd64, Arch::Arm64])? {
+                entries.push(AppEntry {
+                    tag: format!("{name}:{}", arch_tag(&version, arch)),
+                    name: name.clone(),
+                    version: version.clone(),
+                    arch,
+                });
+            }
+        }
+    }
+    Ok(entries)
+}
+
 /// Copies a folder tree (files, folders, links as links), refusing nothing
 /// but special files; `into` must not exist.
-pub fn copy_tree(from: &Path, into: &Path) -> Result<(), AppError> {
-    std::fs::create_dir_all(into).map_err(|e| AppError::io(format!("creating {}", into.display()), e))?;
-    let entries =
-        std::fs::read_dir(from).map_err(|e| AppError::io(format!("reading {}", from.display()), e))?;
+pub fn copy_tree(from: &Path, into: &Path) -> Result<(), FileError> {
+    std::fs::create_dir_all(into).map_err(file_error(format!("creating {}", into.display())))?;
+    let entries = std::fs::read_dir(from).map_err(file_error(format!("reading {}", from.display())))?;
     for entry in entries.filter_map(Result::ok) {
         let source = entry.path();
         let target = into.join(entry.file_name());
         let meta = std::fs::symlink_metadata(&source)
-            .map_err(|e| AppError::io(format!("reading {}", source.display()), e))?;
+            .map_err(file_error(format!("reading {}", source.display())))?;
         if meta.is_dir() {
             copy_tree(&source, &target)?;
         } else if meta.is_file() {
-            std::fs::copy(&source, &target)
-                .map_err(|e| AppError::io(format!("copying {}", source.display()), e))?;
+            std::fs::copy(&source, &target).map_err(file_error(format!("copying {}", source.display())))?;
         } else if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&source)
-                .map_err(|e| AppError::io(format!("reading {}", source.display()), e))?;
+            let link =
+                std::fs::read_link(&source).map_err(file_error(format!("reading {}", source.display())))?;
             std::os::unix::fs::symlink(&link, &target)
-                .map_err(|e| AppError::io(format!("linking {}", target.display()), e))?;
+                .map_err(file_error(format!("linking {}", target.display())))?;
         }
     }
     Ok(())
@@ -244,28 +403,54 @@ pub fn copy_tree(from: &Path, into: &Path) -> Result<(), AppError> {
 /// `root/relative`, refusing a path that climbs out or passes through a
 /// symbolic link (the last part too when `through_last`), so a read or a
 /// write there stays inside `root` whatever links earlier steps left.
-pub fn beneath(root: &Path, relative: &str, through_last: bool) -> Result<PathBuf, String> {
-    let parts: Vec<&str> = relative
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+pub fn beneath(root: &Path, relative: &str, through_last: bool) -> Result<PathBuf, PathError> {
+    let Some(clean) = inside(relative)? else {
+        return Ok(root.to_path_buf());
+    };
+    let parts: Vec<&str> = clean.parts().collect();
     let mut path = root.to_path_buf();
     for (index, part) in parts.iter().enumerate() {
-        if *part == ".." {
-            return Err(format!("`{relative}` climbs out"));
-        }
         path.push(part);
         let last = index + 1 == parts.len();
         if (!last || through_last)
             && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
         {
-            return Err(format!(
-                "`{}` is a symbolic link; it is not followed",
-                parts[..=index].join("/")
-            ));
+            return Err(PathError::ThroughLink {
+                path: relative.to_string(),
+                link: parts[..=index].join("/"),
+            });
         }
     }
     Ok(path)
+}
+
+/// A path as a Kubefile writes it, inside the build context or the image
+/// tree: a leading `/`, `.` and empty parts are dropped and `..` refused,
+/// then it is a [`RelPath`], the one rule for paths that stay inside.
+/// `None` is the folder itself.
+pub fn inside(path: &str) -> Result<Option<RelPath>, PathError> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.contains(&"..") {
+        return Err(PathError::ClimbsOut {
+            path: path.to_string(),
+        });
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    RelPath::parse(&parts.join("/"))
+        .map(Some)
+        .map_err(|reason| PathError::Unclean {
+            path: path.to_string(),
+            reason,
+        })
+}
+
+/// [`inside`] as text, `""` for the folder itself.
+fn inside_text(path: &str) -> Option<String> {
+    inside(path)
+        .ok()
+        .map(|clean| clean.map(|p| p.to_string()).unwrap_or_default())
 }
 
 /// The last `n` lines of a text.
@@ -323,6 +508,39 @@ pub struct AppBuild {
     pub limit: Duration,
 }
 
+impl AppBuild {
+    /// How `app images` and `app inspect` look at a version folder
+    /// (`applications/NAME/VERSION`): an application named by the folder's
+    /// parent and version by the folder, init.sh and RUN bounded at 15 min.
+    pub fn of_folder(
+        dir: &Path,
+        build_args: BTreeMap<String, String>,
+        skip_init: bool,
+        no_run: bool,
+    ) -> Result<AppBuild, AppError> {
+        if !dir.is_dir() {
+            return Err(AppError::NotAFolder {
+                path: dir.to_path_buf(),
+            });
+        }
+        let name_of = |path: Option<&Path>| {
+            path.and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        Ok(AppBuild {
+            kind: AppKind::App,
+            name: name_of(dir.parent()),
+            version: name_of(Some(dir)),
+            folder: dir.to_path_buf(),
+            build_args,
+            skip_init,
+            no_run,
+            limit: Duration::from_secs(900),
+        })
+    }
+}
+
 /// An application image's parts for one arch, before it is written.
 #[derive(Debug)]
 pub struct AppTree {
@@ -338,8 +556,9 @@ pub struct AppTree {
     pub init_log: Option<String>,
     /// `COPY --from` sources still to take from images: (image, source, dest).
     pub copy_from: Vec<(String, String, String)>,
-    /// Files to fetch from URLs: (url, dest path in the tree).
-    pub downloads: Vec<(String, String)>,
+    /// Files to fetch from URLs: (url, dest path in the tree, the digest
+    /// `COPY --checksum` gives).
+    pub downloads: Vec<(String, String, Option<crate::digest::Sha256>)>,
     /// Paths the RUN instructions created or changed (their own layer).
     pub run_paths: std::collections::BTreeSet<String>,
 }
@@ -365,20 +584,6 @@ fn build_file(dir: &Path) -> Option<(String, PathBuf)> {
     }
     let kube = dir.join("Kubefile");
     kube.is_file().then(|| ("Kubefile".into(), kube))
-}
-
-/// A path inside the tree (no `..`, leading `/` dropped).
-fn inside(path: &str) -> Option<String> {
-    let trimmed = path.trim_start_matches('/');
-    let mut parts = Vec::new();
-    for part in trimmed.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return None,
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// The build context of one arch: the folder copied to a scratch place
@@ -476,20 +681,25 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                     CommandForm::Shell(text) => vec!["/bin/sh".into(), "-c".into(), text.clone()],
                 }
             }
-            Instruction::Copy { sources, dest, from } => {
-                let copy_error = |source: &str, message: String| AppError::Copy {
+            Instruction::Copy {
+                sources,
+                dest,
+                from,
+                checksum,
+            } => {
+                let copy_error = |source: &str, problem: CopyError| AppError::Copy {
                     file: label.clone(),
                     line: *line,
                     source_path: source.to_string(),
-                    message,
+                    problem,
                 };
-                let dest_path = inside(dest)
-                    .ok_or_else(|| copy_error(dest, "the destination leaves the image".into()))?;
+                let dest_path =
+                    inside_text(dest).ok_or_else(|| copy_error(dest, CopyError::DestinationLeaves))?;
                 let into_dir = dest.ends_with('/') || sources.len() > 1 || dest_path.is_empty();
                 if let Some(image) = from {
                     for source in sources {
-                        let path = inside(source)
-                            .ok_or_else(|| copy_error(source, "the path leaves the image".into()))?;
+                        let path = inside_text(source)
+                            .ok_or_else(|| copy_error(source, CopyError::FromPathLeaves))?;
                         copy_from.push((image.clone(), path, dest_path.clone()));
                     }
                     continue;
@@ -506,7 +716,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         } else {
                             dest_path.clone()
                         };
-                        downloads.push((source.clone(), target));
+                        downloads.push((source.clone(), target, checksum.clone()));
                         continue;
                     }
                     copy_source(&context, tree.path(), source, &dest_path, into_dir)
@@ -515,11 +725,9 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
             }
             Instruction::Run(form) => {
                 if build.no_run {
-                    return Err(AppError::Run {
+                    return Err(AppError::RunRefused {
                         file: label.clone(),
                         line: *line,
-                        status: "refused: --no-run forbids build-time commands".into(),
-                        last: String::new(),
                     });
                 }
                 let argv = match form {
@@ -563,12 +771,26 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
 /// Copies one COPY source (a path or a wildcard pattern, relative to the
 /// context) into the tree, as buildah does: a folder's contents, files by
 /// name into a folder destination.
-fn copy_source(context: &Path, tree: &Path, source: &str, dest: &str, into_dir: bool) -> Result<(), String> {
-    let pattern = inside(source).ok_or("the source leaves the build context")?;
+fn copy_source(
+    context: &Path,
+    tree: &Path,
+    source: &str,
+    dest: &str,
+    into_dir: bool,
+) -> Result<(), CopyError> {
+    let pattern = inside_text(source).ok_or(CopyError::SourceLeaves)?;
     let wildcard = pattern.contains(['*', '?', '[']);
     let matches: Vec<String> = if wildcard {
         let mut found = Vec::new();
-        collect(context, "", &mut found).map_err(|e| e.to_string())?;
+        collect(context, "", &mut found).map_err(|error| match error {
+            Collect::TooMany => CopyError::TooManyFiles {
+                limit: MAX_CONTEXT_FILES,
+            },
+            Collect::Io(source) => CopyError::File(FileError {
+                what: format!("listing {}", context.display()),
+                source,
+            }),
+        })?;
         found
             .into_iter()
             .filter(|p| crate::gotmpl::glob_match(&pattern, p))
@@ -577,15 +799,14 @@ fn copy_source(context: &Path, tree: &Path, source: &str, dest: &str, into_dir: 
         vec![pattern.clone()]
     };
     if matches.is_empty() {
-        return Err("no file matches".into());
+        return Err(CopyError::NoMatch);
     }
     for relative in &matches {
         let from = beneath(context, relative, false)?;
-        let meta = std::fs::symlink_metadata(&from)
-            .map_err(|_| "no such file or folder in the build context".to_string())?;
+        let meta = std::fs::symlink_metadata(&from).map_err(|_| CopyError::Missing)?;
         let target_dir = beneath(tree, dest, true)?;
         if meta.is_dir() {
-            copy_tree(&from, &target_dir).map_err(|e| e.to_string())?;
+            copy_tree(&from, &target_dir)?;
         } else {
             let name = from.file_name().map(|n| n.to_owned()).unwrap_or_default();
             let target = if into_dir || wildcard || target_dir.is_dir() {
@@ -594,24 +815,45 @@ fn copy_source(context: &Path, tree: &Path, source: &str, dest: &str, into_dir: 
                 target_dir.clone()
             };
             if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err("a symbolic link is in the way; it is not written through".into());
+                return Err(CopyError::LinkInTheWay);
             }
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(parent)
+                    .map_err(file_error(format!("creating {}", parent.display())))?;
             }
             if meta.file_type().is_symlink() {
-                let link = std::fs::read_link(&from).map_err(|e| e.to_string())?;
-                std::os::unix::fs::symlink(link, &target).map_err(|e| e.to_string())?;
+                let link =
+                    std::fs::read_link(&from).map_err(file_error(format!("reading {}", from.display())))?;
+                std::os::unix::fs::symlink(link, &target)
+                    .map_err(file_error(format!("linking {}", target.display())))?;
             } else {
-                std::fs::copy(&from, &target).map_err(|e| e.to_string())?;
+                std::fs::copy(&from, &target).map_err(file_error(format!("copying {}", from.display())))?;
             }
         }
     }
     Ok(())
 }
 
+/// Most files a wildcard COPY looks through, so a hostile context cannot
+/// make the walk unbounded.
+const MAX_CONTEXT_FILES: usize = 100_000;
+
+/// Why a walk of a folder stopped.
+enum Collect {
+    /// More than [`MAX_CONTEXT_FILES`].
+    TooMany,
+    /// Reading failed.
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Collect {
+    fn from(error: std::io::Error) -> Self {
+        Collect::Io(error)
+    }
+}
+
 /// Every path (files and folders) below `dir`, relative.
-fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), Collect> {
     for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = format!("{prefix}{name}");
@@ -621,8 +863,8 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<(
         } else {
             out.push(path);
         }
-        if out.len() > 100_000 {
-            return Err(std::io::Error::other("more than 100000 files"));
+        if out.len() > MAX_CONTEXT_FILES {
+            return Err(Collect::TooMany);
         }
     }
     Ok(())
@@ -634,8 +876,87 @@ mod tests {
 
     #[test]
     fn paths_stay_inside() {
-        assert_eq!(inside("/manifests/"), Some("manifests".into()));
-        assert_eq!(inside("."), Some(String::new()));
-        assert_eq!(inside("a/../../etc"), None);
+        assert_eq!(inside_text("/manifests/"), Some("manifests".into()));
+        assert_eq!(inside_text("."), Some(String::new()));
+        assert_eq!(inside_text("a/../../etc"), None);
+        assert!(matches!(inside("a/../../etc"), Err(PathError::ClimbsOut { .. })));
+        assert_eq!(inside("/a//./b/").unwrap().unwrap().as_str(), "a/b");
+    }
+
+    #[test]
+    fn list_names_every_version_and_arch_build_arch_allows() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["web/1.0.0", "web/latest", "arm/2.0", "skipped/1.0"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        std::fs::write(root.path().join("arm/2.0/build_arch"), "arm64\n").unwrap();
+        std::fs::write(root.path().join("web/not-a-version"), "").unwrap();
+        let tags: Vec<String> = list(root.path(), &[])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.tag)
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "arm:2.0-arm64",
+                "skipped:1.0-amd64",
+                "skipped:1.0-arm64",
+                "web:1.0.0-amd64",
+                "web:1.0.0-arm64",
+                "web:latest-amd64",
+                "web:latest-arm64"
+            ]
+        );
+        let only = list(root.path(), &["arm".to_string()]).unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(
+            (only[0].name.as_str(), only[0].version.as_str(), only[0].arch),
+            ("arm", "2.0", Arch::Arm64)
+        );
+        std::fs::write(root.path().join("arm/2.0/build_arch"), "sparc\n").unwrap();
+        assert!(crate::error::Fault::is_bad_input(
+            &list(root.path(), &[]).unwrap_err()
+        ));
+        assert!(!crate::error::Fault::is_bad_input(
+            &list(&root.path().join("none"), &[]).unwrap_err()
+        ));
+    }
+
+    #[test]
+    fn of_folder_names_the_app_by_its_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("web-demo/1.0.0");
+        std::fs::create_dir_all(&dir).unwrap();
+        let build = AppBuild::of_folder(&dir, BTreeMap::new(), true, false).unwrap();
+        assert_eq!(
+            (build.name.as_str(), build.version.as_str()),
+            ("web-demo", "1.0.0")
+        );
+        let missing =
+            AppBuild::of_folder(&root.path().join("nope"), BTreeMap::new(), true, false).unwrap_err();
+        assert!(missing.to_string().ends_with("nope is not a folder"));
+        assert!(crate::error::Fault::is_bad_input(&missing));
+    }
+
+    #[test]
+    fn beneath_refuses_links_on_the_way() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("ext")).unwrap();
+        assert_eq!(
+            beneath(root.path(), "/real/x", true).unwrap(),
+            root.path().join("real/x")
+        );
+        assert_eq!(beneath(root.path(), ".", true).unwrap(), root.path());
+        let error = beneath(root.path(), "ext/passwd", false).unwrap_err();
+        assert_eq!(error.to_string(), "`ext` is a symbolic link; it is not followed");
+        // The last part is refused only when asked.
+        assert!(beneath(root.path(), "ext", false).is_ok());
+        assert!(beneath(root.path(), "ext", true).is_err());
+        assert_eq!(
+            beneath(root.path(), "../x", true).unwrap_err().to_string(),
+            "`../x` climbs out"
+        );
     }
 }

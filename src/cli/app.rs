@@ -1,23 +1,21 @@
 //! `matrix app ...` and `matrix config ...`: application and config images.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use matrix::Arch;
-use matrix::app::{AppBuild, AppKind, arches_of, scan_folder};
-use matrix::oci::{Compression, Store, source_date_epoch};
-use matrix::pipeline::{AppRequest, ImageSource, app_build, push_image};
-use matrix::registry::Target;
+use matrix::app::{AppBuild, AppKind, scan_folder};
+use matrix::oci::{Store, source_date_epoch};
+use matrix::pipeline::{AppRequest, app_build, app_tag, inspect_app, push_image};
 
-use super::UsageError;
+use super::args::{CompressionArg, RegistryArgs, SourceArgs, image_source, target};
 use super::output::{print_json, print_rows};
 use super::progress::Terminal;
-use super::registry::RegistryArgs;
+use super::{Context as _, Outcome, UsageError};
 use matrix::progress::Progress as _;
 
 /// `matrix app ...`.
@@ -94,7 +92,9 @@ pub struct BuildArgs {
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
     #[command(flatten)]
-    cache: super::fetch::CacheArg,
+    source: SourceArgs,
+    #[command(flatten)]
+    compression: CompressionArg,
     /// Take listed images from an OCI layout by reference (offline).
     #[arg(long, conflicts_with_all = ["skip_images", "image_mirror"])]
     image_layout: Option<PathBuf>,
@@ -168,7 +168,7 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs `matrix app ...`.
-pub fn run_app(command: &AppCommand) -> anyhow::Result<ExitCode> {
+pub fn run_app(command: &AppCommand) -> Outcome {
     match command {
         AppCommand::Plan(args) => plan(args),
         AppCommand::Build(args) => build(args, AppKind::App),
@@ -180,57 +180,35 @@ pub fn run_app(command: &AppCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `matrix config ...`.
-pub fn run_config(command: &ConfigCommand) -> anyhow::Result<ExitCode> {
+pub fn run_config(command: &ConfigCommand) -> Outcome {
     match command {
         ConfigCommand::Build(args) => build(args, AppKind::Config),
         ConfigCommand::Push(args) => push(args),
     }
 }
 
-fn plan(args: &AppPlanArgs) -> anyhow::Result<ExitCode> {
-    let mut rows = Vec::new();
-    let mut names: Vec<String> = std::fs::read_dir(&args.root)
-        .with_context(|| format!("reading {}", args.root.display()))?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for name in names
-        .iter()
-        .filter(|n| args.names.is_empty() || args.names.contains(n))
-    {
-        let mut versions: Vec<String> = std::fs::read_dir(args.root.join(name))?
-            .filter_map(Result::ok)
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        versions.sort();
-        for version in versions {
-            let arches = arches_of(&args.root.join(name).join(&version), &[Arch::Amd64, Arch::Arm64])?;
-            for arch in arches {
-                rows.push(vec![
-                    name.clone(),
-                    version.clone(),
-                    arch.to_string(),
-                    format!("{name}:{version}-{arch}"),
-                ]);
-            }
-        }
-    }
+fn plan(args: &AppPlanArgs) -> Outcome {
+    let entries = matrix::app::list(&args.root, &args.names)?;
     if args.json {
-        let items: Vec<_> = rows
-            .iter()
-            .map(|r| serde_json::json!({"name": r[0], "version": r[1], "arch": r[2], "tag": r[3]}))
-            .collect();
-        print_json(&items)?;
+        print_json(&entries)?;
     } else {
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.name.clone(),
+                    e.version.clone(),
+                    e.arch.to_string(),
+                    e.tag.clone(),
+                ]
+            })
+            .collect();
         print_rows(&["NAME", "VERSION", "ARCH", "TAG"], &rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
+fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
     let root = args.root.clone().unwrap_or_else(|| {
         PathBuf::from(match kind {
             AppKind::App => "applications",
@@ -238,7 +216,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
         })
     });
     let client = args.access.client()?;
-    let images = super::build::image_source(
+    let images = image_source(
         args.skip_images,
         args.image_layout.as_ref(),
         &args.image_mirror,
@@ -260,8 +238,8 @@ fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
         no_run: args.no_run,
         limit: Duration::from_secs(args.timeout),
         out: args.out.clone(),
-        cache: args.cache.dir(),
-        compression: Compression::Gzip(6),
+        fetch: args.source.with_mirrors(Vec::new()),
+        compression: args.compression.compression,
         epoch: source_date_epoch(),
         images,
     };
@@ -286,39 +264,17 @@ fn build(args: &BuildArgs, kind: AppKind) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Name and version of a version folder (`applications/NAME/VERSION`).
-fn name_version(dir: &Path) -> (String, String) {
-    let version = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = dir
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    (name, version)
+/// The folder as the library's build description.
+fn folder_build(args: &FolderArgs) -> Outcome<AppBuild> {
+    Ok(AppBuild::of_folder(
+        &args.dir,
+        args.build_arg.iter().cloned().collect(),
+        args.skip_init,
+        args.no_run,
+    )?)
 }
 
-fn folder_build(args: &FolderArgs) -> anyhow::Result<AppBuild> {
-    if !args.dir.is_dir() {
-        return Err(UsageError(format!("{} is not a folder", args.dir.display())).into());
-    }
-    let (name, version) = name_version(&args.dir);
-    let build = AppBuild {
-        kind: AppKind::App,
-        name,
-        version,
-        folder: args.dir.clone(),
-        build_args: args.build_arg.iter().cloned().collect::<BTreeMap<_, _>>(),
-        skip_init: args.skip_init,
-        no_run: args.no_run,
-        limit: Duration::from_secs(900),
-    };
-    Ok(build)
-}
-
-fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
+fn images(args: &FolderArgs) -> Outcome {
     let scan = scan_folder(&folder_build(args)?, args.arch)?;
     if let Some(layout) = &args.stand_ins {
         let names: Vec<String> = scan
@@ -358,15 +314,7 @@ fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.strict && !scan.missed.is_empty() {
-        anyhow::bail!(
-            "{} container image(s) the `image:` line scan misses (--strict): {}",
-            scan.missed.len(),
-            scan.missed
-                .iter()
-                .map(|m| m.image.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        return Err(matrix::app::MissedImages(scan.missed).into());
     }
     if args.json {
         print_json(&scan.images)?;
@@ -381,7 +329,7 @@ fn images(args: &FolderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn template(args: &FolderArgs) -> anyhow::Result<ExitCode> {
+fn template(args: &FolderArgs) -> Outcome {
     let charts = matrix::app::template_folder(&folder_build(args)?, args.arch)?;
     if args.json {
         let by_chart: BTreeMap<&str, &BTreeMap<String, String>> =
@@ -400,7 +348,7 @@ fn template(args: &FolderArgs) -> anyhow::Result<ExitCode> {
 
 /// The config from the Kubefile alone (init.sh skipped, or a COPY source
 /// that init.sh would download missing), in the OCI config's shape.
-fn inspect_kubefile(args: &FolderArgs) -> anyhow::Result<ExitCode> {
+fn inspect_kubefile(args: &FolderArgs) -> Outcome {
     let found = matrix::app::kubefile_config(&folder_build(args)?)?;
     let mut config = serde_json::json!({
         "Env": found.config.env_list(),
@@ -423,7 +371,10 @@ fn inspect_kubefile(args: &FolderArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&document)?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).map_err(std::io::Error::from)?
+        );
         eprintln!(
             "note: from the Kubefile alone (init.sh not run); files, layers and a FROM image's config are not included"
         );
@@ -431,81 +382,46 @@ fn inspect_kubefile(args: &FolderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(args: &FolderArgs) -> anyhow::Result<ExitCode> {
+fn inspect(args: &FolderArgs) -> Outcome {
     if args.skip_init {
         return inspect_kubefile(args);
     }
-    match inspect_built(args) {
+    let config = match inspect_app(&folder_build(args)?, args.arch) {
+        Ok(config) => config,
         // A COPY source init.sh would have made: the Kubefile still says
         // what the config is.
-        Err(error)
+        Err(matrix::pipeline::AppBuildError::App(error))
             if matches!(
-                error.downcast_ref::<matrix::app::AppError>(),
-                Some(matrix::app::AppError::Copy { message, .. })
-                    if message.starts_with("no such file") || message == "no file matches"
+                *error,
+                matrix::app::AppError::Copy {
+                    problem: matrix::app::CopyError::Missing | matrix::app::CopyError::NoMatch,
+                    ..
+                }
             ) =>
         {
-            tracing::warn!("{error:#}; showing the config from the Kubefile alone");
-            inspect_kubefile(args)
+            tracing::warn!("{error}; showing the config from the Kubefile alone");
+            return inspect_kubefile(args);
         }
-        other => other,
-    }
-}
-
-fn inspect_built(args: &FolderArgs) -> anyhow::Result<ExitCode> {
-    // Written into a scratch layout exactly as `build --skip-images` writes
-    // it, then read back: the config JSON itself.
-    let (name, version) = name_version(&args.dir);
-    let root = args
-        .dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let scratch = tempfile::tempdir()?;
-    let request = AppRequest {
-        root,
-        kind: AppKind::App,
-        name: name.clone(),
-        version: version.clone(),
-        arches: vec![args.arch],
-        build_args: args.build_arg.iter().cloned().collect(),
-        skip_init: args.skip_init,
-        no_run: args.no_run,
-        limit: Duration::from_secs(900),
-        out: scratch.path().join("oci"),
-        cache: scratch.path().join("cache"),
-        compression: Compression::Gzip(6),
-        epoch: source_date_epoch(),
-        images: ImageSource::Skip,
+        Err(error) => return Err(error.into()),
     };
-    let report = app_build(request, &matrix::progress::Silent)?;
-    let store = Store::open_existing(&scratch.path().join("oci"))?;
-    let digest = &report.arches[0].digest;
-    let manifest: serde_json::Value = store.read_json(digest)?;
-    let config = manifest
-        .pointer("/config/digest")
-        .and_then(|d| d.as_str())
-        .unwrap_or_default();
-    let config: serde_json::Value = store.read_json(config)?;
     if args.json {
         print_json(&config)?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&config)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&config).map_err(std::io::Error::from)?
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
-    let to: Target = args.to.parse().map_err(UsageError)?;
+fn push(args: &PushArgs) -> Outcome {
+    let to = target(&args.to)?;
     let store = Store::open_existing(&args.from)?;
-    let index: matrix::Tag = args
-        .version
-        .parse()
-        .map_err(|e: matrix::tag::TagError| UsageError(e.to_string()))?;
+    let index: matrix::Tag = args.version.parse()?;
     let arch_tags: Vec<matrix::Tag> = [Arch::Amd64, Arch::Arm64]
         .iter()
-        .filter_map(|arch| format!("{}-{arch}", args.version).parse().ok())
+        .filter_map(|arch| app_tag(&args.version, *arch).ok())
         .collect();
     let client = args.access.client()?;
     let (report, pushed) = push_image(

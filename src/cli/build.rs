@@ -6,16 +6,13 @@ use std::process::ExitCode;
 use clap::Args;
 
 use matrix::PlannedCell;
-use matrix::oci::{Compression, Store, source_date_epoch};
-use matrix::pipeline::{BuildRequest, ImageSource, Status, build};
+use matrix::oci::{Store, source_date_epoch};
+use matrix::pipeline::{BuildRequest, Status, build};
 
-use matrix::registry::ImageMirror;
-
-use super::fetch::SourceArgs;
+use super::args::{CompressionArg, MissingArgs, RegistryArgs, SelectArgs, SourceArgs, image_source};
 use super::output::{print_json, print_rows};
-use super::plan::{MissingArgs, SelectArgs, load_plan};
 use super::progress::Terminal;
-use super::registry::RegistryArgs;
+use super::{Outcome, load_plan};
 
 /// Arguments of `matrix build`.
 #[derive(Debug, Args)]
@@ -27,9 +24,8 @@ pub struct BuildArgs {
     /// The OCI image layout to write.
     #[arg(long, default_value = "out/oci")]
     out: PathBuf,
-    /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
-    #[arg(long, default_value = "gzip:6")]
-    compression: Compression,
+    #[command(flatten)]
+    compression: CompressionArg,
     #[command(flatten)]
     source: SourceArgs,
     /// Pull the images of the image list from elsewhere: FROM=TO, e.g.
@@ -66,32 +62,8 @@ pub struct GcArgs {
     json: bool,
 }
 
-/// Where a build's listed images come from: nowhere (`--skip-images`), an
-/// image layout, or registries with `FROM=TO` mirrors (parsed here, so a
-/// mistyped `user:pw@` is never echoed back by clap).
-pub fn image_source<'c>(
-    skip: bool,
-    layout: Option<&PathBuf>,
-    mirrors: &[String],
-    client: &'c matrix::registry::Client,
-) -> anyhow::Result<ImageSource<'c>> {
-    Ok(if skip {
-        ImageSource::Skip
-    } else if let Some(layout) = layout {
-        ImageSource::Layout(layout.clone())
-    } else {
-        ImageSource::Pull {
-            client,
-            mirrors: mirrors
-                .iter()
-                .map(|text| text.parse::<ImageMirror>().map_err(super::UsageError))
-                .collect::<Result<_, _>>()?,
-        }
-    })
-}
-
 /// `matrix build`.
-pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+pub fn run_build(path: &Path, args: &BuildArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
     let client = args.registry.client()?;
     let cells: Vec<&PlannedCell> =
@@ -108,7 +80,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         cells,
         fetch: args.source.options(&matrix),
         out: args.out.clone(),
-        compression: args.compression,
+        compression: args.compression.compression,
         epoch: source_date_epoch(),
         jobs: args.source.jobs,
         images: image_source(
@@ -173,7 +145,7 @@ fn human_size(bytes: u64) -> String {
 }
 
 /// `matrix gc`.
-pub fn run_gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
+pub fn run_gc(args: &GcArgs) -> Outcome {
     let store = Store::open_existing(&args.out)?;
     let report = store.gc()?;
     if args.json {
@@ -208,7 +180,7 @@ pub struct FsckArgs {
 
 /// `matrix fsck`: exit 0 when the layout is sound (or was repaired), 1
 /// when problems remain.
-pub fn run_fsck(args: &FsckArgs) -> anyhow::Result<ExitCode> {
+pub fn run_fsck(args: &FsckArgs) -> Outcome {
     let store = Store::open_existing(&args.out)?;
     let report = store.fsck(args.repair)?;
     if args.json {

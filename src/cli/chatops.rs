@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 
 use matrix::chatops::parse;
 
-use super::UsageError;
 use super::output::print_json;
+use super::{Outcome, UsageError};
 
 /// `matrix chatops ...`.
 #[derive(Debug, Subcommand)]
@@ -33,14 +33,14 @@ pub struct ParseArgs {
 const MAX_COMMENT: u64 = 64 * 1024;
 
 /// Runs a chatops subcommand.
-pub fn run(command: &ChatopsCommand) -> anyhow::Result<ExitCode> {
+pub fn run(command: &ChatopsCommand) -> Outcome {
     let ChatopsCommand::Parse(args) = command;
     let mut body = String::new();
     std::io::stdin()
         .take(MAX_COMMENT)
         .read_to_string(&mut body)
         .map_err(|e| UsageError(format!("reading the comment on stdin: {e}")))?;
-    let parsed = parse(&body, args.title.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let parsed = parse(&body, args.title.as_deref())?;
     if args.json {
         print_json(&parsed)?;
     } else {

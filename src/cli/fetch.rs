@@ -4,67 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 
-use matrix::fetch::{Cache, FetchOptions, MirrorRule, RetryPolicy, check_urls};
-use matrix::pipeline::{FetchSet, MirrorSource, artifacts_of, fetch_set, mirror};
+use matrix::fetch::check_urls;
+use matrix::pipeline::{FetchSet, MirrorSource, artifacts_of, fetch_set, mirror, select};
 use matrix::{Matrix, PlannedCell};
 
-use super::UsageError;
+use super::args::{SelectArgs, SourceArgs};
 use super::output::print_json;
-use super::plan::{SelectArgs, load_plan};
 use super::progress::reporter;
-
-/// `--cache DIR`: where downloads and pulled blobs are kept, verified.
-#[derive(Debug, Clone, Args)]
-pub struct CacheArg {
-    /// Download cache [default: $XDG_CACHE_HOME/matrix or ~/.cache/matrix].
-    #[arg(long = "cache", env = "MATRIX_CACHE")]
-    pub cache: Option<PathBuf>,
-}
-
-impl CacheArg {
-    /// The cache folder.
-    pub fn dir(&self) -> PathBuf {
-        self.cache.clone().unwrap_or_else(Cache::default_dir)
-    }
-}
-
-/// Where artifacts come from.
-#[derive(Debug, Clone, Args)]
-pub struct SourceArgs {
-    #[command(flatten)]
-    pub cache: CacheArg,
-    /// A mirror tree root (`file:///DIR`, `http://HOST/DIR`) or `FROM=TO`
-    /// URL prefix rewrite; repeatable, added to matrix.toml's [[mirror]].
-    #[arg(long)]
-    pub mirror: Vec<MirrorRule>,
-    /// Use only the cache; a missing artifact is an error.
-    #[arg(long)]
-    pub offline: bool,
-    /// Parallel downloads (and, for build, cells built at once).
-    #[arg(long, default_value_t = 4)]
-    pub jobs: usize,
-}
-
-impl SourceArgs {
-    /// The library's fetch options.
-    pub fn options(&self, matrix: &Matrix) -> FetchOptions {
-        let mut mirrors: Vec<MirrorRule> = matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect();
-        mirrors.extend(self.mirror.iter().cloned());
-        FetchOptions {
-            cache: self.cache.dir(),
-            mirrors,
-            offline: self.offline,
-            jobs: self.jobs,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(600),
-        }
-    }
-}
+use super::{Context as _, Outcome, load_plan};
 
 /// Arguments of `matrix fetch`.
 #[derive(Debug, Args)]
@@ -126,7 +76,7 @@ fn parse_size_arg(text: &str) -> Result<(String, u64), String> {
 const MAX_STAND_IN: u64 = 16 << 30;
 
 /// Fetches the selection's artifacts with a progress reporter.
-pub fn fetch_for(matrix: &Matrix, source: &SourceArgs, cells: &[&PlannedCell]) -> anyhow::Result<FetchSet> {
+pub fn fetch_for(matrix: &Matrix, source: &SourceArgs, cells: &[&PlannedCell]) -> Outcome<FetchSet> {
     let artifacts = artifacts_of(matrix, cells)?;
     let progress = reporter(artifacts.len(), "fetch");
     Ok(fetch_set(
@@ -138,9 +88,9 @@ pub fn fetch_for(matrix: &Matrix, source: &SourceArgs, cells: &[&PlannedCell]) -
 }
 
 /// `matrix fetch`.
-pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
+pub fn run_fetch(path: &Path, args: &FetchArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
-    let cells = args.select.cells(&plan)?;
+    let cells = select(&matrix, &plan, &args.select.selection(), None)?;
     if args.check_urls {
         let options = args.source.options(&matrix);
         let checks = check_urls(
@@ -213,21 +163,13 @@ pub fn run_fetch(path: &Path, args: &FetchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `matrix mirror`.
-pub fn run_mirror(path: &Path, args: &MirrorArgs) -> anyhow::Result<ExitCode> {
+pub fn run_mirror(path: &Path, args: &MirrorArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
-    let cells = args.select.cells(&plan)?;
+    let cells = select(&matrix, &plan, &args.select.selection(), None)?;
     let artifacts = artifacts_of(&matrix, &cells)?;
     let sizes: BTreeMap<String, u64> = args.stand_in_size.iter().cloned().collect();
-    if let Some(unknown) = sizes
-        .keys()
-        .find(|name| !matrix.components.iter().any(|c| &c.name == *name))
-    {
-        let known: Vec<&str> = matrix.components.iter().map(|c| c.name.as_str()).collect();
-        return Err(UsageError(format!(
-            "--stand-in-size: no component is named `{unknown}` (components: {})",
-            known.join(", ")
-        ))
-        .into());
+    for name in sizes.keys() {
+        matrix.component(name).with_context(|| "--stand-in-size")?;
     }
     let source = if args.stand_ins {
         MirrorSource::StandIns(sizes)

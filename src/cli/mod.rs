@@ -1,7 +1,11 @@
 //! Argument parsing, logging setup and exit codes; each command lives in
-//! its own module and hands one resolved value to the library.
+//! its own module, parses, calls one library operation and prints.
+//! Argument groups several commands share are in `args`. A failed command
+//! exits with the code its error chose (`matrix::error::Fault`): 2 for bad
+//! input, 1 for failures.
 
 mod app;
+mod args;
 mod build;
 mod chatops;
 mod fetch;
@@ -13,16 +17,15 @@ mod render;
 mod report;
 mod verify;
 
+use std::fmt::Display;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for bad input (arguments, matrix.toml, tags): fix and retry.
-const EXIT_USAGE: u8 = 2;
-/// Exit code for failures.
-const EXIT_FAILURE: u8 = 1;
+use matrix::error::Fault;
+use matrix::{Matrix, Plan};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -160,12 +163,12 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(error) => {
-            if is_broken_pipe(&error) {
+        Err(failure) => {
+            if is_broken_pipe(&failure.error) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {error:#}");
-            ExitCode::from(exit_code(&error))
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.exit_code)
         }
     }
 }
@@ -182,42 +185,6 @@ fn init_logging() {
         .init();
 }
 
-/// Bad input is a usage error (2); anything else a failure (1).
-fn exit_code(error: &anyhow::Error) -> u8 {
-    let usage = error.chain().any(|cause| {
-        cause.is::<matrix::source::InputError>()
-            || cause.is::<matrix::plan::PlanError>()
-            || cause.is::<matrix::tag::TagError>()
-            || cause.is::<UsageError>()
-            || cause
-                .downcast_ref::<matrix::render::RenderError>()
-                .is_some_and(|e| e.is_usage())
-            || cause
-                .downcast_ref::<matrix::pipeline::RenderStepError>()
-                .is_some_and(|e| match e {
-                    matrix::pipeline::RenderStepError::Render { source, .. } => source.is_usage(),
-                    matrix::pipeline::RenderStepError::Context(error) => error.is_usage(),
-                    matrix::pipeline::RenderStepError::NeedsBinaries { .. }
-                    | matrix::pipeline::RenderStepError::NeedsImage { .. } => true,
-                    _ => false,
-                })
-            || cause
-                .downcast_ref::<matrix::app::AppError>()
-                .is_some_and(matrix::app::AppError::is_usage)
-            || cause
-                .downcast_ref::<matrix::pipeline::AppBuildError>()
-                .is_some_and(|e| matches!(e, matrix::pipeline::AppBuildError::App(app) if app.is_usage()))
-            || cause.is::<matrix::registry::AuthFileError>()
-            || cause
-                .downcast_ref::<matrix::oci::StoreError>()
-                .is_some_and(|e| matches!(e, matrix::oci::StoreError::NotALayout { .. }))
-            || cause
-                .downcast_ref::<matrix::context::ContextError>()
-                .is_some_and(matrix::context::ContextError::is_usage)
-    });
-    if usage { EXIT_USAGE } else { EXIT_FAILURE }
-}
-
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause
@@ -226,7 +193,79 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// A command-line value the library did not reject but the command cannot use.
+/// What a command returns: its exit code, or the failure that stopped it.
+pub type Outcome<T = ExitCode> = Result<T, Failure>;
+
+/// An error on its way out of a command: the message chain (with the
+/// context commands add) and the exit code the error chose for itself
+/// when it was raised, through [`Fault`]. Only types that implement
+/// `Fault` convert into it, so no error reaches `main` unclassified.
+#[derive(Debug)]
+pub struct Failure {
+    error: anyhow::Error,
+    exit_code: u8,
+}
+
+impl<E: Fault + Send + Sync + 'static> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            exit_code: error.exit_code(),
+            error: anyhow::Error::new(error),
+        }
+    }
+}
+
+/// `anyhow::Context::with_context` for results whose error is (or becomes)
+/// a [`Failure`]: the message grows, the exit code stays.
+pub trait Context<T> {
+    /// Adds the context `f` gives to the error's message.
+    fn with_context<C: Display + Send + Sync + 'static, F: FnOnce() -> C>(self, f: F) -> Outcome<T>;
+}
+
+impl<T, E: Into<Failure>> Context<T> for Result<T, E> {
+    fn with_context<C: Display + Send + Sync + 'static, F: FnOnce() -> C>(self, f: F) -> Outcome<T> {
+        self.map_err(|error| {
+            let failure = error.into();
+            Failure {
+                error: failure.error.context(f()),
+                exit_code: failure.exit_code,
+            }
+        })
+    }
+}
+
+/// A command-line value the library did not reject but the command cannot
+/// use: bad input.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+impl Fault for UsageError {
+    fn is_bad_input(&self) -> bool {
+        true
+    }
+}
+
+/// Loads the matrix and plans it; both errors carry their own location.
+pub fn load_plan(path: &Path) -> Outcome<(Matrix, Plan)> {
+    let matrix = Matrix::load(path)?;
+    let plan = Plan::build(&matrix).with_context(|| format!("planning {}", path.display()))?;
+    Ok((matrix, plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matrix::error::{EXIT_BAD_INPUT, EXIT_FAILURE};
+
+    #[test]
+    fn context_keeps_the_exit_code() {
+        let bad: Result<(), UsageError> = Err(UsageError("no".into()));
+        let failure = bad.with_context(|| "reading").unwrap_err();
+        assert_eq!(failure.exit_code, EXIT_BAD_INPUT);
+        assert_eq!(format!("{:#}", failure.error), "reading: no");
+        let io: Result<(), std::io::Error> = Err(std::io::Error::other("disk"));
+        let failure = io.with_context(|| "writing").unwrap_err();
+        assert_eq!(failure.exit_code, EXIT_FAILURE);
+    }
+}

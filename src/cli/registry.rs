@@ -1,53 +1,24 @@
 //! `matrix push`, `matrix diff` and `matrix versions`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 
-use matrix::PlannedCell;
 use matrix::oci::Store;
-use matrix::pipeline::{diff, push};
-use matrix::registry::{Client, CredentialStore, Credentials, ImageRef, Target};
+use matrix::pipeline::{diff, push, select};
+use matrix::registry::ImageRef;
 
-use super::UsageError;
+use super::args::{CacheArg, FilterArgs, MissingArgs, RegistryArgs, SelectArgs, target, targets};
 use super::output::{print_json, print_rows};
-use super::plan::{FilterArgs, load_plan};
-use super::plan::{MissingArgs, SelectArgs};
 use super::progress::Terminal;
+use super::{Context as _, Outcome, UsageError, load_plan};
 use matrix::progress::Progress as _;
 
 /// Exit code of `diff` when planned tags are missing.
 const EXIT_MISSING: u8 = 3;
 /// Exit code of `diff` when nothing is missing but some tags are stale.
 const EXIT_STALE: u8 = 4;
-
-/// How to reach registries.
-#[derive(Debug, Clone, Args)]
-pub struct RegistryArgs {
-    /// USER:PASSWORD for every registry (else auth files are used:
-    /// REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json).
-    #[arg(long, env = "MATRIX_REGISTRY_CREDS", hide_env_values = true)]
-    creds: Option<String>,
-    /// Allow plain http:// to registries that are not on loopback.
-    #[arg(long)]
-    insecure: bool,
-}
-
-impl RegistryArgs {
-    /// A client with these settings.
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let explicit = match &self.creds {
-            Some(text) => Some(
-                Credentials::parse(text).ok_or_else(|| UsageError("--creds must be USER:PASSWORD".into()))?,
-            ),
-            None => None,
-        };
-        Ok(Client::new(CredentialStore::load(explicit)?, self.insecure)?)
-    }
-}
 
 /// Arguments of `matrix push`.
 #[derive(Debug, Args)]
@@ -110,7 +81,7 @@ pub struct SyncArgs {
     #[command(flatten)]
     filters: FilterArgs,
     #[command(flatten)]
-    cache: super::fetch::CacheArg,
+    cache: CacheArg,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print the report as JSON.
@@ -119,15 +90,14 @@ pub struct SyncArgs {
 }
 
 /// `matrix sync`.
-pub fn run_sync(path: &Path, args: &SyncArgs) -> anyhow::Result<ExitCode> {
-    let (_, plan) = load_plan(path)?;
-    let from: Target = args.from.parse().map_err(UsageError)?;
-    let to: Target = args.to.parse().map_err(UsageError)?;
+pub fn run_sync(path: &Path, args: &SyncArgs) -> Outcome {
+    let (matrix, plan) = load_plan(path)?;
+    let from = target(&args.from)?;
+    let to = target(&args.to)?;
     if from == to {
         return Err(UsageError("--from and --to name the same registry".into()).into());
     }
-    let filter = args.filters.filter();
-    let cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
+    let cells = select(&matrix, &plan, &args.filters.listing(None), None)?;
     let client = args.access.client()?;
     let cache_dir = args.cache.dir();
     let cache = matrix::fetch::Cache::open(&cache_dir)
@@ -188,9 +158,9 @@ pub struct VersionsArgs {
 }
 
 /// `matrix push`.
-pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
+pub fn run_push(path: &Path, args: &PushArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
-    let to: Target = args.to.parse().map_err(UsageError)?;
+    let to = target(&args.to)?;
     let client = args.registry.client()?;
     let cells = args
         .select
@@ -237,7 +207,7 @@ pub fn run_push(path: &Path, args: &PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `matrix diff`.
-pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
+pub fn run_diff(path: &Path, args: &DiffArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
     if args.list_targets {
         for target in &matrix.publish {
@@ -245,20 +215,13 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let filter = args.filters.filter();
-    let mut cells: Vec<&PlannedCell> = plan.cells.iter().filter(|c| filter.matches(&c.cell)).collect();
-    if let Some(shard) = args.shard {
-        cells = shard.take(cells);
-    }
+    let cells = select(&matrix, &plan, &args.filters.listing(args.shard), None)?;
     let named = if args.registry.is_empty() {
         &matrix.publish
     } else {
         &args.registry
     };
-    let targets: Vec<Target> = named
-        .iter()
-        .map(|t| t.parse().map_err(|e: String| UsageError(e)))
-        .collect::<Result<_, _>>()?;
+    let targets = targets(named)?;
     if targets.is_empty() {
         return Err(UsageError("no registry: pass --registry or set `publish` in matrix.toml".into()).into());
     }
@@ -369,17 +332,10 @@ pub fn run_diff(path: &Path, args: &DiffArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `matrix versions`.
-pub fn run_versions(path: &Path, args: &VersionsArgs) -> anyhow::Result<ExitCode> {
+pub fn run_versions(path: &Path, args: &VersionsArgs) -> Outcome {
     let matrix = matrix::Matrix::load(path)?;
-    let known: BTreeSet<matrix::KubeVersion> = matrix.lock.versions().collect();
     if !args.refresh {
-        let mut by_minor: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for version in &known {
-            by_minor
-                .entry(version.minor().to_string())
-                .or_default()
-                .push(version.patch());
-        }
+        let by_minor = matrix.lock.patches_by_minor();
         if args.json {
             print_json(&by_minor)?;
         } else {

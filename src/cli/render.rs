@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use matrix::pipeline::{RenderRequest, render_contexts};
+use matrix::pipeline::{RenderRequest, render_contexts, select};
 
+use super::args::{SelectArgs, SourceArgs};
 use super::output::print_json;
-use super::plan::{SelectArgs, load_plan};
+use super::{Outcome, load_plan};
 
 /// Arguments of `matrix render`.
 #[derive(Debug, Args)]
@@ -26,30 +27,25 @@ pub struct RenderArgs {
     #[arg(long)]
     binaries: bool,
     #[command(flatten)]
-    source: super::fetch::SourceArgs,
+    source: SourceArgs,
     /// Print the file list as JSON.
     #[arg(long)]
     json: bool,
 }
 
 /// `matrix render`.
-pub fn run(matrix_path: &Path, args: &RenderArgs) -> anyhow::Result<ExitCode> {
+pub fn run(matrix_path: &Path, args: &RenderArgs) -> Outcome {
     let (matrix, plan) = load_plan(matrix_path)?;
-    let cells = args.select.cells(&plan)?;
+    let cells = select(&matrix, &plan, &args.select.selection(), None)?;
     let filters = &args.select.filters;
     let single = !filters.cri.is_empty() && !filters.arch.is_empty() && cells.len() == 1;
     let request = RenderRequest {
         out: args.out.clone(),
         single,
         force: args.force,
+        binaries: args.binaries.then(|| args.source.options(&matrix)),
     };
-    let records = if args.binaries {
-        let set = super::fetch::fetch_for(&matrix, &args.source, &cells)?;
-        let cache = matrix::fetch::Cache::open(&args.source.options(&matrix).cache)?;
-        render_contexts(&matrix, &cells, &request, Some((&set, &cache)))?
-    } else {
-        render_contexts(&matrix, &cells, &request, None)?
-    };
+    let records = render_contexts(&matrix, &cells, &request, &super::progress::Terminal)?;
     if args.json {
         print_json(&records)?;
     } else {

@@ -4,17 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
 use clap::Args;
 
 use matrix::oci::Store;
 use matrix::pipeline::{report, report_html};
-use matrix::registry::Target;
 
-use super::UsageError;
+use super::args::{RegistryArgs, targets};
 use super::output::print_json;
-use super::plan::load_plan;
-use super::registry::RegistryArgs;
+use super::{Context as _, Outcome, UsageError, load_plan};
 
 /// Arguments of `matrix report`.
 #[derive(Debug, Args)]
@@ -37,16 +34,12 @@ pub struct ReportArgs {
 }
 
 /// `matrix report`.
-pub fn run(path: &Path, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, args: &ReportArgs) -> Outcome {
     if args.html.is_none() && !args.json {
         return Err(UsageError("say where the report goes: --html FILE and/or --json".into()).into());
     }
     let (matrix, plan) = load_plan(path)?;
-    let targets: Vec<Target> = args
-        .registry
-        .iter()
-        .map(|t| t.parse().map_err(UsageError))
-        .collect::<Result<_, _>>()?;
+    let targets = targets(&args.registry)?;
     let client = if targets.is_empty() {
         None
     } else {

@@ -5,14 +5,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use matrix::pipeline::{VerifySource, verify};
-use matrix::registry::Target;
+use matrix::pipeline::{VerifySource, select, verify};
 
-use super::UsageError;
+use super::args::{CacheArg, RegistryArgs, SelectArgs, target};
 use super::output::print_json;
-use super::plan::{SelectArgs, load_plan};
 use super::progress::reporter;
-use super::registry::RegistryArgs;
+use super::{Outcome, UsageError, load_plan};
 
 /// Arguments of `matrix verify`.
 #[derive(Debug, Args)]
@@ -28,7 +26,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     registry: Option<String>,
     #[command(flatten)]
-    cache: super::fetch::CacheArg,
+    cache: CacheArg,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print the report as JSON.
@@ -38,14 +36,14 @@ pub struct VerifyArgs {
 
 /// `matrix verify`: exit 0 when every image meets the contract, 1 if any
 /// has a defect.
-pub fn run(path: &Path, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, args: &VerifyArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
-    let cells = args.select.cells(&plan)?;
+    let cells = select(&matrix, &plan, &args.select.selection(), None)?;
     let client = args.access.client()?;
     let source = match &args.registry {
         Some(text) => VerifySource::Registry {
             client: &client,
-            target: text.parse::<Target>().map_err(UsageError)?,
+            target: target(text)?,
             cache: args.cache.dir(),
         },
         None => {

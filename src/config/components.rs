@@ -208,151 +208,180 @@ pub(super) fn resolve_components(
                     "give each component its own name",
                 ));
             }
-            let versions = match (&item.version, item.versions.is_empty()) {
-                (Some(text), true) => vec![(
-                    Condition::default(),
-                    Template::parse(source, &format!("{key}.version"), text, VERSION_VARS)?,
-                )],
-                (None, false) => item
-                    .versions
-                    .iter()
-                    .map(|rule| {
-                        Ok((
-                            resolve_condition(source, &key, &rule.when)?,
-                            Template::parse(source, &format!("{key}.versions"), &rule.value, VERSION_VARS)?,
-                        ))
-                    })
-                    .collect::<Result<_, InputError>>()?,
-                _ => {
-                    return Err(source.invalid(
-                        item.name.span(),
-                        key,
-                        "a component needs exactly one of `version` (a template) or `versions` (first-match rules)",
-                        "write `version = \"{kube}\"` or `versions = [{ when = { kube = \"<1.26\" }, value = \"1.6.36\" }, { value = \"1.7.27\" }]`",
-                    ));
-                }
-            };
-            let mut checksum_vars = URL_VARS.to_vec();
-            checksum_vars.push("url");
-            let from_image = match (&item.url, &item.image) {
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                _ => {
-                    return Err(source.invalid(
-                        item.name.span(),
-                        key,
-                        "a component needs exactly one of `url` (a download) or `image` (files out of an image)",
-                        "write `url = \"https://...\"` or `image = \"ghcr.io/labring/sealos-patch:latest-{arch}\"`",
-                    ));
-                }
-            };
-            if from_image && (item.to.is_some() || item.files.is_empty() || item.checksum.is_some() || item.pack.is_some() || item.image_list) {
-                return Err(source.invalid(
-                    item.name.span(),
-                    key,
-                    "a component taken from an image names its files only (`files = { \"path/in/image\" = \"path/in/context\" }`)",
-                    "drop `to`, `checksum`, `pack` and `image_list`, and list the files",
-                ));
-            }
-            let pack = item
-                .pack
-                .as_ref()
-                .map(|p| context_path(source, &format!("{key}.pack"), p))
-                .transpose()?;
-            if pack.is_some() && item.image_list {
-                return Err(source.invalid(
-                    item.name.span(),
-                    key,
-                    "an image list cannot go into a packed archive",
-                    "drop `pack` or `image_list`",
-                ));
-            }
-            let files: BTreeMap<String, String> = item
-                .files
-                .iter()
-                .map(|(member, to)| {
-                    // The member is read out of the unpacked archive: it
-                    // must stay inside it too.
-                    RelPath::parse(member).map_err(|reason| {
-                        source.invalid(
-                            to.span(),
-                            format!("{key}.files"),
-                            format!("member `{member}` is not a relative path inside the archive: {reason}"),
-                            "name the member as the archive stores it, e.g. \"crictl\" or \"bin/runc\"",
-                        )
-                    })?;
-                    Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?))
-                })
-                .collect::<Result<_, InputError>>()?;
-            let mut placement = match (&item.to, files.is_empty()) {
-                (None, true) if item.image_list => Placement::ImageList,
-                (Some(to), _) if !item.image_list => Placement::File {
-                    to: context_path(source, &format!("{key}.to"), to)?,
-                    exec: item.exec,
-                    members: item
-                        .members
-                        .iter()
-                        .chain(files.keys())
-                        .cloned()
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                    extract: files,
-                },
-                (None, false) if !item.image_list => Placement::Extract(files),
-                _ => {
-                    return Err(source.invalid(
-                        item.name.span(),
-                        key,
-                        "a component needs `to` (the file as is), `files` (members to extract), both, or `image_list = true` (the cell's image list)",
-                        "write `to = \"bin/kubeadm\"`, `files = { crictl = \"bin/crictl\" }` or `image_list = true`",
-                    ));
-                }
-            };
-            if let Some(pack) = &pack {
-                // Files of a packed component are staged under the archive's
-                // path and packed after placement (`fetch::pack`).
-                match &mut placement {
-                    Placement::File { to, extract, .. } => {
-                        *to = format!("{pack}/{to}");
-                        for to in extract.values_mut() {
-                            *to = format!("{pack}/{to}");
-                        }
-                    }
-                    Placement::Extract(files) => {
-                        for to in files.values_mut() {
-                            *to = format!("{pack}/{to}");
-                        }
-                    }
-                    Placement::ImageList => {}
-                }
-            }
-            Ok(Component {
-                name: item.name.get_ref().clone(),
-                newest: item.newest.clone(),
-                pack,
-                when: resolve_condition(source, &key, &item.when)?,
-                versions,
-                url: item
-                    .url
-                    .as_ref()
-                    .map(|url| Template::parse(source, &format!("{key}.url"), url, URL_VARS))
-                    .transpose()?,
-                image: item
-                    .image
-                    .as_ref()
-                    .map(|image| Template::parse(source, &format!("{key}.image"), image, URL_VARS))
-                    .transpose()?,
-                checksum: item
-                    .checksum
-                    .as_ref()
-                    .map(|c| Template::parse(source, &format!("{key}.checksum"), c, &checksum_vars))
-                    .transpose()?,
-                placement,
-                layer: item.layer.clone().unwrap_or_else(|| item.name.get_ref().clone()),
-            })
+            resolve_component(source, &key, item)
         })
         .collect()
+}
+
+/// One `[[component]]`, checked: exactly one version form, exactly one
+/// source (a download or an image), and a placement that fits the source.
+fn resolve_component(source: &Source, key: &str, item: &RawComponent) -> Result<Component, InputError> {
+    let versions = resolve_versions(source, key, item)?;
+    check_source(source, key, item)?;
+    let pack = item
+        .pack
+        .as_ref()
+        .map(|p| context_path(source, &format!("{key}.pack"), p))
+        .transpose()?;
+    if pack.is_some() && item.image_list {
+        return Err(source.invalid(
+            item.name.span(),
+            key,
+            "an image list cannot go into a packed archive",
+            "drop `pack` or `image_list`",
+        ));
+    }
+    let mut placement = resolve_placement(source, key, item)?;
+    if let Some(pack) = &pack {
+        placement.move_under(pack);
+    }
+    let template = |name: &str, value: &Option<S<String>>, vars: &[&str]| {
+        value
+            .as_ref()
+            .map(|value| Template::parse(source, &format!("{key}.{name}"), value, vars))
+            .transpose()
+    };
+    let mut checksum_vars = URL_VARS.to_vec();
+    checksum_vars.push("url");
+    Ok(Component {
+        name: item.name.get_ref().clone(),
+        newest: item.newest.clone(),
+        pack,
+        when: resolve_condition(source, key, &item.when)?,
+        versions,
+        url: template("url", &item.url, URL_VARS)?,
+        image: template("image", &item.image, URL_VARS)?,
+        checksum: template("checksum", &item.checksum, &checksum_vars)?,
+        placement,
+        layer: item.layer.clone().unwrap_or_else(|| item.name.get_ref().clone()),
+    })
+}
+
+/// `version` (one template) or `versions` (first-match rules), not both.
+fn resolve_versions(
+    source: &Source,
+    key: &str,
+    item: &RawComponent,
+) -> Result<Vec<(Condition, Template)>, InputError> {
+    match (&item.version, item.versions.is_empty()) {
+        (Some(text), true) => Ok(vec![(
+            Condition::default(),
+            Template::parse(source, &format!("{key}.version"), text, VERSION_VARS)?,
+        )]),
+        (None, false) => item
+            .versions
+            .iter()
+            .map(|rule| {
+                Ok((
+                    resolve_condition(source, key, &rule.when)?,
+                    Template::parse(source, &format!("{key}.versions"), &rule.value, VERSION_VARS)?,
+                ))
+            })
+            .collect(),
+        _ => Err(source.invalid(
+            item.name.span(),
+            key,
+            "a component needs exactly one of `version` (a template) or `versions` (first-match rules)",
+            "write `version = \"{kube}\"` or `versions = [{ when = { kube = \"<1.26\" }, value = \"1.6.36\" }, { value = \"1.7.27\" }]`",
+        )),
+    }
+}
+
+/// `url` (a download) or `image` (files out of an image), not both; a
+/// component from an image names its files only.
+fn check_source(source: &Source, key: &str, item: &RawComponent) -> Result<(), InputError> {
+    let from_image = match (&item.url, &item.image) {
+        (Some(_), None) => false,
+        (None, Some(_)) => true,
+        _ => {
+            return Err(source.invalid(
+                item.name.span(),
+                key,
+                "a component needs exactly one of `url` (a download) or `image` (files out of an image)",
+                "write `url = \"https://...\"` or `image = \"ghcr.io/labring/sealos-patch:latest-{arch}\"`",
+            ));
+        }
+    };
+    let download_only =
+        item.to.is_some() || item.checksum.is_some() || item.pack.is_some() || item.image_list;
+    if from_image && (download_only || item.files.is_empty()) {
+        return Err(source.invalid(
+            item.name.span(),
+            key,
+            "a component taken from an image names its files only (`files = { \"path/in/image\" = \"path/in/context\" }`)",
+            "drop `to`, `checksum`, `pack` and `image_list`, and list the files",
+        ));
+    }
+    Ok(())
+}
+
+/// `files`: member path -> context path, both relative and inside.
+fn resolve_files(
+    source: &Source,
+    key: &str,
+    item: &RawComponent,
+) -> Result<BTreeMap<String, String>, InputError> {
+    item.files
+        .iter()
+        .map(|(member, to)| {
+            // The member is read out of the unpacked archive: it must stay
+            // inside it too.
+            RelPath::parse(member).map_err(|reason| {
+                source.invalid(
+                    to.span(),
+                    format!("{key}.files"),
+                    format!("member `{member}` is not a relative path inside the archive: {reason}"),
+                    "name the member as the archive stores it, e.g. \"crictl\" or \"bin/runc\"",
+                )
+            })?;
+            Ok((member.clone(), context_path(source, &format!("{key}.files"), to)?))
+        })
+        .collect()
+}
+
+/// Where the download lands: `to` (the file as is, maybe with members
+/// extracted too), `files` alone, or `image_list = true`.
+fn resolve_placement(source: &Source, key: &str, item: &RawComponent) -> Result<Placement, InputError> {
+    let files = resolve_files(source, key, item)?;
+    match (&item.to, files.is_empty()) {
+        (None, true) if item.image_list => Ok(Placement::ImageList),
+        (Some(to), _) if !item.image_list => Ok(Placement::File {
+            to: context_path(source, &format!("{key}.to"), to)?,
+            exec: item.exec,
+            members: item
+                .members
+                .iter()
+                .chain(files.keys())
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            extract: files,
+        }),
+        (None, false) if !item.image_list => Ok(Placement::Extract(files)),
+        _ => Err(source.invalid(
+            item.name.span(),
+            key,
+            "a component needs `to` (the file as is), `files` (members to extract), both, or `image_list = true` (the cell's image list)",
+            "write `to = \"bin/kubeadm\"`, `files = { crictl = \"bin/crictl\" }` or `image_list = true`",
+        )),
+    }
+}
+
+impl Placement {
+    /// Stages the files under a packed archive's path (`fetch::pack_all`
+    /// packs them after placement).
+    fn move_under(&mut self, pack: &str) {
+        let under = |to: &mut String| *to = format!("{pack}/{to}");
+        match self {
+            Placement::File { to, extract, .. } => {
+                under(to);
+                extract.values_mut().for_each(under);
+            }
+            Placement::Extract(files) => files.values_mut().for_each(under),
+            Placement::ImageList => {}
+        }
+    }
 }
 
 pub(super) fn resolve_mirrors(source: &Source, raw: &[RawMirror]) -> Result<Vec<Mirror>, InputError> {

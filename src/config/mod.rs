@@ -204,7 +204,31 @@ impl Matrix {
     pub fn image(&self, cri: Cri) -> &str {
         self.images.get(&cri).map_or("", String::as_str)
     }
+
+    /// The `[[component]]` named `name` (as `--stand-in-size NAME=SIZE`
+    /// names one), or an error listing the names there are.
+    pub fn component(&self, name: &str) -> Result<&Component, UnknownComponent> {
+        self.components
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| UnknownComponent {
+                name: name.to_string(),
+                known: self.components.iter().map(|c| c.name.clone()).collect(),
+            })
+    }
 }
+
+/// A component name that no `[[component]]` of matrix.toml has.
+#[derive(Debug, thiserror::Error)]
+#[error("no component is named `{name}` (components: {})", known.join(", "))]
+pub struct UnknownComponent {
+    /// The name given.
+    pub name: String,
+    /// The names matrix.toml has, in its order.
+    pub known: Vec<String>,
+}
+
+crate::error::fault!(bad_input: UnknownComponent);
 
 /// Parses each element of a spanned list with `parse`, rejecting
 /// duplicates and an empty list.

@@ -127,6 +127,8 @@ pub fn format_sums(sums: &BTreeMap<String, Sha256>) -> String {
         .collect()
 }
 
+crate::error::fault!(bad_input: MirrorError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

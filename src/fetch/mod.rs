@@ -1,7 +1,7 @@
-//! Fetching the per-arch binaries a cell needs: resolve each component's
-//! version and URL, apply mirrors, get a checksum (pinned, upstream file
-//! or mirror SHA256SUMS), download into the content-addressed cache with
-//! verification, and place the files into the cell's context.
+//! Fetching the per-arch binaries a cell needs (resolved, purely, by
+//! [`crate::plan::CellNeeds`]): apply mirrors, get a checksum (pinned,
+//! upstream file or mirror SHA256SUMS), download into the content-addressed
+//! cache with verification, and place the files into the cell's context.
 
 mod cache;
 mod check;
@@ -11,6 +11,7 @@ mod standin;
 mod transport;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,60 +28,16 @@ pub use standin::write_stand_in;
 pub use transport::{RetryPolicy, TransportError, plain_error, redact};
 
 use crate::axis::Arch;
-use crate::cell::Cell;
 use crate::config::{Matrix, Placement};
 use crate::context::{Content, Context, ContextError, Entry, Origin, normal_mode};
 use crate::digest::Sha256;
+// The fetch API's units of work, decided with the plan.
+pub use crate::plan::{Artifact, ImagePart};
 use crate::progress::{self, Event, Reporter};
-
-/// One file to download for one arch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Artifact {
-    /// Component name.
-    pub component: String,
-    /// Resolved version.
-    pub version: String,
-    /// Architecture.
-    pub arch: Arch,
-    /// Upstream URL (before mirrors).
-    pub url: String,
-    /// Upstream checksum file URL, if any.
-    pub checksum_url: Option<String>,
-    /// Where it lands in the context.
-    #[serde(skip)]
-    pub placement: Placement,
-}
-
-impl Artifact {
-    /// The key its digest is pinned under in matrix.lock.
-    pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.component, self.version, self.arch)
-    }
-
-    /// A short human name (`kubelet 1.24.4 amd64`).
-    pub fn label(&self) -> String {
-        format!("{} {} {}", self.component, self.version, self.arch)
-    }
-
-    /// The file name at the end of the URL.
-    pub fn file_name(&self) -> &str {
-        self.url.rsplit('/').next().unwrap_or(&self.url)
-    }
-}
 
 /// Why fetching or placing an artifact failed.
 #[derive(Debug, Error)]
 pub enum FetchError {
-    /// No version rule of the component matches the cell.
-    #[error(
-        "component `{component}`: no version rule matches cell {cell}\n  help: add a version rule covering it in matrix.toml"
-    )]
-    NoVersion {
-        /// Component.
-        component: String,
-        /// The cell.
-        cell: String,
-    },
     /// The download's digest is not the expected one; nothing was cached.
     #[error(
         "checksum mismatch for {component} ({arch}) from {url}: expected {expected}, got {actual}\n  help: the download or the mirror is corrupt or not the pinned release; nothing was cached"
@@ -193,101 +150,6 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchErro
     move |source| FetchError::Io { what, source }
 }
 
-/// Placeholder values of a URL or image template.
-type TemplateValues = Vec<(&'static str, String)>;
-
-/// The version of `component` for `cell` and the placeholder values of its
-/// URL or image template.
-fn template_values(
-    matrix: &Matrix,
-    component: &crate::config::Component,
-    cell: &Cell,
-) -> Result<(String, TemplateValues), FetchError> {
-    let version = component
-        .version(cell, &matrix.lock)
-        .ok_or_else(|| FetchError::NoVersion {
-            component: component.name.clone(),
-            cell: cell.to_string(),
-        })?;
-    let uname_arch = match cell.arch {
-        Arch::Amd64 => "x86_64",
-        Arch::Arm64 => "aarch64",
-    };
-    let values = vec![
-        ("version", version.clone()),
-        ("arch", cell.arch.as_str().to_string()),
-        ("uname_arch", uname_arch.to_string()),
-        ("name", component.name.clone()),
-        ("kube", cell.kube.tag_form()),
-        ("minor", cell.kube.minor().to_string()),
-        ("sealos", cell.sealos.compare_as().to_string()),
-        ("cri", cell.cri.as_str().to_string()),
-    ];
-    Ok((version, values))
-}
-
-/// The artifacts a cell needs, in component order.
-pub fn artifacts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<Artifact>, FetchError> {
-    matrix
-        .components
-        .iter()
-        .filter(|component| component.when.matches(cell))
-        .filter_map(|component| component.url.as_ref().map(|url| (component, url)))
-        .map(|(component, url_template)| {
-            let (version, values) = template_values(matrix, component, cell)?;
-            let vars: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let url = url_template.fill(&vars);
-            let checksum_url = component.checksum.as_ref().map(|template| {
-                let mut with_url = vars.clone();
-                with_url.push(("url", url.as_str()));
-                template.fill(&with_url)
-            });
-            Ok(Artifact {
-                component: component.name.clone(),
-                version,
-                arch: cell.arch,
-                url,
-                checksum_url,
-                placement: component.placement.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Files a cell takes out of an image's layers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImagePart {
-    /// Component name.
-    pub component: String,
-    /// The image reference (`ghcr.io/labring/sealos-patch:latest-amd64`).
-    pub image: String,
-    /// Path in the image -> path in the context.
-    pub files: BTreeMap<String, String>,
-}
-
-/// The image components a cell needs, in component order.
-pub fn image_parts_for(matrix: &Matrix, cell: &Cell) -> Result<Vec<ImagePart>, FetchError> {
-    matrix
-        .components
-        .iter()
-        .filter(|component| component.when.matches(cell))
-        .filter_map(|component| component.image.as_ref().map(|image| (component, image)))
-        .map(|(component, image)| {
-            let (_, values) = template_values(matrix, component, cell)?;
-            let vars: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let files = match &component.placement {
-                Placement::Extract(files) => files.clone(),
-                _ => BTreeMap::new(),
-            };
-            Ok(ImagePart {
-                component: component.name.clone(),
-                image: image.fill(&vars),
-                files,
-            })
-        })
-        .collect()
-}
-
 /// How to fetch.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -303,6 +165,20 @@ pub struct FetchOptions {
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
+}
+
+impl FetchOptions {
+    /// Fetching into `cache` with no mirrors, online, default retries.
+    pub fn at(cache: PathBuf) -> FetchOptions {
+        FetchOptions {
+            cache,
+            mirrors: Vec::new(),
+            offline: false,
+            jobs: 4,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Whether an artifact came from the cache or was downloaded now.
@@ -391,6 +267,43 @@ impl Fetcher {
         pin: Option<&Sha256>,
         reporter: &dyn Reporter,
     ) -> Result<Fetched, FetchError> {
+        self.fetch_with(artifact, pin, false, reporter)
+    }
+
+    /// Fetches a URL a build file names (a Kubefile's `COPY URL`) through
+    /// the same mirrors, retries, `--offline` rule and verified cache. It is
+    /// checked against `pin` or a mirror tree's SHA256SUMS when there is
+    /// one; otherwise the first download is trusted and kept by URL.
+    pub fn fetch_url(
+        &self,
+        url: &str,
+        arch: Arch,
+        pin: Option<&Sha256>,
+        reporter: &dyn Reporter,
+    ) -> Result<Fetched, FetchError> {
+        let artifact = Artifact {
+            component: "COPY".into(),
+            version: redact(url),
+            arch,
+            url: url.to_string(),
+            checksum_url: None,
+            placement: Placement::File {
+                to: String::new(),
+                exec: false,
+                members: Vec::new(),
+                extract: BTreeMap::new(),
+            },
+        };
+        self.fetch_with(&artifact, pin, true, reporter)
+    }
+
+    fn fetch_with(
+        &self,
+        artifact: &Artifact,
+        pin: Option<&Sha256>,
+        trust_first: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<Fetched, FetchError> {
         let task = artifact.label();
         let known = pin.cloned().or_else(|| self.cache.digest_of_url(&artifact.url));
         if let Some(digest) = known.as_ref()
@@ -416,8 +329,9 @@ impl Fetcher {
             });
         }
         let expected = match pin {
-            Some(digest) => digest.clone(),
-            None => self.upstream_checksum(artifact, reporter)?,
+            Some(digest) => Some(digest.clone()),
+            None if trust_first => self.tree_checksum(artifact, reporter),
+            None => Some(self.upstream_checksum(artifact, reporter)?),
         };
         let source_url = rewrite(&self.options.mirrors, &artifact.url);
         let mut temp = self
@@ -433,7 +347,9 @@ impl Fetcher {
             reporter,
         );
         let (actual, size) = result.map_err(|error| transfer_error(artifact, &source_url, error))?;
-        if actual != expected {
+        if let Some(expected) = expected
+            && actual != expected
+        {
             reporter.report(Event::Finished {
                 task: &task,
                 outcome: progress::Outcome::Failed,
@@ -561,7 +477,7 @@ pub fn place(
 ) -> Result<(), FetchError> {
     let origin = Origin::Artifact(artifact.component.clone());
     match &artifact.placement {
-        // Read by the renderer (`render::use_image_list`), not placed.
+        // Read by the cell assembly (`render::supply_image_list`), not placed.
         Placement::ImageList => {}
         Placement::File {
             to, exec, extract, ..
@@ -767,6 +683,63 @@ fn write_pack(members: &[(String, Entry)], cache: &Cache) -> Result<(Sha256, Pat
 /// Largest file taken out of an image's layers.
 const IMAGE_FILE_BYTES: u64 = 1 << 30;
 
+/// A path of an image's file tree, as [`take_from_layers`] found it.
+#[derive(Debug, Clone)]
+pub enum Taken {
+    /// A regular file, stored in the cache by digest.
+    File {
+        /// Its digest.
+        digest: Sha256,
+        /// The verified blob in the cache.
+        path: PathBuf,
+        /// Its mode, normalised.
+        mode: u32,
+    },
+    /// A folder, link or other non-file.
+    Other,
+}
+
+/// The paths `wanted` picks out of an image's layers (`(blob,
+/// compression)`, verified, base first), read by the one layer reader:
+/// the newest layer wins and whiteouts hide what they delete. Regular
+/// files (at most [`IMAGE_FILE_BYTES`] each) are stored in the cache.
+pub fn take_from_layers(
+    layers: &[(PathBuf, crate::oci::Compression)],
+    wanted: impl Fn(&str) -> bool,
+    cache: &Cache,
+) -> std::io::Result<BTreeMap<String, Taken>> {
+    let mut tree = crate::oci::LayerTree::new();
+    for (blob, compression) in layers {
+        let file = std::fs::File::open(blob)?;
+        tree.apply(file, *compression, |entry| {
+            if !wanted(entry.path) {
+                return Ok(None);
+            }
+            if !entry.header.entry_type().is_file() {
+                return Ok(Some(Taken::Other));
+            }
+            let size = entry.header.size().unwrap_or(0);
+            if size > IMAGE_FILE_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "{} is {size} bytes, more than {IMAGE_FILE_BYTES}",
+                    entry.path
+                )));
+            }
+            let mode = normal_mode(entry.header.mode().unwrap_or(0o644));
+            let mut temp = cache.temp_file()?;
+            let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
+            std::io::copy(&mut Read::take(entry.content, size), &mut writer)?;
+            let (_, (digest, _)) = writer.finish();
+            let path = match cache.verified(&digest) {
+                Some(path) => path,
+                None => cache.commit(temp, &digest)?,
+            };
+            Ok(Some(Taken::File { digest, path, mode }))
+        })?;
+    }
+    Ok(tree.into_files())
+}
+
 /// Takes `part`'s files out of an image's layers (`(blob, compression)`,
 /// verified, base first): the newest layer holding a file wins, and a
 /// whiteout in a newer layer hides it. Each file is stored in the cache by
@@ -783,68 +756,12 @@ pub fn place_from_layers(
         url: part.image.clone(),
         member: member.to_string(),
     };
+    let taken = take_from_layers(layers, |path| part.files.contains_key(path), cache)
+        .map_err(io_error(format!("reading the layers of {}", part.image)))?;
     for (member, to) in &part.files {
-        let mut found = None;
-        'layers: for (blob, compression) in layers.iter().rev() {
-            let reader = std::fs::File::open(blob)
-                .and_then(|file| compression.reader(file))
-                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let mut archive = tar::Archive::new(reader);
-            let entries = archive
-                .entries()
-                .map_err(io_error(format!("reading a layer of {}", part.image)))?;
-            let whiteout = match member.rsplit_once('/') {
-                Some((dir, name)) => format!("{dir}/.wh.{name}"),
-                None => format!(".wh.{member}"),
-            };
-            for entry in entries {
-                let mut entry = entry.map_err(io_error(format!("reading a layer of {}", part.image)))?;
-                let path = entry
-                    .path()
-                    .map(|p| {
-                        p.to_string_lossy()
-                            .trim_start_matches("./")
-                            .trim_start_matches('/')
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                if path == whiteout {
-                    break 'layers;
-                }
-                if path != *member {
-                    continue;
-                }
-                if !entry.header().entry_type().is_file() {
-                    return Err(missing(member));
-                }
-                let size = entry.header().size().unwrap_or(0);
-                if size > IMAGE_FILE_BYTES {
-                    return Err(FetchError::Io {
-                        what: format!(
-                            "{member} of {} is {size} bytes, more than {IMAGE_FILE_BYTES}",
-                            part.image
-                        ),
-                        source: std::io::Error::other("too large"),
-                    });
-                }
-                let mode = normal_mode(entry.header().mode().unwrap_or(0o644));
-                let mut temp = cache
-                    .temp_file()
-                    .map_err(io_error("storing a file from an image"))?;
-                let mut writer = crate::digest::HashingWriter::new(temp.as_file_mut());
-                std::io::copy(&mut entry, &mut writer).map_err(io_error("storing a file from an image"))?;
-                let (_, (digest, _)) = writer.finish();
-                let path = match cache.verified(&digest) {
-                    Some(path) => path,
-                    None => cache
-                        .commit(temp, &digest)
-                        .map_err(io_error("storing a file from an image"))?,
-                };
-                found = Some((digest, path, mode));
-                break 'layers;
-            }
-        }
-        let (digest, path, mode) = found.ok_or_else(|| missing(member))?;
+        let Some(Taken::File { digest, path, mode }) = taken.get(member).cloned() else {
+            return Err(missing(member));
+        };
         let entry = Entry {
             content: Content::Verified {
                 path,
@@ -863,4 +780,57 @@ pub fn place_from_layers(
         }
     }
     Ok(())
+}
+
+impl crate::error::Fault for FetchError {
+    /// matrix.toml's to fix when a context is wrong; downloads,
+    /// checksums and archives fail.
+    fn is_bad_input(&self) -> bool {
+        match self {
+            FetchError::Context(error) => crate::error::Fault::is_bad_input(error),
+            _ => false,
+        }
+    }
+}
+
+crate::error::fault!(failure: ExtractError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip layer of (path, content) on disk.
+    fn layer(dir: &Path, name: &str, entries: &[(&str, &str)]) -> (PathBuf, crate::oci::Compression) {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o755);
+            tar.append_data(&mut header, path, content.as_bytes()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        (path, crate::oci::Compression::Gzip(6))
+    }
+
+    #[test]
+    fn files_taken_from_layers_honour_whiteouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let layers = [
+            layer(dir.path(), "base", &[("bin/tool", "old"), ("bin/gone", "x")]),
+            layer(dir.path(), "upper", &[("bin/tool", "new"), ("bin/.wh.gone", "")]),
+        ];
+        let taken = take_from_layers(&layers, |p| p.starts_with("bin/"), &cache).unwrap();
+        let Some(Taken::File { path, mode, .. }) = taken.get("bin/tool") else {
+            panic!("{taken:?}")
+        };
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "new");
+        assert_eq!(*mode, 0o755);
+        assert!(!taken.contains_key("bin/gone"), "a whiteout hides it: {taken:?}");
+        assert_eq!(taken.len(), 1);
+    }
 }

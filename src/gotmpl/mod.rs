@@ -166,6 +166,9 @@ pub fn render_text(name: &str, text: &str, data: &Value, options: &Options) -> R
     set.render(name, data, options)
 }
 
+// Templates and charts are input; a value they reject is the input's fault.
+crate::error::fault!(bad_input: TemplateError, SemverError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

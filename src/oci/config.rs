@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
 /// Labels, env, cmd and author of one image, sorted for reproducible output.
@@ -42,41 +43,20 @@ impl ImageConfig {
         merged
     }
 
-    /// Reads the parts of an OCI/Docker image config JSON this type keeps.
-    pub fn from_config_json(document: &serde_json::Value) -> ImageConfig {
-        let config = document.get("config").cloned().unwrap_or_default();
-        let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
-            value
-                .and_then(|v| v.as_array())
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|i| i.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+    /// The parts of an OCI/Docker image config this type keeps.
+    pub fn from_oci(document: &ImageConfiguration) -> ImageConfig {
+        let config = document.config().clone().unwrap_or_default();
         ImageConfig {
-            labels: config
-                .get("Labels")
-                .and_then(|l| l.as_object())
-                .map(|labels| {
-                    labels
-                        .iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            env: strings(config.get("Env"))
-                .into_iter()
+            labels: config.labels().clone().unwrap_or_default().into_iter().collect(),
+            env: config
+                .env()
+                .iter()
+                .flatten()
                 .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
-            cmd: strings(config.get("Cmd")),
-            entrypoint: strings(config.get("Entrypoint")),
-            author: document
-                .get("author")
-                .and_then(|a| a.as_str())
-                .map(str::to_string),
+            cmd: config.cmd().clone().unwrap_or_default(),
+            entrypoint: config.entrypoint().clone().unwrap_or_default(),
+            author: document.author().clone(),
         }
     }
 
@@ -95,10 +75,15 @@ mod tests {
 
     #[test]
     fn a_recipe_config_goes_on_top_of_its_base() {
-        let base = ImageConfig::from_config_json(&serde_json::json!({
+        let base: ImageConfiguration = serde_json::from_value(serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
             "author": "base maintainer",
-            "config": {"Env": ["PATH=/bin", "A=1"], "Labels": {"l": "base"}, "Cmd": ["sh"]}
-        }));
+            "config": {"Env": ["PATH=/bin", "A=1"], "Labels": {"l": "base"}, "Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": []}
+        }))
+        .unwrap();
+        let base = ImageConfig::from_oci(&base);
         assert_eq!(base.env.get("PATH").map(String::as_str), Some("/bin"));
         let mut over = ImageConfig::default();
         over.env.insert("A".into(), "2".into());

@@ -120,9 +120,9 @@ impl Store {
                     // Checked for an earlier tag; only its children's tags remain.
                     if !defects.contains_key(&child.digest)
                         && child.may_have_children()
-                        && let Some(document) = self.small_json(&child.digest)
+                        && let Some(found) = self.small_children(&child.digest)
                     {
-                        queue.extend(children(&document));
+                        queue.extend(found);
                     }
                     continue;
                 }
@@ -141,10 +141,10 @@ impl Store {
                     .as_deref()
                     .is_some_and(|m| MANIFEST_TYPES.contains(&m));
                 if is_manifest {
-                    let bytes = fs::read(self.blob_path(&child.digest))
+                    let bytes = fs::read(self.path_of(&child.digest))
                         .map_err(|e| StoreError::io(format!("reading {}", child.digest), e))?;
-                    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                        Ok(document) => queue.extend(children(&document)),
+                    match children(&bytes) {
+                        Ok(found) => queue.extend(found),
                         Err(error) => {
                             defects.insert(
                                 child.digest.clone(),
@@ -155,9 +155,9 @@ impl Store {
                         }
                     }
                 } else if child.may_have_children()
-                    && let Some(document) = self.small_json(&child.digest)
+                    && let Some(found) = self.small_children(&child.digest)
                 {
-                    queue.extend(children(&document));
+                    queue.extend(found);
                 }
             }
         }
@@ -186,7 +186,7 @@ impl Store {
         if child.digest.parse::<Sha256>().is_err() {
             return Err(Defect::BadDigest);
         }
-        let path = self.blob_path(&child.digest);
+        let path = self.path_of(&child.digest);
         let blob = |problem| Defect::Blob { problem };
         let meta = fs::metadata(&path).map_err(|_| blob(BlobProblem::Missing))?;
         if meta.len() != child.size {
@@ -214,8 +214,8 @@ impl Store {
             if let Defect::Blob {
                 problem: BlobProblem::Digest { .. } | BlobProblem::Size { .. },
             } = &problem.defect
-                && problem.digest.parse::<Sha256>().is_ok()
-                && fs::remove_file(self.blob_path(&problem.digest)).is_ok()
+                && let Ok(digest) = problem.digest.parse::<Sha256>()
+                && fs::remove_file(self.blob_path(&digest)).is_ok()
             {
                 report.deleted.push(problem.digest.clone());
             }

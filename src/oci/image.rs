@@ -2,12 +2,13 @@
 //! as oci-spec values stored through the layout.
 
 use oci_spec::image::{
-    Arch as OciArch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder,
+    ConfigBuilder, Descriptor, HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder,
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
 
 use super::config::ImageConfig;
 use super::layer::LayerDesc;
+use super::manifest::oci_arch;
 use super::store::{Store, StoreError};
 use super::time::rfc3339;
 use crate::axis::Arch;
@@ -28,13 +29,6 @@ pub struct IndexEntry {
     pub descriptor: Descriptor,
     /// Its architecture.
     pub arch: Arch,
-}
-
-fn oci_arch(arch: Arch) -> OciArch {
-    match arch {
-        Arch::Amd64 => OciArch::Amd64,
-        Arch::Arm64 => OciArch::ARM64,
-    }
 }
 
 fn invalid(error: impl std::fmt::Display) -> StoreError {

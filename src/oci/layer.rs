@@ -13,6 +13,11 @@ use super::store::{Store, StoreError};
 use crate::context::{Content, Context, Entry};
 use crate::digest::{HashingWriter, Sha256};
 
+/// Docker schema 2's gzip layer.
+const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// The zstd layer Docker and containerd write.
+const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Compression {
@@ -27,13 +32,13 @@ pub enum Compression {
 impl Compression {
     /// How a layer of this OCI or Docker media type is compressed (levels
     /// are those this project writes; reading ignores them).
-    pub fn of_media_type(media_type: &str) -> Compression {
-        if media_type.contains("zstd") {
-            Compression::Zstd(3)
-        } else if media_type.contains("gzip") {
-            Compression::Gzip(6)
-        } else {
-            Compression::None
+    pub fn of_media_type(media_type: &MediaType) -> Compression {
+        match media_type {
+            MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => Compression::Gzip(6),
+            MediaType::ImageLayerZstd | MediaType::ImageLayerNonDistributableZstd => Compression::Zstd(3),
+            MediaType::Other(other) if other == DOCKER_LAYER_GZIP => Compression::Gzip(6),
+            MediaType::Other(other) if other == DOCKER_LAYER_ZSTD => Compression::Zstd(3),
+            _ => Compression::None,
         }
     }
 
@@ -58,8 +63,22 @@ impl Compression {
     }
 }
 
+/// Why a `--compression` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompressionError {
+    /// A gzip level outside 0-9.
+    #[error("`{0}` is not a gzip level 0-9")]
+    GzipLevel(String),
+    /// A zstd level outside 1-19.
+    #[error("`{0}` is not a zstd level 1-19")]
+    ZstdLevel(String),
+    /// Not a compression at all.
+    #[error("`{0}` is not a compression: use gzip, gzip:LEVEL, zstd, zstd:LEVEL or none")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for Compression {
-    type Err = String;
+    type Err = CompressionError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once(':') {
@@ -68,15 +87,13 @@ impl std::str::FromStr for Compression {
             None if text == "zstd" => Ok(Compression::Zstd(3)),
             Some(("gzip", level)) => match level.parse::<u32>() {
                 Ok(level) if level <= 9 => Ok(Compression::Gzip(level)),
-                _ => Err(format!("`{level}` is not a gzip level 0-9")),
+                _ => Err(CompressionError::GzipLevel(level.to_string())),
             },
             Some(("zstd", level)) => match level.parse::<i32>() {
                 Ok(level) if (1..=19).contains(&level) => Ok(Compression::Zstd(level)),
-                _ => Err(format!("`{level}` is not a zstd level 1-19")),
+                _ => Err(CompressionError::ZstdLevel(level.to_string())),
             },
-            _ => Err(format!(
-                "`{text}` is not a compression: use gzip, gzip:LEVEL, zstd, zstd:LEVEL or none"
-            )),
+            _ => Err(CompressionError::Unknown(text.to_string())),
         }
     }
 }

@@ -10,18 +10,19 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use serde_json::json;
 
 use crate::axis::Arch;
 use crate::digest::Sha256;
 
 use super::REF_NAME;
+use super::manifest::{descriptor_digest, read_small};
+use super::store::oci_digest;
 const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The label every stand-in image carries.
 pub const STAND_IN_LABEL: &str = "io.matrix.stand-in";
-/// Largest manifest, index or `index.json` read into memory.
-const MAX_JSON: u64 = 4 << 20;
 
 /// A layout of images by reference.
 #[derive(Debug, Clone)]
@@ -48,68 +49,39 @@ impl RefLayout {
     }
 
     /// The references `index.json` lists, each with its descriptor.
-    fn refs(&self) -> io::Result<BTreeMap<String, Value>> {
+    fn refs(&self) -> io::Result<BTreeMap<String, Descriptor>> {
         let path = self.root.join("index.json");
-        let index = match read_json(&path) {
-            Ok(index) => index,
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(error) => return Err(error),
         };
+        let what = path.display().to_string();
+        let bytes = read_small(&what, file).map_err(invalid)?;
+        let index: ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{what}: {e}")))?;
         Ok(index
-            .get("manifests")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                let name = m.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))?;
-                Some((name.as_str()?.to_string(), m.clone()))
-            })
+            .manifests()
+            .iter()
+            .filter_map(|m| Some((super::ref_name(m)?.to_string(), m.clone())))
             .collect())
     }
 
-    /// The linux/`arch` manifest of `reference` (an image index is
-    /// followed to its platform's manifest): its digest and bytes, read
-    /// from blobs that verify. `Ok(None)` when the layout lacks the image
-    /// or the platform.
-    pub fn manifest(&self, reference: &str, arch: Arch) -> io::Result<Option<(Sha256, Vec<u8>)>> {
-        let Some(descriptor) = self.refs()?.remove(reference) else {
-            return Ok(None);
-        };
-        let (digest, bytes) = self.json_blob(&descriptor)?;
-        let document: Value = serde_json::from_slice(&bytes).map_err(invalid)?;
-        if document.get("manifests").is_none() {
-            return Ok(Some((digest, bytes)));
-        }
-        let child = document["manifests"].as_array().into_iter().flatten().find(|m| {
-            m.pointer("/platform/os").and_then(Value::as_str) == Some("linux")
-                && m.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch.as_str())
-        });
-        match child {
-            Some(child) => self.json_blob(child).map(Some),
-            None => Ok(None),
-        }
+    /// The descriptor `index.json` gives `reference`, if any.
+    pub fn descriptor(&self, reference: &str) -> io::Result<Option<Descriptor>> {
+        Ok(self.refs()?.remove(reference))
     }
 
-    /// Reads and verifies a small JSON blob a descriptor points at.
-    fn json_blob(&self, descriptor: &Value) -> io::Result<(Sha256, Vec<u8>)> {
-        let digest: Sha256 = descriptor
-            .get("digest")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .parse()
-            .map_err(invalid)?;
+    /// Reads and verifies a small JSON blob a descriptor points at; one
+    /// larger than its descriptor or [`super::MAX_MANIFEST`] is not read.
+    pub fn json_blob(&self, descriptor: &Descriptor) -> io::Result<(Sha256, Vec<u8>)> {
+        let digest = descriptor_digest("a layout descriptor", descriptor).map_err(invalid)?;
         let path = self.blob_path(&digest);
         let file = fs::File::open(&path)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_JSON + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > MAX_JSON {
-            return Err(invalid(format!(
-                "{} is larger than a manifest may be",
-                path.display()
-            )));
-        }
+        let what = path.display().to_string();
+        let bytes = read_small(&what, file.take(descriptor.size().saturating_add(1))).map_err(invalid)?;
         if Sha256::of(&bytes) != digest {
-            return Err(invalid(format!("{} does not match its digest", path.display())));
+            return Err(invalid(format!("{what} does not match its digest")));
         }
         Ok((digest, bytes))
     }
@@ -184,15 +156,10 @@ impl RefLayout {
             }))
             .map_err(invalid)?;
             let digest = self.put(&index)?;
-            refs.insert(
-                reference.clone(),
-                json!({
-                    "mediaType": INDEX_TYPE,
-                    "digest": digest.to_string(),
-                    "size": index.len(),
-                    "annotations": { REF_NAME: reference },
-                }),
-            );
+            let mut descriptor =
+                Descriptor::new(MediaType::ImageIndex, index.len() as u64, oci_digest(&digest));
+            descriptor.set_annotations(Some([(REF_NAME.to_string(), reference.clone())].into()));
+            refs.insert(reference.clone(), descriptor);
         }
         let index = json!({
             "schemaVersion": 2,
@@ -263,59 +230,10 @@ fn stand_in_layer(
     Ok((gz.finish()?, diff_id))
 }
 
-fn read_json(path: &Path) -> io::Result<Value> {
-    let file = fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_JSON + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_JSON {
-        return Err(invalid(format!(
-            "{} is larger than an index may be",
-            path.display()
-        )));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{}: {e}", path.display())))
-}
-
 fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     crate::fsutil::write_atomic(path, bytes)
 }
 
 fn invalid(error: impl ToString) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stand_ins_are_found_per_platform_and_verified() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = RefLayout::at(dir.path());
-        let name = "registry.k8s.io/pause:3.7".to_string();
-        layout
-            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
-            .unwrap();
-        let (digest, bytes) = layout.manifest(&name, Arch::Arm64).unwrap().unwrap();
-        assert_eq!(Sha256::of(&bytes), digest);
-        assert!(
-            layout
-                .manifest("registry.k8s.io/pause:3.8", Arch::Arm64)
-                .unwrap()
-                .is_none()
-        );
-        // Same names, same digests.
-        let again = tempfile::tempdir().unwrap();
-        RefLayout::at(again.path())
-            .write_stand_ins(std::slice::from_ref(&name), &[Arch::Amd64, Arch::Arm64])
-            .unwrap();
-        let (other, _) = RefLayout::at(again.path())
-            .manifest(&name, Arch::Arm64)
-            .unwrap()
-            .unwrap();
-        assert_eq!(digest, other);
-        // A tampered manifest blob is refused.
-        std::fs::write(layout.blob_path(&digest), b"{}").unwrap();
-        assert!(layout.manifest(&name, Arch::Arm64).is_err());
-    }
 }

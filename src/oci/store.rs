@@ -18,10 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::manifest::MAX_MANIFEST;
 use crate::digest::Sha256;
 use crate::fsutil::{describe_io, file_stamp, temp_file_in, write_atomic, write_verified_later};
 use crate::tag::Tag;
@@ -232,9 +233,15 @@ impl Store {
             reason: reason.to_string(),
         };
         let text = fs::read(root.join("oci-layout")).map_err(|_| not_layout("no oci-layout file"))?;
-        let value: serde_json::Value =
+        /// The `oci-layout` file.
+        #[derive(Deserialize)]
+        struct LayoutFile {
+            #[serde(rename = "imageLayoutVersion")]
+            version: Option<String>,
+        }
+        let layout: LayoutFile =
             serde_json::from_slice(&text).map_err(|_| not_layout("oci-layout is not JSON"))?;
-        if value.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
+        if layout.version.is_none() {
             return Err(not_layout("oci-layout has no imageLayoutVersion"));
         }
         if !root.join("index.json").is_file() {
@@ -274,19 +281,29 @@ impl Store {
     /// manifests): one that is not `sha256:<64 hex>` maps to a name that
     /// never exists inside the layout, so `sha256:../../x` can never reach a
     /// file outside it.
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
-        let blobs = self.root.join("blobs/sha256");
+    pub fn blob_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// The file of a digest as a document wrote it (it may not be sha256:
+    /// then no file of the store has that name).
+    pub(crate) fn path_of(&self, digest: &str) -> PathBuf {
         match digest.parse::<Sha256>() {
-            Ok(valid) => blobs.join(valid.hex()),
-            Err(_) => blobs.join("invalid-digest"),
+            Ok(valid) => self.blob_path(&valid),
+            Err(_) => self.root.join("blobs/sha256/invalid-digest"),
         }
     }
 
     /// Checks a blob the store is about to reuse: present, of `size`
     /// bytes, and (unless it verified earlier in this run or is unchanged
     /// since it last verified) hashing to `digest`.
-    pub fn check_blob(&self, digest: &str, size: u64) -> Result<(), StoreError> {
-        let path = self.blob_path(digest);
+    pub fn check_blob(&self, digest: &Sha256, size: u64) -> Result<(), StoreError> {
+        self.check_named(&digest.to_string(), size)
+    }
+
+    /// [`Store::check_blob`] for a digest as a document wrote it.
+    fn check_named(&self, digest: &str, size: u64) -> Result<(), StoreError> {
+        let path = self.path_of(digest);
         let bad = |problem| StoreError::BadBlob {
             digest: digest.to_string(),
             path: path.clone(),
@@ -335,11 +352,11 @@ impl Store {
             if !seen.insert(child.digest.clone()) {
                 continue;
             }
-            self.check_blob(&child.digest, child.size)?;
+            self.check_named(&child.digest, child.size)?;
             if child.may_have_children()
-                && let Some(document) = self.small_json(&child.digest)
+                && let Some(found) = self.small_children(&child.digest)
             {
-                queue.extend(children(&document));
+                queue.extend(found);
             }
         }
         Ok(())
@@ -365,7 +382,7 @@ impl Store {
     /// Records a blob this run has just written (its digest was computed
     /// on the way in).
     fn record_written(&self, digest: &str) {
-        if let Ok(meta) = fs::metadata(self.blob_path(digest))
+        if let Ok(meta) = fs::metadata(self.path_of(digest))
             && meta.len() >= STAMP_MIN
         {
             let _ = write_verified_later(&self.stamp_path(digest), file_stamp(&meta).as_bytes());
@@ -383,9 +400,9 @@ impl Store {
     /// if it verifies (same digest, same bytes) and replaced if it does not.
     pub fn commit_blob(&self, temp: tempfile::NamedTempFile, digest: &Sha256) -> Result<(), StoreError> {
         let digest_text = digest.to_string();
-        let target = self.blob_path(&digest_text);
+        let target = self.blob_path(digest);
         let size = temp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-        if target.is_file() && self.check_blob(&digest_text, size).is_ok() {
+        if target.is_file() && self.check_blob(digest, size).is_ok() {
             return Ok(());
         }
         temp.persist(&target)
@@ -400,7 +417,7 @@ impl Store {
     /// kept.
     pub fn import_blob(&self, from: &Path, digest: &Sha256, size: u64) -> Result<(), StoreError> {
         let text = digest.to_string();
-        if self.check_blob(&text, size).is_ok() {
+        if self.check_blob(digest, size).is_ok() {
             return Ok(());
         }
         let mut temp = self.temp_blob()?;
@@ -427,8 +444,8 @@ impl Store {
         let bytes = canonical_json(value)?;
         let digest = Sha256::of(&bytes);
         let digest_text = digest.to_string();
-        let target = self.blob_path(&digest_text);
-        if self.check_blob(&digest_text, bytes.len() as u64).is_err() {
+        let target = self.blob_path(&digest);
+        if self.check_blob(&digest, bytes.len() as u64).is_err() {
             write_verified_later(&target, &bytes).map_err(|e| StoreError::writing(&target, e))?;
             self.record_written(&digest_text);
         }
@@ -440,9 +457,16 @@ impl Store {
     }
 
     /// Reads a JSON blob.
-    pub fn read_json<T: DeserializeOwned>(&self, digest: &str) -> Result<T, StoreError> {
+    pub fn read_json<T: DeserializeOwned>(&self, digest: &Sha256) -> Result<T, StoreError> {
         let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?;
+        let file =
+            fs::File::open(&path).map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?;
+        let bytes = super::manifest::read_small(&path.display().to_string(), file).map_err(|e| {
+            StoreError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
             path,
             message: e.to_string(),
@@ -513,11 +537,7 @@ impl Store {
             return;
         };
         for entry in entries.flatten() {
-            let named = fs::read(entry.path())
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                .and_then(|v| v.get("digest").and_then(|d| d.as_str()).map(str::to_string))
-                .is_some_and(|digest| digests.contains(&digest));
+            let named = record_digest(&entry.path()).is_some_and(|digest| digests.contains(&digest));
             if named {
                 let _ = fs::remove_file(entry.path());
             }
@@ -579,22 +599,23 @@ impl Store {
                 continue;
             }
             if child.may_have_children()
-                && let Some(document) = self.small_json(&child.digest)
+                && let Some(found) = self.small_children(&child.digest)
             {
-                queue.extend(children(&document));
+                queue.extend(found);
             }
         }
         Ok(seen)
     }
 
-    /// A blob parsed as JSON if it is small enough to be a manifest.
-    pub(crate) fn small_json(&self, digest: &str) -> Option<serde_json::Value> {
-        let path = self.blob_path(digest);
+    /// The descriptors a blob names, if it is small enough to be a
+    /// manifest and parses as one.
+    pub(crate) fn small_children(&self, digest: &str) -> Option<Vec<Child>> {
+        let path = self.path_of(digest);
         let meta = fs::metadata(&path).ok()?;
         if meta.len() > MAX_MANIFEST {
             return None;
         }
-        serde_json::from_slice(&fs::read(&path).ok()?).ok()
+        children(&fs::read(&path).ok()?).ok()
     }
 
     /// Deletes blobs no tag reaches, temp files of killed builds and
@@ -643,9 +664,6 @@ impl Store {
 /// stamped: reading a few kilobytes is cheaper than a stamp file.
 const STAMP_MIN: u64 = 1 << 20;
 
-/// Manifests and indexes are small; anything larger is a layer.
-const MAX_MANIFEST: u64 = 4 << 20;
-
 /// A descriptor found in `index.json` or inside a manifest.
 #[derive(Debug, Clone)]
 pub(crate) struct Child {
@@ -678,48 +696,68 @@ fn is_layer_type(media_type: &str) -> bool {
     media_type.contains(".layer.") || media_type.contains("rootfs") || media_type.ends_with("config.v1+json")
 }
 
+/// A descriptor as a document wrote it, read leniently (gc and fsck
+/// must see even what does not verify).
+#[derive(Deserialize)]
+struct Named {
+    digest: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+}
+
+/// The descriptor fields of every manifest and index kind.
+#[derive(Deserialize)]
+struct Links {
+    config: Option<Named>,
+    subject: Option<Named>,
+    #[serde(default)]
+    layers: Vec<Named>,
+    #[serde(default)]
+    manifests: Vec<Named>,
+    #[serde(default)]
+    blobs: Vec<Named>,
+}
+
 /// The descriptors a manifest or index refers to: `config`, `layers`,
 /// `manifests`, `blobs` and `subject`, in OCI and Docker schema 2 alike.
-pub(crate) fn children(document: &serde_json::Value) -> Vec<Child> {
-    let one = |value: &serde_json::Value| {
-        let digest = value.get("digest")?.as_str()?.to_string();
-        Some(Child {
-            digest,
-            size: value.get("size").and_then(serde_json::Value::as_u64).unwrap_or(0),
-            media_type: value
-                .get("mediaType")
-                .and_then(|m| m.as_str())
-                .map(str::to_string),
+pub(crate) fn children(document: &[u8]) -> Result<Vec<Child>, serde_json::Error> {
+    let links: Links = serde_json::from_slice(document)?;
+    Ok(links
+        .config
+        .into_iter()
+        .chain(links.subject)
+        .chain(links.layers)
+        .chain(links.manifests)
+        .chain(links.blobs)
+        .map(|named| Child {
+            digest: named.digest,
+            size: named.size,
+            media_type: named.media_type,
         })
-    };
-    let mut out = Vec::new();
-    for key in ["config", "subject"] {
-        if let Some(child) = document.get(key).and_then(one) {
-            out.push(child);
-        }
+        .collect())
+}
+
+/// The blob a `.matrix/<kind>` record names (cells and layers both keep
+/// it as `digest`).
+fn record_digest(path: &Path) -> Option<String> {
+    /// The one field every record has.
+    #[derive(Deserialize)]
+    struct Record {
+        digest: String,
     }
-    for key in ["layers", "manifests", "blobs"] {
-        if let Some(list) = document.get(key).and_then(|l| l.as_array()) {
-            out.extend(list.iter().filter_map(one));
-        }
-    }
-    out
+    let bytes = fs::read(path).ok()?;
+    serde_json::from_slice::<Record>(&bytes)
+        .ok()
+        .map(|record| record.digest)
 }
 
 /// Drops records that point at blobs gc removed.
 fn prune_records(dir: &Path, keep: &BTreeSet<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        let stale = fs::read_to_string(entry.path())
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .and_then(|value| {
-                value
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .map(|d| !keep.contains(d))
-            })
-            .unwrap_or(true);
+        let stale = record_digest(&entry.path()).is_none_or(|digest| !keep.contains(&digest));
         if stale {
             let _ = fs::remove_file(entry.path());
         }
@@ -791,7 +829,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let desc = layer(&store, "hello");
-        let digest = desc.digest.to_string();
+        let digest = desc.digest.clone();
         store.check_blob(&digest, desc.size).unwrap();
         let wrong_size = store.check_blob(&digest, desc.size + 1).unwrap_err();
         assert!(matches!(
@@ -862,11 +900,11 @@ mod tests {
         let store = Store::open_existing(dir.path()).unwrap();
         let report = store.gc().unwrap();
         assert_eq!(report.blobs, 1, "only the orphan goes: {report:?}");
-        assert!(!store.blob_path(&orphan.digest.to_string()).exists());
-        assert!(store.blob_path(&data.digest.to_string()).is_file());
+        assert!(!store.blob_path(&orphan.digest).exists());
+        assert!(store.blob_path(&data.digest).is_file());
         assert!(store.fsck(false).unwrap().problems.is_empty());
 
-        flip(&store.blob_path(&data.digest.to_string()));
+        flip(&store.blob_path(&data.digest));
         let found = store.fsck(false).unwrap();
         assert_eq!(found.problems.len(), 1);
         assert_eq!(found.problems[0].refs, vec!["x:docker-typed".to_string()]);
@@ -882,15 +920,17 @@ mod tests {
         fs::write(dir.path().join("secret.json"), br#"{"layers":[]}"#).unwrap();
         let store = Store::open(&dir.path().join("oci")).unwrap();
         for crafted in ["sha256:../../secret.json", "../../../secret.json", "sha256:"] {
-            let path = store.blob_path(crafted);
+            // Digests as a document writes them: typed ones cannot be crafted.
+            assert!(crafted.parse::<Sha256>().is_err());
+            let path = store.path_of(crafted);
             assert!(
                 path.starts_with(dir.path().join("oci/blobs/sha256")),
                 "{}",
                 path.display()
             );
             assert!(!path.exists());
-            assert!(store.small_json(crafted).is_none());
-            assert!(store.check_blob(crafted, 13).is_err());
+            assert!(store.small_children(crafted).is_none());
+            assert!(store.check_named(crafted, 13).is_err());
         }
     }
 

@@ -4,21 +4,22 @@
 //! `<version>-<arch>` and joined into the `<version>` index.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use oci_spec::image::Descriptor;
+use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::build::{BuildOptions, ImageSaver, ImageSource, LayerSlots, write_recipe};
-use super::fetch::FetchSet;
+use super::publish::{Placement, publish};
+use super::save::{ImageSaver, ImageSource, SaveError};
+use super::write::{LayerSlots, WriteError, WriteOptions, write_recipe};
 use crate::app::{AppBuild, AppError, AppKind, AppTree, arches_of, folder, prepare};
 use crate::axis::Arch;
 use crate::context::Context;
-use crate::digest::{HashingWriter, Sha256};
-use crate::fetch::Cache;
-use crate::oci::{Compression, IndexEntry, RefName, Store, StoreError, build_index};
+use crate::fetch::{Cache, FetchError, FetchOptions, Fetcher, Taken, take_from_layers};
+use crate::oci::{Compression, Store, StoreError};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::recipe::{LayerGroup, LayerPolicy, Recipe, Takes};
 use crate::tag::Tag;
@@ -45,8 +46,8 @@ pub struct AppRequest<'a> {
     pub limit: Duration,
     /// The OCI layout.
     pub out: PathBuf,
-    /// The download cache.
-    pub cache: PathBuf,
+    /// How `COPY URL` sources are fetched (cache, mirrors, `--offline`).
+    pub fetch: FetchOptions,
     /// Layer compression.
     pub compression: Compression,
     /// Timestamp.
@@ -98,7 +99,13 @@ pub enum AppBuildError {
     App(Box<AppError>),
     /// Writing the image failed.
     #[error(transparent)]
-    Cell(#[from] super::build::CellError),
+    Write(#[from] WriteError),
+    /// Pulling a `COPY --from` image failed.
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    /// A `COPY URL` could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -110,13 +117,55 @@ pub enum AppBuildError {
         /// What was asked.
         asked: Vec<Arch>,
     },
-    /// A COPY source could not be had.
-    #[error("{what}: {message}")]
-    Source {
-        /// What.
+    /// The version does not make valid tags.
+    #[error("version {version}: {source}")]
+    Tag {
+        /// The version.
+        version: String,
+        /// Why its tags are invalid.
+        #[source]
+        source: crate::tag::TagError,
+    },
+    /// The image just written could not be read back (`app inspect`).
+    #[error("reading {reference} back: {source}")]
+    Inspect {
+        /// The image.
+        reference: String,
+        /// Why.
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+    /// A COPY destination leaves the image tree or passes a link.
+    #[error("{what}: {source}")]
+    Path {
+        /// The COPY (URL redacted).
         what: String,
         /// Why.
-        message: String,
+        #[source]
+        source: crate::app::PathError,
+    },
+    /// `COPY --from` without image pulls.
+    #[error("COPY --from={image}: needs image pulls; not with --skip-images")]
+    NeedsPulls {
+        /// The image.
+        image: String,
+    },
+    /// `COPY --from` names nothing the image holds.
+    #[error("COPY --from={image} {path}: the image has no such file or folder")]
+    NoSuchPath {
+        /// The image.
+        image: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// Reading or writing a COPY source failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The COPY (URL redacted).
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -147,7 +196,9 @@ fn app_layers() -> LayerPolicy {
     }
 }
 
-/// Builds an application or config image for its arches, and its index.
+/// Builds an application or config image for its arches (in parallel, the
+/// same digests as one after the other), then publishes the per-arch tags
+/// and the index through the one publisher.
 pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<AppReport, AppBuildError> {
     let dir = folder(&request.root, request.kind, &request.name, &request.version)?;
     let arches = arches_of(&dir, &request.arches)?;
@@ -157,28 +208,14 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
             asked: request.arches.clone(),
         });
     }
-    let tag_of = |text: &str| {
-        text.parse::<Tag>().map_err(|e| AppBuildError::Source {
-            what: format!("tag {text}"),
-            message: e.to_string(),
-        })
-    };
-    let cache = Cache::open(&request.cache).map_err(|e| AppBuildError::Source {
-        what: format!("the cache {}", request.cache.display()),
-        message: e.to_string(),
-    })?;
+    let fetcher = Fetcher::new(request.fetch.clone())?;
     let store = Store::open(&request.out)?;
-    let saver = request.images.saver(&cache, reporter);
-    let fetched = FetchSet::default();
-    let options = BuildOptions {
+    let saver = request.images.saver(fetcher.cache(), reporter);
+    let options = WriteOptions {
         store: &store,
-        cache: &cache,
-        fetched: &fetched,
         compression: request.compression,
         epoch: request.epoch,
-        jobs: 1,
         saver: saver.as_ref().map(|s| s as &dyn ImageSaver),
-        plan: &[],
     };
     let slots = LayerSlots::default();
     let build = AppBuild {
@@ -191,81 +228,46 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
         no_run: request.no_run,
         limit: request.limit,
     };
+    let inputs = ArchInputs {
+        build: &build,
+        arches: &arches,
+        options: &options,
+        slots: &slots,
+        fetcher: &fetcher,
+        reporter,
+    };
+    let results: Vec<Result<(Placement, AppImage, Descriptor), AppBuildError>> =
+        arches.par_iter().map(|arch| build_arch(&inputs, *arch)).collect();
     let mut built = Vec::new();
-    let mut entries = Vec::new();
-    for arch in &arches {
-        let task = format!("{}:{}-{arch}", request.name, request.version);
-        reporter.report(Event::Started {
-            task: &task,
-            total: None,
-        });
-        let mut prepared = prepare(&build, *arch)?;
-        fill_sources(&mut prepared, *arch, options.saver, &cache)?;
-        let mut context = Context::new();
-        context
-            .add_dir("app", prepared.tree.path(), &[])
-            .map_err(super::build::CellError::from)?;
-        // What RUN made goes into a layer of its own.
-        for path in &prepared.run_paths {
-            if let Some(entry) = context.get(path).cloned() {
-                context.replace(
-                    path.clone(),
-                    crate::context::Entry {
-                        origin: crate::context::Origin::Generated("RUN"),
-                        ..entry
-                    },
-                );
+    let mut written = Vec::new();
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok((placement, image, descriptor)) => {
+                written.push((placement, descriptor));
+                built.push(image);
             }
+            Err(error) => failed = failed.or(Some(error)),
         }
-        let images: Vec<String> = prepared.scan.images.iter().map(|i| i.image.clone()).collect();
-        let tag = format!("{}-{arch}", request.version);
-        let recipe = Recipe {
-            image: request.name.clone(),
-            tag: tag.clone(),
-            platform: *arch,
-            context,
-            layers: app_layers(),
-            config: prepared.config.clone(),
-            images: images.clone(),
-            base: prepared.base.clone(),
-        };
-        let (record, unchanged, _) = write_recipe(recipe, &options, &slots)?;
-        store.set_refs(vec![(
-            RefName::new(&request.name, &tag_of(&tag)?),
-            record.descriptor().clone(),
-        )])?;
-        entries.push(IndexEntry {
-            descriptor: record.descriptor().clone(),
-            arch: *arch,
-        });
-        reporter.report(Event::Finished {
-            task: &task,
-            outcome: if unchanged {
-                Outcome::Unchanged
-            } else {
-                Outcome::Built
-            },
-        });
-        built.push(AppImage {
-            arch: *arch,
-            tag,
-            digest: record.descriptor().digest().to_string(),
-            images: images.len(),
-            unchanged,
-            init_output: prepared.init_log.clone(),
-        });
     }
-    let index = build_index(&store, &entries)?;
-    store.set_refs(vec![(
-        RefName::new(&request.name, &tag_of(&request.version)?),
-        index.clone(),
-    )])?;
+    // The arches that were written are tagged even when another failed
+    // (the index waits for every arch).
+    let indexes = publish(&store, &written)?;
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    let index_tag = request
+        .version
+        .parse::<Tag>()
+        .map_err(|e| tag_error(&request.version, e))?;
     Ok(AppReport {
         image: request.name.clone(),
         version: request.version.clone(),
         folder: dir.display().to_string(),
         arches: built,
-        index: Some(index.digest().to_string()),
+        index: indexes
+            .get(&(request.name.clone(), index_tag))
+            .map(|index| index.digest().to_string()),
         skipped_arches: request
             .arches
             .iter()
@@ -275,150 +277,179 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
     })
 }
 
-/// Brings in what the Kubefile takes from elsewhere: URLs (downloaded into
-/// the verified cache) and `COPY --from` images (their layers, verified).
-fn fill_sources(
-    prepared: &mut AppTree,
+/// What every arch of one app build shares.
+struct ArchInputs<'a> {
+    build: &'a AppBuild,
+    arches: &'a [Arch],
+    options: &'a WriteOptions<'a>,
+    slots: &'a LayerSlots,
+    fetcher: &'a Fetcher,
+    reporter: &'a dyn Reporter,
+}
+
+fn tag_error(version: &str, source: crate::tag::TagError) -> AppBuildError {
+    AppBuildError::Tag {
+        version: version.to_string(),
+        source,
+    }
+}
+
+/// One arch: prepare the tree (init.sh, the Kubefile), bring in its
+/// sources, and write it as a recipe.
+fn build_arch(
+    inputs: &ArchInputs<'_>,
     arch: Arch,
-    saver: Option<&dyn ImageSaver>,
-    cache: &Cache,
-) -> Result<(), AppBuildError> {
+) -> Result<(Placement, AppImage, Descriptor), AppBuildError> {
+    let build = inputs.build;
+    let placement = Placement::of_app(&build.name, &build.version, arch, inputs.arches)
+        .map_err(|e| tag_error(&build.version, e))?;
+    let task = format!("{}:{}", build.name, placement.tags.tag);
+    inputs.reporter.report(Event::Started {
+        task: &task,
+        total: None,
+    });
+    let result = write_arch(inputs, arch, &placement);
+    inputs.reporter.report(Event::Finished {
+        task: &task,
+        outcome: match &result {
+            Ok((image, _)) if image.unchanged => Outcome::Unchanged,
+            Ok(_) => Outcome::Built,
+            Err(_) => Outcome::Failed,
+        },
+    });
+    let (image, descriptor) = result?;
+    Ok((placement, image, descriptor))
+}
+
+fn write_arch(
+    inputs: &ArchInputs<'_>,
+    arch: Arch,
+    placement: &Placement,
+) -> Result<(AppImage, Descriptor), AppBuildError> {
+    let build = inputs.build;
+    let mut prepared = prepare(build, arch)?;
+    fill_sources(&mut prepared, arch, inputs)?;
+    let mut context = Context::new();
+    context
+        .add_dir("app", prepared.tree.path(), &[])
+        .map_err(WriteError::from)?;
+    // What RUN made goes into a layer of its own.
+    for path in &prepared.run_paths {
+        if let Some(entry) = context.get(path).cloned() {
+            context.replace(
+                path.clone(),
+                crate::context::Entry {
+                    origin: crate::context::Origin::Generated("RUN"),
+                    ..entry
+                },
+            );
+        }
+    }
+    let images: Vec<String> = prepared.scan.images.iter().map(|i| i.image.clone()).collect();
+    let recipe = Recipe {
+        image: build.name.clone(),
+        tag: placement.tags.tag.to_string(),
+        platform: arch,
+        context,
+        layers: app_layers(),
+        config: prepared.config.clone(),
+        images: images.clone(),
+        base: prepared.base.clone(),
+    };
+    let written = write_recipe(recipe, inputs.options, inputs.slots)?;
+    let descriptor = written.record.descriptor().clone();
+    Ok((
+        AppImage {
+            arch,
+            tag: placement.tags.tag.to_string(),
+            digest: written.record.digest.to_string(),
+            images: images.len(),
+            unchanged: written.unchanged,
+            init_output: prepared.init_log.clone(),
+        },
+        descriptor,
+    ))
+}
+
+/// Brings in what the Kubefile takes from elsewhere: URLs (through the
+/// fetcher: mirrors, retries, `--offline`, the verified cache) and
+/// `COPY --from` images (their layers, verified, whiteouts applied).
+fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> Result<(), AppBuildError> {
     let root = prepared.tree.path().to_path_buf();
-    for (url, dest) in std::mem::take(&mut prepared.downloads) {
-        let blob = download(url.as_str(), cache)?;
-        let target = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
-            what: crate::net::redact(&url),
-            message,
+    for (url, dest, checksum) in std::mem::take(&mut prepared.downloads) {
+        let fetched = inputs
+            .fetcher
+            .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
+        let what = crate::net::redact(&url);
+        let target = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
+            what: what.clone(),
+            source,
         })?;
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| source_error(&url, e))?;
+            std::fs::create_dir_all(parent).map_err(io_error(&what))?;
         }
-        std::fs::copy(&blob, &target).map_err(|e| source_error(&url, e))?;
+        std::fs::copy(&fetched.path, &target).map_err(io_error(&what))?;
     }
     for (image, source, dest) in std::mem::take(&mut prepared.copy_from) {
-        let saver = saver.ok_or_else(|| AppBuildError::Source {
-            what: format!("COPY --from={image}"),
-            message: "needs image pulls; not with --skip-images".into(),
+        let saver = inputs
+            .options
+            .saver
+            .ok_or_else(|| AppBuildError::NeedsPulls { image: image.clone() })?;
+        let base = saver.base(&image, arch)?;
+        let what = format!("COPY --from={image} {source}");
+        let into = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
+            what: what.clone(),
+            source,
         })?;
-        let base = saver.base(&image, arch).map_err(super::build::CellError::from)?;
-        let mut copied = 0usize;
-        let into = crate::app::beneath(&root, &dest, true).map_err(|message| AppBuildError::Source {
-            what: format!("COPY --from={image} {source}"),
-            message,
-        })?;
-        for layer in &base.layers {
-            copied += extract_prefix(&layer.path, layer.desc.compression, &source, &into)
-                .map_err(|e| source_error(&format!("{image}:{source}"), e))?;
-        }
+        let layers: Vec<(PathBuf, Compression)> = base
+            .layers
+            .iter()
+            .map(|layer| (layer.path.clone(), layer.desc.compression))
+            .collect();
+        let copied =
+            copy_from_layers(&layers, &source, &into, inputs.fetcher.cache()).map_err(io_error(&what))?;
         if copied == 0 {
-            return Err(AppBuildError::Source {
-                what: format!("COPY --from={image} {source}"),
-                message: "the image has no such file or folder".into(),
-            });
+            return Err(AppBuildError::NoSuchPath { image, path: source });
         }
     }
     Ok(())
 }
 
-fn source_error(what: &str, error: std::io::Error) -> AppBuildError {
-    AppBuildError::Source {
+fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> AppBuildError + '_ {
+    move |source| AppBuildError::Io {
         what: what.to_string(),
-        message: error.to_string(),
+        source,
     }
 }
 
-/// Largest COPY download.
-const MAX_DOWNLOAD: u64 = 2 << 30;
-
-/// Downloads a URL into the cache once; later builds use the blob the URL
-/// gave, if it still verifies.
-fn download(url: &str, cache: &Cache) -> Result<PathBuf, AppBuildError> {
-    if let Some(digest) = cache.digest_of_url(url)
-        && let Some(path) = cache.verified(&digest)
-    {
-        return Ok(path);
-    }
-    let failed = |message: String| AppBuildError::Source {
-        what: crate::net::redact(url),
-        message,
-    };
-    if let Some(path) = url.strip_prefix("file://") {
-        let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
-        return store_blob(file, cache).map_err(|e| failed(e.to_string()));
-    }
-    let client =
-        crate::net::client(Duration::from_secs(600)).map_err(|e| failed(crate::net::plain_error(&e)))?;
-    let reply = client
-        .get(url)
-        .send()
-        .map_err(|e| failed(crate::net::plain_error(&e)))?;
-    if !reply.status().is_success() {
-        return Err(failed(format!("HTTP {}", reply.status().as_u16())));
-    }
-    let path = store_blob(reply.take(MAX_DOWNLOAD + 1), cache).map_err(|e| failed(e.to_string()))?;
-    if let Some(digest) = std::fs::File::open(&path)
-        .ok()
-        .and_then(|f| Sha256::of_reader(f).ok())
-        .map(|(d, _)| d)
-    {
-        let _ = cache.remember_url(url, &digest);
-    }
-    Ok(path)
-}
-
-fn store_blob(mut reader: impl Read, cache: &Cache) -> std::io::Result<PathBuf> {
-    let mut temp = cache.temp_file()?;
-    let mut writer = HashingWriter::new(temp.as_file_mut());
-    let copied = std::io::copy(&mut reader, &mut writer)?;
-    if copied > MAX_DOWNLOAD {
-        return Err(std::io::Error::other(format!("more than {MAX_DOWNLOAD} bytes")));
-    }
-    let (_, (digest, _)) = writer.finish();
-    match cache.verified(&digest) {
-        Some(path) => Ok(path),
-        None => cache.commit(temp, &digest),
-    }
-}
-
-/// Extracts the files of a layer at `source` (a file or a folder) into
-/// `dest`; how many it wrote. Paths that would leave `dest` are skipped.
-fn extract_prefix(
-    blob: &Path,
-    compression: Compression,
+/// Copies the files an image's layers hold at `source` (a file or a
+/// folder; whiteouts honoured, through the one layer reader) into `dest`;
+/// how many it wrote. Paths that would leave `dest` are refused.
+fn copy_from_layers(
+    layers: &[(PathBuf, Compression)],
     source: &str,
     dest: &Path,
+    cache: &Cache,
 ) -> std::io::Result<usize> {
-    let reader = compression.reader(std::fs::File::open(blob)?)?;
-    let mut archive = tar::Archive::new(reader);
+    let prefix = format!("{source}/");
+    let wanted = |path: &str| source.is_empty() || path == source || path.starts_with(&prefix);
+    let taken = take_from_layers(layers, wanted, cache)?;
     let mut written = 0;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = entry
-            .path()?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .trim_start_matches('/')
-            .to_string();
-        let rest = if path == source {
-            entry
-                .path()?
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        } else if let Some(rest) = path.strip_prefix(&format!("{source}/")) {
-            rest.to_string()
-        } else {
+    for (path, taken) in &taken {
+        let Taken::File { path: blob, .. } = taken else {
             continue;
         };
-        if rest.is_empty() || rest.split('/').any(|p| p == "..") || !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let target = crate::app::beneath(dest, &rest, true).map_err(std::io::Error::other)?;
+        let rest = if path == source {
+            path.rsplit('/').next().unwrap_or(path)
+        } else {
+            path.strip_prefix(&prefix).unwrap_or(path)
+        };
+        let target = crate::app::beneath(dest, rest, true).map_err(std::io::Error::other)?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let mut out = std::fs::File::create(&target)?;
-        std::io::copy(&mut entry, &mut out)?;
+        std::io::copy(&mut std::fs::File::open(blob)?, &mut out)?;
         written += 1;
     }
     Ok(written)

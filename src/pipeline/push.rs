@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 
-use oci_spec::image::{ImageIndex, ImageManifest};
+use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
 use serde::Serialize;
 
+use crate::digest::Sha256;
 use crate::oci::{RefName, Store};
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
@@ -91,6 +92,7 @@ pub fn push(
             &target.repository(&cell.image),
             descriptor.digest().as_ref(),
             &aliases,
+            &MediaType::ImageManifest,
         )?;
     }
     for (name, aliases) in &indexes {
@@ -99,6 +101,7 @@ pub fn push(
                 &target.repository(name.image()),
                 descriptor.digest().as_ref(),
                 aliases,
+                &MediaType::ImageIndex,
             )?;
         }
     }
@@ -213,7 +216,7 @@ impl<'a> Pusher<'a> {
             self.report.bytes_skipped += size;
             outcome = Outcome::Mounted;
         } else {
-            let path = self.store.blob_path(digest);
+            let path = self.store.blob_path(&sha(digest)?);
             self.client
                 .upload_blob(self.host(), repository, digest, &path, size)?;
             self.report.blobs_sent += 1;
@@ -225,7 +228,7 @@ impl<'a> Pusher<'a> {
     }
 
     fn manifest(&mut self, repository: &str, digest: &str, tags: &[String]) -> Result<(), RegistryError> {
-        let manifest: ImageManifest = self.store.read_json(digest).map_err(store_error)?;
+        let manifest: ImageManifest = self.store.read_json(&sha(digest)?).map_err(store_error)?;
         let config = manifest.config();
         self.blob(repository, config.digest().as_ref(), config.size())?;
         for layer in manifest.layers() {
@@ -238,15 +241,15 @@ impl<'a> Pusher<'a> {
                 repository,
                 digest,
                 &bytes,
-                "application/vnd.oci.image.manifest.v1+json",
+                MediaType::ImageManifest.as_ref(),
             )?;
             return Ok(());
         }
-        self.tags(repository, digest, tags)
+        self.tags(repository, digest, tags, &MediaType::ImageManifest)
     }
 
     fn index(&mut self, repository: &str, digest: &str, tag: &str) -> Result<(), RegistryError> {
-        let index: ImageIndex = self.store.read_json(digest).map_err(store_error)?;
+        let index: ImageIndex = self.store.read_json(&sha(digest)?).map_err(store_error)?;
         for child in index.manifests() {
             let child_digest = child.digest().to_string();
             if self
@@ -257,23 +260,27 @@ impl<'a> Pusher<'a> {
                 self.manifest(repository, &child_digest, &[])?;
             }
         }
-        self.tags(repository, digest, &[tag.to_string()])
+        self.tags(repository, digest, &[tag.to_string()], &MediaType::ImageIndex)
     }
 
     fn bytes(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        std::fs::read(self.store.blob_path(digest)).map_err(|source| RegistryError::Io {
+        std::fs::read(self.store.blob_path(&sha(digest)?)).map_err(|source| RegistryError::Io {
             what: format!("reading {digest}"),
             source,
         })
     }
 
-    /// Points tags at a manifest or index already in the store.
-    fn tags(&mut self, repository: &str, digest: &str, tags: &[String]) -> Result<(), RegistryError> {
+    /// Points tags at a manifest or index already in the store (the store
+    /// writes only OCI manifests and indexes, of the type given).
+    fn tags(
+        &mut self,
+        repository: &str,
+        digest: &str,
+        tags: &[String],
+        media_type: &MediaType,
+    ) -> Result<(), RegistryError> {
         let bytes = self.bytes(digest)?;
-        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string))
-            .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+        let media_type = media_type.to_string();
         for tag in tags {
             if self
                 .client
@@ -290,4 +297,14 @@ impl<'a> Pusher<'a> {
         }
         Ok(())
     }
+}
+
+/// A digest the store wrote, as sha256.
+fn sha(digest: &str) -> Result<Sha256, RegistryError> {
+    digest
+        .parse()
+        .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
+            what: format!("digest {digest}"),
+            message: e.to_string(),
+        })
 }

@@ -1,19 +1,20 @@
 //! `render` as a pipeline step: the build context of each selected cell
 //! (optionally with its binaries placed) written to disk, one folder per
-//! cell, with every file's origin reported.
+//! cell, with every file's origin reported. Every cell is rendered before
+//! anything is downloaded or written.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 use thiserror::Error;
 
-use super::fetch::{FetchSet, use_fetched_list};
+use super::cell::{AssembleError, CellPlan, PrepareError, plans_artifacts, prepare, take_lists};
+use super::fetch::fetch_set;
 use crate::config::Matrix;
-use crate::config::Placement;
-use crate::context::ContextError;
-use crate::fetch::{Cache, FetchError, artifacts_for, image_parts_for, pack_all, place};
+use crate::context::{Context, ContextError};
+use crate::fetch::{Cache, FetchError, FetchOptions};
 use crate::plan::PlannedCell;
-use crate::render::{RenderError, render_cell};
+use crate::progress::Progress;
 
 /// Where and how to write contexts.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct RenderRequest {
     pub single: bool,
     /// Replace folders an earlier render wrote.
     pub force: bool,
+    /// Also fetch the cells' binaries and place them, this way.
+    pub binaries: Option<FetchOptions>,
 }
 
 /// One file of a written context.
@@ -53,18 +56,16 @@ pub struct RenderRecord {
 /// Why a context could not be written.
 #[derive(Debug, Error)]
 pub enum RenderStepError {
-    /// The cell does not render.
-    #[error("rendering {cell}: {source}")]
-    Render {
-        /// The cell.
-        cell: String,
-        /// Why.
-        #[source]
-        source: RenderError,
-    },
+    /// A cell does not render (or its needs cannot be resolved).
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
     /// A binary the cell needs was not fetched.
-    #[error("fetching binaries: {0}")]
-    Binaries(String),
+    #[error("fetching binaries: {source}")]
+    Binaries {
+        /// Why (the first artifact that failed).
+        #[source]
+        source: FetchError,
+    },
     /// The cell's image list is a download, and `--binaries` was not given.
     #[error(
         "{cell}: its image list comes from `{component}`, a download\n  help: pass --binaries (with --mirror on an offline machine)"
@@ -87,78 +88,46 @@ pub enum RenderStepError {
         /// The image.
         image: String,
     },
-    /// Placing a binary failed.
+    /// Fetching could not start (the cache cannot be opened).
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// Placing a binary failed.
+    #[error(transparent)]
+    Assemble(#[from] AssembleError),
     /// Writing the context failed or was refused.
     #[error(transparent)]
     Context(#[from] ContextError),
 }
 
-/// Renders and writes each cell; with `binaries`, every artifact the cells
-/// need must be in the set.
+/// Renders every cell, then (with `binaries`) fetches and places what they
+/// need, then writes each context.
 pub fn render_contexts(
     matrix: &Matrix,
     cells: &[&PlannedCell],
     request: &RenderRequest,
-    binaries: Option<(&FetchSet, &Cache)>,
+    progress: &dyn Progress,
 ) -> Result<Vec<RenderRecord>, RenderStepError> {
-    if let Some((set, _)) = binaries
-        && let Some((_, error)) = set.failures().first()
-    {
-        return Err(RenderStepError::Binaries(error.to_string()));
+    let plans = prepare(matrix, cells)?;
+    for plan in &plans {
+        refuse_unrenderable(plan, request.binaries.is_some())?;
     }
+    let contexts = match &request.binaries {
+        None => plans.into_iter().map(|plan| plan.rendered.context).collect(),
+        Some(options) => with_binaries(matrix, plans, options, progress)?,
+    };
     let mut records = Vec::new();
-    for planned in cells {
-        let mut rendered = render_cell(matrix, planned).map_err(|source| RenderStepError::Render {
-            cell: planned.cell.to_string(),
-            source,
-        })?;
-        if binaries.is_none()
-            && let Some(list) = artifacts_for(matrix, &planned.cell)?
-                .into_iter()
-                .find(|a| a.placement == Placement::ImageList)
-        {
-            return Err(RenderStepError::NeedsBinaries {
-                cell: planned.cell.to_string(),
-                component: list.component,
-            });
-        }
-        if binaries.is_some()
-            && let Some(part) = image_parts_for(matrix, &planned.cell)?.into_iter().next()
-        {
-            return Err(RenderStepError::NeedsImage {
-                cell: planned.cell.to_string(),
-                component: part.component,
-                image: part.image,
-            });
-        }
-        if let Some((set, cache)) = binaries {
-            use_fetched_list(matrix, planned, &mut rendered, set).map_err(|source| {
-                RenderStepError::Render {
-                    cell: planned.cell.to_string(),
-                    source,
-                }
-            })?;
-            for artifact in artifacts_for(matrix, &planned.cell)? {
-                if let Some(item) = set.get(&artifact) {
-                    place(&mut rendered.context, &artifact, item, cache)?;
-                }
-            }
-            pack_all(matrix, &mut rendered.context, cache)?;
-        }
+    for (planned, context) in cells.iter().zip(contexts) {
         let dir = if request.single {
             request.out.clone()
         } else {
             request.out.join(&planned.image).join(planned.tags.tag.as_str())
         };
-        rendered.context.write_to(&dir, request.force)?;
+        context.write_to(&dir, request.force)?;
         records.push(RenderRecord {
             image: planned.image.clone(),
             tag: planned.tags.tag.to_string(),
             dir,
-            files: rendered
-                .context
+            files: context
                 .entries()
                 .map(|(path, entry)| FileRecord {
                     path: path.to_string(),
@@ -169,4 +138,50 @@ pub fn render_contexts(
         });
     }
     Ok(records)
+}
+
+/// A cell whose image list is a download cannot be rendered without its
+/// binaries; one that takes files out of an image cannot be rendered with
+/// them (render pulls no images).
+fn refuse_unrenderable(plan: &CellPlan<'_>, binaries: bool) -> Result<(), RenderStepError> {
+    let cell = plan.planned.cell.to_string();
+    match (binaries, plan.needs.image_list(), plan.needs.parts.first()) {
+        (false, Some(list), _) => Err(RenderStepError::NeedsBinaries {
+            cell,
+            component: list.component.clone(),
+        }),
+        (true, _, Some(part)) => Err(RenderStepError::NeedsImage {
+            cell,
+            component: part.component.clone(),
+            image: part.image.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Fetches every artifact the cells need (all must arrive) and assembles
+/// each cell's full context.
+fn with_binaries(
+    matrix: &Matrix,
+    mut plans: Vec<CellPlan<'_>>,
+    options: &FetchOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<Context>, RenderStepError> {
+    let artifacts = plans_artifacts(&plans);
+    let mut set = {
+        let reporter = progress.stage("fetch", artifacts.len());
+        fetch_set(matrix, options.clone(), &artifacts, reporter.as_ref())?
+    };
+    if let Some((_, source)) = set.take_failures().into_iter().next() {
+        return Err(RenderStepError::Binaries { source });
+    }
+    take_lists(matrix, &mut plans, &set)?;
+    let cache = Cache::open(&options.cache).map_err(|source| FetchError::Io {
+        what: format!("opening cache {}", options.cache.display()),
+        source,
+    })?;
+    plans
+        .into_iter()
+        .map(|plan| Ok(plan.assemble(matrix, &set, &cache, &[])?.context))
+        .collect()
 }

@@ -11,7 +11,10 @@ use serde::Serialize;
 use crate::fetch::Cache;
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
-use crate::registry::{Client, RegistryError, Target};
+use oci_spec::image::Descriptor;
+
+use crate::oci::{Document, manifest_blobs};
+use crate::registry::{Client, ImageFrom, ImageReader, RegistryError, Target};
 
 /// What a sync did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -94,6 +97,16 @@ pub fn sync(
 }
 
 impl Syncer<'_> {
+    /// A reader of `repository` on the source.
+    fn reader(&self, repository: &str) -> ImageReader<'_> {
+        ImageReader::new(ImageFrom::Registry {
+            client: self.client,
+            host: self.from.api_host().to_string(),
+            repository: repository.to_string(),
+            cache: self.cache,
+        })
+    }
+
     /// Copies one tag; with `check`, only if the target's digest differs.
     fn tag(
         &mut self,
@@ -102,80 +115,84 @@ impl Syncer<'_> {
         tag: &str,
         check: bool,
     ) -> Result<(), RegistryError> {
-        let (bytes, media_type, digest) = self.client.manifest(self.from.api_host(), source_repo, tag)?;
+        let pulled = self.reader(source_repo).document(tag)?;
         if check
             && self
                 .client
                 .manifest_digest(self.to.api_host(), target_repo, tag)?
                 .as_deref()
-                == Some(digest.to_string().as_str())
+                == Some(pulled.digest.to_string().as_str())
         {
             self.report.tags_unchanged += 1;
             return Ok(());
         }
-        self.content(source_repo, target_repo, &bytes)?;
-        self.client
-            .put_manifest(self.to.api_host(), target_repo, tag, &bytes, &media_type)?;
-        self.present.insert((target_repo.to_string(), digest.to_string()));
+        self.content(source_repo, target_repo, &pulled.document)?;
+        self.client.put_manifest(
+            self.to.api_host(),
+            target_repo,
+            tag,
+            &pulled.bytes,
+            pulled.media_type.as_ref(),
+        )?;
+        self.present
+            .insert((target_repo.to_string(), pulled.digest.to_string()));
         self.report.tags_copied += 1;
         Ok(())
     }
 
     /// Makes sure everything a manifest or index refers to is on the target.
-    fn content(&mut self, source_repo: &str, target_repo: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        let document: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| RegistryError::Invalid {
-                what: format!("a manifest of {source_repo}"),
-                message: e.to_string(),
-            })?;
-        for child in document
-            .get("manifests")
-            .and_then(|m| m.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let digest = child
-                .get("digest")
-                .and_then(|d| d.as_str())
-                .unwrap_or("")
-                .to_string();
-            let key = (target_repo.to_string(), digest.clone());
-            if self.present.contains(&key) {
-                continue;
+    fn content(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        document: &Document,
+    ) -> Result<(), RegistryError> {
+        let manifest = match document {
+            Document::Manifest(manifest) => manifest,
+            Document::Index(index) => {
+                for child in index.manifests() {
+                    let digest = child.digest().to_string();
+                    let key = (target_repo.to_string(), digest.clone());
+                    if self.present.contains(&key) {
+                        continue;
+                    }
+                    if self
+                        .client
+                        .manifest_digest(self.to.api_host(), target_repo, &digest)?
+                        .is_none()
+                    {
+                        let pulled = self.reader(source_repo).child(child)?;
+                        self.content(source_repo, target_repo, &pulled.document)?;
+                        self.client.put_manifest(
+                            self.to.api_host(),
+                            target_repo,
+                            &digest,
+                            &pulled.bytes,
+                            pulled.media_type.as_ref(),
+                        )?;
+                    }
+                    self.present.insert(key);
+                }
+                return Ok(());
             }
-            if self
-                .client
-                .manifest_digest(self.to.api_host(), target_repo, &digest)?
-                .is_none()
-            {
-                let (child_bytes, media_type, _) =
-                    self.client.manifest(self.from.api_host(), source_repo, &digest)?;
-                self.content(source_repo, target_repo, &child_bytes)?;
-                self.client.put_manifest(
-                    self.to.api_host(),
-                    target_repo,
-                    &digest,
-                    &child_bytes,
-                    &media_type,
-                )?;
-            }
-            self.present.insert(key);
-        }
-        let config = document.pointer("/config/digest").and_then(|d| d.as_str());
-        let layers = document
-            .get("layers")
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|layer| layer.get("digest").and_then(|d| d.as_str()));
-        for blob in config.into_iter().chain(layers) {
+        };
+        for blob in manifest_blobs(manifest) {
             self.blob(source_repo, target_repo, blob)?;
         }
         Ok(())
     }
 
-    fn blob(&mut self, source_repo: &str, target_repo: &str, digest: &str) -> Result<(), RegistryError> {
-        if self.client.blob_exists(self.to.api_host(), target_repo, digest)? {
+    fn blob(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        descriptor: &Descriptor,
+    ) -> Result<(), RegistryError> {
+        let digest = descriptor.digest().to_string();
+        if self
+            .client
+            .blob_exists(self.to.api_host(), target_repo, &digest)?
+        {
             self.report.blobs_skipped += 1;
             return Ok(());
         }
@@ -184,13 +201,11 @@ impl Syncer<'_> {
             task: &task,
             total: None,
         });
-        let path = self
-            .client
-            .fetch_blob(self.from.api_host(), source_repo, digest, self.cache)?;
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let path = self.reader(source_repo).blob(descriptor)?;
+        let size = descriptor.size();
         let sent = self
             .client
-            .upload_blob(self.to.api_host(), target_repo, digest, &path, size);
+            .upload_blob(self.to.api_host(), target_repo, &digest, &path, size);
         self.reporter.report(Event::Finished {
             task: &task,
             outcome: if sent.is_ok() {

@@ -9,13 +9,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::axis::Arch;
 use crate::config::Matrix;
+use crate::digest::Sha256;
 use crate::fetch::Cache;
 use crate::oci::Compression;
 use crate::oci::{RefName, Store, StoreError};
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
-use crate::registry::{Client, Target};
+use crate::registry::{Client, ImageFrom, ImageReader, RegistryError, Target};
 use crate::render::{RenderError, promises};
 use crate::verify::{Defect, Expectation, ImageFiles, KubeadmExpectation, check};
 
@@ -128,8 +130,8 @@ fn expectation(matrix: &Matrix, planned: &PlannedCell) -> Result<Expectation, Ve
 
 /// A read image: manifest digest, config and layers (path, compression).
 struct Pulled {
-    digest: String,
-    config: serde_json::Value,
+    digest: Sha256,
+    config: oci_spec::image::ImageConfiguration,
     layers: Vec<(PathBuf, Compression)>,
 }
 
@@ -162,17 +164,24 @@ pub fn verify(
             task: &task,
             total: None,
         });
+        let arch = planned.cell.arch;
         let pulled = match (source, &store, &cache) {
-            (VerifySource::Store(_), Some(store), _) => from_store(store, &planned.image, planned),
-            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => from_registry(
-                client,
-                target,
-                cache,
-                &planned.image,
-                &tag,
-                planned.cell.arch.as_str(),
+            (VerifySource::Store(_), Some(store), _) => pull(
+                &ImageReader::new(ImageFrom::Store(store)),
+                &RefName::new(&planned.image, &planned.tags.tag).to_string(),
+                arch,
             ),
-            _ => Err("no image source".to_string()),
+            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => pull(
+                &ImageReader::new(ImageFrom::Registry {
+                    client,
+                    host: target.api_host().to_string(),
+                    repository: target.repository(&planned.image),
+                    cache,
+                }),
+                &tag,
+                arch,
+            ),
+            _ => unreachable!("a store or a cache is opened for every source"),
         };
         let verdict = match pulled {
             Ok(pulled) => {
@@ -193,17 +202,17 @@ pub fn verify(
                 ImageVerdict {
                     image: planned.image.clone(),
                     tag: tag.clone(),
-                    digest: Some(pulled.digest),
+                    digest: Some(pulled.digest.to_string()),
                     defects,
                 }
             }
-            Err(problem) => ImageVerdict {
+            Err(error) => ImageVerdict {
                 image: planned.image.clone(),
                 tag: tag.clone(),
                 digest: None,
                 defects: vec![Defect {
                     path: "image".into(),
-                    problem,
+                    problem: error.to_string(),
                 }],
             },
         };
@@ -225,106 +234,20 @@ pub fn verify(
     })
 }
 
-fn layers_of(manifest: &serde_json::Value) -> Vec<(String, u64, Compression)> {
-    manifest
-        .get("layers")
-        .and_then(|l| l.as_array())
-        .into_iter()
-        .flatten()
-        .map(|layer| {
-            (
-                layer
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or("")
-                    .to_string(),
-                layer.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
-                Compression::of_media_type(layer.get("mediaType").and_then(|m| m.as_str()).unwrap_or("")),
-            )
-        })
-        .collect()
-}
-
-fn from_store(store: &Store, image: &str, planned: &PlannedCell) -> Result<Pulled, String> {
-    let name = RefName::new(image, &planned.tags.tag);
-    let descriptor = store.resolve(&name).map_err(|e| e.to_string())?.ok_or_else(|| {
-        format!(
-            "{image}:{} is not in {}",
-            planned.tags.tag,
-            store.root().display()
-        )
-    })?;
-    let digest = descriptor.digest().to_string();
-    store
-        .check_blob(&digest, descriptor.size())
-        .map_err(|e| e.to_string())?;
-    let manifest: serde_json::Value = store.read_json(&digest).map_err(|e| e.to_string())?;
-    let config_digest = manifest
-        .pointer("/config/digest")
-        .and_then(|d| d.as_str())
-        .unwrap_or("");
-    let config_size = manifest
-        .pointer("/config/size")
-        .and_then(|d| d.as_u64())
-        .unwrap_or(0);
-    store
-        .check_blob(config_digest, config_size)
-        .map_err(|e| e.to_string())?;
-    let config: serde_json::Value = store.read_json(config_digest).map_err(|e| e.to_string())?;
+/// Reads the linux/`arch` image `reference` through the one reader: the
+/// manifest typed and bounded, the config bounded, every blob verified.
+fn pull(reader: &ImageReader<'_>, reference: &str, arch: Arch) -> Result<Pulled, RegistryError> {
+    let image = reader.image(reference, arch)?;
+    let config = reader.config(&image.manifest)?;
     let mut layers = Vec::new();
-    for (layer, size, compression) in layers_of(&manifest) {
-        store.check_blob(&layer, size).map_err(|e| e.to_string())?;
-        layers.push((store.blob_path(&layer), compression));
-    }
-    Ok(Pulled {
-        digest,
-        config,
-        layers,
-    })
-}
-
-fn from_registry(
-    client: &Client,
-    target: &Target,
-    cache: &Cache,
-    image: &str,
-    tag: &str,
-    arch: &str,
-) -> Result<Pulled, String> {
-    let host = target.api_host().to_string();
-    let repository = target.repository(image);
-    let (bytes, _, digest) = client
-        .manifest(&host, &repository, tag)
-        .map_err(|e| e.to_string())?;
-    let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
-    if manifest.get("manifests").is_some() {
-        return Err(format!("{image}:{tag} is an index, not the linux/{arch} image"));
-    }
-    let config_digest = manifest
-        .pointer("/config/digest")
-        .and_then(|d| d.as_str())
-        .unwrap_or("");
-    let config_path = client
-        .fetch_blob(&host, &repository, config_digest, cache)
-        .map_err(|e| e.to_string())?;
-    let size = std::fs::metadata(&config_path).map(|m| m.len()).unwrap_or(0);
-    if size > 4 << 20 {
-        return Err(format!(
-            "config {config_digest} is {size} bytes, more than a config may be"
+    for layer in image.manifest.layers() {
+        layers.push((
+            reader.blob(layer)?,
+            Compression::of_media_type(layer.media_type()),
         ));
     }
-    let config: serde_json::Value = std::fs::read(&config_path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("config: {e}")))?;
-    let mut layers = Vec::new();
-    for (layer, _, compression) in layers_of(&manifest) {
-        let path = client
-            .fetch_blob(&host, &repository, &layer, cache)
-            .map_err(|e| e.to_string())?;
-        layers.push((path, compression));
-    }
     Ok(Pulled {
-        digest: digest.to_string(),
+        digest: image.digest,
         config,
         layers,
     })

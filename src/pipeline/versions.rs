@@ -44,14 +44,8 @@ pub enum RefreshError {
         tags: usize,
     },
     /// Writing the lock failed.
-    #[error("updating {path}: {error}")]
-    Write {
-        /// The lock file.
-        path: String,
-        /// Why.
-        #[source]
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] crate::lock::LockWriteError),
 }
 
 /// Lists `source`'s release tags and compares them with the lock; with
@@ -115,10 +109,7 @@ pub fn refresh(
                     .collect();
                 matrix.lock.write_released(&dated)
             })
-            .map_err(|error| RefreshError::Write {
-                path: matrix.lock.path.display().to_string(),
-                error,
-            })?;
+            .map_err(RefreshError::Write)?;
     }
     Ok(Refresh {
         releases,
@@ -150,12 +141,13 @@ pub enum ReleasesError {
         message: String,
     },
     /// The answer is not the JSON GitHub sends.
-    #[error("listing releases at {url}: not a GitHub release list: {message}")]
+    #[error("listing releases at {url}: not a GitHub release list: {source}")]
     Malformed {
         /// The URL asked (redacted).
         url: String,
-        /// What the parser said.
-        message: String,
+        /// What the parser said, with line and column.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -169,12 +161,12 @@ const PER_PAGE: usize = 100;
 /// Reads a GitHub release list (one page of the API's JSON). Drafts are
 /// skipped; a release without a date or a parseable tag is ignored, as the
 /// tag lists of registries are.
-pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, String> {
+pub fn parse_github_releases(json: &str) -> Result<Vec<GithubRelease>, serde_json::Error> {
     parse_page(json).map(|(releases, _)| releases)
 }
 
 /// The releases of one page and how many entries the page had.
-fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), String> {
+fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Raw {
         tag_name: String,
@@ -184,7 +176,7 @@ fn parse_page(json: &str) -> Result<(Vec<GithubRelease>, usize), String> {
         prerelease: bool,
         published_at: Option<String>,
     }
-    let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let raw: Vec<Raw> = serde_json::from_str(json)?;
     let entries = raw.len();
     let releases = raw
         .into_iter()
@@ -237,9 +229,9 @@ pub fn github_releases(
             url: shown.clone(),
             message: crate::net::plain_error(&e),
         })?;
-        let (found, entries) = parse_page(&text).map_err(|message| ReleasesError::Malformed {
+        let (found, entries) = parse_page(&text).map_err(|source| ReleasesError::Malformed {
             url: shown.clone(),
-            message,
+            source,
         })?;
         all.extend(found);
         // GitHub's last page is short.
@@ -476,14 +468,15 @@ mod tests {
 #[derive(Debug, Error)]
 pub enum KubeadmListError {
     /// Downloading kubeadm or its checksum failed.
-    #[error("fetching kubeadm {version} from {url}: {message}")]
+    #[error("fetching kubeadm {version} from {url}: {source}")]
     Fetch {
         /// The release.
         version: String,
         /// The URL (redacted).
         url: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: UrlReadError,
     },
     /// The download does not match the published checksum.
     #[error("kubeadm {version} from {url}: checksum mismatch (got {got}, published {want})")]
@@ -557,10 +550,10 @@ pub fn kubeadm_images(
         base.trim_end_matches('/')
     );
     let shown = crate::net::redact(&url);
-    let fetch_error = |message: String| KubeadmListError::Fetch {
+    let fetch_error = |source: UrlReadError| KubeadmListError::Fetch {
         version: name.clone(),
         url: shown.clone(),
-        message,
+        source,
     };
     let bytes = read_url(&url, MAX_KUBEADM_BYTES).map_err(fetch_error)?;
     let sums = read_url(&format!("{url}.sha256"), 4096).map_err(fetch_error)?;
@@ -610,28 +603,42 @@ fn write_executable(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     file.sync_all()
 }
 
+/// Why a download of the refresh failed.
+#[derive(Debug, Error)]
+pub enum UrlReadError {
+    /// A `file://` source could not be read.
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+    /// The request failed or the server refused it (redacted).
+    #[error("{0}")]
+    Http(String),
+    /// The body is larger than the refresh accepts.
+    #[error("larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+}
+
 /// The body of `url` (http(s) or `file://`), refused past `limit` bytes.
-fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, String> {
+fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     use std::io::Read;
+    let http = |e: reqwest::Error| UrlReadError::Http(crate::net::plain_error(&e));
     let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
-        Box::new(std::fs::File::open(path).map_err(|e| e.to_string())?)
+        Box::new(std::fs::File::open(path)?)
     } else {
-        let client = crate::net::client(std::time::Duration::from_secs(600))
-            .map_err(|e| crate::net::plain_error(&e))?;
+        let client = crate::net::client(std::time::Duration::from_secs(600)).map_err(http)?;
         let response = client
             .get(url)
             .send()
             .and_then(reqwest::blocking::Response::error_for_status)
-            .map_err(|e| crate::net::plain_error(&e))?;
+            .map_err(http)?;
         Box::new(response)
     };
     let mut bytes = Vec::new();
-    reader
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+    reader.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(format!("larger than {limit} bytes"));
+        return Err(UrlReadError::TooLarge { limit });
     }
     Ok(bytes)
 }
@@ -702,9 +709,11 @@ pub fn refresh_all(
     source: &ImageRef,
     options: RefreshOptions<'_>,
 ) -> Result<RefreshReport, RefreshAllError> {
-    let write_error = |error: std::io::Error| RefreshError::Write {
-        path: matrix.lock.path.display().to_string(),
-        error,
+    let write_error = |source: std::io::Error| {
+        RefreshError::Write(crate::lock::LockWriteError::Write {
+            path: matrix.lock.path.clone(),
+            source,
+        })
     };
     let before = std::fs::read_to_string(&matrix.lock.path).map_err(write_error)?;
     let shadow = tempfile::tempdir().map_err(write_error)?;
@@ -726,14 +735,14 @@ pub fn refresh_all(
         }
         kubeadm = kubeadm_updates(matrix, &listed);
         if !kubeadm.is_empty() {
-            target.lock.write_kubeadm(&kubeadm).map_err(write_error)?;
+            target.lock.write_kubeadm(&kubeadm).map_err(RefreshError::Write)?;
         }
     }
     let (mut k3s, mut sealos) = (Vec::new(), Vec::new());
     if let Some(api) = options.github {
         k3s = new_k3s_releases(matrix, &github_releases(api, "k3s-io/k3s", options.token)?);
         if !k3s.is_empty() {
-            target.lock.write_k3s(&k3s).map_err(write_error)?;
+            target.lock.write_k3s(&k3s).map_err(RefreshError::Write)?;
         }
         sealos = new_sealos_releases(matrix, &github_releases(api, "labring/sealos", options.token)?);
     }
@@ -785,4 +794,28 @@ pub fn line_diff(before: &str, after: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A release source that answers oddly or a kubeadm that fails is a
+/// failure of that source, not input to fix.
+impl crate::error::Fault for ReleasesError {
+    fn is_bad_input(&self) -> bool {
+        false
+    }
+}
+
+impl crate::error::Fault for KubeadmListError {
+    fn is_bad_input(&self) -> bool {
+        false
+    }
+}
+
+impl crate::error::Fault for RefreshAllError {
+    fn is_bad_input(&self) -> bool {
+        match self {
+            RefreshAllError::Refresh(error) => error.is_bad_input(),
+            RefreshAllError::Releases(error) => error.is_bad_input(),
+            RefreshAllError::Kubeadm(error) => error.is_bad_input(),
+        }
+    }
 }

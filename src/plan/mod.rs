@@ -3,6 +3,8 @@
 
 mod explain;
 mod filter;
+mod github;
+mod needs;
 mod selection;
 
 use std::collections::HashMap;
@@ -19,6 +21,8 @@ use crate::version::{KubeMinor, KubeVersion, SealosVersion};
 pub use crate::cell::Cell;
 pub use explain::{Explanation, Finding, explain, explain_among};
 pub use filter::{KubeFilter, PlanFilter, SealosFilter, Shard, ShardError};
+pub use github::{GITHUB_JOB_LIMIT, GithubJob, GithubMatrix, GithubShard, GithubShards, published_tags};
+pub use needs::{Artifact, CellNeeds, ImagePart, NeedsError};
 pub use selection::{Selection, SelectionError};
 
 /// The tags one cell's image carries.
@@ -613,3 +617,7 @@ impl Summary {
         }
     }
 }
+
+// A plan that cannot be made, a selection that chose nothing and a bad
+// `--shard` are all the input's to fix.
+crate::error::fault!(bad_input: PlanError, SelectionError, ShardError);

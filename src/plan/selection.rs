@@ -26,6 +26,10 @@ pub struct Selection {
     pub within: Option<HashSet<(String, String)>>,
     /// The part of the result to keep.
     pub shard: Option<Shard>,
+    /// A listing (`plan`, `diff`, `sync`) rather than work: nothing given
+    /// means every planned cell, and filters that keep nothing give an
+    /// empty answer instead of an error.
+    pub listing: bool,
 }
 
 /// Why a selection chose nothing it could act on.
@@ -47,7 +51,8 @@ pub enum SelectionError {
 impl Selection {
     /// True if nothing narrows the plan (no tags, filters or shard).
     fn is_open(&self) -> bool {
-        self.selectors.is_empty()
+        !self.listing
+            && self.selectors.is_empty()
             && !self.all
             && self.filter.is_empty()
             && self.shard.is_none()
@@ -77,7 +82,7 @@ impl Selection {
             })
             .filter(|c| self.filter.matches(&c.cell))
             .collect();
-        if cells.is_empty() {
+        if cells.is_empty() && !self.listing {
             return Err(SelectionError::Filtered);
         }
         // Nothing missing is fine: a nightly with no new work.
@@ -92,5 +97,95 @@ impl Selection {
             Some(shard) => shard.take(cells),
             None => cells,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Matrix;
+
+    fn plan() -> Plan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix.toml");
+        Plan::build(&Matrix::load(&path).unwrap()).unwrap()
+    }
+
+    fn tag(text: &str) -> TagSelector {
+        text.parse().unwrap()
+    }
+
+    fn kube(text: &str) -> PlanFilter {
+        PlanFilter {
+            kube: vec![text.parse().unwrap()],
+            ..PlanFilter::default()
+        }
+    }
+
+    #[test]
+    fn work_needs_a_selection_and_a_result() {
+        let plan = plan();
+        assert_eq!(
+            Selection::default().cells(&plan).unwrap_err(),
+            SelectionError::Empty
+        );
+        let unknown = Selection {
+            selectors: vec![tag("v1.24.4-9.9.9")],
+            ..Selection::default()
+        };
+        assert!(matches!(unknown.cells(&plan), Err(SelectionError::Unknown(_))));
+        let filtered = Selection {
+            selectors: vec![tag("v1.24.4-4.2.1")],
+            filter: kube("1.25"),
+            ..Selection::default()
+        };
+        assert_eq!(filtered.cells(&plan).unwrap_err(), SelectionError::Filtered);
+        let cells = Selection {
+            selectors: vec![tag("v1.24.4-4.2.1")],
+            ..Selection::default()
+        }
+        .cells(&plan)
+        .unwrap();
+        assert!(cells.len() >= 4 && cells.iter().all(|c| c.tags.index_tag.as_str() == "v1.24.4-4.2.1"));
+    }
+
+    #[test]
+    fn a_listing_is_the_whole_plan_and_may_be_empty() {
+        let plan = plan();
+        let all = Selection {
+            listing: true,
+            ..Selection::default()
+        };
+        assert_eq!(all.cells(&plan).unwrap().len(), plan.cells.len());
+        let none = Selection {
+            listing: true,
+            filter: kube("1.99"),
+            ..Selection::default()
+        };
+        assert!(none.cells(&plan).unwrap().is_empty());
+    }
+
+    #[test]
+    fn within_narrows_before_the_shard() {
+        let plan = plan();
+        let first = &plan.cells[0];
+        let keep: HashSet<(String, String)> = plan
+            .cells
+            .iter()
+            .filter(|c| c.image == first.image && c.tags.index_tag == first.tags.index_tag)
+            .map(|c| (c.image.clone(), c.tags.tag.to_string()))
+            .collect();
+        let narrowed = Selection {
+            all: true,
+            within: Some(keep.clone()),
+            shard: Some(Shard { index: 1, count: 3 }),
+            ..Selection::default()
+        };
+        // The whole index group lands in shard 1 of the narrowed set.
+        assert_eq!(narrowed.cells(&plan).unwrap().len(), keep.len());
+        let second = Selection {
+            shard: Some(Shard { index: 2, count: 3 }),
+            ..narrowed
+        };
+        assert!(second.cells(&plan).unwrap().is_empty());
     }
 }

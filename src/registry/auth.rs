@@ -54,9 +54,40 @@ pub enum AuthFileError {
         /// What is wrong (never its content).
         reason: String,
     },
+    /// An auth file whose JSON is not an auth document.
+    #[error("auth file {}: {source}\n  help: fix or remove the file, or pass --creds", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never its content).
+        #[source]
+        source: AuthJsonError,
+    },
     /// `MATRIX_REGISTRY_CREDS` without a colon.
     #[error("MATRIX_REGISTRY_CREDS must be USER:PASSWORD")]
     Variable,
+}
+
+/// What is wrong with an auth document; never quotes its content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthJsonError {
+    /// Not JSON at all.
+    #[error("not JSON (line {line}, column {column})")]
+    NotJson {
+        /// Line of the syntax error.
+        line: usize,
+        /// Column of the syntax error.
+        column: usize,
+    },
+    /// JSON, but not an object.
+    #[error("not a JSON object")]
+    NotObject,
+    /// `auths` is not an object.
+    #[error("`auths` is not an object")]
+    Auths,
+    /// An `auth` entry that is not base64 of `USER:PASSWORD`.
+    #[error("`auths.{0}.auth` is not base64 of USER:PASSWORD")]
+    Auth(String),
 }
 
 /// Credentials per registry host.
@@ -88,12 +119,10 @@ impl CredentialStore {
         // Later files do not override earlier ones.
         for path in auth_files() {
             match std::fs::read_to_string(&path) {
-                Ok(text) => store
-                    .add_auth_json(&text)
-                    .map_err(|reason| AuthFileError::Invalid {
-                        path: path.clone(),
-                        reason,
-                    })?,
+                Ok(text) => store.add_auth_json(&text).map_err(|source| AuthFileError::Json {
+                    path: path.clone(),
+                    source,
+                })?,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                 Err(error) => {
                     return Err(AuthFileError::Invalid {
@@ -108,16 +137,18 @@ impl CredentialStore {
 
     /// Adds the `auths` of a docker/containers auth file. The reason of an
     /// error never quotes the file's content.
-    pub fn add_auth_json(&mut self, text: &str) -> Result<(), String> {
-        let value = serde_json::from_str::<serde_json::Value>(text)
-            .map_err(|e| format!("not JSON (line {}, column {})", e.line(), e.column()))?;
+    pub fn add_auth_json(&mut self, text: &str) -> Result<(), AuthJsonError> {
+        let value = serde_json::from_str::<serde_json::Value>(text).map_err(|e| AuthJsonError::NotJson {
+            line: e.line(),
+            column: e.column(),
+        })?;
         let Some(object) = value.as_object() else {
-            return Err("not a JSON object".into());
+            return Err(AuthJsonError::NotObject);
         };
         let Some(auths) = object.get("auths") else {
             return Ok(());
         };
-        let auths = auths.as_object().ok_or("`auths` is not an object")?;
+        let auths = auths.as_object().ok_or(AuthJsonError::Auths)?;
         for (key, entry) in auths {
             let host = normalise_host(key);
             let Some(auth) = entry.get("auth") else {
@@ -129,7 +160,7 @@ impl CredentialStore {
                 .and_then(|a| STANDARD.decode(a).ok())
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| Credentials::parse(&text))
-                .ok_or_else(|| format!("`auths.{key}.auth` is not base64 of USER:PASSWORD"))?;
+                .ok_or_else(|| AuthJsonError::Auth(key.clone()))?;
             self.by_host.entry(host).or_insert(credentials);
         }
         Ok(())
@@ -250,14 +281,15 @@ mod tests {
             .add_auth_json(&format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#))
             .unwrap();
         let secret = r#"{"auths":{"h":{"auth":"bm90LWEtY29sb24tc2VjcmV0"}}}"#;
-        let error = store.add_auth_json(secret).unwrap_err();
+        let error = store.add_auth_json(secret).unwrap_err().to_string();
         assert!(
             error.contains("auths.h.auth") && !error.contains("bm90"),
             "{error}"
         );
         let error = store
             .add_auth_json("{\"auths\": {\"h\": {\"auth\": \"pw\"")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("not JSON (line 1"), "{error}");
         assert_eq!(store.get("registry-1.docker.io").unwrap().username, "me");
         assert!(store.get("127.0.0.1:5000").is_some());

@@ -2,7 +2,9 @@
 //! into the cache, cross-repository mounts, and uploads (one PUT when small,
 //! PATCH chunks when large, restarted from a new session on failure).
 
-use std::io::Write;
+use std::io::{Read, Write};
+
+use oci_spec::image::Descriptor;
 use std::path::{Path, PathBuf};
 
 use reqwest::blocking::Response;
@@ -14,6 +16,7 @@ use super::error::RegistryError;
 use crate::digest::{HashingWriter, Sha256};
 use crate::fetch::Cache;
 use crate::net::{Failed, Retryable, Step, with_retries};
+use crate::oci::descriptor_digest;
 
 impl Client {
     /// True if the repository has the blob.
@@ -42,6 +45,39 @@ impl Client {
                     what: format!("blob of {repository}"),
                     message: e.to_string(),
                 })?;
+        self.fetch_blob_within(host, repository, &expected, None, cache)
+    }
+
+    /// Downloads the blob a descriptor names into the cache (verified),
+    /// reading no more than the descriptor's size.
+    pub fn fetch_descriptor(
+        &self,
+        host: &str,
+        repository: &str,
+        descriptor: &Descriptor,
+        cache: &Cache,
+    ) -> Result<PathBuf, RegistryError> {
+        let what = format!("blob of {repository}");
+        let expected = descriptor_digest(&what, descriptor)?;
+        self.fetch_blob_within(host, repository, &expected, Some(descriptor.size()), cache)
+    }
+
+    /// Downloads a blob, stopping once it runs past `size` bytes.
+    fn fetch_blob_within(
+        &self,
+        host: &str,
+        repository: &str,
+        expected: &Sha256,
+        size: Option<u64>,
+        cache: &Cache,
+    ) -> Result<PathBuf, RegistryError> {
+        let digest = expected.to_string();
+        let digest = digest.as_str();
+        let expected = expected.clone();
+        let oversize = || RegistryError::Oversize {
+            what: format!("blob {repository}@{digest}"),
+            size: size.unwrap_or(0),
+        };
         if let Some(path) = cache.verified(&expected) {
             return Ok(path);
         }
@@ -54,17 +90,24 @@ impl Client {
         };
         // A body cut short is fetched again; the rest fails at once.
         let attempt = |_| -> Step<PathBuf, RegistryError> {
-            let run = || -> Result<Result<PathBuf, String>, RegistryError> {
+            let run = || -> Result<Result<PathBuf, std::io::Error>, RegistryError> {
                 let mut temp = cache.temp_file().map_err(io("creating a temp file"))?;
                 let response = expect_ok(
                     &Method::GET,
                     &url,
                     self.send(&self.request(Method::GET, host, &path, &scope))?,
                 )?;
+                if let (Some(limit), Some(length)) = (size, response.content_length())
+                    && length > limit
+                {
+                    return Err(oversize());
+                }
                 let mut writer = HashingWriter::new(temp.as_file_mut());
-                let mut reader = response;
-                if let Err(error) = std::io::copy(&mut reader, &mut writer) {
-                    return Ok(Err(error.to_string()));
+                let mut reader = response.take(size.map_or(u64::MAX, |limit| limit + 1));
+                match std::io::copy(&mut reader, &mut writer) {
+                    Err(cut) => return Ok(Err(cut)),
+                    Ok(copied) if size.is_some_and(|limit| copied > limit) => return Err(oversize()),
+                    Ok(_) => {}
                 }
                 let (_, (actual, _)) = writer.finish();
                 if actual != expected {
@@ -79,7 +122,7 @@ impl Client {
             };
             match run() {
                 Ok(Ok(path)) => Step::Done(path),
-                Ok(Err(cut)) => Step::Retry(Retryable::Network(cut)),
+                Ok(Err(cut)) => Step::Retry(Retryable::Network(cut.to_string())),
                 Err(error) => Step::Fatal(error),
             }
         };

@@ -19,6 +19,8 @@ use super::auth::{Challenge, CredentialStore, parse_challenge};
 pub use super::error::RegistryError;
 use crate::digest::Sha256;
 use crate::net::{Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, with_retries};
+use crate::oci::{DocumentError, MAX_MANIFEST, read_small};
+use oci_spec::image::MediaType;
 
 /// Manifest media types we accept, most specific first.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -418,12 +420,14 @@ impl Client {
     }
 
     /// Gets a manifest or index: bytes, media type and verified digest.
+    /// One larger than [`MAX_MANIFEST`] is refused from its Content-Length,
+    /// before its body is read, and never read past the limit.
     pub fn manifest(
         &self,
         host: &str,
         repository: &str,
         reference: &str,
-    ) -> Result<(Vec<u8>, String, Sha256), RegistryError> {
+    ) -> Result<(Vec<u8>, MediaType, Sha256), RegistryError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let scope = format!("repository:{repository}:pull");
         let mut request = self.request(Method::GET, host, &path, &scope);
@@ -441,11 +445,18 @@ impl Client {
             .unwrap_or("")
             .trim()
             .to_string();
-        let bytes = response.bytes().map_err(|e| RegistryError::Network {
-            method: "GET".into(),
-            url: self.url(host, &path),
-            reason: plain_error(&e),
-        })?;
+        let what = format!("manifest {repository}:{reference}");
+        if let Some(size) = response.content_length()
+            && size > MAX_MANIFEST
+        {
+            return Err(DocumentError::TooLarge {
+                what,
+                size,
+                limit: MAX_MANIFEST,
+            }
+            .into());
+        }
+        let bytes = read_small(&what, response)?;
         let digest = Sha256::of(&bytes);
         if reference.starts_with("sha256:") && reference != digest.to_string() {
             return Err(RegistryError::Digest {
@@ -454,7 +465,7 @@ impl Client {
                 actual: digest.to_string(),
             });
         }
-        Ok((bytes.to_vec(), media_type, digest))
+        Ok((bytes, MediaType::from(media_type.as_str()), digest))
     }
 
     /// The digest a tag points at, or `None` if there is no such tag.

@@ -71,4 +71,27 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    /// A manifest or index that is too large, of the wrong kind, or
+    /// does not parse.
+    #[error(transparent)]
+    Document(#[from] crate::oci::DocumentError),
+    /// A layout or store without the image asked for.
+    #[error("{reference} is not in {place}")]
+    NotFound {
+        /// The reference.
+        reference: String,
+        /// The layout or store.
+        place: String,
+    },
+    /// The build's own store could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::oci::StoreError),
+    /// A blob longer than its descriptor says (the download is stopped).
+    #[error("{what}: the registry sent more than the {size} bytes its descriptor gives")]
+    Oversize {
+        /// The blob.
+        what: String,
+        /// The descriptor's size.
+        size: u64,
+    },
 }

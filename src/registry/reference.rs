@@ -115,22 +115,33 @@ pub struct ImageMirror {
     pub to: String,
 }
 
+/// Why an `--image-mirror` value was refused (never echoing credentials).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageMirrorError {
+    /// The text holds `user:pw@`; it is not repeated.
+    #[error(
+        "an image mirror cannot carry credentials (`user:pw@`)\n  help: pass them with --creds, MATRIX_REGISTRY_CREDS or an auth file"
+    )]
+    Credentials,
+    /// Not `FROM=TO`.
+    #[error("`{0}` is not FROM=TO (e.g. registry.k8s.io=127.0.0.1:5000/k8s)")]
+    Shape(String),
+}
+
 impl FromStr for ImageMirror {
-    type Err = String;
+    type Err = ImageMirrorError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         if text.contains('@') {
             // The text may hold a password: never echo it.
-            return Err("an image mirror cannot carry credentials (`user:pw@`)\n  help: pass them with --creds, MATRIX_REGISTRY_CREDS or an auth file".into());
+            return Err(ImageMirrorError::Credentials);
         }
         match text.split_once('=') {
             Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok(ImageMirror {
                 from: from.trim_end_matches('/').to_string(),
                 to: to.trim_end_matches('/').to_string(),
             }),
-            _ => Err(format!(
-                "`{text}` is not FROM=TO (e.g. registry.k8s.io=127.0.0.1:5000/k8s)"
-            )),
+            _ => Err(ImageMirrorError::Shape(text.to_string())),
         }
     }
 }

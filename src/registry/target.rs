@@ -32,27 +32,38 @@ impl Target {
     }
 }
 
+/// Why a `REGISTRY/NAMESPACE` target was refused (never echoing
+/// credentials).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Empty, or a URL with a scheme.
+    #[error("`{0}` is not REGISTRY/NAMESPACE (e.g. docker.io/labring, 127.0.0.1:5000/labring)")]
+    Shape(String),
+    /// The host part holds `user:pw@`; only what follows `@` is repeated.
+    #[error(
+        "a registry target cannot carry credentials (`...@{0}`)\n  help: pass them with --creds USER:PASSWORD, MATRIX_REGISTRY_CREDS, or an auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)"
+    )]
+    Credentials(String),
+    /// Not a host name.
+    #[error("`{0}` is not a registry host (e.g. docker.io, 127.0.0.1:5000)")]
+    Host(String),
+}
+
 impl FromStr for Target {
-    type Err = String;
+    type Err = TargetError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim().trim_end_matches('/');
         if text.is_empty() || text.contains("://") {
-            return Err(format!(
-                "`{text}` is not REGISTRY/NAMESPACE (e.g. docker.io/labring, 127.0.0.1:5000/labring)"
-            ));
+            return Err(TargetError::Shape(text.to_string()));
         }
         let (host, namespace) = text.split_once('/').unwrap_or((text, ""));
         if let Some((_, bare)) = host.rsplit_once('@') {
             // The text holds a password: never echo it.
-            return Err(format!(
-                "a registry target cannot carry credentials (`...@{bare}`)\n  help: pass them with --creds USER:PASSWORD, MATRIX_REGISTRY_CREDS, or an auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)"
-            ));
+            return Err(TargetError::Credentials(bare.to_string()));
         }
         if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
-            return Err(format!(
-                "`{host}` is not a registry host (e.g. docker.io, 127.0.0.1:5000)"
-            ));
+            return Err(TargetError::Host(host.to_string()));
         }
         Ok(Target {
             host: host.to_string(),
@@ -77,7 +88,10 @@ mod tests {
 
     #[test]
     fn credentials_in_a_target_are_refused_without_echoing_them() {
-        let error = "user:hunter2@registry.example/ns".parse::<Target>().unwrap_err();
+        let error = "user:hunter2@registry.example/ns"
+            .parse::<Target>()
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("hunter2"), "{error}");
         assert!(error.contains("--creds"), "{error}");
         let target: Target = "127.0.0.1:5000/labring".parse().unwrap();

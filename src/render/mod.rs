@@ -118,15 +118,21 @@ impl RenderError {
     }
 }
 
-/// A rendered cell: its context, image metadata and image list.
+/// A rendered cell: its context and image metadata.
 #[derive(Debug, Clone)]
 pub struct RenderedCell {
-    /// The merged context (runtime files, rendered templates, Kubefile).
+    /// The merged context (runtime files, rendered templates, image lists,
+    /// Kubefile).
     pub context: Context,
     /// Labels, env and cmd for the image config.
     pub meta: ImageMeta,
-    /// Images to save into `registry/`, in list order.
-    pub images: Vec<String>,
+}
+
+impl RenderedCell {
+    /// The images its context lists under `images/shim/` ([`shim_images`]).
+    pub fn images(&self) -> Result<Vec<String>, RenderError> {
+        shim_images(&self.context)
+    }
 }
 
 /// The variables build-time templates see.
@@ -183,24 +189,9 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
             config,
         )?;
     }
-    let images = image_list(planned, &facts);
-    add_generated(
-        &mut context,
-        IMAGE_LIST,
-        list_bytes(&images),
-        Origin::Generated("image list"),
-        config,
-    )?;
-    let lvscare = config.lvscare_image(&planned.cell);
-    add_generated(
-        &mut context,
-        LVSCARE_LIST,
-        list_bytes(std::slice::from_ref(&lvscare)),
-        Origin::Generated("lvscare image list"),
-        config,
-    )?;
-    let mut images = images;
-    images.push(lvscare);
+    for (path, entry) in shim_lists(matrix, planned, None)? {
+        context.insert(path.to_string(), entry, &config.overrides)?;
+    }
     let meta = image_meta(config, planned, &facts, cri);
     add_generated(
         &mut context,
@@ -210,11 +201,7 @@ pub fn render_cell(matrix: &Matrix, planned: &PlannedCell) -> Result<RenderedCel
         config,
     )?;
     context.check_links()?;
-    Ok(RenderedCell {
-        context,
-        meta,
-        images,
-    })
+    Ok(RenderedCell { context, meta })
 }
 
 /// What the matrix promises a cell's image carries, without assembling its
@@ -275,62 +262,70 @@ const LIST_LINES: usize = 1_000;
 /// Most bytes a fetched image list may have.
 pub const IMAGE_LIST_BYTES: usize = 256 * 1024;
 
-/// Replaces a rendered cell's image list with one a component supplies
-/// (k3s's `k3s-images.txt`): its images without their pause, then the pause
-/// of the cell's kubeadm facts (the one the image env names as
-/// `sandboxImage`) and lvscare. The list is untrusted text: bounded, one
-/// plain image reference a line.
-pub fn use_image_list(
+/// The image lists the matrix gives a cell under `images/shim/`: in
+/// [`IMAGE_LIST`] kubeadm's images for its version, or the images of the
+/// list a component supplies (`supplied`: its name and text; k3s's
+/// `k3s-images.txt`) without their pause, then the pause of the cell's
+/// kubeadm facts (the one the image env names as `sandboxImage`); in
+/// [`LVSCARE_LIST`] lvscare alone. A supplied list is untrusted text:
+/// bounded, one plain image reference a line.
+fn shim_lists(
     matrix: &Matrix,
     planned: &PlannedCell,
-    rendered: &mut RenderedCell,
+    supplied: Option<(&str, &[u8])>,
+) -> Result<[(&'static str, Entry); 2], RenderError> {
+    let (config, facts) = config_and_facts(matrix, planned)?;
+    let (images, origin) = match supplied {
+        Some((component, text)) => {
+            let mut images = parse_image_list(component, text)?;
+            images.push(format!("{}/pause:{}", facts.registry, facts.pause));
+            (images, Origin::Artifact(component.to_string()))
+        }
+        None => (kubeadm_images(planned, &facts), Origin::Generated("image list")),
+    };
+    let list = |images: &[String], origin| Entry {
+        content: Content::Bytes(list_bytes(images)),
+        mode: 0o644,
+        origin,
+    };
+    let lvscare = [config.lvscare_image(&planned.cell)];
+    Ok([
+        (IMAGE_LIST, list(&images, origin)),
+        (
+            LVSCARE_LIST,
+            list(&lvscare, Origin::Generated("lvscare image list")),
+        ),
+    ])
+}
+
+/// Puts the image list a component supplies (see [`shim_lists`]) in place
+/// of the rendered one.
+pub fn supply_image_list(
+    matrix: &Matrix,
+    planned: &PlannedCell,
+    context: &mut Context,
     component: &str,
     text: &[u8],
 ) -> Result<(), RenderError> {
-    let mut images = supplied_list(matrix, planned, component, text)?;
-    let (config, _) = config_and_facts(matrix, planned)?;
-    rendered.context.replace(
-        IMAGE_LIST.to_string(),
-        Entry {
-            content: Content::Bytes(list_bytes(&images)),
-            mode: 0o644,
-            origin: Origin::Artifact(component.to_string()),
-        },
-    );
-    images.push(config.lvscare_image(&planned.cell));
-    rendered.images = images;
+    let [(path, entry), _] = shim_lists(matrix, planned, Some((component, text)))?;
+    context.replace(path.to_string(), entry);
     Ok(())
 }
 
-/// The DefaultImageList a component's list gives: its images without their
-/// pause, then the pause of the cell's kubeadm facts.
-fn supplied_list(
-    matrix: &Matrix,
-    planned: &PlannedCell,
-    component: &str,
-    text: &[u8],
-) -> Result<Vec<String>, RenderError> {
-    let mut images = parse_image_list(component, text)?;
-    let (_, facts) = config_and_facts(matrix, planned)?;
-    images.push(format!("{}/pause:{}", facts.registry, facts.pause));
-    Ok(images)
-}
-
-/// Every image a cell saves into `registry/` (its image list and lvscare),
-/// without assembling its context; `supplied` is the text of a component's
-/// image list when the cell takes its list from one (k3s).
+/// Every image a cell saves into `registry/` (its image lists as the
+/// matrix gives them), without assembling its context; `supplied` is the
+/// text of a component's image list when the cell takes its list from one
+/// (k3s).
 pub fn cell_images(
     matrix: &Matrix,
     planned: &PlannedCell,
     supplied: Option<(&str, &[u8])>,
 ) -> Result<Vec<String>, RenderError> {
-    let (config, facts) = config_and_facts(matrix, planned)?;
-    let mut images = match supplied {
-        Some((component, text)) => supplied_list(matrix, planned, component, text)?,
-        None => image_list(planned, &facts),
-    };
-    images.push(config.lvscare_image(&planned.cell));
-    Ok(images)
+    let mut lists = Context::new();
+    for (path, entry) in shim_lists(matrix, planned, supplied)? {
+        lists.replace(path.to_string(), entry);
+    }
+    shim_images(&lists)
 }
 
 /// The images of an untrusted list, one plain reference a line (comments
@@ -353,10 +348,13 @@ fn parse_image_list(component: &str, text: &[u8]) -> Result<Vec<String>, RenderE
 }
 
 /// Every image of `images/shim/*` in a context, as sealos reads them (one a
-/// line, `#` comments and blank lines skipped, quotes removed), sorted and
-/// without repeats: what the build saves into `registry/`.
+/// line, `#` comments and blank lines skipped, quotes removed), in path
+/// then line order, without repeats. This decides what a cell saves into
+/// `registry/`: whatever put the lists there (the renderer, a component's
+/// list, files out of an image).
 pub fn shim_images(context: &Context) -> Result<Vec<String>, RenderError> {
-    let mut images = std::collections::BTreeSet::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut images = Vec::new();
     for (path, entry) in context.entries().filter(|(p, _)| p.starts_with("images/shim/")) {
         let mut text = Vec::new();
         Context::open(entry)
@@ -376,9 +374,13 @@ pub fn shim_images(context: &Context) -> Result<Vec<String>, RenderError> {
             .copied()
             .filter(|b| *b != b'"' && *b != b'\'')
             .collect();
-        images.extend(plain_images(path, &unquoted)?);
+        for image in plain_images(path, &unquoted)? {
+            if seen.insert(image.clone()) {
+                images.push(image);
+            }
+        }
     }
-    Ok(images.into_iter().collect())
+    Ok(images)
 }
 
 /// The plain image references of an untrusted list, bounded.
@@ -472,7 +474,7 @@ fn template_vars(
 
 /// kubeadm's default images for the cell's version (lvscare is listed
 /// apart, in [`LVSCARE_LIST`]).
-pub fn image_list(planned: &PlannedCell, facts: &KubeadmImages) -> Vec<String> {
+fn kubeadm_images(planned: &PlannedCell, facts: &KubeadmImages) -> Vec<String> {
     let kube = planned.cell.kube.to_string();
     let registry = &facts.registry;
     let mut images: Vec<String> = [
@@ -534,6 +536,12 @@ impl Matrix {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
+    }
+}
+
+impl crate::error::Fault for RenderError {
+    fn is_bad_input(&self) -> bool {
+        self.is_usage()
     }
 }
 

@@ -2,11 +2,10 @@
 //! applied), streamed: every regular file is hashed as it passes, and only
 //! the small text files the checks read are kept.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use crate::digest::{HashingWriter, Sha256};
-use crate::oci::Compression;
+use crate::oci::{Compression, LayerTree};
 
 /// One path of the image.
 #[derive(Debug, Clone)]
@@ -38,13 +37,11 @@ pub enum Kind {
 const KEEP_BYTES: u64 = 1 << 20;
 /// Most text kept in all.
 const KEEP_TOTAL: u64 = 64 << 20;
-/// Most entries read from one image.
-const MAX_ENTRIES: usize = 1_000_000;
 
 /// The image's tree.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ImageFiles {
-    files: BTreeMap<String, FileInfo>,
+    files: LayerTree<FileInfo>,
     kept: u64,
 }
 
@@ -54,44 +51,12 @@ impl ImageFiles {
         Self::default()
     }
 
-    /// Applies one layer on top of what is there.
+    /// Applies one layer on top of what is there (the one layer reader:
+    /// whiteouts honoured).
     pub fn apply_layer(&mut self, blob: impl Read, compression: Compression) -> io::Result<()> {
-        let reader = compression.reader(blob)?;
-        let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            if self.files.len() >= MAX_ENTRIES {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("more than {MAX_ENTRIES} files"),
-                ));
-            }
-            let raw = entry.path()?.to_string_lossy().into_owned();
-            let path = raw
-                .trim_start_matches("./")
-                .trim_start_matches('/')
-                .trim_end_matches('/')
-                .to_string();
-            if path.is_empty() || path.split('/').any(|part| part == "..") {
-                continue;
-            }
-            let (dir, name) = path.rsplit_once('/').map_or(("", path.as_str()), |(d, n)| (d, n));
-            if name == ".wh..wh..opq" {
-                let prefix = format!("{dir}/");
-                self.files.retain(|p, _| !p.starts_with(&prefix));
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let gone = if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
-                let prefix = format!("{gone}/");
-                self.files.retain(|p, _| *p != gone && !p.starts_with(&prefix));
-                continue;
-            }
-            let header = entry.header();
+        let kept = &mut self.kept;
+        self.files.apply(blob, compression, |entry| {
+            let header = entry.header;
             let mode = header.mode().unwrap_or(0);
             let size = header.size().unwrap_or(0);
             let kind = match header.entry_type() {
@@ -107,22 +72,21 @@ impl ImageFiles {
                 text: None,
             };
             if kind == Kind::File {
-                let keep = size <= KEEP_BYTES && self.kept + size <= KEEP_TOTAL && wants_text(&path);
+                let keep = size <= KEEP_BYTES && *kept + size <= KEEP_TOTAL && wants_text(entry.path);
                 if keep {
                     let mut bytes = Vec::with_capacity(size as usize);
-                    entry.read_to_end(&mut bytes)?;
+                    entry.content.read_to_end(&mut bytes)?;
                     info.digest = Some(Sha256::of(&bytes));
-                    self.kept += bytes.len() as u64;
+                    *kept += bytes.len() as u64;
                     info.text = Some(bytes);
                 } else {
                     let mut writer = HashingWriter::new(io::sink());
-                    io::copy(&mut entry, &mut writer)?;
+                    io::copy(entry.content, &mut writer)?;
                     info.digest = Some(writer.finish().1.0);
                 }
             }
-            self.files.insert(path, info);
-        }
-        Ok(())
+            Ok(Some(info))
+        })
     }
 
     /// The entry at `path`.
@@ -140,7 +104,7 @@ impl ImageFiles {
 
     /// Every path, in order.
     pub fn paths(&self) -> impl Iterator<Item = (&str, &FileInfo)> {
-        self.files.iter().map(|(p, f)| (p.as_str(), f))
+        self.files.iter()
     }
 }
 

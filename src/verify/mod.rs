@@ -8,6 +8,9 @@ pub mod kubeadm;
 
 use std::collections::BTreeMap;
 
+use oci_spec::image::ImageConfiguration;
+
+use crate::oci::Document;
 use serde::Serialize;
 
 pub use files::{FileInfo, ImageFiles, Kind};
@@ -76,7 +79,7 @@ const REGISTRY_ROOT: &str = "registry/docker/registry/v2";
 const SHIM_DIR: &str = "images/shim/";
 
 /// Checks an image's config (the OCI config JSON) and tree against `expect`.
-pub fn check(expect: &Expectation, config: &serde_json::Value, files: &ImageFiles) -> Vec<Defect> {
+pub fn check(expect: &Expectation, config: &ImageConfiguration, files: &ImageFiles) -> Vec<Defect> {
     let mut defects = Vec::new();
     check_config(expect, config, &mut defects);
     check_tree(expect, files, &mut defects);
@@ -89,9 +92,12 @@ pub fn check(expect: &Expectation, config: &serde_json::Value, files: &ImageFile
     defects
 }
 
-fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut Vec<Defect>) {
-    for (field, want) in [("architecture", expect.arch.as_str()), ("os", "linux")] {
-        let got = config.get(field).and_then(|v| v.as_str()).unwrap_or("");
+fn check_config(expect: &Expectation, config: &ImageConfiguration, defects: &mut Vec<Defect>) {
+    let (arch, os) = (config.architecture().to_string(), config.os().to_string());
+    for (field, got, want) in [
+        ("architecture", arch.as_str(), expect.arch.as_str()),
+        ("os", os.as_str(), "linux"),
+    ] {
         if got != want {
             defects.push(Defect::new(
                 format!("config.{field}"),
@@ -99,7 +105,7 @@ fn check_config(expect: &Expectation, config: &serde_json::Value, defects: &mut 
             ));
         }
     }
-    let meta = crate::oci::ImageConfig::from_config_json(config);
+    let meta = crate::oci::ImageConfig::from_oci(config);
     if meta.author != expect.author {
         defects.push(Defect::new(
             "config.author",
@@ -284,13 +290,24 @@ fn check_scripts(files: &ImageFiles, defects: &mut Vec<Defect>) {
             continue;
         };
         if let Err(problem) = bash_syntax(&text) {
-            defects.push(Defect::new(path, problem));
+            defects.push(Defect::new(path, problem.to_string()));
         }
     }
 }
 
+/// Why a script fails `bash -n`, or bash could not judge it.
+#[derive(Debug, thiserror::Error)]
+enum BashCheck {
+    /// bash could not be started or waited for.
+    #[error("cannot run bash -n: {0}")]
+    Run(#[source] std::io::Error),
+    /// bash refused the script.
+    #[error("bash -n: {0}")]
+    Syntax(String),
+}
+
 /// `bash -n` on a script's text.
-fn bash_syntax(text: &str) -> Result<(), String> {
+fn bash_syntax(text: &str) -> Result<(), BashCheck> {
     use std::io::Write;
     let mut child = std::process::Command::new("bash")
         .arg("-n")
@@ -298,16 +315,16 @@ fn bash_syntax(text: &str) -> Result<(), String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run bash -n: {e}"))?;
+        .map_err(BashCheck::Run)?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(text.as_bytes());
     }
-    let output = child.wait_with_output().map_err(|e| format!("bash -n: {e}"))?;
+    let output = child.wait_with_output().map_err(BashCheck::Run)?;
     if output.status.success() {
         Ok(())
     } else {
         let message = String::from_utf8_lossy(&output.stderr);
-        Err(format!("bash -n: {}", message.trim().replace("bash: ", "")))
+        Err(BashCheck::Syntax(message.trim().replace("bash: ", "")))
     }
 }
 
@@ -328,19 +345,49 @@ fn listed_images(files: &ImageFiles) -> Vec<(String, String)> {
     images
 }
 
+/// What is wrong with a blob of the saved registry.
+#[derive(Debug, thiserror::Error)]
+enum BlobDefect {
+    /// The digest a document names is not sha256.
+    #[error("`{0}` is not a sha256 digest")]
+    NotSha256(String),
+    /// No file at the blob's path.
+    #[error("blob {digest} is missing ({path})")]
+    Missing {
+        /// The digest.
+        digest: String,
+        /// Where it should be.
+        path: String,
+    },
+    /// The file does not hash to its name.
+    #[error("blob {digest} does not match its digest ({path})")]
+    Mismatch {
+        /// The digest.
+        digest: String,
+        /// Its path.
+        path: String,
+    },
+}
+
 /// A verified blob of the saved registry: its bytes when small.
-fn registry_blob<'f>(files: &'f ImageFiles, digest: &str) -> Result<&'f FileInfo, String> {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("`{digest}` is not a sha256 digest"));
-    }
+fn registry_blob<'f>(files: &'f ImageFiles, digest: &str) -> Result<&'f FileInfo, BlobDefect> {
+    let Ok(parsed) = digest.parse::<crate::digest::Sha256>() else {
+        return Err(BlobDefect::NotSha256(digest.to_string()));
+    };
+    let hex = parsed.hex();
     let path = format!("{REGISTRY_ROOT}/blobs/sha256/{}/{hex}/data", &hex[..2]);
-    let info = files
-        .get(&path)
-        .ok_or_else(|| format!("blob {digest} is missing ({path})"))?;
+    let Some(info) = files.get(&path) else {
+        return Err(BlobDefect::Missing {
+            digest: digest.to_string(),
+            path,
+        });
+    };
     match &info.digest {
-        Some(got) if got.hex() == hex => Ok(info),
-        _ => Err(format!("blob {digest} does not match its digest ({path})")),
+        Some(got) if *got == parsed => Ok(info),
+        _ => Err(BlobDefect::Mismatch {
+            digest: digest.to_string(),
+            path,
+        }),
     }
 }
 
@@ -364,30 +411,40 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
         let digest = digest.trim().to_string();
         let manifest = match registry_blob(files, &digest) {
             Ok(info) => info,
-            Err(message) => {
-                defects.push(problem(message));
+            Err(defect) => {
+                defects.push(problem(defect.to_string()));
                 continue;
             }
         };
-        let Some(manifest) = manifest
+        let parsed = manifest
             .text
             .as_ref()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
-        else {
-            defects.push(problem(format!("manifest {digest} is not JSON")));
-            continue;
+            .map(|bytes| Document::parse(&format!("manifest {digest}"), bytes, None));
+        let manifest = match parsed {
+            Some(Ok(Document::Manifest(manifest))) => *manifest,
+            Some(Ok(Document::Index(_))) => {
+                defects.push(problem(format!(
+                    "manifest {digest} is an index, not one platform's manifest"
+                )));
+                continue;
+            }
+            Some(Err(error)) => {
+                defects.push(problem(error.to_string()));
+                continue;
+            }
+            None => {
+                defects.push(problem(format!("manifest {digest} is not JSON")));
+                continue;
+            }
         };
-        let config = manifest
-            .pointer("/config/digest")
-            .and_then(|d| d.as_str())
-            .unwrap_or("");
-        match registry_blob(files, config).map(|info| {
+        let config = manifest.config().digest().to_string();
+        match registry_blob(files, &config).map(|info| {
             info.text
                 .as_ref()
-                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+                .and_then(|bytes| serde_json::from_slice::<ImageConfiguration>(bytes).ok())
         }) {
-            Ok(Some(config)) => {
-                let arch = config.get("architecture").and_then(|a| a.as_str()).unwrap_or("");
+            Ok(Some(saved)) => {
+                let arch = saved.architecture().to_string();
                 if arch != expect.arch {
                     defects.push(problem(format!(
                         "saved for `{arch}`, the image is `{}`",
@@ -395,20 +452,15 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
                     )));
                 }
             }
-            Ok(None) => defects.push(problem(format!("config {config} is not JSON"))),
-            Err(message) => defects.push(problem(message)),
+            Ok(None) => defects.push(problem(format!("config {config} is not an image config"))),
+            Err(defect) => defects.push(problem(defect.to_string())),
         }
-        for layer in manifest
-            .get("layers")
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let digest = layer.get("digest").and_then(|d| d.as_str()).unwrap_or("");
-            if let Err(message) = registry_blob(files, digest) {
-                defects.push(problem(message));
+        for layer in manifest.layers() {
+            let digest = layer.digest().to_string();
+            if let Err(defect) = registry_blob(files, &digest) {
+                defects.push(problem(defect.to_string()));
             }
-            let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+            let hex = digest.strip_prefix("sha256:").unwrap_or(&digest);
             if files.get(&format!("{repo}/_layers/sha256/{hex}/link")).is_none() {
                 defects.push(problem(format!("layer link of {digest} is missing")));
             }
@@ -432,7 +484,7 @@ mod tests {
     #[test]
     fn bash_syntax_errors_are_reported() {
         assert!(bash_syntax("echo ok\n").is_ok());
-        let error = bash_syntax("if true; then\n").unwrap_err();
+        let error = bash_syntax("if true; then\n").unwrap_err().to_string();
         assert!(error.contains("syntax error"), "{error}");
     }
 }

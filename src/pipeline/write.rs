@@ -1,0 +1,259 @@
+//! The one image writer: any [`Recipe`] (a rootfs cell, an application or
+//! config image) becomes layers, config and manifest in the store. Layers
+//! two recipes of one run share are written once ([`LayerSlots`]); a recipe
+//! whose inputs are unchanged and whose blobs verify is not written again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use oci_spec::image::Descriptor;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::save::{BaseImage, ImageSaver, SaveError};
+use crate::context::ContextError;
+use crate::digest::Sha256;
+use crate::oci::{
+    Compression, LayerDesc, LayerError, LayerSpec, Store, StoreError, build_manifest, write_layer,
+};
+use crate::recipe::Recipe;
+
+/// What writing a recipe needs, and nothing else.
+#[derive(Clone, Copy)]
+pub struct WriteOptions<'a> {
+    /// The output store.
+    pub store: &'a Store,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Timestamp stamped into images.
+    pub epoch: u64,
+    /// Where saved images and base images come from (`None`: no pulls).
+    pub saver: Option<&'a dyn ImageSaver>,
+}
+
+/// Why a recipe could not be written.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// Saving the image list or pulling the base image failed.
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    /// The assembled context is unsafe or inconsistent.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// Writing a layer failed (here or in the recipe that shared it).
+    #[error(transparent)]
+    Layer(#[from] Arc<LayerError>),
+    /// The store could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A base image was asked for without image pulls (`--skip-images`).
+    #[error("image `{0}` needs image pulls; it cannot be built with --skip-images")]
+    NeedsPulls(String),
+}
+
+/// What the store remembers of a recipe, to skip unchanged rebuilds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellRecord {
+    pub(super) key: Sha256,
+    /// The manifest's digest.
+    pub digest: Sha256,
+    /// Config plus layer bytes.
+    pub size: u64,
+    pub(super) descriptor: Descriptor,
+}
+
+impl CellRecord {
+    /// The stored manifest's descriptor (with platform).
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+}
+
+/// One written recipe.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// What the store now records for it.
+    pub record: CellRecord,
+    /// True when the store already had it (nothing written).
+    pub unchanged: bool,
+    /// Layers written now (the rest were reused).
+    pub layers_written: usize,
+}
+
+/// One layer of this run: nobody has it yet (`None`), one recipe is
+/// writing it, or it is done.
+type LayerSlot = Arc<Mutex<Option<SlotState>>>;
+
+enum SlotState {
+    Writing,
+    Done(Result<LayerDesc, Arc<LayerError>>),
+}
+
+/// The layers of one run, shared by every recipe written in it, so a layer
+/// two recipes share is written once.
+#[derive(Default)]
+pub struct LayerSlots(Mutex<HashMap<String, LayerSlot>>);
+
+/// Writes any recipe: saves its images into `registry/`, splits its
+/// context by its layer policy, reuses what the store already holds (and
+/// verifies), writes the rest, and stores config and manifest.
+pub fn write_recipe(
+    mut recipe: Recipe,
+    options: &WriteOptions<'_>,
+    slots: &LayerSlots,
+) -> Result<Written, WriteError> {
+    let base = match (&recipe.base, options.saver) {
+        (None, _) => None,
+        (Some(image), None) => return Err(WriteError::NeedsPulls(image.clone())),
+        (Some(image), Some(saver)) => Some(saver.base(image, recipe.platform)?),
+    };
+    if let Some(saver) = options.saver {
+        saver.save(&recipe.images, recipe.platform, &mut recipe.context)?;
+    }
+    recipe.context.check_links()?;
+    let specs = recipe
+        .layers
+        .split(&recipe.context, options.compression, options.epoch);
+    let mut keys = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        keys.push(spec.input_key().map_err(Arc::new)?);
+    }
+    if let Some(base) = &base {
+        recipe.config = base.config.merged_with(&recipe.config);
+    }
+    let cell_key = recipe_key(&recipe, base.as_ref(), &specs, &keys);
+    let record_name = format!("{}:{}", recipe.image, recipe.tag);
+    if let Some(record) = options.store.record::<CellRecord>("cells", &record_name)
+        && record.key == cell_key
+        && options.store.check_closure(&record.descriptor).is_ok()
+    {
+        return Ok(Written {
+            record,
+            unchanged: true,
+            layers_written: 0,
+        });
+    }
+    // Layers of one recipe are written in parallel too.
+    let built: Vec<Result<(LayerDesc, bool), WriteError>> = specs
+        .par_iter()
+        .zip(keys.par_iter())
+        .map(|(spec, key)| layer(options.store, spec, key, slots))
+        .collect();
+    let mut layers = Vec::with_capacity(specs.len());
+    let mut written = 0;
+    for layer in base.iter().flat_map(|base| &base.layers) {
+        options
+            .store
+            .import_blob(&layer.path, &layer.desc.digest, layer.desc.size)?;
+        layers.push(("base".to_string(), layer.desc.clone()));
+    }
+    for (spec, result) in specs.iter().zip(built) {
+        let (desc, fresh) = result?;
+        written += usize::from(fresh);
+        layers.push((spec.name.clone(), desc));
+    }
+    let info = build_manifest(
+        options.store,
+        recipe.platform,
+        &recipe.config,
+        &layers,
+        options.epoch,
+    )?;
+    let digest = info
+        .descriptor
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(|e: crate::digest::DigestError| StoreError::Invalid {
+            path: options.store.root().join("index.json"),
+            message: e.to_string(),
+        })?;
+    let record = CellRecord {
+        key: cell_key,
+        digest,
+        size: info.size,
+        descriptor: info.descriptor,
+    };
+    options.store.put_record("cells", &record_name, &record)?;
+    Ok(Written {
+        record,
+        unchanged: false,
+        layers_written: written,
+    })
+}
+
+/// A layer by input key: from the store's records, from another recipe of
+/// this run, or written now (the bool says which).
+fn layer(
+    store: &Store,
+    spec: &LayerSpec<'_>,
+    key: &Sha256,
+    slots: &LayerSlots,
+) -> Result<(LayerDesc, bool), WriteError> {
+    let name = key.hex();
+    // A damaged or missing blob is not reused: the layer is written again
+    // and the bad file replaced.
+    if let Some(desc) = store.record::<LayerDesc>("layers", &name)
+        && store.check_blob(&desc.digest, desc.size).is_ok()
+    {
+        return Ok((desc, false));
+    }
+    let slot = {
+        let mut slots = slots.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.entry(name.clone()).or_default().clone()
+    };
+    loop {
+        let mut state = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*state {
+            None => {
+                *state = Some(SlotState::Writing);
+                drop(state);
+                let result = write_layer(store, spec).map_err(Arc::new).and_then(|desc| {
+                    store.put_record("layers", &name, &desc).map_err(|source| {
+                        Arc::new(LayerError::Store {
+                            layer: spec.name.clone(),
+                            source,
+                        })
+                    })?;
+                    Ok(desc)
+                });
+                *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some(SlotState::Done(result.clone()));
+                return result.map(|desc| (desc, true)).map_err(WriteError::Layer);
+            }
+            Some(SlotState::Done(result)) => {
+                return result
+                    .clone()
+                    .map(|desc| (desc, false))
+                    .map_err(WriteError::Layer);
+            }
+            Some(SlotState::Writing) => {
+                drop(state);
+                // Another recipe is writing this layer: help with pending work
+                // (its compression blocks) instead of blocking a worker.
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+/// What decides a recipe's image: the tool version, platform, config and
+/// every layer's input key. Equal keys mean equal images.
+fn recipe_key(recipe: &Recipe, base: Option<&BaseImage>, specs: &[LayerSpec<'_>], keys: &[Sha256]) -> Sha256 {
+    let mut text = format!(
+        "matrix {}\narch {}\nmeta {}\n",
+        env!("CARGO_PKG_VERSION"),
+        recipe.platform,
+        serde_json::to_string(&recipe.config).unwrap_or_default()
+    );
+    for layer in base.iter().flat_map(|base| &base.layers) {
+        text.push_str(&format!("base {}\n", layer.desc.digest));
+    }
+    for (spec, key) in specs.iter().zip(keys) {
+        text.push_str(&format!("layer {} {key}\n", spec.name));
+    }
+    Sha256::of(text.as_bytes())
+}
