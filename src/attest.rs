@@ -96,19 +96,31 @@ pub struct Facts<'a> {
 fn spdx_id(kind: &str, text: &str) -> String {
     let clean: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if clean == text {
         format!("SPDXRef-{kind}-{clean}")
     } else {
-        format!("SPDXRef-{kind}-{clean}-{}", &Sha256::of(text.as_bytes()).hex()[..8])
+        format!(
+            "SPDXRef-{kind}-{clean}-{}",
+            &Sha256::of(text.as_bytes()).hex()[..8]
+        )
     }
 }
 
 /// The package URL of a saved image (`pkg:oci/pause@sha256%3A…?repository_url=…&tag=…`).
 fn image_purl(repository: &str, tag: &str, digest: &Sha256) -> String {
     let name = repository.rsplit('/').next().unwrap_or(repository);
-    let mut purl = format!("pkg:oci/{name}@sha256%3A{}?repository_url={repository}", digest.hex());
+    let mut purl = format!(
+        "pkg:oci/{name}@sha256%3A{}?repository_url={repository}",
+        digest.hex()
+    );
     if !tag.is_empty() {
         purl.push_str(&format!("&tag={tag}"));
     }
@@ -250,7 +262,8 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
     for package in &mut packages {
         if let Some(sums) = package["SPDXID"].as_str().and_then(|id| owned.get(id)) {
             package["filesAnalyzed"] = json!(true);
-            package["packageVerificationCode"] = json!({ "packageVerificationCodeValue": verification_code(sums) });
+            package["packageVerificationCode"] =
+                json!({ "packageVerificationCodeValue": verification_code(sums) });
         }
     }
     json!({
@@ -290,9 +303,9 @@ pub fn provenance(facts: &Facts<'_>) -> Value {
     let mut images = facts.images.clone();
     images.sort();
     images.dedup();
-    dependencies.extend(images.iter().map(|i| {
-        json!({ "uri": format!("docker://{}", i.reference), "digest": { "sha256": i.digest.hex() } })
-    }));
+    dependencies.extend(images.iter().map(
+        |i| json!({ "uri": format!("docker://{}", i.reference), "digest": { "sha256": i.digest.hex() } }),
+    ));
     let mut parameters = facts.inputs.parameters.clone();
     parameters.insert("image".into(), format!("{}:{}", facts.image, facts.tag));
     parameters.insert("platform".into(), format!("linux/{}", facts.arch));
@@ -385,21 +398,36 @@ mod tests {
         let doc = spdx(&facts(&digest, &inputs));
         assert_eq!(doc["spdxVersion"], "SPDX-2.3");
         assert_eq!(doc["creationInfo"]["created"], "2023-11-14T22:13:20Z");
-        assert!(doc["documentNamespace"].as_str().unwrap().ends_with(&digest.hex()));
+        assert!(
+            doc["documentNamespace"]
+                .as_str()
+                .unwrap()
+                .ends_with(&digest.hex())
+        );
         let names: Vec<&str> = doc["packages"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| p["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["kubernetes:v1.24.4-4.2.1-amd64", "kubelet", "registry.k8s.io/pause"]);
+        assert_eq!(
+            names,
+            [
+                "kubernetes:v1.24.4-4.2.1-amd64",
+                "kubelet",
+                "registry.k8s.io/pause"
+            ]
+        );
         let files = sbom_files(&doc);
         assert_eq!(files["bin/kubelet"], Sha256::of(b"kubelet").hex());
         assert_eq!(doc["relationships"].as_array().unwrap().len(), 4);
         assert_eq!(doc["packages"][2]["supplier"], "Organization: registry.k8s.io");
         assert_eq!(
             doc["packages"][2]["externalRefs"][0]["referenceLocator"],
-            format!("pkg:oci/pause@sha256%3A{}?repository_url=registry.k8s.io/pause&tag=3.7", Sha256::of(b"pause").hex())
+            format!(
+                "pkg:oci/pause@sha256%3A{}?repository_url=registry.k8s.io/pause&tag=3.7",
+                Sha256::of(b"pause").hex()
+            )
         );
     }
 
@@ -416,7 +444,10 @@ mod tests {
     fn ids_of_different_names_differ() {
         assert_eq!(spdx_id("File", "bin/a-b"), spdx_id("File", "bin/a-b"));
         assert_ne!(spdx_id("File", "bin/a_b"), spdx_id("File", "bin/a-b"));
-        assert_eq!(spdx_id("Package", "kubelet-1.24.4"), "SPDXRef-Package-kubelet-1.24.4");
+        assert_eq!(
+            spdx_id("Package", "kubelet-1.24.4"),
+            "SPDXRef-Package-kubelet-1.24.4"
+        );
     }
 
     #[test]
@@ -428,7 +459,9 @@ mod tests {
         assert_eq!(serde_json::to_vec(&a).unwrap(), serde_json::to_vec(&b).unwrap());
         assert_eq!(a["predicateType"], "https://slsa.dev/provenance/v1");
         assert_eq!(a["subject"][0]["digest"]["sha256"], digest.hex());
-        let deps = a["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
+        let deps = a["predicate"]["buildDefinition"]["resolvedDependencies"]
+            .as_array()
+            .unwrap();
         assert_eq!(deps.len(), 3, "matrix.toml, kubelet, pause");
     }
 }

@@ -37,7 +37,11 @@ fn json_file(path: &Path) -> Value {
 }
 
 fn blob(store: &Path, digest: &str) -> Value {
-    json_file(&store.join("blobs/sha256").join(digest.trim_start_matches("sha256:")))
+    json_file(
+        &store
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
 }
 
 /// Referrers listed in `index.json` (no ref name), by subject digest:
@@ -52,7 +56,10 @@ fn referrers(store: &Path) -> Vec<(String, String, String)> {
         .map(|d| {
             let manifest = blob(store, d["digest"].as_str().unwrap());
             assert_eq!(manifest["artifactType"], d["artifactType"]);
-            assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+            assert_eq!(
+                manifest["config"]["mediaType"],
+                "application/vnd.oci.empty.v1+json"
+            );
             (
                 manifest["subject"]["digest"].as_str().unwrap().to_string(),
                 d["artifactType"].as_str().unwrap().to_string(),
@@ -109,7 +116,10 @@ fn every_image_has_an_ntia_conformant_sbom_and_provenance_as_referrers() {
         .find(|f| f["fileName"] == "./bin/kubelet")
         .expect("bin/kubelet in the SBOM");
     let sums = entry["checksums"].as_array().unwrap();
-    assert!(sums.contains(&json!({"algorithm": "SHA256", "checksumValue": kubelet})), "{entry}");
+    assert!(
+        sums.contains(&json!({"algorithm": "SHA256", "checksumValue": kubelet})),
+        "{entry}"
+    );
     let package = document["packages"]
         .as_array()
         .unwrap()
@@ -149,8 +159,13 @@ fn every_image_has_an_ntia_conformant_sbom_and_provenance_as_referrers() {
     let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
         .as_array()
         .unwrap();
-    let lock = hex::encode(Sha256::digest(std::fs::read(ws.path().join("matrix.lock")).unwrap()));
-    assert!(deps.contains(&json!({"name": "matrix.lock", "digest": {"sha256": lock}})), "{deps:?}");
+    let lock = hex::encode(Sha256::digest(
+        std::fs::read(ws.path().join("matrix.lock")).unwrap(),
+    ));
+    assert!(
+        deps.contains(&json!({"name": "matrix.lock", "digest": {"sha256": lock}})),
+        "{deps:?}"
+    );
     assert!(deps.iter().any(|d| d["name"] == "kubelet 1.24.4"));
 
     // Same inputs, same bytes; gc keeps the referrers of kept images.
@@ -164,7 +179,10 @@ fn every_image_has_an_ntia_conformant_sbom_and_provenance_as_referrers() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sbom(&ws, "out/oci", CELL), document);
     let out = ws.run(&["sbom", CELL, "--from", "out/oci", "--format", "table"]);
-    assert!(stdout(&out).contains(&format!("kubelet\t1.24.4\t{}", package["checksums"][0]["checksumValue"].as_str().unwrap())));
+    assert!(stdout(&out).contains(&format!(
+        "kubelet\t1.24.4\t{}",
+        package["checksums"][0]["checksumValue"].as_str().unwrap()
+    )));
 }
 
 #[test]
@@ -180,7 +198,10 @@ fn a_tampered_kubelet_is_named_by_verify() {
     let rootfs = unpack(&store, CELL, &bundle);
     std::fs::write(rootfs.join("bin/kubelet"), b"#!/bin/sh\necho not the kubelet\n").unwrap();
     let image = format!("{}:{CELL}", store.display());
-    tool("umoci", &["repack", "--image", &image, &bundle.display().to_string()]);
+    tool(
+        "umoci",
+        &["repack", "--image", &image, &bundle.display().to_string()],
+    );
     let new = per_arch(&store).into_iter().find(|(n, _)| n == CELL).unwrap().1;
     assert_ne!(old, new);
 
@@ -217,7 +238,13 @@ fn a_tampered_kubelet_is_named_by_verify() {
     let defects = report["images"][0]["defects"].as_array().unwrap();
     assert_eq!(defects.len(), 1, "{defects:?}");
     assert_eq!(defects[0]["path"], "bin/kubelet");
-    assert!(defects[0]["problem"].as_str().unwrap().starts_with("SBOM says sha256:"), "{defects:?}");
+    assert!(
+        defects[0]["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("SBOM says sha256:"),
+        "{defects:?}"
+    );
 }
 
 /// `curl -sf URL` with an Accept header, as JSON.
@@ -245,7 +272,10 @@ fn pushed_referrers_are_found_through_the_fallback_tag() {
     assert_eq!(String::from_utf8_lossy(&api.stdout), "404");
     // ...so the referrers are listed under the fallback tag.
     let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
-    let index = curl(&format!("{base}/manifests/{tag}"), "application/vnd.oci.image.index.v1+json");
+    let index = curl(
+        &format!("{base}/manifests/{tag}"),
+        "application/vnd.oci.image.index.v1+json",
+    );
     let mut kinds: Vec<&str> = index["manifests"]
         .as_array()
         .unwrap()
@@ -267,13 +297,19 @@ fn pushed_referrers_are_found_through_the_fallback_tag() {
     );
     assert_eq!(manifest["subject"]["digest"], subject.as_str());
     let document = curl(
-        &format!("{base}/blobs/{}", manifest["layers"][0]["digest"].as_str().unwrap()),
+        &format!(
+            "{base}/blobs/{}",
+            manifest["layers"][0]["digest"].as_str().unwrap()
+        ),
         SPDX,
     );
     assert_eq!(document, sbom(&ws, "out/oci", CELL));
     // A second push keeps one entry per referrer.
     let out = ws.run(&["push", CELL, "--from", "out/oci", "--to", &target]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let again = curl(&format!("{base}/manifests/{tag}"), "application/vnd.oci.image.index.v1+json");
+    let again = curl(
+        &format!("{base}/manifests/{tag}"),
+        "application/vnd.oci.image.index.v1+json",
+    );
     assert_eq!(again["manifests"].as_array().unwrap().len(), 2);
 }

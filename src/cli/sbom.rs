@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+use matrix::TagSelector;
 use matrix::oci::{RefName, Store};
 use matrix::pipeline::{sbom, sbom_rows};
-use matrix::TagSelector;
 
 use super::output::print_json;
 use super::{Outcome, UsageError, load_plan};
@@ -44,7 +44,11 @@ pub fn run(path: &Path, args: &SbomArgs) -> Outcome {
             "`{}` selects {} images{}; name one per-arch tag",
             args.tag,
             cells.len(),
-            if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) }
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            }
         ))
         .into());
     };

@@ -165,7 +165,11 @@ pub fn build_referrer(
 ) -> Result<Descriptor, StoreError> {
     let blob = store.put_json(document, MediaType::Other(artifact_type.to_string()))?;
     let empty = store.put_json(&serde_json::json!({}), MediaType::EmptyJSON)?;
-    let subject = Descriptor::new(subject.media_type().clone(), subject.size(), subject.digest().clone());
+    let subject = Descriptor::new(
+        subject.media_type().clone(),
+        subject.size(),
+        subject.digest().clone(),
+    );
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MediaType::ImageManifest.to_string(),

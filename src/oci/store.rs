@@ -530,7 +530,10 @@ impl Store {
         let _lock = self.lock()?;
         let mut index = self.index()?;
         for referrer in referrers {
-            if !index.iter().any(|d| ref_name(d).is_none() && d.digest() == referrer.digest()) {
+            if !index
+                .iter()
+                .any(|d| ref_name(d).is_none() && d.digest() == referrer.digest())
+            {
                 index.push(referrer.clone());
             }
         }
@@ -544,7 +547,7 @@ impl Store {
             .index()?
             .into_iter()
             .filter(|d| ref_name(d).is_none())
-            .filter(|d| self.subject_of(&d.digest().to_string()).as_deref() == Some(subject.as_str()))
+            .filter(|d| self.subject_of(d.digest().as_ref()).as_deref() == Some(subject.as_str()))
             .collect())
     }
 
@@ -555,7 +558,10 @@ impl Store {
             subject: Option<Named>,
         }
         let bytes = fs::read(self.path_of(digest)).ok()?;
-        serde_json::from_slice::<Subject>(&bytes).ok()?.subject.map(|s| s.digest)
+        serde_json::from_slice::<Subject>(&bytes)
+            .ok()?
+            .subject
+            .map(|s| s.digest)
     }
 
     /// Drops referrers whose subject no tag reaches any more (their image
@@ -563,7 +569,11 @@ impl Store {
     fn drop_orphan_referrers(&self) -> Result<(), StoreError> {
         let index = self.index()?;
         let mut seen = BTreeSet::new();
-        let mut queue: Vec<Child> = index.iter().filter(|d| ref_name(d).is_some()).map(Child::of).collect();
+        let mut queue: Vec<Child> = index
+            .iter()
+            .filter(|d| ref_name(d).is_some())
+            .map(Child::of)
+            .collect();
         while let Some(child) = queue.pop() {
             if seen.insert(child.digest.clone())
                 && child.may_have_children()
@@ -578,7 +588,7 @@ impl Store {
             .filter(|d| {
                 ref_name(d).is_some()
                     || self
-                        .subject_of(&d.digest().to_string())
+                        .subject_of(d.digest().as_ref())
                         .is_none_or(|subject| seen.contains(&subject))
             })
             .collect();
@@ -617,7 +627,7 @@ impl Store {
     fn write_index(&self, manifests: Vec<Descriptor>) -> Result<(), StoreError> {
         let (mut manifests, mut unnamed): (Vec<Descriptor>, Vec<Descriptor>) =
             manifests.into_iter().partition(|d| ref_name(d).is_some());
-        unnamed.sort_by(|a, b| a.digest().to_string().cmp(&b.digest().to_string()));
+        unnamed.sort_by_key(|d| d.digest().to_string());
         manifests.extend(unnamed);
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
@@ -951,7 +961,9 @@ mod tests {
     /// A one-layer OCI manifest of `text`, stored.
     fn image(store: &Store, text: &str) -> Descriptor {
         let data = layer(store, text);
-        let config = store.put_json(&serde_json::json!({"text": text}), MediaType::ImageConfig).unwrap();
+        let config = store
+            .put_json(&serde_json::json!({"text": text}), MediaType::ImageConfig)
+            .unwrap();
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -969,14 +981,23 @@ mod tests {
         let store = Store::open_existing(dir.path()).unwrap();
         let tag: Tag = "v1".parse().unwrap();
         let old = image(&store, "old");
-        let sbom = crate::oci::build_referrer(&store, &old, "application/spdx+json", &serde_json::json!({"a": 1}))
+        let sbom = crate::oci::build_referrer(
+            &store,
+            &old,
+            "application/spdx+json",
+            &serde_json::json!({"a": 1}),
+        )
+        .unwrap();
+        store
+            .set_refs(vec![(RefName::new("x", &tag), old.clone())])
             .unwrap();
-        store.set_refs(vec![(RefName::new("x", &tag), old.clone())]).unwrap();
         store.add_referrers(std::slice::from_ref(&sbom)).unwrap();
         store.add_referrers(std::slice::from_ref(&sbom)).unwrap();
         // Moving another tag keeps the referrer listed, once, unnamed.
         let other: Tag = "v2".parse().unwrap();
-        store.set_refs(vec![(RefName::new("x", &other), old.clone())]).unwrap();
+        store
+            .set_refs(vec![(RefName::new("x", &other), old.clone())])
+            .unwrap();
         let old_digest: Sha256 = old.digest().to_string().parse().unwrap();
         assert_eq!(store.referrers(&old_digest).unwrap(), vec![sbom.clone()]);
         assert_eq!(store.gc().unwrap().blobs, 0);
@@ -984,10 +1005,16 @@ mod tests {
         // Once no tag names the image, gc drops its referrer and both go.
         let new = image(&store, "new");
         store
-            .set_refs(vec![(RefName::new("x", &tag), new.clone()), (RefName::new("x", &other), new)])
+            .set_refs(vec![
+                (RefName::new("x", &tag), new.clone()),
+                (RefName::new("x", &other), new),
+            ])
             .unwrap();
         let report = store.gc().unwrap();
-        assert!(report.blobs >= 4, "old manifest, config, layer, sbom manifest: {report:?}");
+        assert!(
+            report.blobs >= 4,
+            "old manifest, config, layer, sbom manifest: {report:?}"
+        );
         assert!(store.referrers(&old_digest).unwrap().is_empty());
         assert!(store.index().unwrap().iter().all(|d| ref_name(d).is_some()));
         assert!(store.fsck(false).unwrap().problems.is_empty());

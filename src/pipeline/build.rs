@@ -16,8 +16,8 @@ use super::cell::{AssembleError, CellPlan, ImageLayers, PrepareError, plans_arti
 use super::fetch::{FetchSet, fetch_set};
 use super::publish::{Placement, publish};
 use super::save::{ImageSaver, ImageSource, SaveError};
-use crate::attest;
 use super::write::{LayerSlots, WriteError, WriteOptions, Written, write_recipe};
+use crate::attest;
 use crate::axis::Arch;
 use crate::config::Matrix;
 use crate::context::ContextError;
@@ -367,7 +367,10 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
         .filter_map(|(name, path)| Some((name.to_string(), Sha256::of(&std::fs::read(path).ok()?))))
         .collect();
     let parameters = [
-        ("cell".to_string(), format!("{}:{}", planned.image, planned.tags.tag)),
+        (
+            "cell".to_string(),
+            format!("{}:{}", planned.image, planned.tags.tag),
+        ),
         ("cri".to_string(), planned.cell.cri.to_string()),
         ("kubernetes".to_string(), planned.cell.kube.to_string()),
         ("sealos".to_string(), planned.cell.sealos.to_string()),

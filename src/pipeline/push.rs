@@ -245,7 +245,11 @@ impl<'a> Pusher<'a> {
         for referrer in referrers {
             let digest = referrer.digest().to_string();
             let manifest: ImageManifest = self.store.read_json(&sha(&digest)?).map_err(store_error)?;
-            self.blob(repository, manifest.config().digest().as_ref(), manifest.config().size())?;
+            self.blob(
+                repository,
+                manifest.config().digest().as_ref(),
+                manifest.config().size(),
+            )?;
             for layer in manifest.layers() {
                 self.blob(repository, layer.digest().as_ref(), layer.size())?;
             }
@@ -299,11 +303,21 @@ impl<'a> Pusher<'a> {
             what: format!("the referrers index {repository}:{tag}"),
             message: e.to_string(),
         })?;
-        self.client
-            .put_manifest(self.host(), repository, &tag, &bytes, MediaType::ImageIndex.as_ref())
+        self.client.put_manifest(
+            self.host(),
+            repository,
+            &tag,
+            &bytes,
+            MediaType::ImageIndex.as_ref(),
+        )
     }
 
-    fn manifest_only(&mut self, repository: &str, digest: &str, tags: &[String]) -> Result<(), RegistryError> {
+    fn manifest_only(
+        &mut self,
+        repository: &str,
+        digest: &str,
+        tags: &[String],
+    ) -> Result<(), RegistryError> {
         let manifest: ImageManifest = self.store.read_json(&sha(digest)?).map_err(store_error)?;
         let config = manifest.config();
         self.blob(repository, config.digest().as_ref(), config.size())?;

@@ -134,7 +134,10 @@ pub fn write_recipe(
         && options.store.check_closure(&record.descriptor).is_ok()
     {
         if record.referrers.is_empty()
-            || record.referrers.iter().any(|r| options.store.check_closure(r).is_err())
+            || record
+                .referrers
+                .iter()
+                .any(|r| options.store.check_closure(r).is_err())
         {
             record.referrers = attest(&recipe, &record.descriptor, options)?;
             options.store.put_record("cells", &record_name, &record)?;
@@ -280,21 +283,30 @@ const REPOSITORIES: &str = "registry/docker/registry/v2/repositories/";
 /// The image's SBOM and provenance, stored as referrers of `subject`
 /// (not yet listed in `index.json`). Every placed file is hashed as it is
 /// in the image; saved images are named by their tag links.
-fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> Result<Vec<Descriptor>, WriteError> {
+fn attest(
+    recipe: &Recipe,
+    subject: &Descriptor,
+    options: &WriteOptions<'_>,
+) -> Result<Vec<Descriptor>, WriteError> {
     let store = options.store;
     let invalid = |message: String| StoreError::Invalid {
         path: store.root().join("index.json"),
         message,
     };
-    let digest: Sha256 = subject.digest().to_string().parse().map_err(
-        |e: crate::digest::DigestError| invalid(e.to_string()),
-    )?;
+    let digest: Sha256 = subject
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(|e: crate::digest::DigestError| invalid(e.to_string()))?;
     let entries: Vec<(&str, &Entry)> = recipe.context.entries().collect();
     let files = entries
         .par_iter()
-        .filter(|(_, entry)| entry.origin != Origin::Registry && !matches!(entry.content, Content::Symlink(_)))
+        .filter(|(_, entry)| {
+            entry.origin != Origin::Registry && !matches!(entry.content, Content::Symlink(_))
+        })
         .map(|(path, entry)| {
-            let (sha256, sha1) = file_digests(entry).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
+            let (sha256, sha1) =
+                file_digests(entry).map_err(|e| StoreError::io(format!("reading {path}"), e))?;
             let component = match &entry.origin {
                 Origin::Artifact(name) => Some(name.clone()),
                 _ => None,
@@ -309,7 +321,9 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
         .collect::<Result<Vec<_>, StoreError>>()?;
     let mut images = Vec::new();
     for (path, entry) in &entries {
-        let Some(rest) = path.strip_prefix(REPOSITORIES) else { continue };
+        let Some(rest) = path.strip_prefix(REPOSITORIES) else {
+            continue;
+        };
         let Some((repository, tag)) = rest
             .strip_suffix("/current/link")
             .and_then(|r| r.split_once("/_manifests/tags/"))
@@ -320,9 +334,10 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
         Context::open(entry)
             .and_then(|mut r| std::io::Read::read_to_string(&mut r, &mut text))
             .map_err(|e| StoreError::io(format!("reading {path}"), e))?;
-        let digest = text.trim().parse().map_err(|e: crate::digest::DigestError| {
-            invalid(format!("{path}: {e}"))
-        })?;
+        let digest = text
+            .trim()
+            .parse()
+            .map_err(|e: crate::digest::DigestError| invalid(format!("{path}: {e}")))?;
         // The image list's own reference (with its registry host) when
         // one names this repository and tag.
         let saved = format!("{repository}:{tag}");
@@ -332,10 +347,7 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
             .find(|image| **image == saved || image.ends_with(&format!("/{saved}")))
             .cloned()
             .unwrap_or(saved);
-        images.push(attest::SavedImage {
-            reference,
-            digest,
-        });
+        images.push(attest::SavedImage { reference, digest });
     }
     let facts = attest::Facts {
         image: &recipe.image,
@@ -349,7 +361,12 @@ fn attest(recipe: &Recipe, subject: &Descriptor, options: &WriteOptions<'_>) -> 
     };
     Ok(vec![
         build_referrer(store, subject, attest::SPDX_MEDIA_TYPE, &attest::spdx(&facts))?,
-        build_referrer(store, subject, attest::IN_TOTO_MEDIA_TYPE, &attest::provenance(&facts))?,
+        build_referrer(
+            store,
+            subject,
+            attest::IN_TOTO_MEDIA_TYPE,
+            &attest::provenance(&facts),
+        )?,
     ])
 }
 
