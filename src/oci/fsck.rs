@@ -226,6 +226,8 @@ impl Store {
             .flat_map(|p| p.refs.iter().cloned())
             .collect();
         self.drop_refs(&drop)?;
+        // Referrers of images no tag names now would keep the damage reachable.
+        self.drop_orphan_referrers()?;
         report.dropped_refs = drop.into_iter().collect();
         for kind in ["layers", "cells"] {
             self.drop_records(kind, &bad);

@@ -566,7 +566,7 @@ impl Store {
 
     /// Drops referrers whose subject no tag reaches any more (their image
     /// was replaced), so gc can delete both. The caller holds the lock.
-    fn drop_orphan_referrers(&self) -> Result<(), StoreError> {
+    pub(crate) fn drop_orphan_referrers(&self) -> Result<(), StoreError> {
         let index = self.index()?;
         let mut seen = BTreeSet::new();
         let mut queue: Vec<Child> = index
