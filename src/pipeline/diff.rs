@@ -175,6 +175,13 @@ fn account(matrix: &Matrix, all: &[Candidate<'_>], image: &str, tag: &str) -> Un
     }
 }
 
+/// `sha256-<64 hex>`: the OCI 1.1 referrers fallback tag `matrix push`
+/// writes beside an image (its SBOM and provenance), not an image tag.
+fn is_referrers_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl ImageDiff {
     /// Planned against published tag sets of one repository.
     pub fn compare(
@@ -190,7 +197,11 @@ impl ImageDiff {
             planned: planned.len(),
             published: published.len(),
             missing: planned.difference(published).cloned().collect(),
-            unexpected: published.difference(planned).cloned().collect(),
+            unexpected: published
+                .difference(planned)
+                .filter(|tag| !is_referrers_tag(tag))
+                .cloned()
+                .collect(),
             stale,
             missing_groups: Vec::new(),
             unexpected_notes: Vec::new(),
@@ -327,6 +338,23 @@ pub fn missing_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referrers_fallback_tags_are_not_unexpected_images() {
+        let fallback = format!("sha256-{}", "a".repeat(64));
+        let planned: BTreeSet<String> = ["v1.24.4-4.2.1".to_string()].into();
+        let published: BTreeSet<String> =
+            ["v1.24.4-4.2.1".to_string(), fallback, "v1.0.0".to_string()].into();
+        let diff = ImageDiff::compare(
+            "kubernetes",
+            "labring/kubernetes".into(),
+            &planned,
+            &published,
+            Vec::new(),
+        );
+        assert_eq!(diff.unexpected, ["v1.0.0"]);
+        assert!(!is_referrers_tag("sha256-abc"));
+    }
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| s.to_string()).collect()
