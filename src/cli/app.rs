@@ -148,7 +148,7 @@ pub struct PushArgs {
     json: bool,
 }
 
-fn parse_pair(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_pair(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| "write NAME=VALUE".to_string())
@@ -174,8 +174,13 @@ pub fn run_config(command: &ConfigCommand) -> Outcome {
 }
 
 fn plan(args: &AppPlanArgs) -> Outcome {
-    let entries = matrix::app::list(&args.root, &args.names)?;
-    if args.json {
+    plan_in(&args.root, &args.names, args.json)
+}
+
+/// Lists NAME x VERSION x ARCH under `root` (applications or container images).
+pub(super) fn plan_in(root: &std::path::Path, names: &[String], json: bool) -> Outcome {
+    let entries = matrix::app::list(root, names)?;
+    if json {
         print_json(&entries)?;
     } else {
         let rows: Vec<Vec<String>> = entries
@@ -199,6 +204,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
         PathBuf::from(match kind {
             AppKind::App => "applications",
             AppKind::Config => "config",
+            AppKind::Docker => "dockerimages",
         })
     });
     let client = args.access.client()?;
@@ -306,7 +312,7 @@ fn inspect(args: &FolderArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn push(args: &PushArgs) -> Outcome {
+pub(super) fn push(args: &PushArgs) -> Outcome {
     let to = target(&args.to)?;
     let store = Store::open_existing(&args.from)?;
     let index: matrix::Tag = args.version.parse()?;
@@ -328,7 +334,7 @@ fn push(args: &PushArgs) -> Outcome {
     // Arches build_arch left out are simply not in the store.
     if pushed.is_empty() {
         return Err(UsageError(format!(
-            "{}:{} is not built in {}; run `matrix app build` first",
+            "{}:{} is not built in {}; build it first (`matrix app|config|docker build`)",
             args.name,
             args.version,
             args.from.display()
