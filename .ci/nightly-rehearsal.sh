@@ -9,12 +9,12 @@
 # what was pushed; then a second run must build and push nothing.
 #
 # Usage: bash .ci/nightly-rehearsal.sh   (MATRIX_BIN=path/to/matrix to pick
-# the binary; default target/debug/matrix, built if missing)
+# the binary; default $CARGO_TARGET_DIR (else target)/debug/matrix, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-matrix_bin=${MATRIX_BIN:-$repo/target/debug/matrix}
+matrix_bin=${MATRIX_BIN:-${CARGO_TARGET_DIR:-$repo/target}/debug/matrix}
 if [ ! -x "$matrix_bin" ]; then
   cargo build --locked --quiet
 fi

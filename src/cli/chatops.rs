@@ -13,7 +13,8 @@ use super::{Outcome, UsageError};
 /// `matrix chatops ...`.
 #[derive(Debug, Subcommand)]
 pub enum ChatopsCommand {
-    /// Read a comment on stdin; print `kind=`, `name=`, `version=` lines
+    /// Read a comment on stdin; print `kind=` and `name=`, `version=` (or
+    /// `args=` for k8s selections) lines
     /// (for $GITHUB_OUTPUT) or JSON. Exit 2 when it is not a safe command.
     Parse(ParseArgs),
 }
@@ -44,11 +45,12 @@ pub fn run(command: &ChatopsCommand) -> Outcome {
     if args.json {
         print_json(&parsed)?;
     } else {
-        let kind = match parsed.kind {
-            matrix::chatops::Kind::Apps => "apps",
-            matrix::chatops::Kind::Configs => "configs",
-        };
-        println!("kind={kind}\nname={}\nversion={}", parsed.name, parsed.version);
+        let kind = parsed.kind.word();
+        if parsed.kind.is_selection() {
+            println!("kind={kind}\nargs={}", parsed.args.join(" "));
+        } else {
+            println!("kind={kind}\nname={}\nversion={}", parsed.name, parsed.version);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
