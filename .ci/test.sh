@@ -7,9 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci buildah:buildah busybox:busybox-static qemu-aarch64-static:qemu-user-static shellcheck:shellcheck jq:jq curl:curl node:nodejs npm:npm chromium:chromium; do
+for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck jq:jq curl:curl node:nodejs npm:npm chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
+# The container-image test's base needs a static busybox, not just any.
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
