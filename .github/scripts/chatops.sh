@@ -9,13 +9,17 @@
 #
 # Environment: MATRIX (the binary), GITHUB_OUTPUT, REGISTRY_AUTH_FILE,
 # GH_TOKEN, APPS_TARGET (default: the first `publish` target), WORK (where
-# the step files go, default .).
+# the step files go, default .), OUT (the OCI layout, default out/oci),
+# BUILD_FLAGS (the operator's extra build flags, e.g. the rehearsal's
+# offline sources; never from the comment).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 matrix=${MATRIX:-matrix}
 output=${GITHUB_OUTPUT:-/dev/null}
 work=${WORK:-.}
+out=${OUT:-out/oci}
+read -r -a flags <<<"${BUILD_FLAGS:-}"
 
 # A k8s selection must be planned: each tag word is explained, and one
 # that is not planned stops the build with explain's reason (the answer
@@ -52,16 +56,16 @@ case ${1:-} in
           configs) noun=(config) ; arch=() ;;
           dockerimages) noun=(docker) ; arch=() ;;
         esac
-        "$matrix" "${noun[@]}" build "${NAME:?}" "${VERSION:?}" "${arch[@]}" --json >"$work/build.json"
-        "$matrix" "${noun[@]}" push "$NAME" "$VERSION" --to "$target" --json >"$work/push.json"
+        "$matrix" "${noun[@]}" build "${NAME:?}" "${VERSION:?}" "${arch[@]}" "${flags[@]}" --out "$out" --json >"$work/build.json"
+        "$matrix" "${noun[@]}" push "$NAME" "$VERSION" --from "$out" --to "$target" --json >"$work/push.json"
         ;;
       k8s | docker_k8s)
         # ARGS holds only words `matrix chatops parse` let through
         # ([A-Za-z0-9._-] and --kube/--sealos/--cri/--arch): split on purpose.
         read -r -a selection <<<"${ARGS:?}"
         check_planned "${selection[@]}"
-        "$matrix" build "${selection[@]}" --json >"$work/build.json"
-        "$matrix" push "${selection[@]}" --to "$target" --json >"$work/push.json"
+        "$matrix" build "${selection[@]}" "${flags[@]}" --out "$out" --json >"$work/build.json"
+        "$matrix" push "${selection[@]}" --from "$out" --to "$target" --json >"$work/push.json"
         "$matrix" verify "${selection[@]}" --registry "$target" --json >"$work/verify.json"
         ;;
       *) echo "unknown kind $KIND" >&2; exit 2 ;;
@@ -96,7 +100,7 @@ case ${1:-} in
     fi
     ;;
   *)
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2
     ;;
 esac
