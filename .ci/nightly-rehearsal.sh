@@ -205,6 +205,12 @@ if command -v buildah >/dev/null && [ -x /bin/busybox ]; then
     --arch amd64 --build-arg "BASE=$base" --insecure
   grep -q "busybox-demo:1.0.0" "$work/chat/answer.md" || { echo "FAIL: no dockerimages answer" >&2; cat "$work/chat/build.err" >&2; exit 1; }
   skopeo inspect --tls-verify=false "docker://$primary/busybox-demo:1.0.0" | jq -r '"read back: \(.Architecture) \(.Digest)"'
+
+  echo "== the rebuild schedule"
+  printf '# rehearsal\ndockerimages busybox-demo 2.0.0\n' >"$work/schedule.txt"
+  SCHEDULE="$work/schedule.txt" APPS_TARGET=$primary WORK="$work" OUT="$work/chat-oci" MATRIX=$matrix_bin \
+    BUILD_FLAGS="--arch amd64 --build-arg BASE=$base --insecure" bash .github/scripts/chatops.sh schedule
+  skopeo inspect --tls-verify=false "docker://$primary/busybox-demo:2.0.0" | jq -r '"scheduled rebuild read back: \(.Architecture) \(.Digest)"'
 else
   echo "== chatops: dockerimages skipped (needs buildah and busybox-static)"
 fi

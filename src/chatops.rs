@@ -230,6 +230,35 @@ pub fn parse(body: &str, title: Option<&str>) -> Result<Command, ChatopsError> {
     Ok(command)
 }
 
+/// Reads a rebuild schedule (`schedule.txt`): one `KIND NAME VERSION` a
+/// line, KIND one of `apps`, `configs`, `dockerimages`, `hosted`, with the
+/// comment grammar; blank lines and `#` comments are skipped. The nightly
+/// workflow rebuilds and pushes each (for `latest`-style images whose
+/// inputs move without a new version).
+pub fn schedule(text: &str) -> Result<Vec<Command>, ChatopsError> {
+    let mut commands = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((first, rest)) = words.split_first() else {
+            continue;
+        };
+        if first.starts_with('#') {
+            continue;
+        }
+        let kind = Kind::ALL
+            .iter()
+            .map(|(_, kind)| *kind)
+            .find(|kind| !kind.is_selection() && kind.word() == *first)
+            .ok_or_else(|| ChatopsError::Unknown {
+                line: line_no,
+                word: first.escape_default().to_string(),
+            })?;
+        commands.push(named(line_no, kind.word(), kind, rest)?);
+    }
+    Ok(commands)
+}
+
 fn unsafe_word(line: usize, what: &'static str, value: &str) -> ChatopsError {
     ChatopsError::Unsafe {
         line,
@@ -383,6 +412,28 @@ mod tests {
         ));
         let long = format!("/imagebuild_apps {} v1", "a".repeat(129));
         assert!(parse(&long, None).is_err());
+    }
+
+    #[test]
+    fn the_schedule_has_one_image_a_line_in_the_same_grammar() {
+        let read =
+            schedule("# nightly rebuilds\n\napps busybox-app latest\ndockerimages busybox-demo latest\n")
+                .unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[1].kind, Kind::Dockerimages);
+        assert_eq!(read[1].name, "busybox-demo");
+        assert!(matches!(
+            schedule("k8s v1.27 x"),
+            Err(ChatopsError::Unknown { line: 1, .. })
+        ));
+        assert!(matches!(
+            schedule("apps a\n"),
+            Err(ChatopsError::Arguments { line: 1, .. })
+        ));
+        assert!(matches!(
+            schedule("\napps a $(id)"),
+            Err(ChatopsError::Unsafe { line: 2, .. })
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #   chatops.sh parse    parse $COMMENT (with $TITLE) into kind/name/version (or args) outputs
 #   chatops.sh build    build what $KIND names ($NAME $VERSION, or $ARGS), push it and verify it
 #   chatops.sh answer   comment the tags and digests (or the failure) on $ISSUE
+#   chatops.sh schedule build and push every line of schedule.txt (nightly)
 #
 # Environment: MATRIX (the binary), GITHUB_OUTPUT, REGISTRY_AUTH_FILE,
 # GH_TOKEN, APPS_TARGET (default: the first `publish` target), WORK (where
@@ -71,6 +72,16 @@ case ${1:-} in
       *) echo "unknown kind $KIND" >&2; exit 2 ;;
     esac
     ;;
+  schedule)
+    # Lines `matrix chatops schedule` checked: KIND NAME VERSION, safe words.
+    "$matrix" chatops schedule "${SCHEDULE:-schedule.txt}" >"$work/scheduled.txt"
+    failed=0
+    while read -r kind name version; do
+      echo "== $kind $name $version"
+      KIND=$kind NAME=$name VERSION=$version bash "$0" build || failed=$((failed + 1))
+    done <"$work/scheduled.txt"
+    [ "$failed" -eq 0 ] || { echo "::error::$failed scheduled rebuilds failed"; exit 1; }
+    ;;
   answer)
     {
       if [ "${OUTCOME:-}" = "success" ] && [ -f "$work/push.json" ]; then
@@ -100,7 +111,7 @@ case ${1:-} in
     fi
     ;;
   *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,17p' "$0" >&2
     exit 2
     ;;
 esac
