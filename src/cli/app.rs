@@ -95,6 +95,10 @@ pub struct BuildArgs {
     /// Leave registry/ empty.
     #[arg(long)]
     skip_images: bool,
+    /// Which platforms of each listed image registry/ holds: `current`
+    /// (the image's own) or `all` (the index and every built platform).
+    #[arg(long, default_value = "current")]
+    save_platforms: matrix::pipeline::SavePlatforms,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print JSON.
@@ -234,6 +238,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
         compression: args.compression.compression,
         epoch: source_date_epoch(),
         images,
+        save_platforms: args.save_platforms,
     };
     let report = app_build(request, Terminal.stage("build", 0).as_ref())?;
     if args.json {

@@ -49,7 +49,7 @@ pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, 
 pub use report_html::html as report_html;
 pub use save::{
     BaseDefect, BaseImage, BaseLayer, ImageSaver, ImageSource, Puller, REGISTRY_ROOT, RegistrySaver,
-    SaveError,
+    SaveError, SavePlatforms,
 };
 pub use select::{MissingFrom, SelectError, select};
 pub use sync::{SyncReport, sync};

@@ -1,0 +1,113 @@
+//! `--save-platforms all`: `registry/` holds each listed image's index as
+//! published and every built platform's manifest and blobs, so a real
+//! docker-registry serving it gives a mixed-arch cluster the right one.
+
+mod common;
+
+use common::registry::Registry;
+use common::{Workspace, copy_dir, stderr, stdout, tool, unpack};
+
+#[test]
+fn an_app_saved_for_all_platforms_serves_both_from_its_registry() {
+    let ws = Workspace::new(|t| t);
+    copy_dir(
+        &common::repo().join("applications"),
+        &ws.path().join("applications"),
+    );
+    let listed = ws.run(&[
+        "app",
+        "images",
+        "applications/web-demo/1.0.0",
+        "--stand-ins",
+        "images",
+    ]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let built = ws.run(&[
+        "app",
+        "build",
+        "web-demo",
+        "1.0.0",
+        "--arch",
+        "amd64",
+        "--image-layout",
+        "images",
+        "--cache",
+        "cache",
+        "--save-platforms",
+        "all",
+    ]);
+    assert!(built.status.success(), "{}\n{}", stdout(&built), stderr(&built));
+    let rootfs = unpack(
+        &ws.path().join("out/oci"),
+        "web-demo:1.0.0-amd64",
+        &ws.path().join("unpacked"),
+    );
+    let served = Registry::serve_dir(&rootfs.join("registry"));
+    for image in [
+        "library/nginx:1.25.4",
+        "library/redis:7.2.4",
+        "library/busybox:1.36",
+    ] {
+        let reference = format!("docker://{}/{image}", served.host());
+        let raw: serde_json::Value = serde_json::from_str(&tool(
+            "skopeo",
+            &["inspect", "--tls-verify=false", "--raw", &reference],
+        ))
+        .unwrap();
+        let platforms: Vec<&str> = raw["manifests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{image}: the tag names an index: {raw}"))
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .collect();
+        assert_eq!(platforms, ["amd64", "arm64"], "{image}");
+        for arch in ["amd64", "arm64"] {
+            let info: serde_json::Value = serde_json::from_str(&tool(
+                "skopeo",
+                &[
+                    "inspect",
+                    "--tls-verify=false",
+                    "--override-arch",
+                    arch,
+                    &reference,
+                ],
+            ))
+            .unwrap();
+            assert_eq!(info["Architecture"], arch, "{image}");
+        }
+    }
+
+    // The default stays one platform: the tag names the image's manifest.
+    let current = ws.run(&[
+        "app",
+        "build",
+        "web-demo",
+        "1.0.0",
+        "--arch",
+        "amd64",
+        "--image-layout",
+        "images",
+        "--cache",
+        "cache",
+        "--out",
+        "current",
+    ]);
+    assert!(current.status.success(), "{}", stderr(&current));
+    let rootfs = unpack(
+        &ws.path().join("current"),
+        "web-demo:1.0.0-amd64",
+        &ws.path().join("one"),
+    );
+    let served = Registry::serve_dir(&rootfs.join("registry"));
+    let raw: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{}/library/nginx:1.25.4", served.host()),
+        ],
+    ))
+    .unwrap();
+    assert!(raw["layers"].is_array(), "{raw}");
+}
