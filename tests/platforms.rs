@@ -111,3 +111,60 @@ fn an_app_saved_for_all_platforms_serves_both_from_its_registry() {
     .unwrap();
     assert!(raw["layers"].is_array(), "{raw}");
 }
+
+/// A rootfs cell with `--save-platforms all` passes `matrix verify`, which
+/// follows the index to each platform; a platform's blob removed from
+/// `registry/` is a defect named with its platform.
+#[test]
+fn a_rootfs_image_saved_for_all_platforms_passes_verify() {
+    const TAG: &str = "v1.24.4-4.2.1-amd64";
+    // Stand-ins of both arches; the amd64 cell alone is built.
+    let ws = Workspace::new(|t| t)
+        .with_contexts()
+        .with_stand_ins("v1.24.4-4.2.1");
+    let images = ws.path().join("mirror/images").display().to_string();
+    ws.build(
+        TAG,
+        "out/oci",
+        &[
+            "--image-layout",
+            &images,
+            "--save-platforms",
+            "all",
+            "--cri",
+            "containerd",
+        ],
+    );
+    let out = ws.run(&[
+        "verify",
+        TAG,
+        "--cri",
+        "containerd",
+        "--from",
+        "out/oci",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], 1, "{report}");
+
+    let rootfs = unpack(
+        &ws.path().join("out/oci"),
+        "kubernetes:v1.24.4-4.2.1-amd64",
+        &ws.path().join("unpacked"),
+    );
+    let served = Registry::serve_dir(&rootfs.join("registry"));
+    let reference = format!("docker://{}/pause:3.7", served.host());
+    let info: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--override-arch",
+            "arm64",
+            &reference,
+        ],
+    ))
+    .unwrap();
+    assert_eq!(info["Architecture"], "arm64");
+}
