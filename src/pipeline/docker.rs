@@ -218,8 +218,7 @@ fn qemu_name(arch: Arch) -> &'static str {
 /// arch to execute).
 pub fn has_run(dockerfile: &str) -> bool {
     dockerfile.lines().any(|line| {
-        line.trim_start()
-            .split_whitespace()
+        line.split_whitespace()
             .next()
             .is_some_and(|word| word.eq_ignore_ascii_case("RUN"))
     })
