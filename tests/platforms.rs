@@ -167,4 +167,43 @@ fn a_rootfs_image_saved_for_all_platforms_passes_verify() {
     ))
     .unwrap();
     assert_eq!(info["Architecture"], "arm64");
+
+    // The arm64 manifest of pause removed from registry/ (repacked with
+    // umoci): verify names the image and the platform.
+    let registry = rootfs.join("registry/docker/registry/v2");
+    let tag = registry.join("repositories/pause/_manifests/tags/3.7/current/link");
+    let blob = |digest: &str| {
+        let hex = digest.trim().trim_start_matches("sha256:").to_string();
+        registry.join(format!("blobs/sha256/{}/{hex}/data", &hex[..2]))
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&std::fs::read_to_string(&tag).unwrap())).unwrap())
+            .unwrap();
+    let arm = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(blob(&arm)).unwrap();
+    let image = format!(
+        "{}:kubernetes:v1.24.4-4.2.1-amd64",
+        ws.path().join("out/oci").display()
+    );
+    tool(
+        "umoci",
+        &[
+            "repack",
+            "--image",
+            &image,
+            &ws.path().join("unpacked").display().to_string(),
+        ],
+    );
+    let out = ws.run(&["verify", TAG, "--cri", "containerd", "--from", "out/oci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("pause") && said.contains("linux/arm64"), "{said}");
 }
