@@ -111,14 +111,21 @@ pub enum SavePlatforms {
     All,
 }
 
+/// A `--save-platforms` value that is neither `current` nor `all`.
+#[derive(Debug, Clone, Error)]
+#[error("`{0}`: use current or all")]
+pub struct SavePlatformsError(String);
+
+crate::error::fault!(bad_input: SavePlatformsError);
+
 impl std::str::FromStr for SavePlatforms {
-    type Err = String;
+    type Err = SavePlatformsError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "current" => Ok(SavePlatforms::Current),
             "all" => Ok(SavePlatforms::All),
-            _ => Err(format!("`{}`: use current or all", text.escape_default())),
+            _ => Err(SavePlatformsError(text.escape_default().to_string())),
         }
     }
 }

@@ -391,18 +391,28 @@ fn registry_blob<'f>(files: &'f ImageFiles, digest: &str) -> Result<&'f FileInfo
     }
 }
 
-/// A manifest or index saved in `registry/`, parsed; why not, in words.
-fn saved_document(files: &ImageFiles, digest: &str) -> Result<Document, String> {
-    let saved = registry_blob(files, digest).map_err(|defect| defect.to_string())?;
-    match saved
+/// Why a manifest or index saved in `registry/` cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum SavedDefect {
+    /// Its blob is missing or does not hash to its digest.
+    #[error(transparent)]
+    Blob(#[from] BlobDefect),
+    /// It does not parse as a manifest or index.
+    #[error(transparent)]
+    Document(#[from] crate::oci::DocumentError),
+    /// It is not text.
+    #[error("manifest {0} is not JSON")]
+    NotJson(String),
+}
+
+/// A manifest or index saved in `registry/`, parsed.
+fn saved_document(files: &ImageFiles, digest: &str) -> Result<Document, SavedDefect> {
+    let saved = registry_blob(files, digest)?;
+    let bytes = saved
         .text
         .as_ref()
-        .map(|bytes| Document::parse(&format!("manifest {digest}"), bytes, None))
-    {
-        Some(Ok(document)) => Ok(document),
-        Some(Err(error)) => Err(error.to_string()),
-        None => Err(format!("manifest {digest} is not JSON")),
-    }
+        .ok_or_else(|| SavedDefect::NotJson(digest.to_string()))?;
+    Ok(Document::parse(&format!("manifest {digest}"), bytes, None)?)
 }
 
 /// One platform's saved manifest: its config is for `arch` and every
@@ -468,8 +478,8 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
                 check_platform(files, &repo, &manifest, &expect.arch, &problem, defects);
                 continue;
             }
-            Err(message) => {
-                defects.push(problem(message));
+            Err(defect) => {
+                defects.push(problem(defect.to_string()));
                 continue;
             }
         };
@@ -490,7 +500,7 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
                 Ok(Document::Index(_)) => defects.push(problem(format!(
                     "the linux/{arch} entry {digest} of its index is another index"
                 ))),
-                Err(message) => defects.push(problem(format!("linux/{arch}: {message}"))),
+                Err(defect) => defects.push(problem(format!("linux/{arch}: {defect}"))),
             }
         }
         if !own {
