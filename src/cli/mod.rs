@@ -147,6 +147,15 @@ enum Command {
 /// Parses arguments, runs the command, prints the error chain once and
 /// picks the exit code.
 pub fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes
+    // away (`matrix plan | head`): Rust ignores SIGPIPE, which turns every
+    // later print into a panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any
+    // thread starts; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging();
     let result = match &cli.command {
