@@ -247,6 +247,8 @@ pub enum AppKind {
     App,
     /// `config/`.
     Config,
+    /// `dockerimages/`: plain container images built by buildah.
+    Docker,
 }
 
 impl AppKind {
@@ -254,12 +256,14 @@ impl AppKind {
         match self {
             AppKind::App => "application",
             AppKind::Config => "config",
+            AppKind::Docker => "container image",
         }
     }
 }
 
 /// The version folder of an application (`latest/` when the version has
-/// none, as labring's pipeline does); config images have no fallback.
+/// none, as labring's pipeline does, for applications and container
+/// images); config images have no fallback.
 pub fn folder(root: &Path, kind: AppKind, name: &str, version: &str) -> Result<PathBuf, AppError> {
     let safe = |s: &str| {
         !s.is_empty()
@@ -297,7 +301,7 @@ pub fn folder(root: &Path, kind: AppKind, name: &str, version: &str) -> Result<P
         return Ok(exact);
     }
     let latest = root.join(name).join("latest");
-    if kind == AppKind::App && latest.is_dir() {
+    if kind != AppKind::Config && latest.is_dir() {
         return Ok(latest);
     }
     Err(not_found("create the folder, or pick one of the versions it has"))
@@ -454,14 +458,14 @@ fn inside_text(path: &str) -> Option<String> {
 }
 
 /// The last `n` lines of a text.
-fn tail(text: &str, n: usize) -> String {
+pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Runs a command in `dir` with a time limit (coreutils `timeout`, which
 /// also kills what it started); its combined output and how it ended.
-fn run_bounded(
+pub fn run_bounded(
     dir: &Path,
     argv: &[String],
     env: &BTreeMap<String, String>,
