@@ -144,11 +144,61 @@ pub fn with_retries<T, E>(
     }
 }
 
-/// Removes `user:password@` from a URL so it can be shown.
+/// A URL or address as the user gave it (mirror, registry, source, COPY
+/// URL), which may carry `user:password@`. `Display` and `Debug` show it
+/// redacted, so it can go into errors, progress and log lines as it is;
+/// only [`SecretUrl::expose`] gives the credentials, for the request itself.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps what the user gave.
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(url.into())
+    }
+
+    /// The URL with its credentials, for the request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(url: &str) -> Self {
+        SecretUrl::new(url)
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(url: String) -> Self {
+        SecretUrl(url)
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({:?})", redact(&self.0))
+    }
+}
+
+/// Removes userinfo from a URL or address so it can be shown: everything
+/// in the authority (after `scheme://`, before the first `/`, `?` or `#`)
+/// up to its *last* `@` becomes `***`, so a password holding `@` leaks
+/// nothing. Works without a scheme too (`user:pw@host/ns`); a digest
+/// (`name@sha256:...`) is not userinfo.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+    let start = url.find("://").map_or(0, |scheme| scheme + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) if !rest[at + 1..].starts_with("sha256:") => {
+            format!("{}***@{}", &url[..start], &rest[at + 1..])
         }
         _ => url.to_string(),
     }
@@ -180,6 +230,12 @@ mod tests {
     fn credentials_are_hidden() {
         assert_eq!(redact("https://user:secret@host/path"), "https://***@host/path");
         assert_eq!(redact("https://host/p@th"), "https://host/p@th");
+        assert_eq!(redact("https://u:p@ss@host/x"), "https://***@host/x");
+        assert_eq!(redact("u:p@ss@host:5000/ns"), "***@host:5000/ns");
+        assert_eq!(redact("pause@sha256:abc"), "pause@sha256:abc");
+        let url = SecretUrl::new("https://u:s3cr@t@host/x");
+        assert!(!format!("{url} {url:?}").contains("s3cr"));
+        assert_eq!(url.expose(), "https://u:s3cr@t@host/x");
     }
 
     #[test]

@@ -730,3 +730,49 @@ fn layout_files_follow_the_umask() {
         assert_eq!(mode, expected, "{}", file.display());
     }
 }
+
+// Round two (issue 21).
+
+/// A password holding `@`, so redaction that cuts at the first `@` leaks.
+const SECRET: &str = "hunter2@tail";
+
+fn assert_unprinted(output: &Output) {
+    let all = format!("{}{}", stdout(output), stderr(output));
+    assert!(
+        !all.contains("hunter2") && !all.contains("@tail"),
+        "secret printed:\n{all}"
+    );
+}
+
+#[test]
+fn secrets_in_urls_are_never_printed() {
+    let ws = Workspace::new(|t| t);
+    // Malformed arguments are parsed by the command, not echoed by clap.
+    let bad = [
+        vec!["fetch", TAG, "--mirror", "ftp://u:hunter2@tail@host/x"],
+        vec!["push", TAG, "--to", "https://u:hunter2@tail@127.0.0.1:1/ns"],
+        vec!["diff", "--registry", "http://u:hunter2@tail@127.0.0.1:1/ns"],
+        vec!["versions", "--refresh", "--source", "u:hunter2@tail@127.0.0.1:1/kube", "--dry-run"],
+    ];
+    for args in bad {
+        let output = ws.run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("***@"), "{args:?}: {}", stderr(&output));
+        assert_unprinted(&output);
+    }
+    // A mirror that keeps failing: every retry and failure line, at every
+    // log level, names the URL without its password.
+    let flaky = Scripted::start(|_| (503, vec![("Retry-After".into(), "0".into())], String::new()));
+    let mirror = format!("http://u:{SECRET}@{}/mirror", flaky.host());
+    let ws = Workspace::new(|t| t).with_contexts();
+    let mut args = vec!["fetch", TAG, "--mirror", &mirror];
+    args.extend_from_slice(&ONE_CELL);
+    let dir = ws.path().to_path_buf();
+    let cache = dir.join("cache");
+    let cache = cache.to_str().unwrap();
+    args.extend_from_slice(&["--cache", cache]);
+    let output = run_env(&dir, &args, &[("RUST_LOG", "trace")]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(flaky.requests() > 1, "the mirror was asked");
+    assert_unprinted(&output);
+}

@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek, Write};
 
 use crate::digest::{HashingWriter, Sha256};
 use crate::net::{Failed, Retryable, Step, is_retryable, retry_after, with_retries};
-pub use crate::net::{RetryPolicy, plain_error, redact};
+pub use crate::net::{RetryPolicy, SecretUrl, plain_error, redact};
 use crate::progress::{Event, Reporter};
 
 /// Why a transfer failed for good.
@@ -136,12 +136,14 @@ fn copy_reporting(
 /// Fetches a small text (a checksum file), with the same retries.
 pub fn get_text(
     client: &reqwest::blocking::Client,
-    url: &str,
+    url: &SecretUrl,
     policy: RetryPolicy,
     reporter: &dyn Reporter,
 ) -> Result<String, TransportError> {
     let mut temp = tempfile::tempfile().map_err(|e| TransportError::Network(e.to_string()))?;
-    let (_, size) = download(client, url, &mut temp, policy, url, reporter)?;
+    // The task names the URL in progress and retry lines: redacted.
+    let task = url.to_string();
+    let (_, size) = download(client, url.expose(), &mut temp, policy, &task, reporter)?;
     if size > 4 * 1024 * 1024 {
         return Err(TransportError::Network(format!("checksum file is {size} bytes")));
     }
