@@ -776,3 +776,47 @@ fn secrets_in_urls_are_never_printed() {
     assert!(flaky.requests() > 1, "the mirror was asked");
     assert_unprinted(&output);
 }
+
+#[test]
+fn build_and_gc_never_delete_what_matrix_did_not_write() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    // `--out` on a foreign non-empty folder is refused before anything is written.
+    std::fs::create_dir(ws.path().join("photos")).unwrap();
+    std::fs::write(ws.path().join("photos/cat.jpg"), "meow").unwrap();
+    let mirror = ws.mirror_url();
+    let mut args = vec!["build", TAG, "--mirror", &mirror, "--cache", "cache", "--out", "photos", "--skip-images"];
+    args.extend_from_slice(&ONE_CELL);
+    let out = ws.run(&args);
+    assert_fails(&out, 2, "photos is not an OCI image layout");
+    let left: Vec<_> = std::fs::read_dir(ws.path().join("photos")).unwrap().flatten().collect();
+    assert_eq!(left.len(), 1, "only cat.jpg stays: {left:?}");
+
+    // A layout whose blobs/sha256 is a link: gc refuses, the files the link
+    // points at stay.
+    build_one(&ws, "out/oci");
+    let outside = ws.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let victim = outside.join("a".repeat(64));
+    std::fs::write(&victim, "not a blob matrix wrote").unwrap();
+    let store = ws.path().join("out/oci");
+    let blobs = store.join("blobs/sha256");
+    // Keep the real blobs aside; put the link in their place.
+    std::fs::rename(&blobs, store.join("blobs/real")).unwrap();
+    std::os::unix::fs::symlink(&outside, &blobs).unwrap();
+    assert_fails(
+        &ws.run(&["gc", "--out", "out/oci"]),
+        2,
+        "`blobs/sha256` is a link",
+    );
+    assert!(victim.is_file(), "gc deleted through the link");
+
+    // A link inside blobs/sha256 named like a digest: the link is not a
+    // blob matrix wrote; neither it nor its target is touched.
+    std::fs::remove_file(&blobs).unwrap();
+    std::fs::rename(store.join("blobs/real"), &blobs).unwrap();
+    let planted = blobs.join("b".repeat(64));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let gc = ws.run(&["gc", "--out", "out/oci", "--json"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(victim.is_file() && planted.symlink_metadata().is_ok());
+}
