@@ -820,3 +820,47 @@ fn build_and_gc_never_delete_what_matrix_did_not_write() {
     assert!(gc.status.success(), "{}", stderr(&gc));
     assert!(victim.is_file() && planted.symlink_metadata().is_ok());
 }
+
+/// Writes `applications/NAME/1.0.0/Kubefile` with `text`.
+fn app_with_kubefile(ws: &Workspace, name: &str, text: &str) -> PathBuf {
+    let dir = ws.path().join("applications").join(name).join("1.0.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Kubefile"), text).unwrap();
+    dir.join("Kubefile")
+}
+
+#[test]
+fn kubefile_and_matrix_files_are_bounded_before_reading() {
+    let ws = Workspace::new(|t| t);
+    // ENV doubling: 40 lines double 16 bytes to 16 TiB without a total.
+    let doubling = format!("FROM scratch\nENV A=0123456789abcdef\n{}", "ENV A=$A$A\n".repeat(40));
+    assert!(doubling.len() < 1000);
+    app_with_kubefile(&ws, "doubling", &doubling);
+    let out = ws.run(&["app", "build", "doubling", "1.0.0", "--skip-images", "--no-run"]);
+    assert_fails(&out, 2, "variables expand to more than 4194304 bytes in all");
+    assert!(stderr(&out).contains("Kubefile:"), "{}", stderr(&out));
+
+    // A 1 MB run of `${` is scanned once, not once per `${`.
+    let run = format!("FROM scratch\nLABEL a={}\nADD x y\n", "${".repeat(500_000));
+    app_with_kubefile(&ws, "dollars", &run);
+    let started = std::time::Instant::now();
+    let out = ws.run(&["app", "build", "dollars", "1.0.0", "--skip-images", "--no-run"]);
+    assert_fails(&out, 2, "unknown instruction `ADD`");
+    assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
+
+    // A huge Kubefile is refused by its size, not read whole.
+    let huge = app_with_kubefile(&ws, "huge", "FROM scratch\n");
+    std::fs::File::options().write(true).open(&huge).unwrap().set_len(1 << 30).unwrap();
+    let out = ws.run(&["app", "build", "huge", "1.0.0", "--skip-images", "--no-run"]);
+    assert_fails(&out, 2, "over the 1048576-byte limit");
+
+    // So are matrix.toml and matrix.lock.
+    for name in ["matrix.toml", "matrix.lock"] {
+        let ws = Workspace::new(|t| t);
+        let path = ws.path().join(name);
+        std::fs::File::options().append(true).open(&path).unwrap().set_len(1 << 30).unwrap();
+        let out = ws.run(&["plan", "--format", "tags"]);
+        assert_fails(&out, 2, "over the 4194304-byte limit");
+        assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    }
+}

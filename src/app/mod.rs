@@ -631,7 +631,16 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         });
     };
     let label = format!("{}/{file_name}", build.folder.display());
-    let text = std::fs::read_to_string(&path).map_err(|e| AppError::io(format!("reading {label}"), e))?;
+    let text = crate::fsutil::read_text_capped(&path, crate::kubefile::MAX_BYTES as u64).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            AppError::Bad {
+                file: label.clone(),
+                message: format!("{e}; a Kubefile is a short text"),
+            }
+        } else {
+            AppError::io(format!("reading {label}"), e)
+        }
+    })?;
     let kubefile = crate::kubefile::parse(&label, &text, &build.build_args)?;
     let tree = tempfile::tempdir().map_err(|e| AppError::io("creating the image tree", e))?;
     let mut config = ImageConfig::default();
