@@ -2,7 +2,8 @@
 # The steps of .github/workflows/apps.yml.
 #
 #   chatops.sh parse    parse $COMMENT (with $TITLE) into kind/name/version outputs
-#   chatops.sh build    build $KIND $NAME $VERSION for both arches and push it
+#   chatops.sh build    build $KIND $NAME $VERSION for both arches (no credentials)
+#   chatops.sh push     push what build wrote (credentials written just before)
 #   chatops.sh answer   comment the tags and digests (or the failure) on $ISSUE
 #
 # Environment: MATRIX (the binary), GITHUB_OUTPUT, REGISTRY_AUTH_FILE,
@@ -18,14 +19,23 @@ case ${1:-} in
     # The comment is hostile input: it reaches matrix on stdin only.
     printf '%s' "${COMMENT:-}" | "$matrix" chatops parse --title "${TITLE:-}" | tee -a "$output"
     ;;
-  build)
-    target=${APPS_TARGET:-$("$matrix" diff --list-targets | head -n 1)}
+  build | push)
     case ${KIND:?} in
       apps) noun=app ;;
       configs) noun=config ;;
       *) echo "unknown kind $KIND" >&2; exit 2 ;;
     esac
-    "$matrix" "$noun" build "${NAME:?}" "${VERSION:?}" --json >app-build.json
+    if [ "$1" = build ]; then
+      # Its own session, so every process init.sh or RUN left behind is
+      # killed with it before credentials are written for the push.
+      status=0
+      setsid --wait "$matrix" "$noun" build "${NAME:?}" "${VERSION:?}" --json >app-build.json &
+      leader=$!
+      wait "$leader" || status=$?
+      kill -KILL -- "-$leader" 2>/dev/null || true
+      exit "$status"
+    fi
+    target=${APPS_TARGET:-$("$matrix" diff --list-targets | head -n 1)}
     "$matrix" "$noun" push "$NAME" "$VERSION" --to "$target" --json >app-push.json
     ;;
   answer)
@@ -43,7 +53,7 @@ case ${1:-} in
     gh issue comment "${ISSUE:?}" --body-file answer.md
     ;;
   *)
-    sed -n '2,10p' "$0" >&2
+    sed -n '2,11p' "$0" >&2
     exit 2
     ;;
 esac
