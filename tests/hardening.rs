@@ -864,3 +864,56 @@ fn kubefile_and_matrix_files_are_bounded_before_reading() {
         assert!(stderr(&out).contains(name), "{}", stderr(&out));
     }
 }
+
+/// Whether a process is gone (or a zombie waiting for its reaper), asked
+/// until `patience` runs out: SIGKILL is delivered asynchronously.
+fn gone(pid: &str, patience: std::time::Duration) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+        if stat.is_empty() || state == Some('Z') {
+            return true;
+        }
+        if started.elapsed() > patience {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn init_sh_children_are_killed_with_it_and_never_hold_the_build() {
+    let ws = Workspace::new(|t| t);
+    let dir = ws.path().join("applications/lingering/1.0.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Kubefile"), "FROM scratch\nCOPY data data\n").unwrap();
+    let pids = ws.path().join("pids");
+    // One child keeps init.sh's output open, one has its own; both would
+    // run for five minutes.
+    std::fs::write(
+        dir.join("init.sh"),
+        format!(
+            "mkdir -p data && echo x > data/x\nsleep 300 &\necho $! >> {p}\n(sleep 300 >/dev/null 2>&1 </dev/null) &\necho $! >> {p}\necho ready\n",
+            p = pids.display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = ws.run(&["app", "build", "lingering", "1.0.0", "--arch", "amd64", "--skip-images"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed().as_secs() < 60, "held for {:?}", started.elapsed());
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    for pid in pids.lines() {
+        assert!(gone(pid, std::time::Duration::from_secs(5)), "{pid} outlived the build");
+    }
+
+    // At the deadline the whole group goes, and the error says so.
+    std::fs::write(dir.join("init.sh"), "sleep 300 & sleep 300\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = ws.run(&[
+        "app", "build", "lingering", "1.0.0", "--arch", "amd64", "--skip-images", "--timeout", "1",
+    ]);
+    assert_fails(&out, 1, "init.sh timed out after 1 s");
+    assert!(started.elapsed().as_secs() < 30, "held for {:?}", started.elapsed());
+}
