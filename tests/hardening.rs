@@ -917,3 +917,29 @@ fn init_sh_children_are_killed_with_it_and_never_hold_the_build() {
     assert_fails(&out, 1, "init.sh timed out after 1 s");
     assert!(started.elapsed().as_secs() < 30, "held for {:?}", started.elapsed());
 }
+
+#[test]
+fn app_scans_never_read_through_links_out_of_the_folder() {
+    let ws = Workspace::new(|t| t);
+    let outside = ws.path().join("host");
+    std::fs::create_dir_all(outside.join("shim")).unwrap();
+    std::fs::write(outside.join("leak.yaml"), "image: 127.0.0.1:1/leak:host-secret\n").unwrap();
+    std::fs::write(outside.join("shim/list"), "127.0.0.1:1/leak:host-secret\n").unwrap();
+    let cases: [(&str, &str, &Path); 4] = [
+        ("manifests", "manifests", &outside),
+        ("shim", "images/shim", &outside.join("shim")),
+        ("values", "charts/web.values.yaml", &outside.join("leak.yaml")),
+        ("ignore", ".sealignore", &outside.join("leak.yaml")),
+    ];
+    for (name, link, target) in cases {
+        let dir = ws.path().join("applications").join(name).join("1.0.0");
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::create_dir_all(dir.join("charts/web/templates")).unwrap();
+        std::fs::write(dir.join("charts/web/Chart.yaml"), "apiVersion: v2\nname: web\nversion: 1.0.0\n").unwrap();
+        std::fs::write(dir.join("Kubefile"), "FROM scratch\n").unwrap();
+        std::os::unix::fs::symlink(target, dir.join(link)).unwrap();
+        let out = ws.run(&["app", "images", dir.to_str().unwrap(), "--json"]);
+        assert_fails(&out, 2, &format!("`{link}` is a symbolic link; it is not followed"));
+        assert!(!stdout(&out).contains("host-secret"), "{name}: {}", stdout(&out));
+    }
+}

@@ -5,7 +5,7 @@
 //! repeats, minus the exact names in `.sealignore`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -69,6 +69,17 @@ fn scan(text: &str, source: &str, found: &mut Vec<ListedImage>, skipped: &mut Ve
     }
 }
 
+/// `root/relative` for reading, refused when it or a folder on the way
+/// is a symbolic link: what the scan reads (charts, values, manifests,
+/// image lists) can become an image reference a registry is asked for, so
+/// nothing is read from outside the application folder.
+fn unlinked(root: &Path, relative: &str) -> Result<PathBuf, AppError> {
+    super::beneath(root, relative, true).map_err(|e| AppError::Bad {
+        file: relative.to_string(),
+        message: e.to_string(),
+    })
+}
+
 fn read_text(path: &Path, label: &str) -> Result<String, AppError> {
     let meta = std::fs::metadata(path).map_err(|e| AppError::io(label, e))?;
     if meta.len() > MAX_FILE {
@@ -117,7 +128,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     // charts/: every sub-folder with a Chart.yaml and every .tgz.
-    let charts = root.join("charts");
+    let charts = unlinked(root, "charts")?;
     if let Ok(entries) = std::fs::read_dir(&charts) {
         let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
@@ -128,13 +139,14 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
             if !is_chart {
                 continue;
             }
+            unlinked(root, &format!("charts/{name}"))?;
             let chart = Chart::load(&path).map_err(|e| AppError::Chart {
                 chart: format!("charts/{name}"),
                 message: e.to_string(),
             })?;
-            let values_file = charts.join(format!("{}.values.yaml", chart.name()));
+            let label = format!("charts/{}.values.yaml", chart.name());
+            let values_file = unlinked(root, &label)?;
             let overrides: Option<Value> = if values_file.is_file() {
-                let label = format!("charts/{}.values.yaml", chart.name());
                 let text = read_text(&values_file, &label)?;
                 Some(
                     crate::gotmpl::from_yaml(&text, true)
@@ -158,7 +170,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
         }
     }
     // manifests/: .yaml, .yml, .tmpl of any case.
-    let manifests = root.join("manifests");
+    let manifests = unlinked(root, "manifests")?;
     for file in walk(&manifests)? {
         let lower = file.to_ascii_lowercase();
         if lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".tmpl") {
@@ -168,7 +180,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
         }
     }
     // images/shim/: one image a line.
-    let shim = root.join("images/shim");
+    let shim = unlinked(root, "images/shim")?;
     for file in walk(&shim)? {
         let label = format!("images/shim/{file}");
         let text = read_text(&shim.join(&file), &label)?;
@@ -182,7 +194,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
             }
         }
     }
-    let ignore: Vec<String> = std::fs::read_to_string(root.join(".sealignore"))
+    let ignore: Vec<String> = std::fs::read_to_string(unlinked(root, ".sealignore")?)
         .unwrap_or_default()
         .lines()
         .map(|l| l.trim().to_string())
