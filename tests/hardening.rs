@@ -943,3 +943,33 @@ fn app_scans_never_read_through_links_out_of_the_folder() {
         assert!(!stdout(&out).contains("host-secret"), "{name}: {}", stdout(&out));
     }
 }
+
+#[test]
+fn copy_never_writes_through_a_link_an_earlier_copy_left() {
+    let ws = Workspace::new(|t| t);
+    let outside = ws.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let cases = [
+        // A dangling file link, then a file copied onto its name.
+        ("file-link", "FROM scratch\nCOPY tree .\nCOPY payload out\n", outside.join("planted")),
+        // A folder link, then a file copied into it.
+        ("dir-link", "FROM scratch\nCOPY tree .\nCOPY payload out/\n", outside.clone()),
+        // A folder link in the middle of a deeper destination.
+        ("deep-link", "FROM scratch\nCOPY tree a\nCOPY payload a/out/b/c\n", outside.clone()),
+    ];
+    for (name, kubefile, target) in cases {
+        let dir = ws.path().join("applications").join(name).join("1.0.0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Kubefile"), kubefile).unwrap();
+        std::fs::write(dir.join("payload"), "x\n").unwrap();
+        std::fs::create_dir_all(dir.join("tree")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("tree/out")).unwrap();
+        let out = ws.run(&["app", "build", name, "1.0.0", "--skip-images", "--no-run"]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symbolic link"), "{name}: {}", stderr(&out));
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "{name}: written outside"
+        );
+    }
+}
