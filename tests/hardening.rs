@@ -973,3 +973,29 @@ fn copy_never_writes_through_a_link_an_earlier_copy_left() {
         );
     }
 }
+
+#[test]
+fn tag_lists_are_bounded_per_page_and_in_total() {
+    let ws = Workspace::new(|t| t);
+    // Endless distinct pages of 100,000 tags each: refused by the total.
+    let page: String = {
+        let tags: Vec<String> = (0..100_000).map(|i| format!("\"t{i}\"")).collect();
+        format!("{{\"tags\":[{}]}}", tags.join(","))
+    };
+    let endless = tag_list_registry(move |path| {
+        let n: u64 = path.rsplit('=').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let next = format!("</v2/labring/kubernetes/tags/list?page={}>; rel=\"next\"", n + 1);
+        (vec![("Link".into(), next)], page.clone())
+    });
+    let target = format!("{}/labring", endless.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "more than 200000 tags in all");
+    assert!(endless.requests() <= 4, "{} requests", endless.requests());
+
+    // One page bigger than 4 MiB: refused, not read whole.
+    let big = format!("{{\"tags\":[\"{}\"]}}", "a".repeat(5 << 20));
+    let huge = tag_list_registry(move |_| (Vec::new(), big.clone()));
+    let target = format!("{}/labring", huge.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "4194304");
+}

@@ -545,13 +545,10 @@ impl Client {
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let text = response.text().map_err(|e| RegistryError::Network {
-                method: "GET".into(),
-                url: self.url(host, &target),
-                reason: plain_error(&e),
-            })?;
+            // A page is read through the manifest limit (4 MiB), not whole.
+            let bytes = read_small(&format!("the tag list of {repository} on {host}"), response)?;
             let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+                serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
             match json.get("tags") {
                 Some(serde_json::Value::Array(list)) => {
                     // Some registries leave nulls where tags were deleted.
@@ -566,6 +563,9 @@ impl Client {
                                 "`{}` is not a valid tag",
                                 tag.escape_default()
                             )));
+                        }
+                        if tags.len() >= MAX_TAGS {
+                            return Err(malformed(format!("more than {MAX_TAGS} tags in all")));
                         }
                         tags.push(tag.to_string());
                     }
@@ -582,6 +582,10 @@ impl Client {
 /// Most pages of a tag list (1000 tags a page asked; registries may send
 /// fewer).
 const MAX_TAG_PAGES: usize = 10_000;
+/// Most tags of one repository, over all pages (labring's largest has a
+/// few thousand): endless pages are refused by their total, not only by
+/// their count.
+const MAX_TAGS: usize = 200_000;
 /// Per-request time limit for listing calls (uploads have their own).
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
