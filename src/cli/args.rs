@@ -3,7 +3,6 @@
 //! listed images come from. Each turns into one library value.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Args;
 
@@ -193,7 +192,7 @@ impl SourceArgs {
             offline: self.offline,
             jobs: self.jobs,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(600),
+            timeout: matrix::net::IDLE_TIMEOUT,
         })
     }
 }

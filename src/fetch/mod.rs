@@ -163,7 +163,8 @@ pub struct FetchOptions {
     pub jobs: usize,
     /// Retry policy.
     pub retry: RetryPolicy,
-    /// Per-request timeout.
+    /// Longest silence from a server (headers, each read); the whole
+    /// transfer is bounded by its size (`net::transfer_limit`).
     pub timeout: Duration,
 }
 
@@ -176,7 +177,7 @@ impl FetchOptions {
             offline: false,
             jobs: 4,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(600),
+            timeout: crate::net::IDLE_TIMEOUT,
         }
     }
 }

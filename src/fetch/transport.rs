@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{self, Read, Seek, Write};
 
 use crate::digest::{HashingWriter, Sha256};
-use crate::net::{Failed, Retryable, Step, is_retryable, retry_after, with_retries};
+use crate::net::{Deadline, Failed, Retryable, Step, is_retryable, retry_after, transfer_limit, with_retries};
 pub use crate::net::{RetryPolicy, SecretUrl, plain_error, redact};
 use crate::progress::{Event, Reporter};
 
@@ -97,7 +97,8 @@ fn try_download(
     });
     let expected = response.content_length();
     let mut writer = HashingWriter::new(&mut *file);
-    if let Err(error) = copy_reporting(&mut response, &mut writer, task, reporter) {
+    let mut body = Deadline::new(&mut response, transfer_limit(expected));
+    if let Err(error) = copy_reporting(&mut body, &mut writer, task, reporter) {
         return Step::Retry(Retryable::Network(format!("connection dropped: {error}")));
     }
     let (_, (digest, size)) = writer.finish();

@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use super::auth::{Challenge, CredentialStore, parse_challenge};
 pub use super::error::RegistryError;
 use crate::digest::Sha256;
-use crate::net::{Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, with_retries};
+use crate::net::{Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, transfer_limit, with_retries};
 use crate::oci::{DocumentError, MAX_MANIFEST, read_small};
 use oci_spec::image::MediaType;
 
@@ -47,6 +47,14 @@ pub enum Body {
 }
 
 impl Body {
+    /// The size of a body worth a longer limit (a file slice).
+    fn len(&self) -> Option<u64> {
+        match self {
+            Body::File { len, .. } => Some(*len),
+            Body::Empty | Body::Bytes(_) => None,
+        }
+    }
+
     fn to_http(&self) -> Result<Option<HttpBody>, std::io::Error> {
         Ok(match self {
             Body::Empty => None,
@@ -143,7 +151,7 @@ fn with_scheme_hint(url: &str, host: &str, reason: String) -> String {
 impl Client {
     /// A client with these credentials; `insecure` allows http:// anywhere.
     pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
-        let http = crate::net::client(Duration::from_secs(900)).map_err(|e| RegistryError::Invalid {
+        let http = crate::net::client(crate::net::IDLE_TIMEOUT).map_err(|e| RegistryError::Invalid {
             what: "HTTP client".into(),
             message: e.to_string(),
         })?;
@@ -236,7 +244,9 @@ impl Client {
                 .http
                 .request(request.method.clone(), url)
                 .headers(request.headers.clone());
-            if let Some(timeout) = request.timeout {
+            // An upload's limit grows with its size; other requests keep
+            // the client's idle limit (headers, each read).
+            if let Some(timeout) = request.timeout.or_else(|| request.body.len().map(|len| transfer_limit(Some(len)))) {
                 builder = builder.timeout(timeout);
             }
             let token = self
