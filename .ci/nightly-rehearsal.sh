@@ -22,10 +22,11 @@ for tool in docker-registry jq skopeo; do
   command -v "$tool" >/dev/null || { echo "rehearsal needs $tool (.ci/test.sh installs it)" >&2; exit 1; }
 done
 
-# The slice of the real plan rehearsed: containerd images of Kubernetes 1.33
-# for sealos 5.0.1 (6 indexes; labring published 4, the newest 2 patches
-# are new work).
-selection=(--kube 1.33 --sealos 5.0.1 --cri containerd)
+# The slice of the real plan rehearsed: containerd images of three
+# Kubernetes 1.33 patches labring published for sealos 5.0.1 (frozen), and
+# the same patches plus 1.33.13 for 5.1.1 (new work: labring published
+# nothing for 5.1), 7 indexes in all.
+selection=(--kube "1.33.1,1.33.2,1.33.3,1.33.13" --sealos "5.0.1,5.1.1" --cri containerd)
 published=tests/data/published-rootfs-tags.txt
 
 work=$(mktemp -d)

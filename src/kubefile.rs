@@ -467,7 +467,10 @@ pub fn parse(
             }
             "ARG" => {
                 let (name, default) = match rest.split_once('=') {
-                    Some((name, value)) => (name.trim().to_string(), Some(vars.expand(&ctx, line, value.trim())?)),
+                    Some((name, value)) => (
+                        name.trim().to_string(),
+                        Some(vars.expand(&ctx, line, value.trim())?),
+                    ),
                     None => (rest.to_string(), None),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

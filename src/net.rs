@@ -317,7 +317,11 @@ mod tests {
         let started = Instant::now();
         let result = client.get(format!("http://{addr}/")).send();
         assert!(result.is_err_and(|e| e.is_timeout()));
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
 
         // A body that keeps coming stops at the overall deadline.
         let mut endless = Deadline::new(std::io::repeat(7), Duration::ZERO);

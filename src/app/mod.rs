@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod images;
+mod inspect;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use images::{ImageScan, ListedImage, image_list};
+pub use images::{ImageScan, ListedImage, MissedImages, RenderedChart, image_list, render_charts};
+pub use inspect::{KubefileConfig, kubefile_config};
 
 use crate::axis::Arch;
 use crate::fsutil::RelPath;
@@ -98,12 +100,13 @@ pub enum AppError {
         problem: CopyError,
     },
     /// A chart does not load or render.
-    #[error("{chart}: {message}")]
+    #[error("{chart}: {error}")]
     Chart {
         /// The chart.
         chart: String,
-        /// Why.
-        message: String,
+        /// Why (with the template's file:line:col when it failed there);
+        /// printed here, so not a separate `source` in the chain.
+        error: Box<crate::helm::HelmError>,
     },
     /// A file is malformed or too large.
     #[error("{file}: {message}")]
@@ -663,8 +666,22 @@ pub fn stage(build: &AppBuild, arch: Arch) -> Result<(tempfile::TempDir, PathBuf
 /// The image list of one arch's build context (after init.sh), as
 /// `sealos build` computes it.
 pub fn scan_folder(build: &AppBuild, arch: Arch) -> Result<ImageScan, AppError> {
+    // Without init.sh nothing changes the folder: read it where it is.
+    if build.skip_init {
+        return image_list(&build.folder);
+    }
     let (_scratch, context, _) = stage(build, arch)?;
     image_list(&context)
+}
+
+/// Every chart of one arch's build context (after init.sh) rendered as
+/// `sealos build` renders it (`matrix app template`).
+pub fn template_folder(build: &AppBuild, arch: Arch) -> Result<Vec<RenderedChart>, AppError> {
+    if build.skip_init {
+        return render_charts(&build.folder);
+    }
+    let (_scratch, context, _) = stage(build, arch)?;
+    render_charts(&context)
 }
 
 /// Runs `init.sh` and the Kubefile for one arch.

@@ -1,5 +1,6 @@
 //! `matrix app ...` and `matrix config ...`: application and config images.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,7 +26,15 @@ pub enum AppCommand {
     /// Build NAME VERSION for its arches and the multi-arch index.
     Build(BuildArgs),
     /// The image list of an application folder, as `sealos build` computes it.
+    #[command(
+        after_help = "Besides sealos's list, the rendered documents are read as YAML: an image of a container, init\ncontainer or ephemeral container that the `image:` line scan misses (a cluster would pull it, sealos\nwould not save it) is a warning, an error with --strict. An image with a tag and a digest is listed\nas written; sealos saves it by its tag.\n\nCharts render with fixed stand-ins where Helm reads the clock, randomness or secrets: `now` is\n1970-01-01T00:00:00Z, rand*/uuidv4/randBytes/randInt fixed, genCA/genPrivateKey/bcrypt/htpasswd/\nencryptAES placeholders, lookup and getHostByName empty.\n\nExamples:\n  matrix app images applications/web-demo/1.0.0\n  matrix app images applications/web-demo/1.0.0 --skip-init --strict --json\n  matrix app images path/to/a/chart --skip-init"
+    )]
     Images(FolderArgs),
+    /// Print the rendered manifests of charts/ as `helm template` does.
+    #[command(
+        after_help = "Each chart under charts/ (or the folder itself when it holds Chart.yaml) is rendered as sealos\nbuild renders it (release `dryrun`, values from charts/<chart name>.values.yaml), after init.sh\nunless --skip-init, and printed as `helm template` prints: documents in Helm's install order, each\nafter `---` and a `# Source:` line. --json prints every template's text by chart and path.\n\nFixed stand-ins replace what Helm reads from the clock, randomness and crypto: `now` is\n1970-01-01T00:00:00Z, random strings are fixed, certificates, keys and bcrypt/htpasswd hashes are\nplaceholders (sha256sum and sha1sum are real).\n\nExamples:\n  matrix app template applications/web-demo/1.0.0\n  matrix app template applications/web-demo/1.0.0 --arch arm64 --skip-init\n  matrix app template path/to/a/chart --skip-init --json"
+    )]
+    Template(FolderArgs),
     /// The OCI image config the build would write for a folder.
     Inspect(FolderArgs),
     /// Push NAME VERSION (per-arch tags and the index) from the OCI layout.
@@ -119,6 +128,10 @@ pub struct FolderArgs {
     /// ARG values: NAME=VALUE; repeatable.
     #[arg(long, value_parser = parse_pair)]
     build_arg: Vec<(String, String)>,
+    /// (`images` only) Images the YAML names that the line scan misses are
+    /// an error, not a warning.
+    #[arg(long)]
+    strict: bool,
     /// (`images` only) Also write a marked stand-in of every listed image,
     /// both arches, into this OCI layout (for offline builds and tests).
     #[arg(long)]
@@ -160,6 +173,7 @@ pub fn run_app(command: &AppCommand) -> Outcome {
         AppCommand::Plan(args) => plan(args),
         AppCommand::Build(args) => build(args, AppKind::App),
         AppCommand::Images(args) => images(args),
+        AppCommand::Template(args) => template(args),
         AppCommand::Inspect(args) => inspect(args),
         AppCommand::Push(args) => push(args),
     }
@@ -280,6 +294,28 @@ fn images(args: &FolderArgs) -> Outcome {
     for skipped in &scan.skipped {
         tracing::warn!("not an image reference, skipped: {skipped}");
     }
+    for missed in &scan.missed {
+        eprintln!(
+            "warning: {} ({}) is a container image the `image:` line scan misses: a cluster pulls it, sealos does not save it",
+            missed.image, missed.source
+        );
+    }
+    for both in scan
+        .images
+        .iter()
+        .filter(|i| i.image.contains(":") && i.image.contains("@sha256:"))
+    {
+        let tagged = both.image.split('@').next().unwrap_or_default();
+        if tagged.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+            eprintln!(
+                "note: {} has a tag and a digest: listed as written, saved by its tag as sealos does",
+                both.image
+            );
+        }
+    }
+    if args.strict && !scan.missed.is_empty() {
+        return Err(matrix::app::MissedImages(scan.missed).into());
+    }
     if args.json {
         print_json(&scan.images)?;
     } else {
@@ -293,8 +329,81 @@ fn images(args: &FolderArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+fn template(args: &FolderArgs) -> Outcome {
+    let charts = matrix::app::template_folder(&folder_build(args)?, args.arch)?;
+    if args.json {
+        let by_chart: BTreeMap<&str, &BTreeMap<String, String>> =
+            charts.iter().map(|c| (c.folder.as_str(), &c.templates)).collect();
+        print_json(&by_chart)?;
+    } else {
+        for chart in &charts {
+            print!(
+                "{}",
+                matrix::helm::template_output(&matrix::helm::documents(&chart.templates))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The config from the Kubefile alone (init.sh skipped, or a COPY source
+/// that init.sh would download missing), in the OCI config's shape.
+fn inspect_kubefile(args: &FolderArgs) -> Outcome {
+    let found = matrix::app::kubefile_config(&folder_build(args)?)?;
+    let mut config = serde_json::json!({
+        "Env": found.config.env_list(),
+        "Labels": found.config.labels,
+    });
+    if !found.config.cmd.is_empty() {
+        config["Cmd"] = serde_json::json!(found.config.cmd);
+    }
+    if !found.config.entrypoint.is_empty() {
+        config["Entrypoint"] = serde_json::json!(found.config.entrypoint);
+    }
+    let mut document =
+        serde_json::json!({"architecture": args.arch.to_string(), "os": "linux", "config": config});
+    if let Some(author) = &found.config.author {
+        document["author"] = serde_json::json!(author);
+    }
+    if let Some(base) = &found.base {
+        document["matrix.from"] = serde_json::json!(base);
+    }
+    if args.json {
+        print_json(&document)?;
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).map_err(std::io::Error::from)?
+        );
+        eprintln!(
+            "note: from the Kubefile alone (init.sh not run); files, layers and a FROM image's config are not included"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn inspect(args: &FolderArgs) -> Outcome {
-    let config = inspect_app(&folder_build(args)?, args.arch)?;
+    if args.skip_init {
+        return inspect_kubefile(args);
+    }
+    let config = match inspect_app(&folder_build(args)?, args.arch) {
+        Ok(config) => config,
+        // A COPY source init.sh would have made: the Kubefile still says
+        // what the config is.
+        Err(matrix::pipeline::AppBuildError::App(error))
+            if matches!(
+                *error,
+                matrix::app::AppError::Copy {
+                    problem: matrix::app::CopyError::Missing | matrix::app::CopyError::NoMatch,
+                    ..
+                }
+            ) =>
+        {
+            tracing::warn!("{error}; showing the config from the Kubefile alone");
+            return inspect_kubefile(args);
+        }
+        Err(error) => return Err(error.into()),
+    };
     if args.json {
         print_json(&config)?;
     } else {

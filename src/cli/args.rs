@@ -184,7 +184,10 @@ impl SourceArgs {
     /// application build has no matrix.toml).
     pub fn with_mirrors(&self, mut mirrors: Vec<MirrorRule>) -> Result<FetchOptions, UsageError> {
         for text in &self.mirror {
-            mirrors.push(text.parse().map_err(|e: MirrorError| UsageError(format!("--mirror: {e}")))?);
+            mirrors.push(
+                text.parse()
+                    .map_err(|e: MirrorError| UsageError(format!("--mirror: {e}")))?,
+            );
         }
         Ok(FetchOptions {
             cache: self.cache.dir(),

@@ -399,8 +399,13 @@ impl Fetcher {
             });
         };
         let source = rewrite(&self.options.mirrors, checksum_url);
-        let text = transport::get_text(&self.client, &SecretUrl::new(source.clone()), self.options.retry, reporter)
-            .map_err(|error| transfer_error(artifact, &source, error))?;
+        let text = transport::get_text(
+            &self.client,
+            &SecretUrl::new(source.clone()),
+            self.options.retry,
+            reporter,
+        )
+        .map_err(|error| transfer_error(artifact, &source, error))?;
         mirror::find_checksum(&text, artifact.file_name()).ok_or_else(|| FetchError::ChecksumMissing {
             component: artifact.component.clone(),
             url: redact(&source),

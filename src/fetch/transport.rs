@@ -6,7 +6,9 @@ use std::fs;
 use std::io::{self, Read, Seek, Write};
 
 use crate::digest::{HashingWriter, Sha256};
-use crate::net::{Deadline, Failed, Retryable, Step, is_retryable, retry_after, transfer_limit, with_retries};
+use crate::net::{
+    Deadline, Failed, Retryable, Step, is_retryable, retry_after, transfer_limit, with_retries,
+};
 pub use crate::net::{RetryPolicy, SecretUrl, plain_error, redact};
 use crate::progress::{Event, Reporter};
 

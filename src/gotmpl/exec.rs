@@ -15,10 +15,15 @@ struct State<'a> {
     options: &'a Options,
     /// The template being executed (for error positions).
     name: String,
+    /// The template the render started with (a file, in Helm): `tpl`
+    /// parses its text under this name, as Helm does.
+    file: String,
     out: String,
     vars: Vec<(String, Value)>,
     steps: u64,
     depth: usize,
+    /// Output written by earlier renders that share this one's budget.
+    earlier_output: usize,
 }
 
 type Result<T> = std::result::Result<T, TemplateError>;
@@ -29,12 +34,18 @@ const STACK: usize = 256 << 20;
 
 /// Runs template `name` of `set` with `data` as dot (and `$`), on a thread
 /// of its own with a stack sized for `options.max_depth`.
-pub(super) fn render(set: &Templates, name: &str, data: &Value, options: &Options) -> Result<String> {
+pub(super) fn render(
+    set: &Templates,
+    name: &str,
+    data: &Value,
+    options: &Options,
+    usage: &mut super::Usage,
+) -> Result<String> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("gotmpl".into())
             .stack_size(STACK)
-            .spawn_scoped(scope, || render_here(set, name, data, options))
+            .spawn_scoped(scope, || render_here(set, name, data, options, usage))
             .map_err(|e| TemplateError {
                 name: name.to_string(),
                 line: 0,
@@ -53,7 +64,13 @@ pub(super) fn render(set: &Templates, name: &str, data: &Value, options: &Option
     })
 }
 
-fn render_here(set: &Templates, name: &str, data: &Value, options: &Options) -> Result<String> {
+fn render_here(
+    set: &Templates,
+    name: &str,
+    data: &Value,
+    options: &Options,
+    usage: &mut super::Usage,
+) -> Result<String> {
     let body = set.named.get(name).ok_or_else(|| TemplateError {
         name: name.to_string(),
         line: 0,
@@ -64,13 +81,26 @@ fn render_here(set: &Templates, name: &str, data: &Value, options: &Options) -> 
         set,
         options,
         name: name.to_string(),
+        file: name.to_string(),
         out: String::new(),
         vars: vec![("$".to_string(), data.clone())],
-        steps: 0,
+        steps: usage.steps,
         depth: 0,
+        earlier_output: usage.output,
     };
-    state.walk(data, body)?;
-    Ok(state.out)
+    let result = state.walk(data, body);
+    usage.steps = state.steps;
+    usage.output += state.out.len();
+    result?;
+    Ok(finished(state.out, options))
+}
+
+/// A whole render's (or `tpl`'s) text: in Helm's mode without `<no value>`.
+fn finished(text: String, options: &Options) -> String {
+    match options.missing {
+        Missing::NoValue => text,
+        Missing::Empty => text.replace("<no value>", ""),
+    }
 }
 
 impl State<'_> {
@@ -98,7 +128,7 @@ impl State<'_> {
     }
 
     fn write(&mut self, pos: Pos, text: &str) -> Result<()> {
-        if self.out.len() + text.len() > self.options.max_output {
+        if self.earlier_output + self.out.len() + text.len() > self.options.max_output {
             return Err(self.error(
                 pos,
                 format!("output larger than {} bytes: stopped", self.options.max_output),
@@ -166,19 +196,25 @@ impl State<'_> {
     }
 
     /// How an action prints a value (`<no value>` for missing and nil).
+    ///
+    /// Helm's mode prints `<no value>` too and removes it from a whole
+    /// render and from `tpl`'s output, as Helm does: an `include` keeps it,
+    /// so `include ... | sha256sum` hashes what Helm hashes.
     fn printed(&self, value: &Value) -> String {
         match value {
-            Value::Missing | Value::Nil => match self.options.missing {
-                Missing::NoValue => "<no value>".to_string(),
-                Missing::Empty => String::new(),
-            },
+            Value::Missing | Value::Nil => "<no value>".to_string(),
             other => other.print(),
         }
     }
 
     /// Renders a named template with `data` into a string, in a fresh
-    /// variable scope whose `$` is `data`.
+    /// variable scope whose `$` is `data`. A nil `data` is no value there,
+    /// as in Go: fields of it are empty, not errors.
     fn call_template(&mut self, pos: Pos, name: &str, data: &Value) -> Result<String> {
+        let data = match data {
+            Value::Nil => &Value::Missing,
+            other => other,
+        };
         let Some(body) = self.set.named.get(name).cloned() else {
             return Err(self.error(pos, format!("no such template {name:?}")));
         };
@@ -213,7 +249,11 @@ impl State<'_> {
                 .enumerate()
                 .map(|(i, v)| (Value::Int(i as i64), v))
                 .collect(),
-            Value::Map(map) => map.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+            Value::Map(map) => map
+                .entries()
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k), v))
+                .collect(),
             Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Missing | Value::Nil => Vec::new(),
             other => return Err(self.error(pipe.pos, format!("range can't iterate over {}", other.print()))),
@@ -242,9 +282,14 @@ impl State<'_> {
         Ok(Flow::Normal)
     }
 
-    /// A pipeline's value, declaring or assigning its variables.
+    /// A pipeline's value, declaring or assigning its variables. As in
+    /// Go, a nil the pipeline ends with is no value: `(.a).b` and `$x.b`
+    /// after `$x := .a` are empty when `.a` is nil, where `.a.b` fails.
     fn pipe(&mut self, dot: &Value, pipe: &Pipe) -> Result<Value> {
-        let value = self.commands(dot, pipe)?;
+        let value = match self.commands(dot, pipe)? {
+            Value::Nil => Value::Missing,
+            other => other,
+        };
         for name in &pipe.decl {
             if pipe.assign {
                 match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
@@ -326,7 +371,7 @@ impl State<'_> {
         }
         super::funcs::method(&receiver, name, &args)
             .map(Some)
-            .map_err(|message| self.error(cmd.pos, format!("error calling {name}: {message}")))
+            .map_err(|error| self.error(cmd.pos, error.to_string()))
     }
 
     fn arg(&mut self, dot: &Value, pos: Pos, arg: &Arg) -> Result<Value> {
@@ -362,7 +407,7 @@ impl State<'_> {
     fn fields(&self, pos: Pos, mut value: Value, chain: &[String]) -> Result<Value> {
         for name in chain {
             value = match value {
-                Value::Map(mut map) => match map.remove(name) {
+                Value::Map(map) => match map.get(name) {
                     Some(found) => found,
                     None => match self.options.missing {
                         Missing::NoValue => Value::Missing,
@@ -438,7 +483,7 @@ impl State<'_> {
                     return Err(self.error(pos, "exceeded max template depth in tpl"));
                 }
                 let mut set = self.set.clone();
-                set.add(&self.name, &text)
+                set.add(&self.file, &text)
                     .map_err(|e| self.error(pos, format!("error calling tpl: {e}")))?;
                 let options = Options {
                     max_steps: self.options.max_steps.saturating_sub(self.steps),
@@ -447,53 +492,26 @@ impl State<'_> {
                 let mut state = State {
                     set: &set,
                     options: &options,
-                    name: self.name.clone(),
+                    name: self.file.clone(),
+                    file: self.file.clone(),
                     out: String::new(),
                     vars: vec![("$".to_string(), data.clone())],
                     steps: 0,
                     depth: self.depth + 1,
+                    earlier_output: self.earlier_output + self.out.len(),
                 };
-                let body = set.named.get(&self.name).cloned().unwrap_or_default();
+                let body = set.named.get(&self.file).cloned().unwrap_or_default();
                 let body: &[Node] = &body;
                 state
                     .walk(&data, body)
                     .map_err(|e| self.error(pos, format!("error calling tpl: {e}")))?;
                 self.steps += state.steps;
-                Ok(Value::Str(state.out))
+                Ok(Value::Str(finished(state.out, self.options)))
             }
-            _ => {
-                let result = funcs::call(name, values)
-                    .map_err(|message| self.error(pos, format!("error calling {name}: {message}")))?;
-                // Go's maps are shared: `set $d "k" v` (and unset, merge)
-                // change `$d` itself, which templates rely on.
-                if matches!(
-                    name,
-                    "set" | "unset" | "merge" | "mergeOverwrite" | "mustMerge" | "mustMergeOverwrite"
-                ) && let Some(Arg::Var(var, chain)) = args.first()
-                {
-                    self.write_back(var, chain, result.clone());
-                }
-                Ok(result)
-            }
+            // Maps are shared (see `Value`): `set $d "k" v` changes `$d`
+            // for every holder without writing anything back.
+            _ => funcs::call(name, &values).map_err(|error| self.error(pos, error.to_string())),
         }
-    }
-
-    /// Stores `value` at `$var.chain...` (a map mutated in place in Go).
-    fn write_back(&mut self, var: &str, chain: &[String], value: Value) {
-        let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == var) else {
-            return;
-        };
-        let mut target = &mut slot.1;
-        for key in chain {
-            match target {
-                Value::Map(map) => match map.get_mut(key) {
-                    Some(next) => target = next,
-                    None => return,
-                },
-                _ => return,
-            }
-        }
-        *target = value;
     }
 }
 

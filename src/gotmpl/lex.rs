@@ -228,10 +228,17 @@ impl Lexer<'_> {
                     } else {
                         let len = word_len(&rest[1..]);
                         let name = rest[1..1 + len].to_string();
-                        let joined = self.src[..self.pos]
-                            .chars()
-                            .next_back()
-                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ')' || c == '$');
+                        // `with.Values`, `merge.Values.a`: a keyword or a
+                        // function name is not chained onto (Go chains a
+                        // function's result, an error when it runs; here
+                        // the field is the function's first argument).
+                        let after_keyword = matches!(self.out.last().map(|t| &t.kind), Some(Tok::Ident(_)))
+                            && self.src[..self.pos].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+                        let joined = !after_keyword
+                            && self.src[..self.pos]
+                                .chars()
+                                .next_back()
+                                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ')' || c == '$');
                         self.advance(1 + len);
                         let kind = match (name.is_empty(), joined) {
                             (true, _) => Tok::Dot,
@@ -279,8 +286,8 @@ impl Lexer<'_> {
                     || *c == '_'
                     || (*i == 0 && (*c == '-' || *c == '+'))
                     || ((*c == '-' || *c == '+')
-                        && rest[..*i].ends_with(['e', 'E'])
-                        && !rest.starts_with("0x"))
+                        && ((rest[..*i].ends_with(['e', 'E']) && !is_hex(rest))
+                            || (rest[..*i].ends_with(['p', 'P']) && is_hex(rest))))
             })
             .map(|(i, c)| i + c.len_utf8())
             .last()
@@ -301,9 +308,11 @@ impl Lexer<'_> {
         } else {
             digits.parse::<i64>().ok()
         };
-        let kind = match int {
-            Some(v) => Tok::Int(if negative { -v } else { v }),
-            None => match text.parse::<f64>() {
+        let hex_float = is_hex(digits).then(|| hex_float(&digits[2..])).flatten();
+        let kind = match (int, hex_float) {
+            (Some(v), _) => Tok::Int(if negative { -v } else { v }),
+            (None, Some(f)) => Tok::Float(if negative { -f } else { f }),
+            (None, None) => match text.parse::<f64>() {
                 Ok(v) => Tok::Float(v),
                 Err(_) => return Err(self.error(format!("bad number syntax: {:?}", &rest[..len]))),
             },
@@ -312,6 +321,24 @@ impl Lexer<'_> {
         self.push(kind, line, col);
         Ok(())
     }
+}
+
+fn is_hex(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    digits.starts_with("0x") || digits.starts_with("0X")
+}
+
+/// A hexadecimal float's value (`1p4`, `1.8p1`: mantissa in hex, power of two).
+fn hex_float(text: &str) -> Option<f64> {
+    let (mantissa, exponent) = text.split_once(['p', 'P'])?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut value = 0f64;
+    for digit in whole.chars().chain(fraction.chars()) {
+        value = value * 16.0 + f64::from(digit.to_digit(16)?);
+    }
+    value /= 16f64.powi(i32::try_from(fraction.len()).ok()?);
+    Some(value * 2f64.powi(exponent))
 }
 
 fn is_space(c: char) -> bool {
@@ -425,8 +452,22 @@ mod tests {
             ]
         );
         assert_eq!(
-            kinds("{{ 1.5 0x1F 'a' }}")[1..4],
-            [Tok::Float(1.5), Tok::Int(31), Tok::Char('a')]
+            kinds("{{ 1.5 0x1F 'a' 0x1p4 0x1.8p-1 }}")[1..6],
+            [
+                Tok::Float(1.5),
+                Tok::Int(31),
+                Tok::Char('a'),
+                Tok::Float(16.0),
+                Tok::Float(0.75)
+            ]
+        );
+        assert_eq!(
+            kinds("{{- with.Values.x }}")[1..4],
+            [
+                Tok::Ident("with".into()),
+                Tok::Field("Values".into()),
+                Tok::Chain("x".into())
+            ]
         );
     }
 

@@ -14,19 +14,24 @@ mod parse;
 mod semver;
 mod value;
 mod yaml;
+mod yaml_scalar;
 
 use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-pub use funcs::{FUNCTION_NAMES, glob_match};
+pub use funcs::{Arity, Func, FuncError, Problem, TABLE, glob_match, lookup as function};
 pub use semver::{SemverError, semver_compare};
-pub use value::{Value, format_float};
-pub use yaml::{from_yaml, to_yaml};
+pub use value::{Dict, Value, format_float};
+pub use yaml::{YamlError, from_yaml, to_yaml, to_yaml_pretty};
 
 /// The key that marks a map as a receiver of methods (`.Files.Get`,
 /// `.Capabilities.APIVersions.Has`): its value names the kind.
 pub const RECEIVER: &str = "\u{0}receiver";
+
+/// The key that makes a map print as its value (Go values with a
+/// `String` method: `.Capabilities.KubeVersion` prints `v1.36.0`).
+pub const PRINTS_AS: &str = "\u{0}prints";
 
 /// A template that does not parse or does not execute: `name:line:col`.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -88,6 +93,15 @@ impl Default for Options {
     }
 }
 
+/// Work done by renders that share one budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Evaluation steps taken.
+    pub steps: u64,
+    /// Bytes of output written.
+    pub output: usize,
+}
+
 /// A set of named templates (files and their `define`s), parsed once.
 #[derive(Debug, Clone, Default)]
 pub struct Templates {
@@ -128,7 +142,20 @@ impl Templates {
 
     /// Executes the template `name` with `data` as dot.
     pub fn render(&self, name: &str, data: &Value, options: &Options) -> Result<String, TemplateError> {
-        exec::render(self, name, data, options)
+        exec::render(self, name, data, options, &mut Usage::default())
+    }
+
+    /// Executes `name` within a budget shared with earlier renders:
+    /// `options`' steps and output are totals over every render that
+    /// passes the same `usage`.
+    pub fn render_counted(
+        &self,
+        name: &str,
+        data: &Value,
+        options: &Options,
+        usage: &mut Usage,
+    ) -> Result<String, TemplateError> {
+        exec::render(self, name, data, options, usage)
     }
 }
 

@@ -7,10 +7,16 @@ use std::cmp::Ordering;
 
 use thiserror::Error;
 
-/// A version or constraint that does not parse.
+/// A version or constraint that does not parse (Masterminds' words).
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct SemverError(String);
+pub enum SemverError {
+    /// Not a version.
+    #[error("Invalid Semantic Version: {0:?}")]
+    Version(String),
+    /// Not a constraint.
+    #[error("improper constraint: {0:?}")]
+    Constraint(String),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Version {
@@ -20,7 +26,7 @@ struct Version {
 
 impl Version {
     fn parse(text: &str) -> Result<(Version, usize), SemverError> {
-        let bad = || SemverError(format!("Invalid Semantic Version: {text:?}"));
+        let bad = || SemverError::Version(text.to_string());
         let text = text.trim();
         let body = text.strip_prefix('v').unwrap_or(text);
         let body = body.split('+').next().unwrap_or(body);
@@ -131,7 +137,7 @@ fn satisfies(term: &str, version: &Version) -> Result<bool, SemverError> {
 pub fn semver_compare(constraint: &str, version: &str) -> Result<bool, SemverError> {
     let (version, _) = Version::parse(version)?;
     if constraint.trim().is_empty() {
-        return Err(SemverError("improper constraint: \"\"".into()));
+        return Err(SemverError::Constraint(String::new()));
     }
     for alternative in constraint.split("||") {
         // Terms are separated by commas or spaces (`>= 1.2` keeps its space).
@@ -144,7 +150,7 @@ pub fn semver_compare(constraint: &str, version: &str) -> Result<bool, SemverErr
             }
         }
         if !pending.is_empty() {
-            return Err(SemverError(format!("improper constraint: {constraint:?}")));
+            return Err(SemverError::Constraint(constraint.to_string()));
         }
         // Hyphen ranges: `1.2 - 1.4.5`.
         let mut all = true;

@@ -1,8 +1,105 @@
 //! Values templates see: the shapes YAML and JSON data take, plus Go's
 //! "no value" (a missing map key), printed the way Go's fmt prints them.
+//! Maps are shared as Go's are: a copy of a `Value::Map` is the same map,
+//! so `set`/`merge` through any holder is seen by every other holder
+//! (Helm's `.Values` is one map for all templates of a release).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Deepest nesting printed or serialised: a map can be made to hold
+/// itself (`set $d "self" $d`), which must not recurse without end.
+pub(crate) const MAX_NESTING: usize = 512;
+/// Most values one deep copy makes.
+const MAX_COPIED: usize = 4_000_000;
+/// Longest text one value prints as (its print stops there).
+pub(crate) const MAX_PRINTED: usize = 64 << 20;
+
+/// A map with Go's reference semantics: clones share one map.
+#[derive(Clone, Default)]
+pub struct Dict(Arc<Mutex<BTreeMap<String, Value>>>);
+
+impl Dict {
+    /// A new map holding `entries`.
+    pub fn new(entries: BTreeMap<String, Value>) -> Self {
+        Dict(Arc::new(Mutex::new(entries)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Value>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The value at `key` (a shared copy).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Sets `key` for every holder of this map.
+    pub fn insert(&self, key: impl Into<String>, value: Value) {
+        self.lock().insert(key.into(), value);
+    }
+
+    /// Removes `key` for every holder of this map.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.lock().remove(key)
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Number of keys a template sees (the engine's own markers, such as
+    /// what makes `.Files` a receiver, start with NUL and are not counted:
+    /// an empty `.Files.Glob` is false, as in Helm).
+    pub fn visible_len(&self) -> usize {
+        self.lock().keys().filter(|k| !k.starts_with('\0')).count()
+    }
+
+    /// The entries now, in key order (values shared, not deep-copied),
+    /// without the engine's own markers (keys starting with NUL).
+    pub fn entries(&self) -> BTreeMap<String, Value> {
+        self.lock()
+            .iter()
+            .filter(|(k, _)| !k.starts_with('\0'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Whether both are the same map.
+    pub fn same(&self, other: &Dict) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl PartialEq for Dict {
+    fn eq(&self, other: &Self) -> bool {
+        self.same(other) || self.entries() == other.entries()
+    }
+}
+
+impl std::fmt::Debug for Dict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.entries()).finish()
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Dict {
+    fn from(entries: BTreeMap<String, Value>) -> Self {
+        Dict::new(entries)
+    }
+}
 
 /// A template value.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -22,8 +119,9 @@ pub enum Value {
     Str(String),
     /// A list.
     List(Vec<Value>),
-    /// A map; Go ranges over map keys in sorted order, as this does.
-    Map(BTreeMap<String, Value>),
+    /// A map, shared like Go's; Go ranges over map keys in sorted order,
+    /// as this does.
+    Map(Dict),
 }
 
 impl Value {
@@ -36,17 +134,17 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
-            Value::Map(m) => !m.is_empty(),
+            Value::Map(m) => m.visible_len() > 0,
         }
     }
 
-    /// The Go kind name (`string`, `map`, `slice`, `int64`, `float64`, ...).
+    /// The Go kind name (`string`, `map`, `slice`, `int`, `float64`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Value::Missing => "invalid",
-            Value::Nil => "ptr",
+            Value::Nil => "invalid",
             Value::Bool(_) => "bool",
-            Value::Int(_) => "int64",
+            Value::Int(_) => "int",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "slice",
@@ -54,14 +152,55 @@ impl Value {
         }
     }
 
+    /// A map value holding `entries`.
+    pub fn map(entries: BTreeMap<String, Value>) -> Value {
+        Value::Map(Dict::new(entries))
+    }
+
+    /// An empty map value.
+    pub fn empty_map() -> Value {
+        Value::map(BTreeMap::new())
+    }
+
+    /// A copy sharing nothing with `self` (sprig's `deepCopy`).
+    /// Bounded in depth and in total values: a map holding itself copies
+    /// as far as the bounds, not forever.
+    pub fn deep_copy(&self) -> Value {
+        let mut budget = MAX_COPIED;
+        self.deep_copy_at(0, &mut budget)
+    }
+
+    fn deep_copy_at(&self, depth: usize, budget: &mut usize) -> Value {
+        if depth > MAX_NESTING || *budget == 0 {
+            return Value::Nil;
+        }
+        *budget -= 1;
+        match self {
+            Value::Map(map) => Value::map(
+                map.entries()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.deep_copy_at(depth + 1, budget)))
+                    .collect(),
+            ),
+            Value::List(items) => {
+                Value::List(items.iter().map(|v| v.deep_copy_at(depth + 1, budget)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The text `{{ . }}` prints (Go's `%v`).
     pub fn print(&self) -> String {
         let mut out = String::new();
-        self.write_to(&mut out);
+        self.write_to(&mut out, 0);
         out
     }
 
-    fn write_to(&self, out: &mut String) {
+    fn write_to(&self, out: &mut String, depth: usize) {
+        if depth > MAX_NESTING || out.len() > MAX_PRINTED {
+            out.push_str("...");
+            return;
+        }
         match self {
             Value::Missing => out.push_str("<no value>"),
             Value::Nil => out.push_str("<nil>"),
@@ -77,19 +216,24 @@ impl Value {
                     if n > 0 {
                         out.push(' ');
                     }
-                    item.write_to(out);
+                    item.write_to(out, depth + 1);
                 }
                 out.push(']');
             }
+            Value::Map(map) if map.contains_key(super::PRINTS_AS) => {
+                if let Some(Value::Str(text)) = map.get(super::PRINTS_AS) {
+                    out.push_str(&text);
+                }
+            }
             Value::Map(map) => {
                 out.push_str("map[");
-                for (n, (key, value)) in map.iter().enumerate() {
+                for (n, (key, value)) in map.entries().iter().enumerate() {
                     if n > 0 {
                         out.push(' ');
                     }
                     out.push_str(key);
                     out.push(':');
-                    value.write_to(out);
+                    value.write_to(out, depth + 1);
                 }
                 out.push(']');
             }
@@ -162,7 +306,7 @@ impl From<serde_json::Value> for Value {
             serde_json::Value::String(s) => Value::Str(s),
             serde_json::Value::Array(items) => Value::List(items.into_iter().map(Value::from).collect()),
             serde_json::Value::Object(map) => {
-                Value::Map(map.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+                Value::map(map.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
             }
         }
     }
@@ -176,7 +320,13 @@ impl From<&str> for Value {
 
 impl From<BTreeMap<String, String>> for Value {
     fn from(map: BTreeMap<String, String>) -> Self {
-        Value::Map(map.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
+        Value::map(map.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Value {
+    fn from(map: BTreeMap<String, Value>) -> Self {
+        Value::map(map)
     }
 }
 
@@ -203,7 +353,7 @@ mod tests {
 
     #[test]
     fn composite_values_print_like_go() {
-        let map = Value::Map(
+        let map = Value::map(
             [
                 ("b".to_string(), Value::Int(2)),
                 ("a".to_string(), Value::List(vec![Value::from("x"), Value::Nil])),
@@ -212,5 +362,19 @@ mod tests {
         );
         assert_eq!(map.print(), "map[a:[x <nil>] b:2]");
         assert_eq!(Value::Missing.print(), "<no value>");
+    }
+
+    #[test]
+    fn maps_are_shared_like_go_maps_and_deep_copies_are_not() {
+        let map = Value::empty_map();
+        let held = map.clone();
+        let copy = map.deep_copy();
+        if let Value::Map(m) = &map {
+            m.insert("k", Value::Int(1));
+            // A map holding itself prints bounded.
+            m.insert("self", map.clone());
+        }
+        assert!(held.print().starts_with("map[k:1 self:map[k:1"));
+        assert_eq!(copy.print(), "map[]");
     }
 }

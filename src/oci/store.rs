@@ -799,8 +799,9 @@ fn refuse_foreign(root: &Path) -> Result<(), StoreError> {
     if entries.next().is_some() && !root.join("oci-layout").is_file() {
         return Err(StoreError::NotALayout {
             path: root.to_path_buf(),
-            reason: "a non-empty folder without oci-layout; matrix writes only into an empty folder or a layout"
-                .into(),
+            reason:
+                "a non-empty folder without oci-layout; matrix writes only into an empty folder or a layout"
+                    .into(),
         });
     }
     Ok(())

@@ -104,7 +104,8 @@ impl Client {
                 }
                 let mut writer = HashingWriter::new(temp.as_file_mut());
                 let limit = transfer_limit(size.or(response.content_length()));
-                let mut reader = Deadline::new(response, limit).take(size.map_or(u64::MAX, |limit| limit + 1));
+                let mut reader =
+                    Deadline::new(response, limit).take(size.map_or(u64::MAX, |limit| limit + 1));
                 match std::io::copy(&mut reader, &mut writer) {
                     Err(cut) => return Ok(Err(cut)),
                     Ok(copied) if size.is_some_and(|limit| copied > limit) => return Err(oversize()),

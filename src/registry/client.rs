@@ -18,7 +18,9 @@ use reqwest::{Method, StatusCode};
 use super::auth::{Challenge, CredentialStore, parse_challenge};
 pub use super::error::RegistryError;
 use crate::digest::Sha256;
-use crate::net::{Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, transfer_limit, with_retries};
+use crate::net::{
+    Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, transfer_limit, with_retries,
+};
 use crate::oci::{DocumentError, MAX_MANIFEST, read_small};
 use oci_spec::image::MediaType;
 
@@ -246,7 +248,10 @@ impl Client {
                 .headers(request.headers.clone());
             // An upload's limit grows with its size; other requests keep
             // the client's idle limit (headers, each read).
-            if let Some(timeout) = request.timeout.or_else(|| request.body.len().map(|len| transfer_limit(Some(len)))) {
+            if let Some(timeout) = request
+                .timeout
+                .or_else(|| request.body.len().map(|len| transfer_limit(Some(len))))
+            {
                 builder = builder.timeout(timeout);
             }
             let token = self

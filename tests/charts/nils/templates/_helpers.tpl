@@ -1,0 +1,1 @@
+{{- define "nils.deep" -}}[{{ .context.Values.x }}|{{ .a.b }}]{{- end -}}
