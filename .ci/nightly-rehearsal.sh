@@ -9,12 +9,12 @@
 # what was pushed; then a second run must build and push nothing.
 #
 # Usage: bash .ci/nightly-rehearsal.sh   (MATRIX_BIN=path/to/matrix to pick
-# the binary; default target/debug/matrix, built if missing)
+# the binary; default $CARGO_TARGET_DIR (else target)/debug/matrix, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-matrix_bin=${MATRIX_BIN:-$repo/target/debug/matrix}
+matrix_bin=${MATRIX_BIN:-${CARGO_TARGET_DIR:-$repo/target}/debug/matrix}
 if [ ! -x "$matrix_bin" ]; then
   cargo build --locked --quiet
 fi
@@ -164,4 +164,56 @@ nightly() {
 
 nightly 1
 nightly 2
+
+# chatops COMMENT TITLE [BUILD FLAGS...]: the ChatOps workflow's steps
+# (parse -> build -> push -> verify -> answer) for one comment, pushing to
+# the primary; the answer text is in $work/chat/answer.md.
+chatops() {
+  local comment=$1 title=$2 outcome=success
+  shift 2
+  rm -rf "$work/chat"
+  mkdir -p "$work/chat"
+  COMMENT=$comment TITLE=$title MATRIX=$matrix_bin GITHUB_OUTPUT="$work/chat/outputs" \
+    bash .github/scripts/chatops.sh parse >/dev/null
+  field() { sed -n "s/^$1=//p" "$work/chat/outputs"; }
+  local phase
+  for phase in build push; do
+    KIND=$(field kind) NAME=$(field name) VERSION=$(field version) ARGS=$(field args) \
+      APPS_TARGET=$primary WORK="$work/chat" OUT="$work/chat-oci" BUILD_FLAGS="$*" MATRIX=$matrix_bin \
+      bash .github/scripts/chatops.sh "$phase" 2>>"$work/chat/build.err" || { outcome=failure; break; }
+  done
+  OUTCOME=$outcome WORK="$work/chat" bash .github/scripts/chatops.sh answer >/dev/null
+  echo "-- $comment: $outcome"
+  sed 's/^/   /' "$work/chat/answer.md"
+}
+
+echo "== chatops: a k8s command"
+k8s_tag=$(sed -n 's/^kubernetes:\(v[0-9.]*-5\.0\.1\)$/\1/p' "$work/indexes.txt" | tail -n 1)
+chatops "/imagebuild_k8s $k8s_tag cri=containerd" "【Auto-build】kubernetes" "${offline[@]}"
+grep -q "kubernetes:$k8s_tag-arm64" "$work/chat/answer.md" || { echo "FAIL: no k8s answer" >&2; exit 1; }
+chatops "/imagebuild_k8s v1.33.0-4.0.0" "【Auto-build】kubernetes"
+grep -q "not planned" "$work/chat/answer.md" || { echo "FAIL: an unplanned selection was not refused" >&2; exit 1; }
+
+if command -v buildah >/dev/null && [ -x /bin/busybox ]; then
+  echo "== chatops: a dockerimages command (a busybox-static base on the primary)"
+  b=(buildah --root "$work/buildah/storage" --runroot "$work/buildah/run" --storage-driver vfs)
+  mkdir -p "$work/base"
+  cp /bin/busybox "$work/base/busybox"
+  printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$work/base/Dockerfile"
+  "${b[@]}" bud --quiet --isolation chroot --platform linux/amd64 -t localhost/base:1 "$work/base" >/dev/null
+  base=${primary%/labring}/library/busybox:stand-in
+  "${b[@]}" push --quiet --tls-verify=false localhost/base:1 "docker://$base"
+  chatops "/imagebuild_dockerimages busybox-demo 1.0.0" "【Auto-build】busybox-demo" \
+    --arch amd64 --build-arg "BASE=$base" --insecure
+  grep -q "busybox-demo:1.0.0" "$work/chat/answer.md" || { echo "FAIL: no dockerimages answer" >&2; cat "$work/chat/build.err" >&2; exit 1; }
+  skopeo inspect --tls-verify=false "docker://$primary/busybox-demo:1.0.0" | jq -r '"read back: \(.Architecture) \(.Digest)"'
+
+  echo "== the rebuild schedule"
+  printf '# rehearsal\ndockerimages busybox-demo 2.0.0\n' >"$work/schedule.txt"
+  SCHEDULE="$work/schedule.txt" APPS_TARGET=$primary WORK="$work" OUT="$work/chat-oci" MATRIX=$matrix_bin \
+    BUILD_FLAGS="--arch amd64 --build-arg BASE=$base --insecure" bash .github/scripts/chatops.sh schedule
+  skopeo inspect --tls-verify=false "docker://$primary/busybox-demo:2.0.0" | jq -r '"scheduled rebuild read back: \(.Architecture) \(.Digest)"'
+else
+  echo "== chatops: dockerimages skipped (needs buildah and busybox-static)"
+fi
 echo "rehearsal passed"

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need, then checks format,
 # lints and runs every test. Used by CI (.ci/run) and by developers.
+# buildah builds container images (tests/docker.rs) on a busybox-static
+# base; qemu-user-static runs arm64 RUN steps where binfmt is registered.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci shellcheck:shellcheck jq:jq curl:curl node:nodejs npm:npm chromium:chromium; do
+for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck jq:jq curl:curl node:nodejs npm:npm chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
+# The container-image test's base needs a static busybox, not just any.
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -36,4 +40,4 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += 
 # The workflows (actionlint, shellcheck of their scripts) and a local
 # rehearsal of the nightly run against loopback registries.
 bash .ci/actionlint.sh
-MATRIX_BIN=target/debug/matrix bash .ci/nightly-rehearsal.sh
+MATRIX_BIN=${CARGO_TARGET_DIR:-target}/debug/matrix bash .ci/nightly-rehearsal.sh

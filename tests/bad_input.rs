@@ -352,3 +352,74 @@ fn new_registry_commands_never_echo_a_password() {
         assert!(text.contains("cannot carry credentials"), "{args:?}: {text}");
     }
 }
+
+/// The six ChatOps commands through the binary: a k8s selection becomes
+/// `args=` for `matrix build`; two commands, a look-alike or a shell word
+/// exit 2 with nothing for $GITHUB_OUTPUT; the schedule file is read with
+/// the same grammar and a bad line is named.
+#[test]
+fn chatops_takes_six_commands_and_the_schedule() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = |comment: &str, title: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
+            .args(["chatops", "parse", "--title", title])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(comment.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        "/imagebuild_docker_k8s v1.33.5-5.0.1 1.27\n",
+        "【Auto-build】kubernetes",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "kind=docker_k8s\nargs=v1.33.5-5.0.1 --kube 1.27 --cri docker\n"
+    );
+    let out = run(
+        "/imagebuild_dockerimages busybox-demo latest",
+        "【Auto-build】busybox-demo",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "kind=dockerimages\nname=busybox-demo\nversion=latest\n"
+    );
+    for hostile in [
+        "/imagebuild_apps a v1\n/imagebuild_hosted b v1",
+        "/imagebuild_k8s v1.27 $(id)",
+        "／imagebuild_apps a v1",
+        "/imagebuild_hosted a ..",
+    ] {
+        let out = run(hostile, "");
+        assert_eq!(out.status.code(), Some(2), "{hostile}");
+        assert!(out.stdout.is_empty(), "{hostile}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schedule.txt");
+    std::fs::write(
+        &file,
+        "# nightly\ndockerimages busybox-demo latest\napps web-demo\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .args(["chatops", "schedule"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    common::assert_fails(&out, 2, "line 3");
+    std::fs::write(&file, "dockerimages busybox-demo latest\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .args(["chatops", "schedule"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "dockerimages busybox-demo latest\n"
+    );
+}

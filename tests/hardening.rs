@@ -1080,3 +1080,35 @@ fn tag_lists_are_bounded_per_page_and_in_total() {
     let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
     assert_fails(&out, 1, "4194304");
 }
+
+/// A reader that goes away (`matrix plan | head -1`) ends matrix the way
+/// it ends other Unix tools, by SIGPIPE, never by a panic.
+#[test]
+fn a_closed_pipe_ends_output_without_a_panic() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .arg("plan")
+        .current_dir(common::repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        output.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}",
+        output.status
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}

@@ -247,6 +247,8 @@ pub enum AppKind {
     App,
     /// `config/`.
     Config,
+    /// `dockerimages/`: plain container images built by buildah.
+    Docker,
 }
 
 impl AppKind {
@@ -254,12 +256,14 @@ impl AppKind {
         match self {
             AppKind::App => "application",
             AppKind::Config => "config",
+            AppKind::Docker => "container image",
         }
     }
 }
 
 /// The version folder of an application (`latest/` when the version has
-/// none, as labring's pipeline does); config images have no fallback.
+/// none, as labring's pipeline does, for applications and container
+/// images); config images have no fallback.
 pub fn folder(root: &Path, kind: AppKind, name: &str, version: &str) -> Result<PathBuf, AppError> {
     let safe = |s: &str| {
         !s.is_empty()
@@ -297,7 +301,7 @@ pub fn folder(root: &Path, kind: AppKind, name: &str, version: &str) -> Result<P
         return Ok(exact);
     }
     let latest = root.join(name).join("latest");
-    if kind == AppKind::App && latest.is_dir() {
+    if kind != AppKind::Config && latest.is_dir() {
         return Ok(latest);
     }
     Err(not_found("create the folder, or pick one of the versions it has"))
@@ -454,7 +458,7 @@ fn inside_text(path: &str) -> Option<String> {
 }
 
 /// The last `n` lines of a text.
-fn tail(text: &str, n: usize) -> String {
+pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -468,7 +472,7 @@ const MAX_OUTPUT: u64 = 1 << 20;
 /// command ends, so a background child neither outlives the build nor
 /// holds it: output goes to a file, not a pipe whose end a descendant
 /// could keep open.
-fn run_bounded(
+pub fn run_bounded(
     dir: &Path,
     argv: &[String],
     env: &BTreeMap<String, String>,

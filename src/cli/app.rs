@@ -104,6 +104,10 @@ pub struct BuildArgs {
     /// Leave registry/ empty.
     #[arg(long)]
     skip_images: bool,
+    /// Which platforms of each listed image registry/ holds: `current`
+    /// (the image's own) or `all` (the index and every built platform).
+    #[arg(long, default_value = "current")]
+    save_platforms: matrix::pipeline::SavePlatforms,
     #[command(flatten)]
     access: RegistryArgs,
     /// Print JSON.
@@ -161,7 +165,7 @@ pub struct PushArgs {
     json: bool,
 }
 
-fn parse_pair(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_pair(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| "write NAME=VALUE".to_string())
@@ -188,8 +192,13 @@ pub fn run_config(command: &ConfigCommand) -> Outcome {
 }
 
 fn plan(args: &AppPlanArgs) -> Outcome {
-    let entries = matrix::app::list(&args.root, &args.names)?;
-    if args.json {
+    plan_in(&args.root, &args.names, args.json)
+}
+
+/// Lists NAME x VERSION x ARCH under `root` (applications or container images).
+pub(super) fn plan_in(root: &std::path::Path, names: &[String], json: bool) -> Outcome {
+    let entries = matrix::app::list(root, names)?;
+    if json {
         print_json(&entries)?;
     } else {
         let rows: Vec<Vec<String>> = entries
@@ -213,6 +222,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
         PathBuf::from(match kind {
             AppKind::App => "applications",
             AppKind::Config => "config",
+            AppKind::Docker => "dockerimages",
         })
     });
     let client = args.access.client()?;
@@ -242,6 +252,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
         compression: args.compression.compression,
         epoch: source_date_epoch(),
         images,
+        save_platforms: args.save_platforms,
     };
     let report = app_build(request, Terminal.stage("build", 0).as_ref())?;
     if args.json {
@@ -415,7 +426,7 @@ fn inspect(args: &FolderArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn push(args: &PushArgs) -> Outcome {
+pub(super) fn push(args: &PushArgs) -> Outcome {
     let to = target(&args.to)?;
     let store = Store::open_existing(&args.from)?;
     let index: matrix::Tag = args.version.parse()?;
@@ -437,7 +448,7 @@ fn push(args: &PushArgs) -> Outcome {
     // Arches build_arch left out are simply not in the store.
     if pushed.is_empty() {
         return Err(UsageError(format!(
-            "{}:{} is not built in {}; run `matrix app build` first",
+            "{}:{} is not built in {}; build it first (`matrix app|config|docker build`)",
             args.name,
             args.version,
             args.from.display()

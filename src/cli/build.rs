@@ -44,6 +44,10 @@ pub struct BuildArgs {
     /// or one filled with `skopeo copy --all docker://IMG oci:DIR:IMG`.
     #[arg(long, conflicts_with = "image_mirror")]
     image_layout: Option<PathBuf>,
+    /// Which platforms of each listed image registry/ holds: `current`
+    /// (the image's own) or `all` (the index and every built platform).
+    #[arg(long, default_value = "current")]
+    save_platforms: matrix::pipeline::SavePlatforms,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print the results as JSON.
@@ -89,6 +93,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> Outcome {
             &args.image_mirror,
             &client,
         )?,
+        save_platforms: args.save_platforms,
     };
     let report = build(request, &Terminal)?;
     let results = &report.cells;

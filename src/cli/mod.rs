@@ -8,6 +8,7 @@ mod app;
 mod args;
 mod build;
 mod chatops;
+mod docker;
 mod fetch;
 mod output;
 mod plan;
@@ -119,6 +120,12 @@ enum Command {
         after_help = "Examples:\n  matrix config build calico-config 3.26.1\n  matrix config push calico-config 3.26.1 --to docker.io/labring"
     )]
     Config(app::ConfigCommand),
+    /// Container images from dockerimages/NAME/VERSION (else latest/), built by buildah.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  matrix docker plan\n  matrix docker build busybox-demo 1.0.0 --arch amd64\n  matrix docker build busybox-demo 1.0.0 --build-arg BASE=127.0.0.1:5000/library/busybox:1 --insecure\n  matrix docker push busybox-demo 1.0.0 --to docker.io/labring"
+    )]
+    Docker(docker::DockerCommand),
     /// Bring a lagging registry level with another for the planned tags.
     #[command(
         after_help = "Examples:\n  matrix sync --from docker.io/labring --to registry.cn-hangzhou.aliyuncs.com/labring\n  matrix sync --from 127.0.0.1:5000/labring --to 127.0.0.1:5001/labring --kube 1.27 --json"
@@ -140,6 +147,15 @@ enum Command {
 /// Parses arguments, runs the command, prints the error chain once and
 /// picks the exit code.
 pub fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes
+    // away (`matrix plan | head`): Rust ignores SIGPIPE, which turns every
+    // later print into a panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any
+    // thread starts; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging();
     let result = match &cli.command {
@@ -159,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(&cli.matrix, args),
         Command::App(command) => app::run_app(command),
         Command::Config(command) => app::run_config(command),
+        Command::Docker(command) => docker::run(command),
         Command::Chatops(command) => chatops::run(command),
     };
     match result {

@@ -23,7 +23,7 @@ pub use manifest::{
     document_kind, manifest_blobs, platform_manifest, read_small,
 };
 pub use refs::{RefLayout, STAND_IN_LABEL, StandIn};
-pub use store::{BlobProblem, GcReport, REF_NAME, RefName, Store, StoreError, ref_name};
+pub use store::{BlobProblem, GcReport, REF_NAME, RefName, Store, StoreError, oci_digest, ref_name};
 pub use time::{rfc3339, source_date_epoch};
 
 impl crate::error::Fault for StoreError {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::publish::{Placement, publish};
-use super::save::{ImageSaver, ImageSource, SaveError};
+use super::save::{ImageSaver, ImageSource, SaveError, SavePlatforms};
 use super::write::{LayerSlots, WriteError, WriteOptions, write_recipe};
 use crate::app::{AppBuild, AppError, AppKind, AppTree, arches_of, folder, prepare};
 use crate::axis::Arch;
@@ -54,6 +54,8 @@ pub struct AppRequest<'a> {
     pub epoch: u64,
     /// Where saved images (and FROM / COPY --from images) come from.
     pub images: ImageSource<'a>,
+    /// Which platforms of each listed image `registry/` holds.
+    pub save_platforms: SavePlatforms,
 }
 
 /// One arch's image.
@@ -210,7 +212,10 @@ pub fn app_build(request: AppRequest<'_>, reporter: &dyn Reporter) -> Result<App
     }
     let fetcher = Fetcher::new(request.fetch.clone())?;
     let store = Store::open(&request.out)?;
-    let saver = request.images.saver(fetcher.cache(), reporter);
+    let saver = request
+        .images
+        .saver(fetcher.cache(), reporter)
+        .map(|saver| saver.with_platforms(request.save_platforms));
     let options = WriteOptions {
         store: &store,
         compression: request.compression,

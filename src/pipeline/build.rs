@@ -65,6 +65,8 @@ pub struct BuildRequest<'a> {
     pub jobs: usize,
     /// Where saved images come from.
     pub images: ImageSource<'a>,
+    /// Which platforms of each listed image `registry/` holds.
+    pub save_platforms: super::save::SavePlatforms,
 }
 
 /// The outcome of a build (`matrix build --json`).
@@ -115,7 +117,10 @@ pub fn build(request: BuildRequest<'_>, progress: &dyn Progress) -> Result<Build
         })
         .collect();
     let pulls = progress.stage("images", images.len());
-    let saver = request.images.saver(&cache, pulls.as_ref());
+    let saver = request
+        .images
+        .saver(&cache, pulls.as_ref())
+        .map(|saver| saver.with_platforms(request.save_platforms));
     let options = BuildOptions {
         store: &store,
         cache: &cache,

@@ -38,6 +38,7 @@ pub fn inspect_app(build: &AppBuild, arch: Arch) -> Result<serde_json::Value, Ap
         compression: Compression::Gzip(6),
         epoch: source_date_epoch(),
         images: ImageSource::Skip,
+        save_platforms: Default::default(),
     };
     let report = app_build(request, &crate::progress::Silent)?;
     let Some(image) = report.arches.first() else {

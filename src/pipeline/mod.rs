@@ -12,6 +12,7 @@ mod app;
 pub mod build;
 mod cell;
 mod diff;
+mod docker;
 mod fetch;
 mod inspect;
 mod mirror;
@@ -37,6 +38,7 @@ pub use cell::{
     prepare, take_lists,
 };
 pub use diff::{ImageDiff, RegistryDiff, diff, missing_from};
+pub use docker::{DockerError, DockerImage, DockerReport, DockerRequest, docker_build, has_run};
 pub use fetch::{FetchReport, FetchSet, fetch_set};
 pub use inspect::inspect_app;
 pub use mirror::{MirrorError, MirrorReport, MirrorSource, mirror};
@@ -47,7 +49,7 @@ pub use report::{GridCell, ImageGrid, Lag, MinorRows, Report, ReportError, Row, 
 pub use report_html::html as report_html;
 pub use save::{
     BaseDefect, BaseImage, BaseLayer, ImageSaver, ImageSource, Puller, REGISTRY_ROOT, RegistrySaver,
-    SaveError,
+    SaveError, SavePlatforms,
 };
 pub use select::{MissingFrom, SelectError, select};
 pub use sync::{SyncReport, sync};

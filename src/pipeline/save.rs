@@ -98,6 +98,38 @@ pub enum BaseDefect {
     NotPulled(Sha256),
 }
 
+/// Which platforms of a listed image `registry/` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SavePlatforms {
+    /// The image's own platform (the tag points at that manifest).
+    #[default]
+    Current,
+    /// The listed image's index as published (the tag points at it) and
+    /// the manifest and blobs of each platform matrix builds that the
+    /// index has, so a mixed-arch cluster pulls the right one.
+    All,
+}
+
+/// A `--save-platforms` value that is neither `current` nor `all`.
+#[derive(Debug, Clone, Error)]
+#[error("`{0}`: use current or all")]
+pub struct SavePlatformsError(String);
+
+crate::error::fault!(bad_input: SavePlatformsError);
+
+impl std::str::FromStr for SavePlatforms {
+    type Err = SavePlatformsError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "current" => Ok(SavePlatforms::Current),
+            "all" => Ok(SavePlatforms::All),
+            _ => Err(SavePlatformsError(text.escape_default().to_string())),
+        }
+    }
+}
+
 /// Where images of the image lists come from.
 pub enum ImageSource<'a> {
     /// Leave `registry/` empty (offline demos only).
@@ -128,6 +160,15 @@ impl ImageSource<'_> {
         };
         Some(RegistrySaver::new(from, cache, reporter))
     }
+}
+
+/// A listed image's index, cached: its digest, bytes' path and the
+/// platforms matrix builds that it has.
+#[derive(Debug, Clone)]
+struct ResolvedIndex {
+    digest: Sha256,
+    path: PathBuf,
+    arches: Vec<Arch>,
 }
 
 /// One image resolved for one platform, its blobs in the cache.
@@ -163,6 +204,8 @@ pub struct RegistrySaver<'a> {
     from: Puller<'a>,
     cache: &'a Cache,
     resolved: Mutex<HashMap<(String, Arch), Slot>>,
+    indexes: Mutex<HashMap<String, Option<ResolvedIndex>>>,
+    platforms: SavePlatforms,
     reporter: &'a dyn Reporter,
 }
 
@@ -174,8 +217,83 @@ impl<'a> RegistrySaver<'a> {
             from,
             cache,
             resolved: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(HashMap::new()),
+            platforms: SavePlatforms::Current,
             reporter,
         }
+    }
+
+    /// The same saver, saving `platforms` of each listed image.
+    pub fn with_platforms(mut self, platforms: SavePlatforms) -> Self {
+        self.platforms = platforms;
+        self
+    }
+
+    /// The index `image` names, if it names one (cached per image).
+    fn resolve_index(&self, image: &str) -> Result<Option<ResolvedIndex>, SaveError> {
+        if let Some(found) = self.indexes.lock().unwrap_or_else(|p| p.into_inner()).get(image) {
+            return Ok(found.clone());
+        }
+        let found = self.pull_index(image).map_err(|error| SaveError::Pull {
+            image: image.to_string(),
+            arch: Arch::Amd64,
+            reason: Arc::new(error),
+        })?;
+        self.indexes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(image.to_string(), found.clone());
+        Ok(found)
+    }
+
+    fn pull_index(&self, image: &str) -> Result<Option<ResolvedIndex>, RegistryError> {
+        let (reader, reference, _) = self.reader(image)?;
+        let pulled = reader.document(&reference)?;
+        let crate::oci::Document::Index(index) = &pulled.document else {
+            return Ok(None);
+        };
+        let arches = [Arch::Amd64, Arch::Arm64]
+            .into_iter()
+            .filter(|arch| crate::oci::platform_manifest(index, *arch).is_some())
+            .collect();
+        let path = self.cache_bytes(&pulled.digest, &pulled.bytes)?;
+        Ok(Some(ResolvedIndex {
+            digest: pulled.digest,
+            path,
+            arches,
+        }))
+    }
+
+    /// A reader of where `image` comes from, the reference to ask it for,
+    /// and the image as listed.
+    fn reader(&self, image: &str) -> Result<(ImageReader<'_>, String, ImageRef), RegistryError> {
+        let wanted: ImageRef =
+            image
+                .parse()
+                .map_err(|e: crate::registry::ReferenceError| RegistryError::Invalid {
+                    what: "image list".into(),
+                    message: e.to_string(),
+                })?;
+        Ok(match &self.from {
+            Puller::Registry { client, mirrors } => {
+                let source = pull_source(&wanted, mirrors);
+                let reader = ImageReader::new(ImageFrom::Registry {
+                    client,
+                    host: source.api_host().to_string(),
+                    repository: source.repository.clone(),
+                    cache: self.cache,
+                });
+                (reader, source.reference.clone(), wanted)
+            }
+            Puller::Layout(layout) => (
+                ImageReader::new(ImageFrom::Layout {
+                    layout,
+                    cache: self.cache,
+                }),
+                wanted.to_string(),
+                wanted,
+            ),
+        })
     }
 
     fn resolve(&self, image: &str, arch: Arch) -> Result<Resolved, SaveError> {
@@ -208,32 +326,7 @@ impl<'a> RegistrySaver<'a> {
     }
 
     fn pull(&self, image: &str, arch: Arch) -> Result<Resolved, RegistryError> {
-        let wanted: ImageRef =
-            image
-                .parse()
-                .map_err(|e: crate::registry::ReferenceError| RegistryError::Invalid {
-                    what: "image list".into(),
-                    message: e.to_string(),
-                })?;
-        let (reader, reference) = match &self.from {
-            Puller::Registry { client, mirrors } => {
-                let source = pull_source(&wanted, mirrors);
-                let reader = ImageReader::new(ImageFrom::Registry {
-                    client,
-                    host: source.api_host().to_string(),
-                    repository: source.repository.clone(),
-                    cache: self.cache,
-                });
-                (reader, source.reference.clone())
-            }
-            Puller::Layout(layout) => (
-                ImageReader::new(ImageFrom::Layout {
-                    layout,
-                    cache: self.cache,
-                }),
-                wanted.to_string(),
-            ),
-        };
+        let (reader, reference, wanted) = self.reader(image)?;
         let pulled = reader.image(&reference, arch).map_err(|error| match (&self.from, error) {
             (
                 Puller::Layout(layout),
@@ -378,34 +471,58 @@ impl ImageSaver for RegistrySaver<'_> {
     fn save(&self, images: &[String], arch: Arch, context: &mut Context) -> Result<(), SaveError> {
         let skip = ignored(context);
         for image in images.iter().filter(|image| !skip.contains(*image)) {
-            let resolved = self.resolve(image, arch)?;
-            let repo = format!("{REGISTRY_ROOT}/repositories/{}", resolved.repository);
-            let (digest, path) = &resolved.manifest;
-            blob(context, digest, path)?;
-            let hex = digest.hex();
-            link(
-                context,
-                format!("{repo}/_manifests/revisions/sha256/{hex}/link"),
-                digest,
-            )?;
-            if let Some(tag) = &resolved.tag {
-                link(
-                    context,
-                    format!("{repo}/_manifests/tags/{tag}/current/link"),
-                    digest,
-                )?;
-                link(
-                    context,
-                    format!("{repo}/_manifests/tags/{tag}/index/sha256/{hex}/link"),
-                    digest,
-                )?;
+            let index = match self.platforms {
+                SavePlatforms::Current => None,
+                SavePlatforms::All => self.resolve_index(image)?,
+            };
+            // The image's own platform first: it must be there either way.
+            let mut arches = vec![arch];
+            if let Some(index) = &index {
+                arches.extend(index.arches.iter().filter(|a| **a != arch));
             }
-            for (digest, path) in &resolved.blobs {
+            let own = self.resolve(image, arch)?;
+            let repo = format!("{REGISTRY_ROOT}/repositories/{}", own.repository);
+            for each in arches {
+                let resolved = self.resolve(image, each)?;
+                let (digest, path) = &resolved.manifest;
                 blob(context, digest, path)?;
                 link(
                     context,
-                    format!("{repo}/_layers/sha256/{}/link", digest.hex()),
+                    format!("{repo}/_manifests/revisions/sha256/{}/link", digest.hex()),
                     digest,
+                )?;
+                for (digest, path) in &resolved.blobs {
+                    blob(context, digest, path)?;
+                    link(
+                        context,
+                        format!("{repo}/_layers/sha256/{}/link", digest.hex()),
+                        digest,
+                    )?;
+                }
+            }
+            // The tag names the index when every platform is saved.
+            let tagged = match &index {
+                Some(index) => {
+                    blob(context, &index.digest, &index.path)?;
+                    link(
+                        context,
+                        format!("{repo}/_manifests/revisions/sha256/{}/link", index.digest.hex()),
+                        &index.digest,
+                    )?;
+                    &index.digest
+                }
+                None => &own.manifest.0,
+            };
+            if let Some(tag) = &own.tag {
+                link(
+                    context,
+                    format!("{repo}/_manifests/tags/{tag}/current/link"),
+                    tagged,
+                )?;
+                link(
+                    context,
+                    format!("{repo}/_manifests/tags/{tag}/index/sha256/{}/link", tagged.hex()),
+                    tagged,
                 )?;
             }
         }

@@ -391,6 +391,69 @@ fn registry_blob<'f>(files: &'f ImageFiles, digest: &str) -> Result<&'f FileInfo
     }
 }
 
+/// Why a manifest or index saved in `registry/` cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum SavedDefect {
+    /// Its blob is missing or does not hash to its digest.
+    #[error(transparent)]
+    Blob(#[from] BlobDefect),
+    /// It does not parse as a manifest or index.
+    #[error(transparent)]
+    Document(#[from] crate::oci::DocumentError),
+    /// It is not text.
+    #[error("manifest {0} is not JSON")]
+    NotJson(String),
+}
+
+/// A manifest or index saved in `registry/`, parsed.
+fn saved_document(files: &ImageFiles, digest: &str) -> Result<Document, SavedDefect> {
+    let saved = registry_blob(files, digest)?;
+    let bytes = saved
+        .text
+        .as_ref()
+        .ok_or_else(|| SavedDefect::NotJson(digest.to_string()))?;
+    Ok(Document::parse(&format!("manifest {digest}"), bytes, None)?)
+}
+
+/// One platform's saved manifest: its config is for `arch` and every
+/// layer is present, hashing to its digest, and linked.
+fn check_platform(
+    files: &ImageFiles,
+    repo: &str,
+    manifest: &oci_spec::image::ImageManifest,
+    arch: &str,
+    problem: &dyn Fn(String) -> Defect,
+    defects: &mut Vec<Defect>,
+) {
+    let config = manifest.config().digest().to_string();
+    match registry_blob(files, &config).map(|info| {
+        info.text
+            .as_ref()
+            .and_then(|bytes| serde_json::from_slice::<ImageConfiguration>(bytes).ok())
+    }) {
+        Ok(Some(saved)) => {
+            let saved_arch = saved.architecture().to_string();
+            if saved_arch != arch {
+                defects.push(problem(format!(
+                    "saved for `{saved_arch}`, the image is `{arch}`"
+                )));
+            }
+        }
+        Ok(None) => defects.push(problem(format!("config {config} is not an image config"))),
+        Err(defect) => defects.push(problem(defect.to_string())),
+    }
+    for layer in manifest.layers() {
+        let digest = layer.digest().to_string();
+        if let Err(defect) = registry_blob(files, &digest) {
+            defects.push(problem(defect.to_string()));
+        }
+        let hex = digest.strip_prefix("sha256:").unwrap_or(&digest);
+        if files.get(&format!("{repo}/_layers/sha256/{hex}/link")).is_none() {
+            defects.push(problem(format!("layer link of {digest} is missing")));
+        }
+    }
+}
+
 fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<Defect>) {
     let mut pause = None;
     for (list, image) in listed_images(files) {
@@ -409,61 +472,42 @@ fn check_registry(expect: &Expectation, files: &ImageFiles, defects: &mut Vec<De
             continue;
         };
         let digest = digest.trim().to_string();
-        let manifest = match registry_blob(files, &digest) {
-            Ok(info) => info,
+        let index = match saved_document(files, &digest) {
+            Ok(Document::Index(index)) => index,
+            Ok(Document::Manifest(manifest)) => {
+                check_platform(files, &repo, &manifest, &expect.arch, &problem, defects);
+                continue;
+            }
             Err(defect) => {
                 defects.push(problem(defect.to_string()));
                 continue;
             }
         };
-        let parsed = manifest
-            .text
-            .as_ref()
-            .map(|bytes| Document::parse(&format!("manifest {digest}"), bytes, None));
-        let manifest = match parsed {
-            Some(Ok(Document::Manifest(manifest))) => *manifest,
-            Some(Ok(Document::Index(_))) => {
-                defects.push(problem(format!(
-                    "manifest {digest} is an index, not one platform's manifest"
-                )));
+        // Saved for every platform: the tag names the index, which must
+        // have the image's platform, and each platform of it that matrix
+        // builds must be saved whole.
+        let mut own = false;
+        for arch in [crate::axis::Arch::Amd64, crate::axis::Arch::Arm64] {
+            let Some(entry) = crate::oci::platform_manifest(&index, arch) else {
                 continue;
-            }
-            Some(Err(error)) => {
-                defects.push(problem(error.to_string()));
-                continue;
-            }
-            None => {
-                defects.push(problem(format!("manifest {digest} is not JSON")));
-                continue;
-            }
-        };
-        let config = manifest.config().digest().to_string();
-        match registry_blob(files, &config).map(|info| {
-            info.text
-                .as_ref()
-                .and_then(|bytes| serde_json::from_slice::<ImageConfiguration>(bytes).ok())
-        }) {
-            Ok(Some(saved)) => {
-                let arch = saved.architecture().to_string();
-                if arch != expect.arch {
-                    defects.push(problem(format!(
-                        "saved for `{arch}`, the image is `{}`",
-                        expect.arch
-                    )));
+            };
+            own |= arch.to_string() == expect.arch;
+            let digest = entry.digest().to_string();
+            match saved_document(files, &digest) {
+                Ok(Document::Manifest(manifest)) => {
+                    check_platform(files, &repo, &manifest, &arch.to_string(), &problem, defects)
                 }
+                Ok(Document::Index(_)) => defects.push(problem(format!(
+                    "the linux/{arch} entry {digest} of its index is another index"
+                ))),
+                Err(defect) => defects.push(problem(format!("linux/{arch}: {defect}"))),
             }
-            Ok(None) => defects.push(problem(format!("config {config} is not an image config"))),
-            Err(defect) => defects.push(problem(defect.to_string())),
         }
-        for layer in manifest.layers() {
-            let digest = layer.digest().to_string();
-            if let Err(defect) = registry_blob(files, &digest) {
-                defects.push(problem(defect.to_string()));
-            }
-            let hex = digest.strip_prefix("sha256:").unwrap_or(&digest);
-            if files.get(&format!("{repo}/_layers/sha256/{hex}/link")).is_none() {
-                defects.push(problem(format!("layer link of {digest} is missing")));
-            }
+        if !own {
+            defects.push(problem(format!(
+                "its index {digest} has no linux/{} manifest",
+                expect.arch
+            )));
         }
     }
     // The sandbox image the CRI config names must be the listed pause.
