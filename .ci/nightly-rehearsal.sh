@@ -176,9 +176,12 @@ chatops() {
   COMMENT=$comment TITLE=$title MATRIX=$matrix_bin GITHUB_OUTPUT="$work/chat/outputs" \
     bash .github/scripts/chatops.sh parse >/dev/null
   field() { sed -n "s/^$1=//p" "$work/chat/outputs"; }
-  KIND=$(field kind) NAME=$(field name) VERSION=$(field version) ARGS=$(field args) \
-    APPS_TARGET=$primary WORK="$work/chat" OUT="$work/chat-oci" BUILD_FLAGS="$*" MATRIX=$matrix_bin \
-    bash .github/scripts/chatops.sh build 2>"$work/chat/build.err" || outcome=failure
+  local phase
+  for phase in build push; do
+    KIND=$(field kind) NAME=$(field name) VERSION=$(field version) ARGS=$(field args) \
+      APPS_TARGET=$primary WORK="$work/chat" OUT="$work/chat-oci" BUILD_FLAGS="$*" MATRIX=$matrix_bin \
+      bash .github/scripts/chatops.sh "$phase" 2>>"$work/chat/build.err" || { outcome=failure; break; }
+  done
   OUTCOME=$outcome WORK="$work/chat" bash .github/scripts/chatops.sh answer >/dev/null
   echo "-- $comment: $outcome"
   sed 's/^/   /' "$work/chat/answer.md"

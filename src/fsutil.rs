@@ -13,6 +13,30 @@ use std::sync::OnceLock;
 
 use thiserror::Error;
 
+/// Reads a text file of at most `max` bytes: the size is checked before
+/// reading (`metadata().len()`) and the read goes through a limit, so a
+/// huge or growing file (or a device) is refused without being read whole.
+pub fn read_text_capped(path: &Path, max: u64) -> io::Result<String> {
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let too_big = |size: u64| {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("{size} bytes or more, over the {max}-byte limit"),
+        )
+    };
+    let size = file.metadata()?.len();
+    if size > max {
+        return Err(too_big(size));
+    }
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(too_big(text.len() as u64));
+    }
+    Ok(text)
+}
+
 /// Writes `bytes` to `path` atomically and durably (synced before the
 /// rename), readable as the umask allows. For files nothing else can
 /// rebuild: `index.json`, `oci-layout`, the lock.

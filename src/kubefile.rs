@@ -169,14 +169,59 @@ fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// Most bytes the variable expansions of one Kubefile may produce in all:
+/// `ENV A=$A$A` doubles per line, so without a total an 898-byte file
+/// exhausts memory.
+pub const MAX_EXPANDED: usize = 4 << 20;
+
+/// The ARG and ENV values seen so far, and what is left of the expansion
+/// budget of the whole file.
+struct Vars {
+    map: BTreeMap<String, String>,
+    left: std::cell::Cell<usize>,
+}
+
+impl Vars {
+    /// Expands `text`, charging what it produces to the file's budget.
+    fn expand(&self, ctx: &Ctx<'_>, line: usize, text: &str) -> Result<String, KubefileError> {
+        let mut left = self.left.get();
+        let out = expand_within(text, &self.map, &mut left).map_err(|()| {
+            ctx.error(
+                line,
+                1,
+                format!("variables expand to more than {MAX_EXPANDED} bytes in all"),
+                "variables that repeat themselves (`ENV A=$A$A`) grow without end; set each value once",
+            )
+        })?;
+        self.left.set(left);
+        Ok(out)
+    }
+}
+
 /// Expands variables in `text` from `vars` and removes quotes, as buildah
 /// does for ENV, LABEL, COPY, FROM and ARG values.
 pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut unbounded = usize::MAX;
+    expand_within(text, vars, &mut unbounded).unwrap_or_default()
+}
+
+/// [`expand`] producing at most `left` bytes (then `Err`), in time linear
+/// in the input and output: the closing `}` of every `${` is looked up,
+/// not searched for again from each `${`.
+fn expand_within(text: &str, vars: &BTreeMap<String, String>, left: &mut usize) -> Result<String, ()> {
     let mut out = String::new();
     let mut quote: Option<char> = None;
     let chars: Vec<char> = text.chars().collect();
+    // next_close[i]: index of the first `}` at or after i.
+    let mut next_close = vec![usize::MAX; chars.len() + 1];
+    for i in (0..chars.len()).rev() {
+        next_close[i] = if chars[i] == '}' { i } else { next_close[i + 1] };
+    }
     let mut i = 0;
     while i < chars.len() {
+        if out.len() > *left {
+            return Err(());
+        }
         let c = chars[i];
         match (quote, c) {
             (None, '"' | '\'') => quote = Some(c),
@@ -195,12 +240,13 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> String {
                 i += 1;
             }
             (_, '$') if i + 1 < chars.len() && chars[i + 1] == '{' => {
-                let Some(close) = chars[i + 2..].iter().position(|c| *c == '}') else {
+                let close = next_close[i + 2];
+                if close == usize::MAX {
                     out.push('$');
                     i += 1;
                     continue;
-                };
-                let inner: String = chars[i + 2..i + 2 + close].iter().collect();
+                }
+                let inner: String = chars[i + 2..close].iter().collect();
                 let (name, op) = match inner.find(":-").or_else(|| inner.find(":+")) {
                     Some(at) => (&inner[..at], Some((&inner[at..at + 2], &inner[at + 2..]))),
                     None => (inner.as_str(), None),
@@ -210,15 +256,15 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> String {
                     None => out.push_str(vars.get(name).map_or("", String::as_str)),
                     Some((":-", default)) => match value {
                         Some(v) => out.push_str(v),
-                        None => out.push_str(&expand(default, vars)),
+                        None => out.push_str(&expand_within(default, vars, left)?),
                     },
                     Some((_, alt)) => {
                         if value.is_some() {
-                            out.push_str(&expand(alt, vars));
+                            out.push_str(&expand_within(alt, vars, left)?);
                         }
                     }
                 }
-                i += 2 + close;
+                i = close;
             }
             (_, '$')
                 if i + 1 < chars.len() && (chars[i + 1].is_ascii_alphabetic() || chars[i + 1] == '_') =>
@@ -236,7 +282,11 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> String {
         }
         i += 1;
     }
-    out
+    if out.len() > *left {
+        return Err(());
+    }
+    *left -= out.len();
+    Ok(out)
 }
 
 /// `k=v` pairs (or the legacy `k v...` form when `legacy` allows it).
@@ -246,7 +296,7 @@ fn pairs(
     keyword: &str,
     rest: &str,
     legacy: bool,
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
 ) -> Result<Vec<(String, String)>, KubefileError> {
     let items = words(rest);
     if items.is_empty() {
@@ -260,7 +310,7 @@ fn pairs(
     if legacy && !items[0].contains('=') {
         // `ENV key value with spaces`.
         let value = rest.trim_start()[items[0].len()..].trim();
-        return Ok(vec![(items[0].clone(), expand(value, vars))]);
+        return Ok(vec![(items[0].clone(), vars.expand(ctx, line, value)?)]);
     }
     items
         .iter()
@@ -273,11 +323,11 @@ fn pairs(
                     format!("write `{keyword} key=value`"),
                 )
             })?;
-            let key = expand(key, vars);
+            let key = vars.expand(ctx, line, key)?;
             if key.is_empty() {
                 return Err(ctx.error(line, 1, format!("{keyword}: an empty key"), "name the key"));
             }
-            Ok((key, expand(value, vars)))
+            Ok((key, vars.expand(ctx, line, value)?))
         })
         .collect()
 }
@@ -309,7 +359,7 @@ fn copy(
     line: usize,
     args_col: usize,
     rest: &str,
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
 ) -> Result<Instruction, KubefileError> {
     let mut items = if rest.starts_with('[') {
         serde_json::from_str::<Vec<String>>(rest).map_err(|e| {
@@ -328,7 +378,7 @@ fn copy(
     while items.first().is_some_and(|i| i.starts_with("--")) {
         let flag = items.remove(0);
         if let Some(image) = flag.strip_prefix("--from=") {
-            from = Some(expand(image, vars));
+            from = Some(vars.expand(ctx, line, image)?);
         } else if let Some(digest) = flag.strip_prefix("--checksum=") {
             checksum = Some(digest.parse::<crate::digest::Sha256>().map_err(|e| {
                 ctx.error(
@@ -355,8 +405,11 @@ fn copy(
             "write `COPY manifests manifests`",
         ));
     }
-    let dest = expand(&items.pop().unwrap_or_default(), vars);
-    let sources: Vec<String> = items.iter().map(|s| expand(s, vars)).collect();
+    let dest = vars.expand(ctx, line, &items.pop().unwrap_or_default())?;
+    let sources: Vec<String> = items
+        .iter()
+        .map(|s| vars.expand(ctx, line, s))
+        .collect::<Result<_, _>>()?;
     let one_url = from.is_none()
         && sources.len() == 1
         && (sources[0].starts_with("http://") || sources[0].starts_with("https://"));
@@ -392,7 +445,10 @@ pub fn parse(
             "a Kubefile is a short text",
         ));
     }
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut vars = Vars {
+        map: BTreeMap::new(),
+        left: std::cell::Cell::new(MAX_EXPANDED),
+    };
     let mut instructions = Vec::new();
     for (line, logical) in logical_lines(text) {
         let body = logical.trim_start();
@@ -403,7 +459,7 @@ pub fn parse(
         let args_col = col + keyword_len + 1;
         let instruction = match keyword.as_str() {
             "FROM" => {
-                let image = expand(rest.split_whitespace().next().unwrap_or(""), &vars);
+                let image = vars.expand(&ctx, line, rest.split_whitespace().next().unwrap_or(""))?;
                 if image.is_empty() {
                     return Err(ctx.error(line, args_col, "FROM needs an image", "write `FROM scratch`"));
                 }
@@ -411,7 +467,10 @@ pub fn parse(
             }
             "ARG" => {
                 let (name, default) = match rest.split_once('=') {
-                    Some((name, value)) => (name.trim().to_string(), Some(expand(value.trim(), &vars))),
+                    Some((name, value)) => (
+                        name.trim().to_string(),
+                        Some(vars.expand(&ctx, line, value.trim())?),
+                    ),
                     None => (rest.to_string(), None),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -424,14 +483,14 @@ pub fn parse(
                 }
                 let value = build_args.get(&name).cloned().or(default.clone());
                 if let Some(value) = value {
-                    vars.insert(name.clone(), value);
+                    vars.map.insert(name.clone(), value);
                 }
                 Instruction::Arg(name, default)
             }
             "ENV" => {
                 let items = pairs(&ctx, line, "ENV", rest, true, &vars)?;
                 for (k, v) in &items {
-                    vars.insert(k.clone(), v.clone());
+                    vars.map.insert(k.clone(), v.clone());
                 }
                 Instruction::Env(items)
             }

@@ -4,7 +4,8 @@
 //! registry client (`registry`) both go through here.
 
 use std::fmt;
-use std::time::Duration;
+use std::io::Read;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
@@ -40,16 +41,65 @@ impl RetryPolicy {
     }
 }
 
-/// Builds a blocking client: our user agent, a connect timeout, a total
-/// timeout, at most five redirects (reqwest drops credentials when a
-/// redirect changes host).
-pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, reqwest::Error> {
+/// Longest wait for a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest silence from a peer: for the response headers once the request
+/// is sent, and between two reads of a body. A peer that dribbles its
+/// headers is cut off here, not after the whole-request limit.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Slowest transfer allowed once the size is known: a request's overall
+/// deadline is [`IDLE_TIMEOUT`] plus its size at this rate.
+pub const MIN_RATE: u64 = 128 * 1024;
+/// Overall deadline of a body whose size is not announced.
+pub const UNSIZED_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// Builds a blocking client: our user agent, a connect timeout, `idle` as
+/// the longest silence (headers, and each read of a body), at most five
+/// redirects (reqwest drops credentials when a redirect changes host).
+pub fn client(idle: Duration) -> Result<reqwest::blocking::Client, reqwest::Error> {
     reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(idle))
+        .timeout(idle)
         .redirect(reqwest::redirect::Policy::limited(5))
         .user_agent(concat!("matrix/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// The overall time a transfer of `len` bytes may take (uploads set it as
+/// their request limit; downloads as their [`Deadline`]).
+pub fn transfer_limit(len: Option<u64>) -> Duration {
+    len.map_or(UNSIZED_DEADLINE, |len| {
+        IDLE_TIMEOUT.saturating_add(Duration::from_secs(len / MIN_RATE))
+    })
+}
+
+/// A body read with an overall deadline: a peer that sends one byte just
+/// before each idle timeout is still cut off.
+pub struct Deadline<R> {
+    inner: R,
+    until: Instant,
+}
+
+impl<R> Deadline<R> {
+    /// `inner`, readable until `limit` from now.
+    pub fn new(inner: R, limit: Duration) -> Deadline<R> {
+        Deadline {
+            inner,
+            until: Instant::now() + limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if Instant::now() >= self.until {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the transfer passed its overall deadline",
+            ));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// `Retry-After` in seconds, if the server sent one.
@@ -144,11 +194,61 @@ pub fn with_retries<T, E>(
     }
 }
 
-/// Removes `user:password@` from a URL so it can be shown.
+/// A URL or address as the user gave it (mirror, registry, source, COPY
+/// URL), which may carry `user:password@`. `Display` and `Debug` show it
+/// redacted, so it can go into errors, progress and log lines as it is;
+/// only [`SecretUrl::expose`] gives the credentials, for the request itself.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps what the user gave.
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(url.into())
+    }
+
+    /// The URL with its credentials, for the request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(url: &str) -> Self {
+        SecretUrl::new(url)
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(url: String) -> Self {
+        SecretUrl(url)
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({:?})", redact(&self.0))
+    }
+}
+
+/// Removes userinfo from a URL or address so it can be shown: everything
+/// in the authority (after `scheme://`, before the first `/`, `?` or `#`)
+/// up to its *last* `@` becomes `***`, so a password holding `@` leaks
+/// nothing. Works without a scheme too (`user:pw@host/ns`); a digest
+/// (`name@sha256:...`) is not userinfo.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+    let start = url.find("://").map_or(0, |scheme| scheme + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) if !rest[at + 1..].starts_with("sha256:") => {
+            format!("{}***@{}", &url[..start], &rest[at + 1..])
         }
         _ => url.to_string(),
     }
@@ -180,6 +280,53 @@ mod tests {
     fn credentials_are_hidden() {
         assert_eq!(redact("https://user:secret@host/path"), "https://***@host/path");
         assert_eq!(redact("https://host/p@th"), "https://host/p@th");
+        assert_eq!(redact("https://u:p@ss@host/x"), "https://***@host/x");
+        assert_eq!(redact("u:p@ss@host:5000/ns"), "***@host:5000/ns");
+        assert_eq!(redact("pause@sha256:abc"), "pause@sha256:abc");
+        let url = SecretUrl::new("https://u:s3cr@t@host/x");
+        assert!(!format!("{url} {url:?}").contains("s3cr"));
+        assert_eq!(url.expose(), "https://u:s3cr@t@host/x");
+    }
+
+    #[test]
+    fn dribbled_headers_and_bodies_are_cut_off() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    let mut stream = stream;
+                    // Headers one byte at a time, never finished.
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n");
+                    for _ in 0..600 {
+                        if stream.write_all(b"X").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+        });
+        let client = client(Duration::from_millis(700)).unwrap();
+        let started = Instant::now();
+        let result = client.get(format!("http://{addr}/")).send();
+        assert!(result.is_err_and(|e| e.is_timeout()));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+
+        // A body that keeps coming stops at the overall deadline.
+        let mut endless = Deadline::new(std::io::repeat(7), Duration::ZERO);
+        let error = std::io::copy(&mut endless, &mut std::io::sink()).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
     }
 
     #[test]

@@ -54,6 +54,10 @@ impl std::fmt::Display for Located {
     }
 }
 
+/// Largest `matrix.toml` or `matrix.lock` read (today's are a few dozen
+/// kilobytes): a bigger file is refused before it is read.
+pub const MAX_SOURCE: u64 = 4 << 20;
+
 /// A file's path and text.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -66,7 +70,7 @@ pub struct Source {
 impl Source {
     /// Reads a file.
     pub fn read(path: &Path) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+        let text = crate::fsutil::read_text_capped(path, MAX_SOURCE).map_err(|source| InputError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -731,6 +731,356 @@ fn layout_files_follow_the_umask() {
     }
 }
 
+// Round two (issue 21).
+
+/// A password holding `@`, so redaction that cuts at the first `@` leaks.
+const SECRET: &str = "hunter2@tail";
+
+fn assert_unprinted(output: &Output) {
+    let all = format!("{}{}", stdout(output), stderr(output));
+    assert!(
+        !all.contains("hunter2") && !all.contains("@tail"),
+        "secret printed:\n{all}"
+    );
+}
+
+#[test]
+fn secrets_in_urls_are_never_printed() {
+    let ws = Workspace::new(|t| t);
+    // Malformed arguments are parsed by the command, not echoed by clap.
+    let bad = [
+        vec!["fetch", TAG, "--mirror", "ftp://u:hunter2@tail@host/x"],
+        vec!["push", TAG, "--to", "https://u:hunter2@tail@127.0.0.1:1/ns"],
+        vec!["diff", "--registry", "http://u:hunter2@tail@127.0.0.1:1/ns"],
+        vec![
+            "versions",
+            "--refresh",
+            "--source",
+            "u:hunter2@tail@127.0.0.1:1/kube",
+            "--dry-run",
+        ],
+    ];
+    for args in bad {
+        let output = ws.run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("***@"), "{args:?}: {}", stderr(&output));
+        assert_unprinted(&output);
+    }
+    // A mirror that keeps failing: every retry and failure line, at every
+    // log level, names the URL without its password.
+    let flaky = Scripted::start(|_| (503, vec![("Retry-After".into(), "0".into())], String::new()));
+    let mirror = format!("http://u:{SECRET}@{}/mirror", flaky.host());
+    let ws = Workspace::new(|t| t).with_contexts();
+    let mut args = vec!["fetch", TAG, "--mirror", &mirror];
+    args.extend_from_slice(&ONE_CELL);
+    let dir = ws.path().to_path_buf();
+    let cache = dir.join("cache");
+    let cache = cache.to_str().unwrap();
+    args.extend_from_slice(&["--cache", cache]);
+    let output = run_env(&dir, &args, &[("RUST_LOG", "trace")]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(flaky.requests() > 1, "the mirror was asked");
+    assert_unprinted(&output);
+}
+
+#[test]
+fn build_and_gc_never_delete_what_matrix_did_not_write() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    // `--out` on a foreign non-empty folder is refused before anything is written.
+    std::fs::create_dir(ws.path().join("photos")).unwrap();
+    std::fs::write(ws.path().join("photos/cat.jpg"), "meow").unwrap();
+    let mirror = ws.mirror_url();
+    let mut args = vec![
+        "build",
+        TAG,
+        "--mirror",
+        &mirror,
+        "--cache",
+        "cache",
+        "--out",
+        "photos",
+        "--skip-images",
+    ];
+    args.extend_from_slice(&ONE_CELL);
+    let out = ws.run(&args);
+    assert_fails(&out, 2, "photos is not an OCI image layout");
+    let left: Vec<_> = std::fs::read_dir(ws.path().join("photos"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(left.len(), 1, "only cat.jpg stays: {left:?}");
+
+    // A layout whose blobs/sha256 is a link: gc refuses, the files the link
+    // points at stay.
+    build_one(&ws, "out/oci");
+    let outside = ws.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let victim = outside.join("a".repeat(64));
+    std::fs::write(&victim, "not a blob matrix wrote").unwrap();
+    let store = ws.path().join("out/oci");
+    let blobs = store.join("blobs/sha256");
+    // Keep the real blobs aside; put the link in their place.
+    std::fs::rename(&blobs, store.join("blobs/real")).unwrap();
+    std::os::unix::fs::symlink(&outside, &blobs).unwrap();
+    assert_fails(
+        &ws.run(&["gc", "--out", "out/oci"]),
+        2,
+        "`blobs/sha256` is a link",
+    );
+    assert!(victim.is_file(), "gc deleted through the link");
+
+    // A link inside blobs/sha256 named like a digest: the link is not a
+    // blob matrix wrote; neither it nor its target is touched.
+    std::fs::remove_file(&blobs).unwrap();
+    std::fs::rename(store.join("blobs/real"), &blobs).unwrap();
+    let planted = blobs.join("b".repeat(64));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let gc = ws.run(&["gc", "--out", "out/oci", "--json"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(victim.is_file() && planted.symlink_metadata().is_ok());
+}
+
+/// Writes `applications/NAME/1.0.0/Kubefile` with `text`.
+fn app_with_kubefile(ws: &Workspace, name: &str, text: &str) -> PathBuf {
+    let dir = ws.path().join("applications").join(name).join("1.0.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Kubefile"), text).unwrap();
+    dir.join("Kubefile")
+}
+
+#[test]
+fn kubefile_and_matrix_files_are_bounded_before_reading() {
+    let ws = Workspace::new(|t| t);
+    // ENV doubling: 40 lines double 16 bytes to 16 TiB without a total.
+    let doubling = format!(
+        "FROM scratch\nENV A=0123456789abcdef\n{}",
+        "ENV A=$A$A\n".repeat(40)
+    );
+    assert!(doubling.len() < 1000);
+    app_with_kubefile(&ws, "doubling", &doubling);
+    let out = ws.run(&["app", "build", "doubling", "1.0.0", "--skip-images", "--no-run"]);
+    assert_fails(&out, 2, "variables expand to more than 4194304 bytes in all");
+    assert!(stderr(&out).contains("Kubefile:"), "{}", stderr(&out));
+
+    // A 1 MB run of `${` is scanned once, not once per `${`.
+    let run = format!("FROM scratch\nLABEL a={}\nADD x y\n", "${".repeat(500_000));
+    app_with_kubefile(&ws, "dollars", &run);
+    let started = std::time::Instant::now();
+    let out = ws.run(&["app", "build", "dollars", "1.0.0", "--skip-images", "--no-run"]);
+    assert_fails(&out, 2, "unknown instruction `ADD`");
+    assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
+
+    // A huge Kubefile is refused by its size, not read whole.
+    let huge = app_with_kubefile(&ws, "huge", "FROM scratch\n");
+    std::fs::File::options()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let out = ws.run(&["app", "build", "huge", "1.0.0", "--skip-images", "--no-run"]);
+    assert_fails(&out, 2, "over the 1048576-byte limit");
+
+    // So are matrix.toml and matrix.lock.
+    for name in ["matrix.toml", "matrix.lock"] {
+        let ws = Workspace::new(|t| t);
+        let path = ws.path().join(name);
+        std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let out = ws.run(&["plan", "--format", "tags"]);
+        assert_fails(&out, 2, "over the 4194304-byte limit");
+        assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    }
+}
+
+/// Whether a process is gone (or a zombie waiting for its reaper), asked
+/// until `patience` runs out: SIGKILL is delivered asynchronously.
+fn gone(pid: &str, patience: std::time::Duration) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+        if stat.is_empty() || state == Some('Z') {
+            return true;
+        }
+        if started.elapsed() > patience {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn init_sh_children_are_killed_with_it_and_never_hold_the_build() {
+    let ws = Workspace::new(|t| t);
+    let dir = ws.path().join("applications/lingering/1.0.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Kubefile"), "FROM scratch\nCOPY data data\n").unwrap();
+    let pids = ws.path().join("pids");
+    // One child keeps init.sh's output open, one has its own; both would
+    // run for five minutes.
+    std::fs::write(
+        dir.join("init.sh"),
+        format!(
+            "mkdir -p data && echo x > data/x\nsleep 300 &\necho $! >> {p}\n(sleep 300 >/dev/null 2>&1 </dev/null) &\necho $! >> {p}\necho ready\n",
+            p = pids.display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = ws.run(&[
+        "app",
+        "build",
+        "lingering",
+        "1.0.0",
+        "--arch",
+        "amd64",
+        "--skip-images",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "held for {:?}",
+        started.elapsed()
+    );
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    for pid in pids.lines() {
+        assert!(
+            gone(pid, std::time::Duration::from_secs(5)),
+            "{pid} outlived the build"
+        );
+    }
+
+    // At the deadline the whole group goes, and the error says so.
+    std::fs::write(dir.join("init.sh"), "sleep 300 & sleep 300\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = ws.run(&[
+        "app",
+        "build",
+        "lingering",
+        "1.0.0",
+        "--arch",
+        "amd64",
+        "--skip-images",
+        "--timeout",
+        "1",
+    ]);
+    assert_fails(&out, 1, "init.sh timed out after 1 s");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "held for {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn app_scans_never_read_through_links_out_of_the_folder() {
+    let ws = Workspace::new(|t| t);
+    let outside = ws.path().join("host");
+    std::fs::create_dir_all(outside.join("shim")).unwrap();
+    std::fs::write(outside.join("leak.yaml"), "image: 127.0.0.1:1/leak:host-secret\n").unwrap();
+    std::fs::write(outside.join("shim/list"), "127.0.0.1:1/leak:host-secret\n").unwrap();
+    let cases: [(&str, &str, &Path); 4] = [
+        ("manifests", "manifests", &outside),
+        ("shim", "images/shim", &outside.join("shim")),
+        ("values", "charts/web.values.yaml", &outside.join("leak.yaml")),
+        ("ignore", ".sealignore", &outside.join("leak.yaml")),
+    ];
+    for (name, link, target) in cases {
+        let dir = ws.path().join("applications").join(name).join("1.0.0");
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::create_dir_all(dir.join("charts/web/templates")).unwrap();
+        std::fs::write(
+            dir.join("charts/web/Chart.yaml"),
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("Kubefile"), "FROM scratch\n").unwrap();
+        std::os::unix::fs::symlink(target, dir.join(link)).unwrap();
+        let out = ws.run(&["app", "images", dir.to_str().unwrap(), "--json"]);
+        let shown = link.trim_start_matches("charts/");
+        assert_fails(
+            &out,
+            2,
+            &format!("`{shown}` is a symbolic link; it is not followed"),
+        );
+        assert!(stderr(&out).contains(link), "{name}: {}", stderr(&out));
+        assert!(!stdout(&out).contains("host-secret"), "{name}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn copy_never_writes_through_a_link_an_earlier_copy_left() {
+    let ws = Workspace::new(|t| t);
+    let outside = ws.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let cases = [
+        // A dangling file link, then a file copied onto its name.
+        (
+            "file-link",
+            "FROM scratch\nCOPY tree .\nCOPY payload out\n",
+            outside.join("planted"),
+        ),
+        // A folder link, then a file copied into it.
+        (
+            "dir-link",
+            "FROM scratch\nCOPY tree .\nCOPY payload out/\n",
+            outside.clone(),
+        ),
+        // A folder link in the middle of a deeper destination.
+        (
+            "deep-link",
+            "FROM scratch\nCOPY tree a\nCOPY payload a/out/b/c\n",
+            outside.clone(),
+        ),
+    ];
+    for (name, kubefile, target) in cases {
+        let dir = ws.path().join("applications").join(name).join("1.0.0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Kubefile"), kubefile).unwrap();
+        std::fs::write(dir.join("payload"), "x\n").unwrap();
+        std::fs::create_dir_all(dir.join("tree")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("tree/out")).unwrap();
+        let out = ws.run(&["app", "build", name, "1.0.0", "--skip-images", "--no-run"]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symbolic link"), "{name}: {}", stderr(&out));
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "{name}: written outside"
+        );
+    }
+}
+
+#[test]
+fn tag_lists_are_bounded_per_page_and_in_total() {
+    let ws = Workspace::new(|t| t);
+    // Endless distinct pages of 100,000 tags each: refused by the total.
+    let page: String = {
+        let tags: Vec<String> = (0..100_000).map(|i| format!("\"t{i}\"")).collect();
+        format!("{{\"tags\":[{}]}}", tags.join(","))
+    };
+    let endless = tag_list_registry(move |path| {
+        let n: u64 = path.rsplit('=').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let next = format!("</v2/labring/kubernetes/tags/list?page={}>; rel=\"next\"", n + 1);
+        (vec![("Link".into(), next)], page.clone())
+    });
+    let target = format!("{}/labring", endless.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "more than 200000 tags in all");
+    assert!(endless.requests() <= 4, "{} requests", endless.requests());
+
+    // One page bigger than 4 MiB: refused, not read whole.
+    let big = format!("{{\"tags\":[\"{}\"]}}", "a".repeat(5 << 20));
+    let huge = tag_list_registry(move |_| (Vec::new(), big.clone()));
+    let target = format!("{}/labring", huge.host());
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "4194304");
+}
+
 /// A reader that goes away (`matrix plan | head -1`) ends matrix the way
 /// it ends other Unix tools, by SIGPIPE, never by a panic.
 #[test]

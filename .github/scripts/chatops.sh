@@ -4,7 +4,8 @@
 # .github/workflows/hosted.yml for /imagebuild_hosted).
 #
 #   chatops.sh parse    parse $COMMENT (with $TITLE) into kind/name/version (or args) outputs
-#   chatops.sh build    build what $KIND names ($NAME $VERSION, or $ARGS), push it and verify it
+#   chatops.sh build    build what $KIND names ($NAME $VERSION, or $ARGS); no credentials
+#   chatops.sh push     push what build wrote and verify it (credentials written just before)
 #   chatops.sh answer   comment the tags and digests (or the failure) on $ISSUE
 #   chatops.sh schedule build and push every line of schedule.txt (nightly)
 #
@@ -42,12 +43,25 @@ check_planned() {
   done
 }
 
+# Runs a build in its own session: every process init.sh or RUN left
+# behind is killed with its group when it ends, before credentials are
+# written for the push.
+isolated() {
+  local leader status=0
+  setsid --wait "$@" &
+  leader=$!
+  wait "$leader" || status=$?
+  kill -KILL -- "-$leader" 2>/dev/null || true
+  return "$status"
+}
+
 case ${1:-} in
   parse)
     # The comment is hostile input: it reaches matrix on stdin only.
     printf '%s' "${COMMENT:-}" | "$matrix" chatops parse --title "${TITLE:-}" | tee -a "$output"
     ;;
-  build)
+  build | push)
+    phase=$1
     target=${APPS_TARGET:-$("$matrix" diff --list-targets | head -n 1)}
     case ${KIND:?} in
       apps | configs | hosted | dockerimages)
@@ -57,15 +71,21 @@ case ${1:-} in
           configs) noun=(config) ; arch=() ;;
           dockerimages) noun=(docker) ; arch=() ;;
         esac
-        "$matrix" "${noun[@]}" build "${NAME:?}" "${VERSION:?}" "${arch[@]}" "${flags[@]}" --out "$out" --json >"$work/build.json"
-        "$matrix" "${noun[@]}" push "$NAME" "$VERSION" --from "$out" --to "$target" --json >"$work/push.json"
+        if [ "$phase" = build ]; then
+          isolated "$matrix" "${noun[@]}" build "${NAME:?}" "${VERSION:?}" "${arch[@]}" "${flags[@]}" --out "$out" --json >"$work/build.json"
+        else
+          "$matrix" "${noun[@]}" push "${NAME:?}" "${VERSION:?}" --from "$out" --to "$target" --json >"$work/push.json"
+        fi
         ;;
       k8s | docker_k8s)
         # ARGS holds only words `matrix chatops parse` let through
         # ([A-Za-z0-9._-] and --kube/--sealos/--cri/--arch): split on purpose.
         read -r -a selection <<<"${ARGS:?}"
-        check_planned "${selection[@]}"
-        "$matrix" build "${selection[@]}" "${flags[@]}" --out "$out" --json >"$work/build.json"
+        if [ "$phase" = build ]; then
+          check_planned "${selection[@]}"
+          isolated "$matrix" build "${selection[@]}" "${flags[@]}" --out "$out" --json >"$work/build.json"
+          exit 0
+        fi
         "$matrix" push "${selection[@]}" --from "$out" --to "$target" --json >"$work/push.json"
         "$matrix" verify "${selection[@]}" --registry "$target" --json >"$work/verify.json"
         ;;
@@ -78,7 +98,8 @@ case ${1:-} in
     failed=0
     while read -r kind name version; do
       echo "== $kind $name $version"
-      KIND=$kind NAME=$name VERSION=$version bash "$0" build || failed=$((failed + 1))
+      { KIND=$kind NAME=$name VERSION=$version bash "$0" build &&
+        KIND=$kind NAME=$name VERSION=$version bash "$0" push; } || failed=$((failed + 1))
     done <"$work/scheduled.txt"
     [ "$failed" -eq 0 ] || { echo "::error::$failed scheduled rebuilds failed"; exit 1; }
     ;;
@@ -111,7 +132,7 @@ case ${1:-} in
     fi
     ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,18p' "$0" >&2
     exit 2
     ;;
 esac

@@ -11,7 +11,7 @@
 //! them, sealos would not save them) are reported in `missed`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -113,6 +113,17 @@ fn scan(text: &str, source: &str, found: &mut Vec<ListedImage>, skipped: &mut Ve
     }
 }
 
+/// `root/relative` for reading, refused when it or a folder on the way
+/// is a symbolic link: what the scan reads (charts, values, manifests,
+/// image lists) can become an image reference a registry is asked for, so
+/// nothing is read from outside the application folder.
+fn unlinked(root: &Path, relative: &str) -> Result<PathBuf, AppError> {
+    super::beneath(root, relative, true).map_err(|e| AppError::Bad {
+        file: relative.to_string(),
+        message: e.to_string(),
+    })
+}
+
 fn read_text(path: &Path, label: &str) -> Result<String, AppError> {
     let meta = std::fs::metadata(path).map_err(|e| AppError::io(label, e))?;
     if meta.len() > MAX_FILE {
@@ -163,9 +174,19 @@ fn render_one(path: &Path, folder: String, values_dir: &Path) -> Result<Rendered
         error: Box::new(e),
     };
     let chart = Chart::load(path).map_err(failed)?;
-    let values_file = values_dir.join(format!("{}.values.yaml", chart.name()));
+    let label = format!("charts/{}.values.yaml", chart.name());
+    let values_file = if folder == "." {
+        values_dir.join(&label)
+    } else {
+        unlinked(values_dir, &format!("{}.values.yaml", chart.name())).map_err(|e| match e {
+            AppError::Bad { message, .. } => AppError::Bad {
+                file: label.clone(),
+                message,
+            },
+            other => other,
+        })?
+    };
     let overrides: Option<Value> = if values_file.is_file() && folder != "." {
-        let label = format!("charts/{}.values.yaml", chart.name());
         let text = read_text(&values_file, &label)?;
         Some(crate::gotmpl::from_yaml(&text, true).map_err(|e| AppError::Bad {
             file: label,
@@ -185,7 +206,7 @@ pub fn render_charts(root: &Path) -> Result<Vec<RenderedChart>, AppError> {
     if root.join("Chart.yaml").is_file() {
         return Ok(vec![render_one(root, ".".into(), root)?]);
     }
-    let charts = root.join("charts");
+    let charts = unlinked(root, "charts")?;
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&charts) {
         let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
@@ -281,7 +302,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
         }
     }
     // manifests/: .yaml, .yml, .tmpl of any case.
-    let manifests = root.join("manifests");
+    let manifests = unlinked(root, "manifests")?;
     for file in walk(&manifests)? {
         let lower = file.to_ascii_lowercase();
         if lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".tmpl") {
@@ -292,7 +313,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
         }
     }
     // images/shim/: one image a line.
-    let shim = root.join("images/shim");
+    let shim = unlinked(root, "images/shim")?;
     for file in walk(&shim)? {
         let label = format!("images/shim/{file}");
         let text = read_text(&shim.join(&file), &label)?;
@@ -306,7 +327,7 @@ pub fn image_list(root: &Path) -> Result<ImageScan, AppError> {
             }
         }
     }
-    let ignore: Vec<String> = std::fs::read_to_string(root.join(".sealignore"))
+    let ignore: Vec<String> = std::fs::read_to_string(unlinked(root, ".sealignore")?)
         .unwrap_or_default()
         .lines()
         .map(|l| l.trim().to_string())

@@ -463,32 +463,78 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Runs a command in `dir` with a time limit (coreutils `timeout`, which
-/// also kills what it started); its combined output and how it ended.
+/// Most bytes of init.sh's or a RUN's output kept (the end of it).
+const MAX_OUTPUT: u64 = 1 << 20;
+
+/// Runs a command in `dir` in its own session and process group, with a
+/// time limit; its combined output (the last [`MAX_OUTPUT`] bytes) and how
+/// it ended. The whole group is killed at the deadline and when the
+/// command ends, so a background child neither outlives the build nor
+/// holds it: output goes to a file, not a pipe whose end a descendant
+/// could keep open.
 pub fn run_bounded(
     dir: &Path,
     argv: &[String],
     env: &BTreeMap<String, String>,
     limit: Duration,
 ) -> Result<(bool, String, String), AppError> {
-    let output = Command::new("timeout")
-        .arg("--kill-after=10")
-        .arg(limit.as_secs().max(1).to_string())
-        .args(argv)
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::process::CommandExt;
+    let what = || format!("running {}", argv.join(" "));
+    let mut log = tempfile::tempfile().map_err(|e| AppError::io(what(), e))?;
+    let err = log.try_clone().map_err(|e| AppError::io(what(), e))?;
+    let out = log.try_clone().map_err(|e| AppError::io(what(), e))?;
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
         .current_dir(dir)
         .envs(env)
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| AppError::io(format!("running {}", argv.join(" ")), e))?;
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    let status = match output.status.code() {
-        Some(0) => "succeeded".to_string(),
-        Some(124) | Some(137) => format!("timed out after {} s", limit.as_secs()),
-        Some(code) => format!("failed with exit code {code}"),
-        None => "was killed".to_string(),
+        .stdout(out)
+        .stderr(err);
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| AppError::io(what(), e))?;
+    let group = child.id() as libc::pid_t;
+    let deadline = std::time::Instant::now() + limit.max(Duration::from_secs(1));
+    let ended = loop {
+        match child.try_wait().map_err(|e| AppError::io(what(), e))? {
+            Some(status) => break Some(status),
+            None if std::time::Instant::now() >= deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
     };
-    Ok((output.status.success(), status, text))
+    // SAFETY: kill(2) with a negative pid signals that process group only;
+    // the group is the session the child created (its id is the child's).
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+    let status = match ended {
+        Some(status) => status,
+        None => child.wait().map_err(|e| AppError::io(what(), e))?,
+    };
+    let size = log.metadata().map_err(|e| AppError::io(what(), e))?.len();
+    log.seek(SeekFrom::Start(size.saturating_sub(MAX_OUTPUT)))
+        .map_err(|e| AppError::io(what(), e))?;
+    let mut bytes = Vec::new();
+    log.take(MAX_OUTPUT)
+        .read_to_end(&mut bytes)
+        .map_err(|e| AppError::io(what(), e))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let how = match (ended, status.code()) {
+        (None, _) => format!("timed out after {} s", limit.as_secs()),
+        (Some(_), Some(0)) => "succeeded".to_string(),
+        (Some(_), Some(code)) => format!("failed with exit code {code}"),
+        (Some(_), None) => "was killed".to_string(),
+    };
+    Ok((ended.is_some_and(|s| s.success()), how, text))
 }
 
 /// How to build one application for one arch.
@@ -652,7 +698,16 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         });
     };
     let label = format!("{}/{file_name}", build.folder.display());
-    let text = std::fs::read_to_string(&path).map_err(|e| AppError::io(format!("reading {label}"), e))?;
+    let text = crate::fsutil::read_text_capped(&path, crate::kubefile::MAX_BYTES as u64).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            AppError::Bad {
+                file: label.clone(),
+                message: format!("{e}; a Kubefile is a short text"),
+            }
+        } else {
+            AppError::io(format!("reading {label}"), e)
+        }
+    })?;
     let kubefile = crate::kubefile::parse(&label, &text, &build.build_args)?;
     let tree = tempfile::tempdir().map_err(|e| AppError::io("creating the image tree", e))?;
     let mut config = ImageConfig::default();

@@ -248,7 +248,7 @@ fn build(args: &BuildArgs, kind: AppKind) -> Outcome {
         no_run: args.no_run,
         limit: Duration::from_secs(args.timeout),
         out: args.out.clone(),
-        fetch: args.source.with_mirrors(Vec::new()),
+        fetch: args.source.with_mirrors(Vec::new())?,
         compression: args.compression.compression,
         epoch: source_date_epoch(),
         images,

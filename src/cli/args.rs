@@ -3,11 +3,10 @@
 //! listed images come from. Each turns into one library value.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Args;
 
-use matrix::fetch::{Cache, FetchOptions, MirrorRule, RetryPolicy};
+use matrix::fetch::{Cache, FetchOptions, MirrorError, MirrorRule, RetryPolicy};
 use matrix::oci::{Compression, Store};
 use matrix::pipeline::{ImageSource, MissingFrom, select};
 use matrix::plan::{KubeFilter, PlanFilter, SealosFilter, Selection, Shard};
@@ -163,8 +162,10 @@ pub struct SourceArgs {
     pub cache: CacheArg,
     /// A mirror tree root (`file:///DIR`, `http://HOST/DIR`) or `FROM=TO`
     /// URL prefix rewrite; repeatable, added to matrix.toml's [[mirror]].
+    /// Parsed by the command, not by clap, so a mistyped `user:pw@` is
+    /// never echoed back.
     #[arg(long)]
-    pub mirror: Vec<MirrorRule>,
+    pub mirror: Vec<String>,
     /// Use only the cache; a missing artifact is an error.
     #[arg(long)]
     pub offline: bool,
@@ -175,22 +176,27 @@ pub struct SourceArgs {
 
 impl SourceArgs {
     /// The library's fetch options.
-    pub fn options(&self, matrix: &Matrix) -> FetchOptions {
+    pub fn options(&self, matrix: &Matrix) -> Result<FetchOptions, UsageError> {
         self.with_mirrors(matrix.mirrors.iter().cloned().map(MirrorRule::Prefix).collect())
     }
 
     /// The library's fetch options: `mirrors`, then `--mirror`'s (an
     /// application build has no matrix.toml).
-    pub fn with_mirrors(&self, mut mirrors: Vec<MirrorRule>) -> FetchOptions {
-        mirrors.extend(self.mirror.iter().cloned());
-        FetchOptions {
+    pub fn with_mirrors(&self, mut mirrors: Vec<MirrorRule>) -> Result<FetchOptions, UsageError> {
+        for text in &self.mirror {
+            mirrors.push(
+                text.parse()
+                    .map_err(|e: MirrorError| UsageError(format!("--mirror: {e}")))?,
+            );
+        }
+        Ok(FetchOptions {
             cache: self.cache.dir(),
             mirrors,
             offline: self.offline,
             jobs: self.jobs,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(600),
-        }
+            timeout: matrix::net::IDLE_TIMEOUT,
+        })
     }
 }
 

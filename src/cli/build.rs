@@ -82,7 +82,7 @@ pub fn run_build(path: &Path, args: &BuildArgs) -> Outcome {
         matrix: &matrix,
         plan: &plan,
         cells,
-        fetch: args.source.options(&matrix),
+        fetch: args.source.options(&matrix)?,
         out: args.out.clone(),
         compression: args.compression.compression,
         epoch: source_date_epoch(),

@@ -81,7 +81,7 @@ pub fn fetch_for(matrix: &Matrix, source: &SourceArgs, cells: &[&PlannedCell]) -
     let progress = reporter(artifacts.len(), "fetch");
     Ok(fetch_set(
         matrix,
-        source.options(matrix),
+        source.options(matrix)?,
         &artifacts,
         progress.as_ref(),
     )?)
@@ -92,7 +92,7 @@ pub fn run_fetch(path: &Path, args: &FetchArgs) -> Outcome {
     let (matrix, plan) = load_plan(path)?;
     let cells = select(&matrix, &plan, &args.select.selection(), None)?;
     if args.check_urls {
-        let options = args.source.options(&matrix);
+        let options = args.source.options(&matrix)?;
         let checks = check_urls(
             &artifacts_of(&matrix, &cells)?,
             &options.mirrors,
@@ -174,7 +174,7 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> Outcome {
     let source = if args.stand_ins {
         MirrorSource::StandIns(sizes)
     } else {
-        MirrorSource::Fetch(args.source.options(&matrix))
+        MirrorSource::Fetch(args.source.options(&matrix)?)
     };
     let progress = reporter(artifacts.len(), "mirror");
     let report = mirror(&matrix, &cells, &args.to, source, progress.as_ref())?;

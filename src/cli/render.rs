@@ -43,7 +43,7 @@ pub fn run(matrix_path: &Path, args: &RenderArgs) -> Outcome {
         out: args.out.clone(),
         single,
         force: args.force,
-        binaries: args.binaries.then(|| args.source.options(&matrix)),
+        binaries: args.binaries.then(|| args.source.options(&matrix)).transpose()?,
     };
     let records = render_contexts(&matrix, &cells, &request, &super::progress::Terminal)?;
     if args.json {

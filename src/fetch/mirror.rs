@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use crate::config::Mirror;
 use crate::digest::Sha256;
+use crate::net::redact;
 
 /// Name of the checksum list at the root of a mirror tree.
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -25,7 +26,7 @@ pub enum MirrorRule {
 /// A `--mirror` value that is neither `FROM=TO` nor a URL.
 #[derive(Debug, thiserror::Error)]
 #[error("`{0}` is not a mirror: give a tree root URL (file:///DIR, http://HOST/DIR) or FROM=TO")]
-pub struct MirrorError(String);
+pub struct MirrorError(crate::net::SecretUrl);
 
 impl FromStr for MirrorRule {
     type Err = MirrorError;
@@ -39,7 +40,7 @@ impl FromStr for MirrorRule {
                 to: to.to_string(),
             })),
             None if is_url(input) => Ok(MirrorRule::Tree(input.trim_end_matches('/').to_string())),
-            _ => Err(MirrorError(input.to_string())),
+            _ => Err(MirrorError(input.into())),
         }
     }
 }
@@ -47,8 +48,8 @@ impl FromStr for MirrorRule {
 impl fmt::Display for MirrorRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MirrorRule::Prefix(mirror) => write!(f, "{}={}", mirror.from, mirror.to),
-            MirrorRule::Tree(root) => f.write_str(root),
+            MirrorRule::Prefix(mirror) => write!(f, "{}={}", redact(&mirror.from), redact(&mirror.to)),
+            MirrorRule::Tree(root) => f.write_str(&redact(root)),
         }
     }
 }

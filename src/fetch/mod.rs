@@ -23,9 +23,9 @@ use thiserror::Error;
 pub use cache::Cache;
 pub use check::{UrlCheck, check_urls};
 pub use extract::{ExtractError, Limits, extract_tar_gz, members};
-pub use mirror::{MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
+pub use mirror::{MirrorError, MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
 pub use standin::write_stand_in;
-pub use transport::{RetryPolicy, TransportError, plain_error, redact};
+pub use transport::{RetryPolicy, SecretUrl, TransportError, plain_error, redact};
 
 use crate::axis::Arch;
 use crate::config::{Matrix, Placement};
@@ -163,7 +163,8 @@ pub struct FetchOptions {
     pub jobs: usize,
     /// Retry policy.
     pub retry: RetryPolicy,
-    /// Per-request timeout.
+    /// Longest silence from a server (headers, each read); the whole
+    /// transfer is bounded by its size (`net::transfer_limit`).
     pub timeout: Duration,
 }
 
@@ -176,7 +177,7 @@ impl FetchOptions {
             offline: false,
             jobs: 4,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(600),
+            timeout: crate::net::IDLE_TIMEOUT,
         }
     }
 }
@@ -398,8 +399,13 @@ impl Fetcher {
             });
         };
         let source = rewrite(&self.options.mirrors, checksum_url);
-        let text = transport::get_text(&self.client, &source, self.options.retry, reporter)
-            .map_err(|error| transfer_error(artifact, &source, error))?;
+        let text = transport::get_text(
+            &self.client,
+            &SecretUrl::new(source.clone()),
+            self.options.retry,
+            reporter,
+        )
+        .map_err(|error| transfer_error(artifact, &source, error))?;
         mirror::find_checksum(&text, artifact.file_name()).ok_or_else(|| FetchError::ChecksumMissing {
             component: artifact.component.clone(),
             url: redact(&source),
@@ -414,7 +420,7 @@ impl Fetcher {
         })?;
         let mut sums = self.tree_sums.lock().ok()?;
         if sums.is_none() {
-            let url = format!("{root}/{SUMS_FILE}");
+            let url = SecretUrl::new(format!("{root}/{SUMS_FILE}"));
             let text =
                 transport::get_text(&self.client, &url, self.options.retry, reporter).unwrap_or_default();
             *sums = Some(parse_sums(&text));

@@ -6,8 +6,10 @@ use std::fs;
 use std::io::{self, Read, Seek, Write};
 
 use crate::digest::{HashingWriter, Sha256};
-use crate::net::{Failed, Retryable, Step, is_retryable, retry_after, with_retries};
-pub use crate::net::{RetryPolicy, plain_error, redact};
+use crate::net::{
+    Deadline, Failed, Retryable, Step, is_retryable, retry_after, transfer_limit, with_retries,
+};
+pub use crate::net::{RetryPolicy, SecretUrl, plain_error, redact};
 use crate::progress::{Event, Reporter};
 
 /// Why a transfer failed for good.
@@ -97,7 +99,8 @@ fn try_download(
     });
     let expected = response.content_length();
     let mut writer = HashingWriter::new(&mut *file);
-    if let Err(error) = copy_reporting(&mut response, &mut writer, task, reporter) {
+    let mut body = Deadline::new(&mut response, transfer_limit(expected));
+    if let Err(error) = copy_reporting(&mut body, &mut writer, task, reporter) {
         return Step::Retry(Retryable::Network(format!("connection dropped: {error}")));
     }
     let (_, (digest, size)) = writer.finish();
@@ -136,12 +139,14 @@ fn copy_reporting(
 /// Fetches a small text (a checksum file), with the same retries.
 pub fn get_text(
     client: &reqwest::blocking::Client,
-    url: &str,
+    url: &SecretUrl,
     policy: RetryPolicy,
     reporter: &dyn Reporter,
 ) -> Result<String, TransportError> {
     let mut temp = tempfile::tempfile().map_err(|e| TransportError::Network(e.to_string()))?;
-    let (_, size) = download(client, url, &mut temp, policy, url, reporter)?;
+    // The task names the URL in progress and retry lines: redacted.
+    let task = url.to_string();
+    let (_, size) = download(client, url.expose(), &mut temp, policy, &task, reporter)?;
     if size > 4 * 1024 * 1024 {
         return Err(TransportError::Network(format!("checksum file is {size} bytes")));
     }

@@ -195,6 +195,8 @@ impl Store {
     /// Opens the layout at `root` for writing, creating an empty one if
     /// needed, and holds the shared "in use" lock until dropped.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        refuse_foreign(root)?;
+        refuse_links(root)?;
         for dir in [
             "blobs/sha256",
             ".matrix/tmp",
@@ -247,6 +249,7 @@ impl Store {
         if !root.join("index.json").is_file() {
             return Err(not_layout("no index.json"));
         }
+        refuse_links(root)?;
         Store::existing(root)
     }
 
@@ -717,7 +720,13 @@ impl Store {
         let entries = fs::read_dir(&blobs).map_err(|e| StoreError::io("listing blobs", e))?;
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io("listing blobs", e))?;
-            let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let digest = format!("sha256:{name}");
+            // Only regular files named by a digest are blobs matrix wrote:
+            // links, folders and other names are left alone.
+            if !is_regular(&entry) || digest.parse::<Sha256>().is_err() {
+                continue;
+            }
             if keep.contains(&digest) {
                 report.kept += 1;
                 continue;
@@ -730,7 +739,7 @@ impl Store {
         }
         let tmp = self.root.join(".matrix/tmp");
         if let Ok(entries) = fs::read_dir(&tmp) {
-            for entry in entries.flatten() {
+            for entry in entries.flatten().filter(is_regular) {
                 let size = entry.metadata().map_or(0, |m| m.len());
                 if fs::remove_file(entry.path()).is_ok() {
                     report.temp_files += 1;
@@ -839,9 +848,58 @@ fn record_digest(path: &Path) -> Option<String> {
 }
 
 /// Drops records that point at blobs gc removed.
+/// The folders of a layout matrix works in; none may be a link, or a
+/// write or a delete inside it would land elsewhere.
+const LAYOUT_DIRS: [&str; 7] = [
+    "blobs",
+    "blobs/sha256",
+    ".matrix",
+    ".matrix/tmp",
+    ".matrix/layers",
+    ".matrix/cells",
+    ".matrix/verified",
+];
+
+/// Refuses a layout whose own folders are links (followed, gc would
+/// delete files outside the layout).
+fn refuse_links(root: &Path) -> Result<(), StoreError> {
+    for dir in LAYOUT_DIRS {
+        let path = root.join(dir);
+        if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
+            return Err(StoreError::NotALayout {
+                path: root.to_path_buf(),
+                reason: format!("`{dir}` is a link or a file, not a folder"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to adopt a non-empty folder that is not an OCI layout: gc
+/// would later delete files matrix never wrote there.
+fn refuse_foreign(root: &Path) -> Result<(), StoreError> {
+    let Ok(mut entries) = fs::read_dir(root) else {
+        return Ok(());
+    };
+    if entries.next().is_some() && !root.join("oci-layout").is_file() {
+        return Err(StoreError::NotALayout {
+            path: root.to_path_buf(),
+            reason:
+                "a non-empty folder without oci-layout; matrix writes only into an empty folder or a layout"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+/// A regular file, not followed through a link.
+fn is_regular(entry: &fs::DirEntry) -> bool {
+    entry.file_type().is_ok_and(|t| t.is_file())
+}
+
 fn prune_records(dir: &Path, keep: &BTreeSet<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
+    for entry in entries.flatten().filter(is_regular) {
         let stale = record_digest(&entry.path()).is_none_or(|digest| !keep.contains(&digest));
         if stale {
             let _ = fs::remove_file(entry.path());

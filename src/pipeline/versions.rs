@@ -627,7 +627,7 @@ fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
         Box::new(std::fs::File::open(path)?)
     } else {
-        let client = crate::net::client(std::time::Duration::from_secs(600)).map_err(http)?;
+        let client = crate::net::client(crate::net::IDLE_TIMEOUT).map_err(http)?;
         let response = client
             .get(url)
             .send()

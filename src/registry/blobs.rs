@@ -15,7 +15,7 @@ use super::client::{Body, Client, expect_ok, expect_status};
 use super::error::RegistryError;
 use crate::digest::{HashingWriter, Sha256};
 use crate::fetch::Cache;
-use crate::net::{Failed, Retryable, Step, with_retries};
+use crate::net::{Deadline, Failed, Retryable, Step, transfer_limit, with_retries};
 use crate::oci::descriptor_digest;
 
 impl Client {
@@ -103,7 +103,9 @@ impl Client {
                     return Err(oversize());
                 }
                 let mut writer = HashingWriter::new(temp.as_file_mut());
-                let mut reader = response.take(size.map_or(u64::MAX, |limit| limit + 1));
+                let limit = transfer_limit(size.or(response.content_length()));
+                let mut reader =
+                    Deadline::new(response, limit).take(size.map_or(u64::MAX, |limit| limit + 1));
                 match std::io::copy(&mut reader, &mut writer) {
                     Err(cut) => return Ok(Err(cut)),
                     Ok(copied) if size.is_some_and(|limit| copied > limit) => return Err(oversize()),

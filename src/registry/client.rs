@@ -18,7 +18,9 @@ use reqwest::{Method, StatusCode};
 use super::auth::{Challenge, CredentialStore, parse_challenge};
 pub use super::error::RegistryError;
 use crate::digest::Sha256;
-use crate::net::{Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, with_retries};
+use crate::net::{
+    Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, transfer_limit, with_retries,
+};
 use crate::oci::{DocumentError, MAX_MANIFEST, read_small};
 use oci_spec::image::MediaType;
 
@@ -47,6 +49,14 @@ pub enum Body {
 }
 
 impl Body {
+    /// The size of a body worth a longer limit (a file slice).
+    fn len(&self) -> Option<u64> {
+        match self {
+            Body::File { len, .. } => Some(*len),
+            Body::Empty | Body::Bytes(_) => None,
+        }
+    }
+
     fn to_http(&self) -> Result<Option<HttpBody>, std::io::Error> {
         Ok(match self {
             Body::Empty => None,
@@ -143,7 +153,7 @@ fn with_scheme_hint(url: &str, host: &str, reason: String) -> String {
 impl Client {
     /// A client with these credentials; `insecure` allows http:// anywhere.
     pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
-        let http = crate::net::client(Duration::from_secs(900)).map_err(|e| RegistryError::Invalid {
+        let http = crate::net::client(crate::net::IDLE_TIMEOUT).map_err(|e| RegistryError::Invalid {
             what: "HTTP client".into(),
             message: e.to_string(),
         })?;
@@ -236,7 +246,12 @@ impl Client {
                 .http
                 .request(request.method.clone(), url)
                 .headers(request.headers.clone());
-            if let Some(timeout) = request.timeout {
+            // An upload's limit grows with its size; other requests keep
+            // the client's idle limit (headers, each read).
+            if let Some(timeout) = request
+                .timeout
+                .or_else(|| request.body.len().map(|len| transfer_limit(Some(len))))
+            {
                 builder = builder.timeout(timeout);
             }
             let token = self
@@ -562,13 +577,10 @@ impl Client {
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let text = response.text().map_err(|e| RegistryError::Network {
-                method: "GET".into(),
-                url: self.url(host, &target),
-                reason: plain_error(&e),
-            })?;
+            // A page is read through the manifest limit (4 MiB), not whole.
+            let bytes = read_small(&format!("the tag list of {repository} on {host}"), response)?;
             let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+                serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
             match json.get("tags") {
                 Some(serde_json::Value::Array(list)) => {
                     // Some registries leave nulls where tags were deleted.
@@ -583,6 +595,9 @@ impl Client {
                                 "`{}` is not a valid tag",
                                 tag.escape_default()
                             )));
+                        }
+                        if tags.len() >= MAX_TAGS {
+                            return Err(malformed(format!("more than {MAX_TAGS} tags in all")));
                         }
                         tags.push(tag.to_string());
                     }
@@ -599,6 +614,10 @@ impl Client {
 /// Most pages of a tag list (1000 tags a page asked; registries may send
 /// fewer).
 const MAX_TAG_PAGES: usize = 10_000;
+/// Most tags of one repository, over all pages (labring's largest has a
+/// few thousand): endless pages are refused by their total, not only by
+/// their count.
+const MAX_TAGS: usize = 200_000;
 /// Per-request time limit for listing calls (uploads have their own).
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 

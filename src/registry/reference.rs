@@ -10,7 +10,7 @@ use thiserror::Error;
 /// A reference that does not parse.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("`{0}` is not an image reference (e.g. registry.k8s.io/pause:3.9)")]
-pub struct ReferenceError(pub String);
+pub struct ReferenceError(pub crate::net::SecretUrl);
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,7 +48,7 @@ impl FromStr for ImageRef {
     type Err = ReferenceError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let error = || ReferenceError(input.to_string());
+        let error = || ReferenceError(input.into());
         let text = input.trim();
         if text.is_empty() || text.contains(char::is_whitespace) || text.contains("://") {
             return Err(error());

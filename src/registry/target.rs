@@ -38,7 +38,7 @@ impl Target {
 pub enum TargetError {
     /// Empty, or a URL with a scheme.
     #[error("`{0}` is not REGISTRY/NAMESPACE (e.g. docker.io/labring, 127.0.0.1:5000/labring)")]
-    Shape(String),
+    Shape(crate::net::SecretUrl),
     /// The host part holds `user:pw@`; only what follows `@` is repeated.
     #[error(
         "a registry target cannot carry credentials (`...@{0}`)\n  help: pass them with --creds USER:PASSWORD, MATRIX_REGISTRY_CREDS, or an auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)"
@@ -46,7 +46,7 @@ pub enum TargetError {
     Credentials(String),
     /// Not a host name.
     #[error("`{0}` is not a registry host (e.g. docker.io, 127.0.0.1:5000)")]
-    Host(String),
+    Host(crate::net::SecretUrl),
 }
 
 impl FromStr for Target {
@@ -55,7 +55,7 @@ impl FromStr for Target {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim().trim_end_matches('/');
         if text.is_empty() || text.contains("://") {
-            return Err(TargetError::Shape(text.to_string()));
+            return Err(TargetError::Shape(text.into()));
         }
         let (host, namespace) = text.split_once('/').unwrap_or((text, ""));
         if let Some((_, bare)) = host.rsplit_once('@') {
@@ -63,7 +63,7 @@ impl FromStr for Target {
             return Err(TargetError::Credentials(bare.to_string()));
         }
         if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
-            return Err(TargetError::Host(host.to_string()));
+            return Err(TargetError::Host(host.into()));
         }
         Ok(Target {
             host: host.to_string(),
