@@ -281,23 +281,26 @@ fn contract_and_image_components_are_checked() {
     );
 }
 
+/// `matrix chatops parse --title TITLE` with `comment` on stdin.
+fn chatops_parse(comment: &str, title: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
+        .args(["chatops", "parse", "--title", title])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(comment.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// `matrix chatops parse` reads the comment on stdin and refuses anything
 /// that is not a safe command with exit 2.
 #[test]
 fn chatops_parse_accepts_commands_and_refuses_injection() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let run = |comment: &str, title: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
-            .args(["chatops", "parse", "--title", title])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(comment.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = chatops_parse;
     let out = run(
         "/imagebuild_apps ingress-nginx v1.9.4\n",
         "【Auto-build】ingress-nginx",
@@ -359,19 +362,7 @@ fn new_registry_commands_never_echo_a_password() {
 /// the same grammar and a bad line is named.
 #[test]
 fn chatops_takes_six_commands_and_the_schedule() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let run = |comment: &str, title: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_matrix"))
-            .args(["chatops", "parse", "--title", title])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(comment.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = chatops_parse;
     let out = run(
         "/imagebuild_docker_k8s v1.33.5-5.0.1 1.27\n",
         "【Auto-build】kubernetes",
@@ -406,14 +397,14 @@ fn chatops_takes_six_commands_and_the_schedule() {
         "# nightly\ndockerimages busybox-demo latest\napps web-demo\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_matrix"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_matrix"))
         .args(["chatops", "schedule"])
         .arg(&file)
         .output()
         .unwrap();
     common::assert_fails(&out, 2, "line 3");
     std::fs::write(&file, "dockerimages busybox-demo latest\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_matrix"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_matrix"))
         .args(["chatops", "schedule"])
         .arg(&file)
         .output()

@@ -58,6 +58,24 @@ pub struct Pulled {
     pub document: Document,
 }
 
+impl Pulled {
+    /// Types `bytes` (named `what` in errors) by their media type.
+    fn parse(
+        what: &str,
+        digest: Sha256,
+        bytes: Vec<u8>,
+        media_type: MediaType,
+    ) -> Result<Pulled, RegistryError> {
+        let document = Document::parse(what, &bytes, Some(&media_type))?;
+        Ok(Pulled {
+            digest,
+            bytes,
+            media_type,
+            document,
+        })
+    }
+}
+
 /// One platform's image manifest.
 #[derive(Debug, Clone)]
 pub struct PulledImage {
@@ -92,13 +110,7 @@ impl<'a> ImageReader<'a> {
             } => {
                 let (bytes, media_type, digest) = client.manifest(host, repository, reference)?;
                 let what = format!("{host}/{repository}:{reference}");
-                let document = Document::parse(&what, &bytes, Some(&media_type))?;
-                Ok(Pulled {
-                    digest,
-                    bytes,
-                    media_type,
-                    document,
-                })
+                Pulled::parse(&what, digest, bytes, media_type)
             }
             ImageFrom::Layout { layout, .. } => {
                 let descriptor = layout
@@ -160,13 +172,7 @@ impl<'a> ImageReader<'a> {
                 message: format!("{} bytes, its descriptor says {}", bytes.len(), descriptor.size()),
             });
         }
-        let document = Document::parse(&what, &bytes, Some(&media_type))?;
-        Ok(Pulled {
-            digest,
-            bytes,
-            media_type,
-            document,
-        })
+        Pulled::parse(&what, digest, bytes, media_type)
     }
 
     /// The linux/`arch` image of `reference`: its manifest, or the
