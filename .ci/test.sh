@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck jq:jq curl:curl node:nodejs npm:npm chromium:chromium; do
+for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci buildah:buildah qemu-aarch64-static:qemu-user-static shellcheck:shellcheck jq:jq curl:curl chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 # The container-image test's base needs a static busybox, not just any.
