@@ -187,10 +187,23 @@ chatops() {
   sed 's/^/   /' "$work/chat/answer.md"
 }
 
+# answer_lists_index IMAGE:TAG: the answer names the multi-arch index tag
+# with the digest the primary serves for it (sha256 of its bytes).
+answer_lists_index() {
+  local raw digest
+  raw=$(skopeo inspect --tls-verify=false --raw "docker://$primary/$1")
+  [ "$(jq '.manifests | length' <<<"$raw")" -ge 1 ] || { echo "FAIL: $1 is not an index on the primary" >&2; exit 1; }
+  digest=sha256:$(printf '%s' "$raw" | sha256sum | cut -d' ' -f1)
+  grep -qF "| \`$primary/$1\` | \`$digest\` |" "$work/chat/answer.md" ||
+    { echo "FAIL: the answer does not list the index $1 ($digest)" >&2; exit 1; }
+  echo "   the answer lists the index $1 as pushed: $digest"
+}
+
 echo "== chatops: a k8s command"
 k8s_tag=$(sed -n 's/^kubernetes:\(v[0-9.]*-5\.0\.1\)$/\1/p' "$work/indexes.txt" | tail -n 1)
 chatops "/imagebuild_k8s $k8s_tag cri=containerd" "【Auto-build】kubernetes" "${offline[@]}"
 grep -q "kubernetes:$k8s_tag-arm64" "$work/chat/answer.md" || { echo "FAIL: no k8s answer" >&2; exit 1; }
+answer_lists_index "kubernetes:$k8s_tag"
 chatops "/imagebuild_k8s v1.33.0-4.0.0" "【Auto-build】kubernetes"
 grep -q "not planned" "$work/chat/answer.md" || { echo "FAIL: an unplanned selection was not refused" >&2; exit 1; }
 
@@ -206,6 +219,7 @@ if command -v buildah >/dev/null && [ -x /bin/busybox ]; then
   chatops "/imagebuild_dockerimages busybox-demo 1.0.0" "【Auto-build】busybox-demo" \
     --arch amd64 --build-arg "BASE=$base" --insecure
   grep -q "busybox-demo:1.0.0" "$work/chat/answer.md" || { echo "FAIL: no dockerimages answer" >&2; cat "$work/chat/build.err" >&2; exit 1; }
+  answer_lists_index "busybox-demo:1.0.0"
   skopeo inspect --tls-verify=false "docker://$primary/busybox-demo:1.0.0" | jq -r '"read back: \(.Architecture) \(.Digest)"'
 
   echo "== the rebuild schedule"

@@ -20,6 +20,45 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# arm64 container images (tests/docker.rs): the arm64 RUN steps run
+# through qemu-user-static, which needs the kernel's binfmt_misc handler
+# for aarch64 ELF files, and the test's arm64 base needs Debian's arm64
+# busybox-static. Both are set up here, idempotently; binfmt_misc is the
+# kernel's (global), so this needs root.
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/register" ]; then
+  echo "arm64: mounting binfmt_misc on $binfmt"
+  $sudo mount -t binfmt_misc binfmt_misc "$binfmt"
+fi
+if [ -e "$binfmt/qemu-aarch64" ]; then
+  echo "arm64: $binfmt/qemu-aarch64 is registered"
+else
+  echo "arm64: registering $binfmt/qemu-aarch64 from /usr/lib/binfmt.d/qemu-aarch64.conf"
+  # The line's \x escapes are the kernel's to decode; flag F opens the
+  # interpreter now, so it works inside buildah's chroot.
+  grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf | $sudo tee "$binfmt/register" >/dev/null
+fi
+arm64_busybox=${CARGO_TARGET_DIR:-target}/test-deps/arm64/busybox
+if [ -x "$arm64_busybox" ]; then
+  echo "arm64: $arm64_busybox is there"
+else
+  echo "arm64: fetching Debian's busybox-static:arm64 into $arm64_busybox"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $sudo dpkg --add-architecture arm64
+    $sudo apt-get update -qq
+  fi
+  deb=$(mktemp -d)
+  # apt fetches as its _apt user when that user can write here.
+  chmod 777 "$deb"
+  (cd "$deb" && { apt-get download -qq busybox-static:arm64 || { $sudo apt-get update -qq && apt-get download -qq busybox-static:arm64; }; })
+  dpkg-deb -x "$deb"/busybox-static_*_arm64.deb "$deb/root"
+  mkdir -p "$(dirname "$arm64_busybox")"
+  install -m 755 "$deb/root/bin/busybox" "$arm64_busybox"
+  rm -rf "$deb"
+fi
+
 # Helm's own engine, the oracle the chart tests compare with (PyPI).
 python3 -c "import helm_python, yaml" 2>/dev/null || pip install --quiet helm-python-sdk pyyaml
 # NTIA minimum elements and SPDX validity of the SBOMs (PyPI's

@@ -110,11 +110,9 @@ case ${1:-} in
         echo
         echo "| image | digest |"
         echo "|---|---|"
-        if jq -e '.pushed' "$work/push.json" >/dev/null 2>&1; then
-          jq -r '.pushed[] | "| `\(.reference)` | `\(.digest)` |"' "$work/push.json"
-        else
-          jq -r '.cells[] | select(.digest != null) | "| `\(.image):\(.tag)` | `\(.digest)` |"' "$work/build.json"
-        fi
+        # Every kind's push lists each per-arch tag and each multi-arch
+        # index tag it pushed, with the digest the registry now serves.
+        jq -r '.pushed[] | "| `\(.reference)` | `\(.digest)` |"' "$work/push.json"
       elif [ -f "$work/refused.txt" ]; then
         echo "Not built: the selection is not planned."
         echo

@@ -435,7 +435,7 @@ pub(super) fn push(args: &PushArgs) -> Outcome {
         .filter_map(|arch| app_tag(&args.version, *arch).ok())
         .collect();
     let client = args.access.client()?;
-    let (report, pushed) = push_image(
+    let report = push_image(
         &client,
         &store,
         &to,
@@ -446,7 +446,7 @@ pub(super) fn push(args: &PushArgs) -> Outcome {
     )
     .with_context(|| format!("pushing {} to {to}", args.name))?;
     // Arches build_arch left out are simply not in the store.
-    if pushed.is_empty() {
+    if report.pushed.is_empty() {
         return Err(UsageError(format!(
             "{}:{} is not built in {}; build it first (`matrix app|config|docker build`)",
             args.name,
@@ -456,9 +456,9 @@ pub(super) fn push(args: &PushArgs) -> Outcome {
         .into());
     }
     if args.json {
-        print_json(&serde_json::json!({ "report": report, "pushed": pushed }))?;
+        print_json(&serde_json::json!({ "report": report, "pushed": report.pushed }))?;
     } else {
-        for item in &pushed {
+        for item in &report.pushed {
             println!("{}\t{}", item.reference, item.digest);
         }
     }

@@ -170,6 +170,29 @@ pub fn platform_manifest(index: &ImageIndex, arch: Arch) -> Option<&Descriptor> 
     })
 }
 
+/// The platform images an index lists, in its order: every entry but the
+/// `unknown/unknown` ones (buildx's attestation manifests, which describe
+/// an image rather than run anywhere).
+pub fn platform_entries(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
+    index.manifests().iter().filter(|m| {
+        !m.platform()
+            .as_ref()
+            .is_some_and(|p| p.os().to_string() == "unknown" && p.architecture().to_string() == "unknown")
+    })
+}
+
+/// An index entry's platform as `os/arch[/variant]` (`unspecified` when
+/// the entry has none).
+pub fn platform_name(entry: &Descriptor) -> String {
+    match entry.platform() {
+        Some(p) => match p.variant() {
+            Some(variant) => format!("{}/{}/{variant}", p.os(), p.architecture()),
+            None => format!("{}/{}", p.os(), p.architecture()),
+        },
+        None => "unspecified".to_string(),
+    }
+}
+
 /// The blobs a manifest names: its config, then its layers in order.
 pub fn manifest_blobs(manifest: &ImageManifest) -> impl Iterator<Item = &Descriptor> {
     std::iter::once(manifest.config()).chain(manifest.layers())
@@ -212,6 +235,27 @@ mod tests {
     const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
     #[test]
+    fn attestation_entries_are_not_platforms_and_variants_are_kept() {
+        let entry = |platform: &str| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{DIGEST}","size":1,"platform":{platform}}}"#
+            )
+        };
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{},{},{},{}]}}"#,
+            entry(r#"{"architecture":"amd64","os":"linux"}"#),
+            entry(r#"{"architecture":"arm","os":"linux","variant":"v7"}"#),
+            entry(r#"{"architecture":"s390x","os":"linux"}"#),
+            entry(r#"{"architecture":"unknown","os":"unknown"}"#),
+        );
+        let Document::Index(index) = Document::parse("index", index.as_bytes(), None).unwrap() else {
+            panic!("an index")
+        };
+        let names: Vec<String> = platform_entries(&index).map(platform_name).collect();
+        assert_eq!(names, ["linux/amd64", "linux/arm/v7", "linux/s390x"]);
+    }
+
+    #[test]
     fn the_media_type_decides_the_kind() {
         let list = format!(
             r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","digest":"{DIGEST}","size":1,"platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#
@@ -221,6 +265,10 @@ mod tests {
         };
         assert!(platform_manifest(&index, Arch::Arm64).is_some());
         assert!(platform_manifest(&index, Arch::Amd64).is_none());
+        assert_eq!(
+            platform_entries(&index).map(platform_name).collect::<Vec<_>>(),
+            ["linux/arm64"]
+        );
         let manifest = format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{DIGEST}","size":2}},"layers":[]}}"#
         );

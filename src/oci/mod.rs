@@ -20,7 +20,7 @@ pub use layer::{Compression, CompressionError, LayerDesc, LayerError, LayerFile,
 pub use layers::{LayerEntry, LayerTree, MAX_LAYER_ENTRIES};
 pub use manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, Document, DocumentError, DocumentKind, MAX_MANIFEST, descriptor_digest,
-    document_kind, manifest_blobs, platform_manifest, read_small,
+    document_kind, manifest_blobs, platform_entries, platform_manifest, platform_name, read_small,
 };
 pub use refs::{RefLayout, STAND_IN_LABEL, StandIn};
 pub use store::{BlobProblem, GcReport, REF_NAME, RefName, Store, StoreError, oci_digest, ref_name};

@@ -111,7 +111,7 @@ pub enum DockerError {
     },
     /// A foreign arch's RUN steps need an emulator the kernel does not have.
     #[error(
-        "{name}: building linux/{arch} on a linux/{host} machine runs its RUN steps through qemu, and the kernel has no binfmt handler for {arch} ({entry} is missing)\n  help: install qemu-user-static (Debian registers it with binfmt-support: `update-binfmts --enable qemu-{qemu}`), or build with --arch {host}"
+        "{name}: building linux/{arch} on a linux/{host} machine runs its RUN steps through qemu, and the kernel has no binfmt handler for {arch} ({entry} is missing)\n  help: install qemu-user-static and register it (binfmt-support: `update-binfmts --enable qemu-{qemu}`; or as root: write the line of /usr/lib/binfmt.d/qemu-{qemu}.conf to /proc/sys/fs/binfmt_misc/register, as .ci/test.sh does), or build with --arch {host}"
     )]
     NoEmulator {
         /// The image.
@@ -243,8 +243,10 @@ pub fn docker_build(request: &DockerRequest) -> Result<DockerReport, DockerError
     which(&request.buildah)?;
     // Every foreign arch is checked before anything runs.
     if has_run(&text) {
-        for arch in &arches {
-            check_emulator(&request.name, *arch)?;
+        if let Some(host) = host_arch() {
+            for arch in &arches {
+                check_emulator(&request.name, *arch, host, Path::new(BINFMT_MISC))?;
+            }
         }
     }
     let store = Store::open(&request.out)?;
@@ -314,23 +316,24 @@ fn which(program: &Path) -> Result<(), DockerError> {
     }
 }
 
-/// A foreign arch needs a registered qemu binfmt handler for its RUN steps.
-fn check_emulator(name: &str, arch: Arch) -> Result<(), DockerError> {
-    let Some(host) = host_arch() else {
-        return Ok(());
-    };
+/// Where the kernel lists its binfmt handlers.
+const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
+
+/// A foreign arch needs a registered qemu binfmt handler (`qemu-<arch>`
+/// under `binfmt_misc`) for its RUN steps.
+fn check_emulator(name: &str, arch: Arch, host: Arch, binfmt_misc: &Path) -> Result<(), DockerError> {
     if host == arch {
         return Ok(());
     }
-    let entry = format!("/proc/sys/fs/binfmt_misc/qemu-{}", qemu_name(arch));
-    if Path::new(&entry).is_file() {
+    let entry = binfmt_misc.join(format!("qemu-{}", qemu_name(arch)));
+    if entry.is_file() {
         return Ok(());
     }
     Err(DockerError::NoEmulator {
         name: name.to_string(),
         arch,
         host,
-        entry,
+        entry: entry.display().to_string(),
         qemu: qemu_name(arch),
     })
 }
@@ -478,6 +481,24 @@ fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_foreign_arch_without_its_binfmt_handler_names_the_entry_and_is_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = check_emulator("demo", Arch::Arm64, Arch::Amd64, dir.path()).unwrap_err();
+        let said = error.to_string();
+        let entry = dir.path().join("qemu-aarch64").display().to_string();
+        assert!(said.contains(&entry), "{said}");
+        assert!(
+            said.contains("qemu-user-static") && said.contains("--arch amd64"),
+            "{said}"
+        );
+        assert!(!crate::error::Fault::is_bad_input(&error));
+        // Registered, or the host's own arch: nothing to check.
+        std::fs::write(dir.path().join("qemu-aarch64"), "enabled\n").unwrap();
+        check_emulator("demo", Arch::Arm64, Arch::Amd64, dir.path()).unwrap();
+        check_emulator("demo", Arch::Amd64, Arch::Amd64, Path::new("/nonexistent")).unwrap();
+    }
 
     #[test]
     fn run_steps_are_found_whatever_their_case() {

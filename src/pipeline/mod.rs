@@ -131,7 +131,7 @@ impl Fault for SaveError {
     fn is_bad_input(&self) -> bool {
         match self {
             SaveError::Context(error) => error.is_bad_input(),
-            SaveError::Pull { .. } | SaveError::Base { .. } => false,
+            SaveError::Pull { .. } | SaveError::Platform { .. } | SaveError::Base { .. } => false,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct PushReport {
     pub blobs_mounted: usize,
     /// Tags that could not be pushed because they are not built.
     pub not_built: Vec<String>,
+    /// Each per-arch and index tag pushed, with the digest it names (what
+    /// the ChatOps answer lists).
+    pub pushed: Vec<PushedRef>,
 }
 
 struct Pusher<'a> {
@@ -70,6 +73,7 @@ pub fn push(
             descriptor.digest().as_ref(),
             &[cell.tags.tag.to_string()],
         )?;
+        pusher.record(&cell.image, cell.tags.tag.as_str(), descriptor);
     }
     let mut indexes: Vec<(RefName, Vec<String>)> = Vec::new();
     for (cell, _) in &manifests {
@@ -84,6 +88,7 @@ pub fn push(
         if let Some(descriptor) = store.resolve(name).map_err(store_error)? {
             let repository = target.repository(name.image());
             pusher.index(&repository, descriptor.digest().as_ref(), name.tag().as_str())?;
+            pusher.record(name.image(), name.tag().as_str(), &descriptor);
         }
     }
     for (cell, descriptor) in &manifests {
@@ -118,7 +123,7 @@ pub struct PushedRef {
 }
 
 /// Pushes one image's per-arch tags and its index tag from the store (an
-/// application or config image).
+/// application, config or container image).
 pub fn push_image(
     client: &Client,
     store: &Store,
@@ -127,20 +132,15 @@ pub fn push_image(
     arch_tags: &[crate::tag::Tag],
     index_tag: &crate::tag::Tag,
     reporter: &dyn Reporter,
-) -> Result<(PushReport, Vec<PushedRef>), RegistryError> {
+) -> Result<PushReport, RegistryError> {
     let mut pusher = Pusher::new(client, store, target, reporter);
     let repository = target.repository(image);
-    let mut pushed = Vec::new();
     for tag in arch_tags {
         let name = RefName::new(image, tag);
         match store.resolve(&name).map_err(store_error)? {
             Some(descriptor) => {
-                let digest = descriptor.digest().to_string();
-                pusher.manifest(&repository, &digest, &[tag.to_string()])?;
-                pushed.push(PushedRef {
-                    reference: format!("{target}/{image}:{tag}"),
-                    digest,
-                });
+                pusher.manifest(&repository, descriptor.digest().as_ref(), &[tag.to_string()])?;
+                pusher.record(image, tag.as_str(), &descriptor);
             }
             None => pusher.report.not_built.push(name.to_string()),
         }
@@ -149,14 +149,10 @@ pub fn push_image(
         .resolve(&RefName::new(image, index_tag))
         .map_err(store_error)?
     {
-        let digest = descriptor.digest().to_string();
-        pusher.index(&repository, &digest, index_tag.as_str())?;
-        pushed.push(PushedRef {
-            reference: format!("{target}/{image}:{index_tag}"),
-            digest,
-        });
+        pusher.index(&repository, descriptor.digest().as_ref(), index_tag.as_str())?;
+        pusher.record(image, index_tag.as_str(), &descriptor);
     }
-    Ok((pusher.report, pushed))
+    Ok(pusher.report)
 }
 
 fn store_error(error: crate::oci::StoreError) -> RegistryError {
@@ -176,6 +172,14 @@ impl<'a> Pusher<'a> {
             report: PushReport::default(),
             reporter,
         }
+    }
+
+    /// Notes a tag pushed (or found right) and the digest it names.
+    fn record(&mut self, image: &str, tag: &str, descriptor: &Descriptor) {
+        self.report.pushed.push(PushedRef {
+            reference: format!("{}/{image}:{tag}", self.target),
+            digest: descriptor.digest().to_string(),
+        });
     }
 
     fn host(&self) -> &str {

@@ -18,7 +18,7 @@ use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::{Client, RegistryError};
 use crate::registry::{ImageFrom, ImageReader};
 use crate::registry::{ImageMirror, ImageRef, pull_source};
-use oci_spec::image::{ImageConfiguration, ImageManifest};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 use thiserror::Error;
 
 /// Root of the distribution tree inside the image.
@@ -65,6 +65,17 @@ pub enum SaveError {
         /// The registry's error, as text (one pull serves many cells).
         reason: Arc<crate::registry::RegistryError>,
     },
+    /// Pulling one platform of a listed image's index failed
+    /// (`--save-platforms all`).
+    #[error("saving {image} ({platform}) into registry/: {reason}")]
+    Platform {
+        /// The image as listed.
+        image: String,
+        /// The index entry's `os/arch[/variant]`.
+        platform: String,
+        /// The registry's error.
+        reason: Arc<crate::registry::RegistryError>,
+    },
     /// Placing the pulled files clashed with the context.
     #[error("saving images into registry/: {0}")]
     Context(Arc<ContextError>),
@@ -106,8 +117,8 @@ pub enum SavePlatforms {
     #[default]
     Current,
     /// The listed image's index as published (the tag points at it) and
-    /// the manifest and blobs of each platform matrix builds that the
-    /// index has, so a mixed-arch cluster pulls the right one.
+    /// the manifest and blobs of every platform it lists (all but
+    /// attestation entries), so a mixed-arch cluster pulls the right one.
     All,
 }
 
@@ -163,12 +174,19 @@ impl ImageSource<'_> {
 }
 
 /// A listed image's index, cached: its digest, bytes' path and the
-/// platforms matrix builds that it has.
+/// entries of the platforms it lists.
 #[derive(Debug, Clone)]
 struct ResolvedIndex {
     digest: Sha256,
     path: PathBuf,
-    arches: Vec<Arch>,
+    platforms: Vec<Descriptor>,
+}
+
+/// One platform's manifest and blobs, in the cache, by digest.
+#[derive(Debug, Clone)]
+struct SavedManifest {
+    manifest: (Sha256, PathBuf),
+    blobs: Vec<(Sha256, PathBuf)>,
 }
 
 /// One image resolved for one platform, its blobs in the cache.
@@ -185,6 +203,7 @@ struct Resolved {
 }
 
 type Slot = Arc<OnceLock<Result<Resolved, SaveError>>>;
+type PlatformSlot = Arc<OnceLock<Result<SavedManifest, SaveError>>>;
 
 /// Where a saver takes images from.
 pub enum Puller<'a> {
@@ -205,6 +224,8 @@ pub struct RegistrySaver<'a> {
     cache: &'a Cache,
     resolved: Mutex<HashMap<(String, Arch), Slot>>,
     indexes: Mutex<HashMap<String, Option<ResolvedIndex>>>,
+    /// Index entries pulled by digest, per listed image.
+    entries: Mutex<HashMap<(String, Sha256), PlatformSlot>>,
     platforms: SavePlatforms,
     reporter: &'a dyn Reporter,
 }
@@ -218,6 +239,7 @@ impl<'a> RegistrySaver<'a> {
             cache,
             resolved: Mutex::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
             platforms: SavePlatforms::Current,
             reporter,
         }
@@ -252,16 +274,72 @@ impl<'a> RegistrySaver<'a> {
         let crate::oci::Document::Index(index) = &pulled.document else {
             return Ok(None);
         };
-        let arches = [Arch::Amd64, Arch::Arm64]
-            .into_iter()
-            .filter(|arch| crate::oci::platform_manifest(index, *arch).is_some())
-            .collect();
+        let platforms = crate::oci::platform_entries(index).cloned().collect();
         let path = self.cache_bytes(&pulled.digest, &pulled.bytes)?;
         Ok(Some(ResolvedIndex {
             digest: pulled.digest,
             path,
-            arches,
+            platforms,
         }))
+    }
+
+    /// One platform entry of `image`'s index, pulled once per saver.
+    fn resolve_entry(&self, image: &str, entry: &Descriptor) -> Result<SavedManifest, SaveError> {
+        let platform = crate::oci::platform_name(entry);
+        let failed = |error: RegistryError| SaveError::Platform {
+            image: image.to_string(),
+            platform: platform.clone(),
+            reason: Arc::new(error),
+        };
+        let digest = descriptor_digest(image, entry).map_err(|e| failed(e.into()))?;
+        let slot = {
+            let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry((image.to_string(), digest)).or_default().clone()
+        };
+        slot.get_or_init(|| {
+            let task = format!("{image} ({platform})");
+            self.reporter.report(Event::Started {
+                task: &task,
+                total: None,
+            });
+            let pulled = self.pull_entry(image, entry, &platform);
+            self.reporter.report(Event::Finished {
+                task: &task,
+                outcome: if pulled.is_ok() {
+                    Outcome::Fetched
+                } else {
+                    Outcome::Failed
+                },
+            });
+            pulled.map_err(failed)
+        })
+        .clone()
+    }
+
+    fn pull_entry(
+        &self,
+        image: &str,
+        entry: &Descriptor,
+        platform: &str,
+    ) -> Result<SavedManifest, RegistryError> {
+        let (reader, reference, _) = self.reader(image)?;
+        let pulled = reader.child(entry)?;
+        let crate::oci::Document::Manifest(manifest) = &pulled.document else {
+            return Err(RegistryError::Invalid {
+                what: format!("{reference} ({platform})"),
+                message: "the index entry is another index; matrix saves images one index deep".into(),
+            });
+        };
+        let path = self.cache_bytes(&pulled.digest, &pulled.bytes)?;
+        let mut blobs = Vec::new();
+        for descriptor in manifest_blobs(manifest) {
+            let digest = descriptor_digest(&reference, descriptor)?;
+            blobs.push((digest, reader.blob(descriptor)?));
+        }
+        Ok(SavedManifest {
+            manifest: (pulled.digest, path),
+            blobs,
+        })
     }
 
     /// A reader of where `image` comes from, the reference to ask it for,
@@ -418,6 +496,31 @@ fn blob(context: &mut Context, digest: &Sha256, path: &std::path::Path) -> Resul
         .map_err(|e| SaveError::Context(Arc::new(e)))
 }
 
+/// One manifest under `repo`: its bytes and revision link, and each blob
+/// it names with its layer link.
+fn save_manifest(
+    context: &mut Context,
+    repo: &str,
+    (digest, path): &(Sha256, PathBuf),
+    blobs: &[(Sha256, PathBuf)],
+) -> Result<(), SaveError> {
+    blob(context, digest, path)?;
+    link(
+        context,
+        format!("{repo}/_manifests/revisions/sha256/{}/link", digest.hex()),
+        digest,
+    )?;
+    for (digest, path) in blobs {
+        blob(context, digest, path)?;
+        link(
+            context,
+            format!("{repo}/_layers/sha256/{}/link", digest.hex()),
+            digest,
+        )?;
+    }
+    Ok(())
+}
+
 impl RegistrySaver<'_> {
     /// A base image from its resolved manifest and config.
     fn base_image(&self, image: &str, resolved: &Resolved) -> Result<BaseImage, SaveError> {
@@ -476,29 +579,15 @@ impl ImageSaver for RegistrySaver<'_> {
                 SavePlatforms::All => self.resolve_index(image)?,
             };
             // The image's own platform first: it must be there either way.
-            let mut arches = vec![arch];
-            if let Some(index) = &index {
-                arches.extend(index.arches.iter().filter(|a| **a != arch));
-            }
             let own = self.resolve(image, arch)?;
             let repo = format!("{REGISTRY_ROOT}/repositories/{}", own.repository);
-            for each in arches {
-                let resolved = self.resolve(image, each)?;
-                let (digest, path) = &resolved.manifest;
-                blob(context, digest, path)?;
-                link(
-                    context,
-                    format!("{repo}/_manifests/revisions/sha256/{}/link", digest.hex()),
-                    digest,
-                )?;
-                for (digest, path) in &resolved.blobs {
-                    blob(context, digest, path)?;
-                    link(
-                        context,
-                        format!("{repo}/_layers/sha256/{}/link", digest.hex()),
-                        digest,
-                    )?;
+            save_manifest(context, &repo, &own.manifest, &own.blobs)?;
+            for entry in index.iter().flat_map(|index| &index.platforms) {
+                if entry.digest().as_ref() == own.manifest.0.to_string() {
+                    continue;
                 }
+                let saved = self.resolve_entry(image, entry)?;
+                save_manifest(context, &repo, &saved.manifest, &saved.blobs)?;
             }
             // The tag names the index when every platform is saved.
             let tagged = match &index {
