@@ -204,6 +204,12 @@ k8s_tag=$(sed -n 's/^kubernetes:\(v[0-9.]*-5\.0\.1\)$/\1/p' "$work/indexes.txt" 
 chatops "/imagebuild_k8s $k8s_tag cri=containerd" "【Auto-build】kubernetes" "${offline[@]}"
 grep -q "kubernetes:$k8s_tag-arm64" "$work/chat/answer.md" || { echo "FAIL: no k8s answer" >&2; exit 1; }
 answer_lists_index "kubernetes:$k8s_tag"
+echo "== chatops: a docker k8s command (stand-ins of the docker CRI's cells)"
+m mirror --stand-ins --to "$work/standins-docker" "$k8s_tag" --cri docker >/dev/null
+chatops "/imagebuild_docker_k8s $k8s_tag" "【Auto-build】kubernetes" \
+  --mirror "file://$work/standins-docker" --image-layout "$work/standins-docker/images"
+grep -q "kubernetes-docker:$k8s_tag-amd64" "$work/chat/answer.md" || { echo "FAIL: no docker k8s answer" >&2; cat "$work/chat/build.err" >&2; exit 1; }
+answer_lists_index "kubernetes-docker:$k8s_tag"
 chatops "/imagebuild_k8s v1.33.0-4.0.0" "【Auto-build】kubernetes"
 grep -q "not planned" "$work/chat/answer.md" || { echo "FAIL: an unplanned selection was not refused" >&2; exit 1; }
 

@@ -1,24 +1,17 @@
-//! Container images end to end with the real engine: a busybox base built
-//! from Debian's busybox-static by buildah and served by a loopback
-//! docker-registry, the shipped `dockerimages/busybox-demo` built on it by
-//! `matrix docker build` (init.sh, ARG, COPY and a RUN step), read back by
-//! skopeo and umoci, pushed with `matrix docker push`.
+//! Container images end to end with the real engine: an amd64 + arm64
+//! busybox base built from Debian's busybox-static (both arches) by buildah
+//! and served by a loopback docker-registry, the shipped
+//! `dockerimages/busybox-demo` built on it for both arches by `matrix
+//! docker build` (init.sh, ARG, COPY and a RUN step; arm64's RUN under
+//! qemu-user-static), read back by skopeo and umoci, pushed with `matrix
+//! docker push`.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::registry::Registry;
-use common::{Workspace, assert_fails, copy_dir, stderr, stdout, tool, unpack};
-
-/// buildah with storage of its own under `dir` (vfs, chroot isolation).
-fn buildah(dir: &Path, args: &[&str]) -> String {
-    let root = dir.join("storage").display().to_string();
-    let run = dir.join("run").display().to_string();
-    let mut all = vec!["--root", &root, "--runroot", &run, "--storage-driver", "vfs"];
-    all.extend_from_slice(args);
-    tool("buildah", &all)
-}
+use common::{Workspace, assert_fails, buildah, copy_dir, stderr, stdout, tool, unpack};
 
 /// Debian's arm64 busybox-static, which .ci/test.sh fetches
 /// (`apt-get download busybox-static:arm64`) beside the build's target

@@ -1,13 +1,12 @@
 //! `--save-platforms all`: `registry/` holds each listed image's index as
-//! published and every built platform's manifest and blobs, so a real
-//! docker-registry serving it gives a mixed-arch cluster the right one.
+//! published and every platform it lists (attestations aside), with their
+//! manifests and blobs, so a real docker-registry serving it gives a
+//! mixed-arch cluster the right one, and `matrix verify` checks them.
 
 mod common;
 
-use std::path::Path;
-
 use common::registry::Registry;
-use common::{Workspace, copy_dir, stderr, stdout, tool, unpack};
+use common::{Workspace, buildah, copy_dir, stderr, stdout, tool, unpack};
 
 #[test]
 fn an_app_saved_for_all_platforms_serves_both_from_its_registry() {
@@ -112,15 +111,6 @@ fn an_app_saved_for_all_platforms_serves_both_from_its_registry() {
     ))
     .unwrap();
     assert!(raw["layers"].is_array(), "{raw}");
-}
-
-/// buildah with storage of its own under `dir` (vfs, chroot isolation).
-fn buildah(dir: &Path, args: &[&str]) -> String {
-    let root = dir.join("storage").display().to_string();
-    let run = dir.join("run").display().to_string();
-    let mut all = vec!["--root", &root, "--runroot", &run, "--storage-driver", "vfs"];
-    all.extend_from_slice(args);
-    tool("buildah", &all)
 }
 
 /// The platforms of the index the test builds, beside an attestation-like

@@ -297,23 +297,31 @@ impl<'a> RegistrySaver<'a> {
             map.entry((image.to_string(), digest)).or_default().clone()
         };
         slot.get_or_init(|| {
-            let task = format!("{image} ({platform})");
-            self.reporter.report(Event::Started {
-                task: &task,
-                total: None,
-            });
-            let pulled = self.pull_entry(image, entry, &platform);
-            self.reporter.report(Event::Finished {
-                task: &task,
-                outcome: if pulled.is_ok() {
-                    Outcome::Fetched
-                } else {
-                    Outcome::Failed
-                },
-            });
-            pulled.map_err(failed)
+            self.reported(&format!("{image} ({platform})"), || {
+                self.pull_entry(image, entry, &platform)
+            })
+            .map_err(failed)
         })
         .clone()
+    }
+
+    /// Runs one pull as a task of the reporter.
+    fn reported<T>(
+        &self,
+        task: &str,
+        pull: impl FnOnce() -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        self.reporter.report(Event::Started { task, total: None });
+        let pulled = pull();
+        self.reporter.report(Event::Finished {
+            task,
+            outcome: if pulled.is_ok() {
+                Outcome::Fetched
+            } else {
+                Outcome::Failed
+            },
+        });
+        pulled
     }
 
     fn pull_entry(
@@ -331,11 +339,7 @@ impl<'a> RegistrySaver<'a> {
             });
         };
         let path = self.cache_bytes(&pulled.digest, &pulled.bytes)?;
-        let mut blobs = Vec::new();
-        for descriptor in manifest_blobs(manifest) {
-            let digest = descriptor_digest(&reference, descriptor)?;
-            blobs.push((digest, reader.blob(descriptor)?));
-        }
+        let blobs = verified_blobs(&reader, &reference, manifest)?;
         Ok(SavedManifest {
             manifest: (pulled.digest, path),
             blobs,
@@ -380,25 +384,12 @@ impl<'a> RegistrySaver<'a> {
             map.entry((image.to_string(), arch)).or_default().clone()
         };
         slot.get_or_init(|| {
-            let task = format!("{image} ({arch})");
-            self.reporter.report(Event::Started {
-                task: &task,
-                total: None,
-            });
-            let pulled = self.pull(image, arch);
-            self.reporter.report(Event::Finished {
-                task: &task,
-                outcome: if pulled.is_ok() {
-                    Outcome::Fetched
-                } else {
-                    Outcome::Failed
-                },
-            });
-            pulled.map_err(|error| SaveError::Pull {
-                image: image.to_string(),
-                arch,
-                reason: Arc::new(error),
-            })
+            self.reported(&format!("{image} ({arch})"), || self.pull(image, arch))
+                .map_err(|error| SaveError::Pull {
+                    image: image.to_string(),
+                    arch,
+                    reason: Arc::new(error),
+                })
         })
         .clone()
     }
@@ -420,11 +411,7 @@ impl<'a> RegistrySaver<'a> {
             (_, error) => error,
         })?;
         let manifest_path = self.cache_bytes(&pulled.digest, &pulled.bytes)?;
-        let mut blobs = Vec::new();
-        for descriptor in manifest_blobs(&pulled.manifest) {
-            let digest = descriptor_digest(&reference, descriptor)?;
-            blobs.push((digest, reader.blob(descriptor)?));
-        }
+        let blobs = verified_blobs(&reader, &reference, &pulled.manifest)?;
         let config = reader.config(&pulled.manifest)?;
         Ok(Resolved {
             repository: wanted.repository.clone(),
@@ -448,6 +435,23 @@ impl<'a> RegistrySaver<'a> {
         std::io::Write::write_all(temp.as_file_mut(), bytes).map_err(io)?;
         self.cache.commit(temp, digest).map_err(io)
     }
+}
+
+/// The config and layers a manifest names, each a verified file in the
+/// cache.
+fn verified_blobs(
+    reader: &ImageReader<'_>,
+    reference: &str,
+    manifest: &ImageManifest,
+) -> Result<Vec<(Sha256, PathBuf)>, RegistryError> {
+    manifest_blobs(manifest)
+        .map(|descriptor| {
+            Ok((
+                descriptor_digest(reference, descriptor)?,
+                reader.blob(descriptor)?,
+            ))
+        })
+        .collect()
 }
 
 /// Names `.sealignore` excludes (one per line, `#` comments).

@@ -172,6 +172,16 @@ pub fn tool(program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// buildah with storage of its own under `dir` (vfs, no daemon, nothing in
+/// the host's image store); its stdout.
+pub fn buildah(dir: &Path, args: &[&str]) -> String {
+    let root = dir.join("storage").display().to_string();
+    let run = dir.join("run").display().to_string();
+    let mut all = vec!["--root", &root, "--runroot", &run, "--storage-driver", "vfs"];
+    all.extend_from_slice(args);
+    tool("buildah", &all)
+}
+
 /// Unpacks `store:reference` with umoci into `dest`; returns its rootfs.
 pub fn unpack(store: &Path, reference: &str, dest: &Path) -> PathBuf {
     let image = format!("{}:{reference}", store.display());
