@@ -34,6 +34,10 @@ if [ ! -e "$binfmt/register" ]; then
 fi
 if [ -e "$binfmt/qemu-aarch64" ]; then
   echo "arm64: $binfmt/qemu-aarch64 is registered"
+  if [ "$(head -n 1 "$binfmt/qemu-aarch64")" != enabled ]; then
+    echo "arm64: enabling $binfmt/qemu-aarch64"
+    echo 1 | $sudo tee "$binfmt/qemu-aarch64" >/dev/null
+  fi
 else
   echo "arm64: registering $binfmt/qemu-aarch64 from /usr/lib/binfmt.d/qemu-aarch64.conf"
   # The line's \x escapes are the kernel's to decode; flag F opens the
