@@ -242,11 +242,11 @@ pub fn docker_build(request: &DockerRequest) -> Result<DockerReport, DockerError
     }
     which(&request.buildah)?;
     // Every foreign arch is checked before anything runs.
-    if has_run(&text) {
-        if let Some(host) = host_arch() {
-            for arch in &arches {
-                check_emulator(&request.name, *arch, host, Path::new(BINFMT_MISC))?;
-            }
+    if has_run(&text)
+        && let Some(host) = host_arch()
+    {
+        for arch in &arches {
+            check_emulator(&request.name, *arch, host, Path::new(BINFMT_MISC))?;
         }
     }
     let store = Store::open(&request.out)?;
