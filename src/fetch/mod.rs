@@ -24,7 +24,7 @@ pub use cache::Cache;
 pub use check::{UrlCheck, check_urls};
 pub use extract::{ExtractError, Limits, extract_tar_gz, members};
 pub use mirror::{MirrorError, MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
-pub use standin::write_stand_in;
+pub use standin::{StandInFill, write_stand_in};
 pub use transport::{RetryPolicy, SecretUrl, TransportError, plain_error, redact};
 
 use crate::axis::Arch;

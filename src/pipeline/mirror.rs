@@ -15,7 +15,8 @@ use super::fetch::fetch_set;
 use crate::config::Matrix;
 use crate::digest::Sha256;
 use crate::fetch::{
-    Artifact, FetchError, FetchOptions, SUMS_FILE, format_sums, parse_sums, tree_path, write_stand_in,
+    Artifact, FetchError, FetchOptions, SUMS_FILE, StandInFill, format_sums, parse_sums, tree_path,
+    write_stand_in,
 };
 use crate::fsutil::{describe_io, write_atomic};
 use crate::oci::{RefLayout, StandIn};
@@ -65,8 +66,8 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MirrorError + '_ {
 pub enum MirrorSource {
     /// Real artifacts, fetched through the cache.
     Fetch(FetchOptions),
-    /// Generated stand-ins, padded per component to the sizes given.
-    StandIns(BTreeMap<String, u64>),
+    /// Generated stand-ins, padded as the fill says.
+    StandIns(StandInFill),
 }
 
 /// What `mirror` wrote.
@@ -97,7 +98,7 @@ pub fn mirror(
     let artifacts = &unique_artifacts(&needs);
     let stand_ins = matches!(source, MirrorSource::StandIns(_));
     let (placed, failures) = match source {
-        MirrorSource::StandIns(sizes) => (place_stand_ins(artifacts, &sizes, to)?, Vec::new()),
+        MirrorSource::StandIns(fill) => (place_stand_ins(artifacts, &fill, to)?, Vec::new()),
         MirrorSource::Fetch(options) => {
             let set = fetch_set(matrix, options, artifacts, reporter)?;
             let failures = set.report().failures;
@@ -139,14 +140,13 @@ fn place_at(to: &Path, artifact: &Artifact) -> Result<PathBuf, MirrorError> {
 /// Writes a stand-in for each artifact, padded to its component's size.
 fn place_stand_ins(
     artifacts: &[Artifact],
-    sizes: &BTreeMap<String, u64>,
+    fill: &StandInFill,
     to: &Path,
 ) -> Result<Vec<(Artifact, Sha256)>, MirrorError> {
     let mut placed = Vec::new();
     for artifact in artifacts {
         let dest = place_at(to, artifact)?;
-        write_stand_in(artifact, &dest, sizes.get(artifact.component.as_str()).copied())
-            .map_err(io_at(&dest))?;
+        write_stand_in(artifact, &dest, fill).map_err(io_at(&dest))?;
         let file = std::fs::File::open(&dest).map_err(io_at(&dest))?;
         placed.push((artifact.clone(), Sha256::of_reader(file).map_err(io_at(&dest))?.0));
     }
