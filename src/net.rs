@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -53,6 +54,24 @@ pub const MIN_RATE: u64 = 128 * 1024;
 /// Overall deadline of a body whose size is not announced.
 pub const UNSIZED_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
+/// The environment variable that sets the longest silence in seconds
+/// (default 60); the deadline of a body without a size scales with it
+/// (30 times it). For slow links, and for tests that need a quick bound.
+pub const TIMEOUT_ENV: &str = "MATRIX_HTTP_TIMEOUT_SECS";
+
+static IDLE: OnceLock<Duration> = OnceLock::new();
+
+/// Sets the longest silence for this process (the command line reads
+/// [`TIMEOUT_ENV`]); the first call wins.
+pub fn set_idle_timeout(idle: Duration) {
+    let _ = IDLE.set(idle);
+}
+
+/// The longest silence in effect: [`IDLE_TIMEOUT`] unless set.
+pub fn idle_timeout() -> Duration {
+    IDLE.get().copied().unwrap_or(IDLE_TIMEOUT)
+}
+
 /// Builds a blocking client: our user agent, a connect timeout, `idle` as
 /// the longest silence (headers, and each read of a body), at most five
 /// redirects (reqwest drops credentials when a redirect changes host).
@@ -68,9 +87,11 @@ pub fn client(idle: Duration) -> Result<reqwest::blocking::Client, reqwest::Erro
 /// The overall time a transfer of `len` bytes may take (uploads set it as
 /// their request limit; downloads as their [`Deadline`]).
 pub fn transfer_limit(len: Option<u64>) -> Duration {
-    len.map_or(UNSIZED_DEADLINE, |len| {
-        IDLE_TIMEOUT.saturating_add(Duration::from_secs(len / MIN_RATE))
-    })
+    let idle = idle_timeout();
+    len.map_or(
+        UNSIZED_DEADLINE.mul_f64(idle.as_secs_f64() / IDLE_TIMEOUT.as_secs_f64()),
+        |len| idle.saturating_add(Duration::from_secs(len / MIN_RATE)),
+    )
 }
 
 /// A body read with an overall deadline: a peer that sends one byte just

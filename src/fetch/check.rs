@@ -47,7 +47,7 @@ pub fn check_urls(artifacts: &[Artifact], mirrors: &[MirrorRule], jobs: usize) -
             push("checksum", checksum);
         }
     }
-    let client = crate::net::client(Duration::from_secs(30));
+    let client = crate::net::client(crate::net::idle_timeout().min(Duration::from_secs(30)));
     let ask = |(component, kind, url): &(String, &'static str, String)| {
         let (status, error) = match &client {
             Err(e) => (None, Some(crate::net::plain_error(e))),

@@ -74,6 +74,20 @@ pub enum FetchError {
         /// What went wrong.
         reason: String,
     },
+    /// A checksum file larger than it may be, refused while it streamed.
+    #[error(
+        "{component}: {url} is more than {cap} bytes{announced}, too large for a checksum file; refused before reading it whole\n  help: point the component's `checksum` at the checksum file, or pin the digest in matrix.lock [artifacts]"
+    )]
+    TooLarge {
+        /// Component.
+        component: String,
+        /// Redacted URL.
+        url: String,
+        /// The cap.
+        cap: u64,
+        /// ` (it announced N)`, or empty.
+        announced: String,
+    },
     /// No checksum is known and none can be fetched.
     #[error(
         "{component} ({arch}): no checksum for {url}\n  help: pin it in matrix.lock [artifacts] as \"{key}\" = \"sha256:...\", give the component a `checksum` URL, or use a mirror tree with {SUMS_FILE}"
@@ -177,7 +191,7 @@ impl FetchOptions {
             offline: false,
             jobs: 4,
             retry: RetryPolicy::default(),
-            timeout: crate::net::IDLE_TIMEOUT,
+            timeout: crate::net::idle_timeout(),
         }
     }
 }
@@ -331,7 +345,7 @@ impl Fetcher {
         }
         let expected = match pin {
             Some(digest) => Some(digest.clone()),
-            None if trust_first => self.tree_checksum(artifact, reporter),
+            None if trust_first => self.tree_checksum(artifact, reporter)?,
             None => Some(self.upstream_checksum(artifact, reporter)?),
         };
         let source_url = rewrite(&self.options.mirrors, &artifact.url);
@@ -344,8 +358,8 @@ impl Fetcher {
             &source_url,
             temp.as_file_mut(),
             self.options.retry,
-            &task,
-            reporter,
+            None,
+            (&task, reporter),
         );
         let (actual, size) = result.map_err(|error| transfer_error(artifact, &source_url, error))?;
         if let Some(expected) = expected
@@ -387,7 +401,7 @@ impl Fetcher {
     /// The checksum from upstream's checksum file (through mirrors), or
     /// from a mirror tree's SHA256SUMS.
     fn upstream_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Result<Sha256, FetchError> {
-        if let Some(digest) = self.tree_checksum(artifact, reporter) {
+        if let Some(digest) = self.tree_checksum(artifact, reporter)? {
             return Ok(digest);
         }
         let Some(checksum_url) = &artifact.checksum_url else {
@@ -413,20 +427,34 @@ impl Fetcher {
         })
     }
 
-    fn tree_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Option<Sha256> {
-        let root = self.options.mirrors.iter().find_map(|rule| match rule {
+    /// The checksum a mirror tree's `SHA256SUMS` lists for the artifact.
+    /// A tree without the list has none; a list over its cap is an error,
+    /// not a silent fallback.
+    fn tree_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Result<Option<Sha256>, FetchError> {
+        let Some(root) = self.options.mirrors.iter().find_map(|rule| match rule {
             MirrorRule::Tree(root) => Some(root.clone()),
             MirrorRule::Prefix(_) => None,
-        })?;
-        let mut sums = self.tree_sums.lock().ok()?;
+        }) else {
+            return Ok(None);
+        };
+        let Ok(mut sums) = self.tree_sums.lock() else {
+            return Ok(None);
+        };
         if sums.is_none() {
             let url = SecretUrl::new(format!("{root}/{SUMS_FILE}"));
-            let text =
-                transport::get_text(&self.client, &url, self.options.retry, reporter).unwrap_or_default();
+            let text = match transport::get_text(&self.client, &url, self.options.retry, reporter) {
+                Ok(text) => text,
+                Err(error @ TransportError::TooLarge { .. }) => {
+                    return Err(transfer_error(artifact, url.expose(), error));
+                }
+                Err(_) => String::new(),
+            };
             *sums = Some(parse_sums(&text));
         }
-        let path = tree_path(&artifact.url)?;
-        sums.as_ref()?.get(&path).cloned()
+        let Some(path) = tree_path(&artifact.url) else {
+            return Ok(None);
+        };
+        Ok(sums.as_ref().and_then(|sums| sums.get(&path).cloned()))
     }
 }
 
@@ -444,6 +472,12 @@ fn transfer_error(artifact: &Artifact, url: &str, error: TransportError) -> Fetc
             component,
             url,
             reason,
+        },
+        TransportError::TooLarge { cap, announced } => FetchError::TooLarge {
+            component,
+            url,
+            cap,
+            announced: announced.map_or(String::new(), |size| format!(" (it announced {size})")),
         },
     }
 }

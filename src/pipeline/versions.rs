@@ -202,7 +202,7 @@ pub fn github_releases(
     repo: &str,
     token: Option<&str>,
 ) -> Result<Vec<GithubRelease>, ReleasesError> {
-    let client = crate::net::client(std::time::Duration::from_secs(60)).map_err(|e| ReleasesError::Http {
+    let client = crate::net::client(crate::net::idle_timeout()).map_err(|e| ReleasesError::Http {
         url: api.to_string(),
         message: crate::net::plain_error(&e),
     })?;
@@ -225,9 +225,9 @@ pub fn github_releases(
                 url: shown.clone(),
                 message: crate::net::plain_error(&e),
             })?;
-        let text = response.text().map_err(|e| ReleasesError::Http {
+        let text = read_page(response).map_err(|message| ReleasesError::Http {
             url: shown.clone(),
-            message: crate::net::plain_error(&e),
+            message,
         })?;
         let (found, entries) = parse_page(&text).map_err(|source| ReleasesError::Malformed {
             url: shown.clone(),
@@ -620,6 +620,23 @@ pub enum UrlReadError {
     },
 }
 
+/// Largest page of releases read: a hundred releases with long notes fit
+/// many times over; a larger answer is refused while it streams.
+const PAGE_LIMIT: u64 = 32 << 20;
+
+/// A page of releases, read within [`PAGE_LIMIT`] and its deadline.
+fn read_page(response: reqwest::blocking::Response) -> Result<String, String> {
+    use std::io::Read;
+    let mut body = crate::net::Deadline::new(response, crate::net::transfer_limit(Some(PAGE_LIMIT)))
+        .take(PAGE_LIMIT + 1);
+    let mut bytes = Vec::new();
+    body.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > PAGE_LIMIT {
+        return Err(format!("the page is over {PAGE_LIMIT} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
 /// The body of `url` (http(s) or `file://`), refused past `limit` bytes.
 fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     use std::io::Read;
@@ -627,13 +644,16 @@ fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
         Box::new(std::fs::File::open(path)?)
     } else {
-        let client = crate::net::client(crate::net::IDLE_TIMEOUT).map_err(http)?;
+        let client = crate::net::client(crate::net::idle_timeout()).map_err(http)?;
         let response = client
             .get(url)
             .send()
             .and_then(reqwest::blocking::Response::error_for_status)
             .map_err(http)?;
-        Box::new(response)
+        Box::new(crate::net::Deadline::new(
+            response,
+            crate::net::transfer_limit(Some(limit)),
+        ))
     };
     let mut bytes = Vec::new();
     reader.take(limit + 1).read_to_end(&mut bytes)?;
