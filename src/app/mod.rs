@@ -671,21 +671,28 @@ pub fn check_budget(folder: &Path, bytes: u64, entries: u64) -> Result<(), AppEr
         budget,
     };
     while let Some(dir) = pending.pop() {
-        let listing = std::fs::read_dir(&dir).map_err(|e| AppError::io(format!("reading {}", dir.display()), e))?;
+        let listing =
+            std::fs::read_dir(&dir).map_err(|e| AppError::io(format!("reading {}", dir.display()), e))?;
         for entry in listing {
             let entry = entry.map_err(|e| AppError::io(format!("reading {}", dir.display()), e))?;
             let meta = std::fs::symlink_metadata(entry.path())
                 .map_err(|e| AppError::io(format!("reading {}", entry.path().display()), e))?;
             count += 1;
             if count > entries {
-                return Err(over(format!("more than {entries} entries"), format!("{entries} entries")));
+                return Err(over(
+                    format!("more than {entries} entries"),
+                    format!("{entries} entries"),
+                ));
             }
             if meta.is_dir() {
                 pending.push(entry.path());
             } else if meta.is_file() {
                 total = total.saturating_add(meta.len());
                 if total > bytes {
-                    return Err(over(format!("{total} bytes (at {})", entry.path().display()), format!("{bytes} bytes")));
+                    return Err(over(
+                        format!("{total} bytes (at {})", entry.path().display()),
+                        format!("{bytes} bytes"),
+                    ));
                 }
             }
         }

@@ -430,7 +430,11 @@ impl Fetcher {
     /// The checksum a mirror tree's `SHA256SUMS` lists for the artifact.
     /// A tree without the list has none; a list over its cap is an error,
     /// not a silent fallback.
-    fn tree_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Result<Option<Sha256>, FetchError> {
+    fn tree_checksum(
+        &self,
+        artifact: &Artifact,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Sha256>, FetchError> {
         let Some(root) = self.options.mirrors.iter().find_map(|rule| match rule {
             MirrorRule::Tree(root) => Some(root.clone()),
             MirrorRule::Prefix(_) => None,
