@@ -234,6 +234,20 @@ impl SecretUrl {
     }
 }
 
+impl PartialEq<&str> for SecretUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Written out (JSON reports, SBOM download locations) in the redacted
+/// form: a URL without userinfo is written as it is.
+impl serde::Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl From<&str> for SecretUrl {
     fn from(url: &str) -> Self {
         SecretUrl::new(url)
@@ -275,6 +289,24 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Redacts the userinfo of every URL (`scheme://...`) in a line of text,
+/// such as a line of a file quoted in an error.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ']'))
+            .unwrap_or(tail.len());
+        out.push_str(&redact(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// reqwest errors carry the URL; keep only the cause (the caller names a
 /// redacted URL itself).
 pub fn plain_error(error: &reqwest::Error) -> String {
@@ -304,9 +336,14 @@ mod tests {
         assert_eq!(redact("https://u:p@ss@host/x"), "https://***@host/x");
         assert_eq!(redact("u:p@ss@host:5000/ns"), "***@host:5000/ns");
         assert_eq!(redact("pause@sha256:abc"), "pause@sha256:abc");
+        assert_eq!(
+            redact_text("a = \"http://u:p@ss@h/x\", b = 'file:///k@v'"),
+            "a = \"http://***@h/x\", b = 'file:///k@v'"
+        );
         let url = SecretUrl::new("https://u:s3cr@t@host/x");
         assert!(!format!("{url} {url:?}").contains("s3cr"));
         assert_eq!(url.expose(), "https://u:s3cr@t@host/x");
+        assert_eq!(serde_json::to_string(&url).unwrap(), "\"https://***@host/x\"");
     }
 
     #[test]

@@ -622,7 +622,7 @@ pub struct AppTree {
     pub copy_from: Vec<(String, String, String)>,
     /// Files to fetch from URLs: (url, dest path in the tree, the digest
     /// `COPY --checksum` gives).
-    pub downloads: Vec<(String, String, Option<crate::digest::Sha256>)>,
+    pub downloads: Vec<(crate::net::SecretUrl, String, Option<crate::digest::Sha256>)>,
     /// Paths the RUN instructions created or changed (their own layer).
     pub run_paths: std::collections::BTreeSet<String>,
 }
@@ -841,7 +841,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         } else {
                             dest_path.clone()
                         };
-                        downloads.push((source.clone(), target, checksum.clone()));
+                        downloads.push((source.as_str().into(), target, checksum.clone()));
                         continue;
                     }
                     copy_source(&context, tree.path(), source, &dest_path, into_dir)

@@ -25,7 +25,7 @@ pub use check::{UrlCheck, check_urls};
 pub use extract::{ExtractError, Limits, extract_tar_gz, members};
 pub use mirror::{MirrorError, MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
 pub use standin::write_stand_in;
-pub use transport::{RetryPolicy, SecretUrl, TransportError, plain_error, redact};
+pub use transport::{RetryPolicy, SecretUrl, TransportError, plain_error};
 
 use crate::axis::Arch;
 use crate::config::{Matrix, Placement};
@@ -47,8 +47,8 @@ pub enum FetchError {
         component: String,
         /// Arch.
         arch: Arch,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// Expected digest.
         expected: Sha256,
         /// Digest of what arrived.
@@ -61,16 +61,16 @@ pub enum FetchError {
     NotFound {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
     },
     /// Network or HTTP failure after every retry.
     #[error("{component}: {url}: {reason} (gave up after retries)")]
     Transfer {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// What went wrong.
         reason: String,
     },
@@ -81,8 +81,8 @@ pub enum FetchError {
     TooLarge {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// The cap.
         cap: u64,
         /// ` (it announced N)`, or empty.
@@ -97,8 +97,8 @@ pub enum FetchError {
         component: String,
         /// Arch.
         arch: Arch,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// Lock key.
         key: String,
     },
@@ -107,8 +107,8 @@ pub enum FetchError {
     ChecksumMissing {
         /// Component.
         component: String,
-        /// Redacted checksum URL.
-        url: String,
+        /// The checksum URL (shown redacted).
+        url: SecretUrl,
         /// Artifact file name.
         file: String,
     },
@@ -119,8 +119,8 @@ pub enum FetchError {
     OfflineMiss {
         /// Artifact label.
         label: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
     },
     /// An archive lacks a member the matrix expects.
     #[error(
@@ -129,8 +129,8 @@ pub enum FetchError {
     MissingMember {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// The member.
         member: String,
     },
@@ -139,8 +139,8 @@ pub enum FetchError {
     Extract {
         /// Component.
         component: String,
-        /// Redacted URL of the archive.
-        url: String,
+        /// The URL of the archive (shown redacted).
+        url: SecretUrl,
         /// Why.
         #[source]
         source: ExtractError,
@@ -291,16 +291,16 @@ impl Fetcher {
     /// one; otherwise the first download is trusted and kept by URL.
     pub fn fetch_url(
         &self,
-        url: &str,
+        url: &SecretUrl,
         arch: Arch,
         pin: Option<&Sha256>,
         reporter: &dyn Reporter,
     ) -> Result<Fetched, FetchError> {
         let artifact = Artifact {
             component: "COPY".into(),
-            version: redact(url),
+            version: url.to_string(),
             arch,
-            url: url.to_string(),
+            url: url.clone(),
             checksum_url: None,
             placement: Placement::File {
                 to: String::new(),
@@ -320,7 +320,9 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<Fetched, FetchError> {
         let task = artifact.label();
-        let known = pin.cloned().or_else(|| self.cache.digest_of_url(&artifact.url));
+        let known = pin
+            .cloned()
+            .or_else(|| self.cache.digest_of_url(artifact.url.expose()));
         if let Some(digest) = known.as_ref()
             && let Some(path) = self.cache.verified(digest)
         {
@@ -340,7 +342,7 @@ impl Fetcher {
         if self.options.offline {
             return Err(FetchError::OfflineMiss {
                 label: task,
-                url: redact(&artifact.url),
+                url: artifact.url.clone(),
             });
         }
         let expected = match pin {
@@ -355,7 +357,7 @@ impl Fetcher {
             .map_err(io_error("creating a temp file in the cache"))?;
         let result = transport::download(
             &self.client,
-            &source_url,
+            source_url.expose(),
             temp.as_file_mut(),
             self.options.retry,
             None,
@@ -372,7 +374,7 @@ impl Fetcher {
             return Err(FetchError::Mismatch {
                 component: artifact.component.clone(),
                 arch: artifact.arch,
-                url: redact(&source_url),
+                url: source_url.clone(),
                 expected,
                 actual,
             });
@@ -383,7 +385,7 @@ impl Fetcher {
             .commit(temp, &actual)
             .map_err(io_error("adding to the cache"))?;
         self.cache
-            .remember_url(&artifact.url, &actual)
+            .remember_url(artifact.url.expose(), &actual)
             .map_err(io_error("indexing the cache"))?;
         reporter.report(Event::Finished {
             task: &task,
@@ -408,21 +410,16 @@ impl Fetcher {
             return Err(FetchError::NoChecksum {
                 component: artifact.component.clone(),
                 arch: artifact.arch,
-                url: redact(&artifact.url),
+                url: artifact.url.clone(),
                 key: artifact.key(),
             });
         };
         let source = rewrite(&self.options.mirrors, checksum_url);
-        let text = transport::get_text(
-            &self.client,
-            &SecretUrl::new(source.clone()),
-            self.options.retry,
-            reporter,
-        )
-        .map_err(|error| transfer_error(artifact, &source, error))?;
+        let text = transport::get_text(&self.client, &source, self.options.retry, reporter)
+            .map_err(|error| transfer_error(artifact, &source, error))?;
         mirror::find_checksum(&text, artifact.file_name()).ok_or_else(|| FetchError::ChecksumMissing {
             component: artifact.component.clone(),
-            url: redact(&source),
+            url: source,
             file: artifact.file_name().to_string(),
         })
     }
@@ -445,26 +442,26 @@ impl Fetcher {
             return Ok(None);
         };
         if sums.is_none() {
-            let url = SecretUrl::new(format!("{root}/{SUMS_FILE}"));
+            let url = SecretUrl::new(format!("{}/{SUMS_FILE}", root.expose()));
             let text = match transport::get_text(&self.client, &url, self.options.retry, reporter) {
                 Ok(text) => text,
                 Err(error @ TransportError::TooLarge { .. }) => {
-                    return Err(transfer_error(artifact, url.expose(), error));
+                    return Err(transfer_error(artifact, &url, error));
                 }
                 Err(_) => String::new(),
             };
             *sums = Some(parse_sums(&text));
         }
-        let Some(path) = tree_path(&artifact.url) else {
+        let Some(path) = tree_path(artifact.url.expose()) else {
             return Ok(None);
         };
         Ok(sums.as_ref().and_then(|sums| sums.get(&path).cloned()))
     }
 }
 
-fn transfer_error(artifact: &Artifact, url: &str, error: TransportError) -> FetchError {
+fn transfer_error(artifact: &Artifact, url: &SecretUrl, error: TransportError) -> FetchError {
     let component = artifact.component.clone();
-    let url = redact(url);
+    let url = url.clone();
     match error {
         TransportError::NotFound => FetchError::NotFound { component, url },
         TransportError::Status(code) => FetchError::Transfer {
@@ -486,7 +483,7 @@ fn transfer_error(artifact: &Artifact, url: &str, error: TransportError) -> Fetc
     }
 }
 
-fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), FetchError> {
+fn check_members(artifact: &Artifact, file: &Path, url: &SecretUrl) -> Result<(), FetchError> {
     let wanted: Vec<&String> = match &artifact.placement {
         Placement::File { members, .. } => members.iter().collect(),
         Placement::Extract(files) => files.keys().collect(),
@@ -498,13 +495,13 @@ fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), Fetc
     let open = std::fs::File::open(file).map_err(io_error("reading a download"))?;
     let present = members(open, Limits::default()).map_err(|source| FetchError::Extract {
         component: artifact.component.clone(),
-        url: redact(url),
+        url: url.clone(),
         source,
     })?;
     match wanted.into_iter().find(|member| !present.contains(member)) {
         Some(member) => Err(FetchError::MissingMember {
             component: artifact.component.clone(),
-            url: redact(url),
+            url: url.clone(),
             member: member.clone(),
         }),
         None => Ok(()),
@@ -567,7 +564,7 @@ fn extract_members(
         let archive = std::fs::File::open(&fetched.path).map_err(io_error("reading a cached archive"))?;
         extract_tar_gz(archive, &dir, Limits::default()).map_err(|source| FetchError::Extract {
             component: fetched.artifact.component.clone(),
-            url: redact(&fetched.artifact.url),
+            url: fetched.artifact.url.clone(),
             source,
         })?;
         cache.record_extracted(&fetched.digest).map_err(io_error(format!(
@@ -581,7 +578,7 @@ fn extract_members(
         if !meta.is_file() {
             return Err(FetchError::MissingMember {
                 component: fetched.artifact.component.clone(),
-                url: redact(&fetched.artifact.url),
+                url: fetched.artifact.url.clone(),
                 member: member.clone(),
             });
         }
@@ -797,7 +794,7 @@ pub fn place_from_layers(
 ) -> Result<(), FetchError> {
     let missing = |member: &str| FetchError::MissingMember {
         component: part.component.clone(),
-        url: part.image.clone(),
+        url: part.image.as_str().into(),
         member: member.to_string(),
     };
     let taken = take_from_layers(layers, |path| part.files.contains_key(path), cache)

@@ -98,7 +98,7 @@ pub fn write_stand_in(artifact: &Artifact, dest: &Path, size: Option<u64>) -> io
         }
     };
     let pad = size.unwrap_or(0);
-    if members.is_empty() && !is_archive(&artifact.url) {
+    if members.is_empty() && !is_archive(artifact.url.expose()) {
         let (_, mut reader) = body(artifact, &artifact.component, pad);
         io::copy(&mut reader, temp.as_file_mut())?;
     } else {

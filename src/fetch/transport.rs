@@ -9,7 +9,7 @@ use crate::digest::{HashingWriter, Sha256};
 use crate::net::{
     Deadline, Failed, Retryable, Step, is_retryable, retry_after, transfer_limit, with_retries,
 };
-pub use crate::net::{RetryPolicy, SecretUrl, plain_error, redact};
+pub use crate::net::{RetryPolicy, SecretUrl, plain_error};
 use crate::progress::{Event, Reporter};
 
 /// Why a transfer failed for good.

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 use crate::config::Matrix;
+use crate::net::SecretUrl;
 use crate::registry::{Client, ImageRef, RegistryError};
 use crate::version::{Day, KubeMinor, KubeVersion, release_from_tag};
 
@@ -135,16 +136,16 @@ pub enum ReleasesError {
     /// The request failed or the server refused it.
     #[error("listing releases at {url}: {message}")]
     Http {
-        /// The URL asked (redacted).
-        url: String,
+        /// The URL asked (shown redacted).
+        url: SecretUrl,
         /// What went wrong.
         message: String,
     },
     /// The answer is not the JSON GitHub sends.
     #[error("listing releases at {url}: not a GitHub release list: {source}")]
     Malformed {
-        /// The URL asked (redacted).
-        url: String,
+        /// The URL asked (shown redacted).
+        url: SecretUrl,
         /// What the parser said, with line and column.
         #[source]
         source: serde_json::Error,
@@ -203,7 +204,7 @@ pub fn github_releases(
     token: Option<&str>,
 ) -> Result<Vec<GithubRelease>, ReleasesError> {
     let client = crate::net::client(crate::net::idle_timeout()).map_err(|e| ReleasesError::Http {
-        url: api.to_string(),
+        url: api.into(),
         message: crate::net::plain_error(&e),
     })?;
     let token = token.filter(|_| token_may_go_to(api));
@@ -213,7 +214,7 @@ pub fn github_releases(
             "{}/repos/{repo}/releases?per_page={PER_PAGE}&page={page}",
             api.trim_end_matches('/')
         );
-        let shown = crate::net::redact(&url);
+        let shown = SecretUrl::new(url.clone());
         let mut request = client.get(&url).header("Accept", "application/vnd.github+json");
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -472,8 +473,8 @@ pub enum KubeadmListError {
     Fetch {
         /// The release.
         version: String,
-        /// The URL (redacted).
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// What went wrong.
         #[source]
         source: UrlReadError,
@@ -483,8 +484,8 @@ pub enum KubeadmListError {
     Checksum {
         /// The release.
         version: String,
-        /// The URL (redacted).
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// What the download hashes to.
         got: String,
         /// What the `.sha256` file says.
@@ -549,7 +550,7 @@ pub fn kubeadm_images(
         "{}/release/{name}/bin/linux/{arch}/kubeadm",
         base.trim_end_matches('/')
     );
-    let shown = crate::net::redact(&url);
+    let shown = SecretUrl::new(url.clone());
     let fetch_error = |source: UrlReadError| KubeadmListError::Fetch {
         version: name.clone(),
         url: shown.clone(),
