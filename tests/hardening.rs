@@ -1344,3 +1344,32 @@ fn app_folders_are_measured_before_their_scratch_copy() {
     );
     assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
 }
+
+#[test]
+fn urls_with_credentials_are_shown_redacted_everywhere() {
+    // A matrix.toml mirror that is wrong: the error quotes the line, not
+    // the password.
+    let bad = Workspace::new(|t| {
+        format!("{t}\n[[mirror]]\nfrom = \"https://dl.k8s.io/\"\nto = \"ftp://u:{SECRET}@host/k8s/\"\n")
+    });
+    let out = bad.run(&["plan", "--format", "tags"]);
+    assert_fails(&out, 2, "mirror.to");
+    assert!(stderr(&out).contains("ftp://***@host/k8s/"), "{}", stderr(&out));
+    assert_unprinted(&out);
+
+    // URL checks through a mirror with credentials, as text and as JSON.
+    let server = Scripted::start(|_| (404, Vec::new(), String::new()));
+    let ws = Workspace::new(|t| t).with_contexts();
+    let mirror = format!("http://u:{SECRET}@{}/tree", server.host());
+    for json in [false, true] {
+        let mut args = vec!["fetch", TAG, "--check-urls", "--mirror", &mirror];
+        args.extend_from_slice(&ONE_CELL);
+        if json {
+            args.push("--json");
+        }
+        let out = ws.run(&args);
+        assert!(server.requests() > 0);
+        assert!(stdout(&out).contains(&format!("http://***@{}/tree/", server.host())), "{}", stdout(&out));
+        assert_unprinted(&out);
+    }
+}
