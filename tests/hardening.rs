@@ -1369,7 +1369,26 @@ fn urls_with_credentials_are_shown_redacted_everywhere() {
         }
         let out = ws.run(&args);
         assert!(server.requests() > 0);
-        assert!(stdout(&out).contains(&format!("http://***@{}/tree/", server.host())), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains(&format!("http://***@{}/tree/", server.host())),
+            "{}",
+            stdout(&out)
+        );
         assert_unprinted(&out);
     }
+}
+
+#[test]
+fn error_answers_are_read_within_a_cap() {
+    // A registry whose error document is 32 MiB: the message is taken from
+    // its first 64 KiB, the rest is never held.
+    let big = format!("{{\"errors\":[{{\"message\":\"{}\"}}]}}", "x".repeat(32 << 20));
+    let server = Scripted::start(move |_| (400, Vec::new(), big.clone()));
+    let ws = Workspace::new(|t| t);
+    let target = format!("{}/labring", server.host());
+    let started = std::time::Instant::now();
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "HTTP 400");
+    assert!(stderr(&out).len() < 4096, "{} bytes of error", stderr(&out).len());
+    assert!(started.elapsed().as_secs() < 30, "took {:?}", started.elapsed());
 }

@@ -381,10 +381,14 @@ impl Client {
                         detail: format!("token endpoint answered HTTP {}", reply.status().as_u16()),
                     });
                 }
-                let json: serde_json::Value = reply.json().map_err(|e| RegistryError::Invalid {
-                    what: "token response".into(),
-                    message: e.to_string(),
-                })?;
+                // Read like a manifest: capped, within its deadline.
+                let body = Deadline::new(reply, transfer_limit(Some(MAX_MANIFEST)));
+                let bytes = read_small("the token response", body)?;
+                let json: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
+                        what: "token response".into(),
+                        message: e.to_string(),
+                    })?;
                 let token = json
                     .get("token")
                     .or_else(|| json.get("access_token"))
@@ -636,8 +640,15 @@ pub fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// Most of an error answer read for its message: a registry's error
+/// documents are a few hundred bytes; a huge one is cut, not held.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
 fn error_message(response: Response) -> String {
-    let text = response.text().unwrap_or_default();
+    use std::io::Read;
+    let mut text = String::new();
+    let body = Deadline::new(response, transfer_limit(Some(MAX_ERROR_BODY)));
+    let _ = body.take(MAX_ERROR_BODY).read_to_string(&mut text);
     serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
