@@ -1357,6 +1357,27 @@ fn urls_with_credentials_are_shown_redacted_everywhere() {
     assert!(stderr(&out).contains("ftp://***@host/k8s/"), "{}", stderr(&out));
     assert_unprinted(&out);
 
+    // A Kubefile's COPY URL with credentials, in the progress label and
+    // the error alike.
+    app_with_kubefile(
+        &bad,
+        "secret-copy",
+        &format!("FROM scratch\nCOPY http://u:{SECRET}@127.0.0.1:1/x y\n"),
+    );
+    let args = [
+        "app",
+        "build",
+        "secret-copy",
+        "1.0.0",
+        "--skip-images",
+        "--arch",
+        "amd64",
+        "--offline",
+    ];
+    let out = run_env(bad.path(), &args, &[("RUST_LOG", "trace")]);
+    assert_fails(&out, 1, "COPY http://***@127.0.0.1:1/x amd64 is not in the cache");
+    assert_unprinted(&out);
+
     // URL checks through a mirror with credentials, as text and as JSON.
     let server = Scripted::start(|_| (404, Vec::new(), String::new()));
     let ws = Workspace::new(|t| t).with_contexts();
