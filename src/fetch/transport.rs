@@ -199,3 +199,40 @@ pub fn get_text(
         .map_err(|e| TransportError::Network(e.to_string()))?;
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_checksum_files_are_capped_by_size_and_while_read() {
+        let client = crate::net::client(std::time::Duration::from_secs(5)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("SHA256SUMS");
+        fs::File::create(&sparse).unwrap().set_len(1 << 30).unwrap();
+        let cap = Some(CHECKSUM_FILE_CAP);
+        let quiet = crate::progress::Silent;
+        let get = |url: &str| {
+            let mut out = tempfile::tempfile().unwrap();
+            let result = download(&client, url, &mut out, RetryPolicy::default(), cap, ("t", &quiet));
+            (result, out.metadata().unwrap().len())
+        };
+        // Refused from its size: nothing read.
+        let (result, written) = get(&format!("file://{}", sparse.display()));
+        assert_eq!(
+            result,
+            Err(TransportError::TooLarge {
+                cap: CHECKSUM_FILE_CAP,
+                announced: Some(1 << 30)
+            })
+        );
+        assert_eq!(written, 0);
+        // A file without a size (a device that never ends): cut at the cap.
+        let (result, written) = get("file:///dev/zero");
+        assert!(matches!(
+            result,
+            Err(TransportError::TooLarge { announced: None, .. })
+        ));
+        assert_eq!(written, CHECKSUM_FILE_CAP + 1);
+    }
+}
