@@ -158,7 +158,7 @@ pub fn write_stand_in(artifact: &Artifact, dest: &Path, fill: &StandInFill) -> i
     };
     let pad = fill.sizes.get(artifact.component.as_str()).copied().unwrap_or(0);
     let payload = fill.payload.as_deref();
-    if members.is_empty() && !is_archive(&artifact.url) {
+    if members.is_empty() && !is_archive(artifact.url.expose()) {
         let (_, mut reader) = body(artifact, &artifact.component, pad, payload)?;
         io::copy(&mut reader, temp.as_file_mut())?;
     } else {

@@ -31,7 +31,7 @@ impl crate::error::Fault for StoreError {
     /// A folder that is not an OCI layout was named by the user; every
     /// other store error is trouble with the disk or the layout's content.
     fn is_bad_input(&self) -> bool {
-        matches!(self, StoreError::NotALayout { .. })
+        matches!(self, StoreError::NotALayout { .. } | StoreError::Foreign { .. })
     }
 }
 

@@ -31,8 +31,8 @@ pub enum MirrorError {
     /// The artifact's URL has no path to place it under.
     #[error("{url}: the URL has no path to mirror it under")]
     NoPath {
-        /// The URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: crate::net::SecretUrl,
     },
     /// Writing the tree failed.
     #[error("{message}")]
@@ -131,7 +131,7 @@ pub fn mirror(
 
 /// Where an artifact lies in the tree.
 fn place_at(to: &Path, artifact: &Artifact) -> Result<PathBuf, MirrorError> {
-    let relative = tree_path(&artifact.url).ok_or_else(|| MirrorError::NoPath {
+    let relative = tree_path(artifact.url.expose()).ok_or_else(|| MirrorError::NoPath {
         url: artifact.url.clone(),
     })?;
     Ok(to.join(relative))
@@ -163,10 +163,14 @@ fn write_sums(to: &Path, placed: &[(Artifact, Sha256)]) -> Result<(), MirrorErro
         .unwrap_or_default();
     let mut checksum_files: BTreeMap<String, BTreeMap<String, Sha256>> = BTreeMap::new();
     for (artifact, digest) in placed {
-        if let Some(relative) = tree_path(&artifact.url) {
+        if let Some(relative) = tree_path(artifact.url.expose()) {
             sums.insert(relative, digest.clone());
         }
-        if let Some(checksum) = artifact.checksum_url.as_deref().and_then(tree_path) {
+        if let Some(checksum) = artifact
+            .checksum_url
+            .as_ref()
+            .and_then(|url| tree_path(url.expose()))
+        {
             checksum_files
                 .entry(checksum)
                 .or_default()
@@ -203,7 +207,7 @@ fn stand_in_images(
         add_part_stand_ins(matrix, planned, needs, &mut parts);
         let supplied = match needs
             .image_list()
-            .and_then(|a| tree_path(&a.url).map(|p| (a, to.join(p))))
+            .and_then(|a| tree_path(a.url.expose()).map(|p| (a, to.join(p))))
         {
             Some((artifact, path)) => Some((
                 artifact.component.as_str(),
