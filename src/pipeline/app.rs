@@ -386,7 +386,7 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
         let fetched = inputs
             .fetcher
             .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
-        let what = crate::net::redact(&url);
+        let what = url.to_string();
         let target = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
             what: what.clone(),
             source,
