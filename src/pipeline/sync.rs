@@ -14,7 +14,10 @@ use crate::progress::{Event, Outcome, Reporter};
 use oci_spec::image::Descriptor;
 
 use crate::oci::{Document, manifest_blobs};
-use crate::registry::{Client, ImageFrom, ImageReader, RegistryError, Target};
+use crate::digest::Sha256;
+use crate::registry::{
+    Client, ImageFrom, ImageReader, Referrer, RegistryError, Target, names_subject, put_referrers,
+};
 
 /// What a sync did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -31,6 +34,8 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// Blobs the target had.
     pub blobs_skipped: usize,
+    /// Referrers (SBOM, provenance) written on the target.
+    pub referrers_copied: usize,
 }
 
 struct Syncer<'a> {
@@ -137,6 +142,9 @@ impl Syncer<'_> {
         self.present
             .insert((target_repo.to_string(), pulled.digest.to_string()));
         self.report.tags_copied += 1;
+        if matches!(pulled.document, Document::Manifest(_)) {
+            self.referrers(source_repo, target_repo, &pulled.digest)?;
+        }
         Ok(())
     }
 
@@ -170,6 +178,9 @@ impl Syncer<'_> {
                             &pulled.bytes,
                             pulled.media_type.as_ref(),
                         )?;
+                        if matches!(pulled.document, Document::Manifest(_)) {
+                            self.referrers(source_repo, target_repo, &pulled.digest)?;
+                        }
                     }
                     self.present.insert(key);
                 }
@@ -179,6 +190,38 @@ impl Syncer<'_> {
         for blob in manifest_blobs(manifest) {
             self.blob(source_repo, target_repo, blob)?;
         }
+        Ok(())
+    }
+
+    /// Copies the referrers (SBOM, provenance) the source lists for a
+    /// manifest just copied: their blobs, then through push's referrer
+    /// writer (by digest, and the fallback tag where the target keeps no
+    /// list). A listed referrer that names another subject is not copied.
+    fn referrers(&mut self, source_repo: &str, target_repo: &str, subject: &Sha256) -> Result<(), RegistryError> {
+        let mut found = Vec::new();
+        {
+            let reader = self.reader(source_repo);
+            for descriptor in reader.referrers(subject)? {
+                let pulled = reader.child(&descriptor)?;
+                if let Document::Manifest(manifest) = pulled.document
+                    && names_subject(&manifest, subject)
+                {
+                    found.push((descriptor, pulled.bytes, manifest));
+                }
+            }
+        }
+        let mut referrers = Vec::new();
+        for (descriptor, bytes, manifest) in found {
+            for blob in manifest_blobs(&manifest) {
+                self.blob(source_repo, target_repo, blob)?;
+            }
+            referrers.push(Referrer { descriptor, bytes });
+        }
+        if referrers.is_empty() {
+            return Ok(());
+        }
+        put_referrers(self.client, self.to.api_host(), target_repo, subject, &referrers)?;
+        self.report.referrers_copied += referrers.len();
         Ok(())
     }
 
