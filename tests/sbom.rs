@@ -253,6 +253,42 @@ fn curl(url: &str, accept: &str) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// The SPDX and in-toto referrers the fallback tag of `subject` lists on
+/// `base` (`http://HOST/v2/NS/IMAGE`), read with curl; the SBOM document.
+fn fallback_referrers(base: &str, subject: &str) -> (Vec<String>, Value) {
+    let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
+    let index = curl(
+        &format!("{base}/manifests/{tag}"),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let mut kinds: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["artifactType"].as_str().unwrap().to_string())
+        .collect();
+    kinds.sort_unstable();
+    let sbom_ref = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["artifactType"] == SPDX)
+        .unwrap();
+    let manifest = curl(
+        &format!("{base}/manifests/{}", sbom_ref["digest"].as_str().unwrap()),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(manifest["subject"]["digest"], subject);
+    let document = curl(
+        &format!(
+            "{base}/blobs/{}",
+            manifest["layers"][0]["digest"].as_str().unwrap()
+        ),
+        SPDX,
+    );
+    (kinds, document)
+}
+
 #[test]
 fn pushed_referrers_are_found_through_the_fallback_tag() {
     let ws = built("out/oci");
@@ -312,4 +348,85 @@ fn pushed_referrers_are_found_through_the_fallback_tag() {
         "application/vnd.oci.image.index.v1+json",
     );
     assert_eq!(again["manifests"].as_array().unwrap().len(), 2);
+}
+
+/// Pushed to one docker-registry and synced to a second, the image keeps
+/// its referrers: curl finds them on the second through the fallback tag,
+/// `matrix sbom --registry` reads the same SBOM, and `verify --registry`
+/// checks the image against it.
+#[test]
+fn synced_images_keep_their_referrers() {
+    let ws = built("out/oci");
+    let first = Registry::start(None);
+    let second = Registry::start(None);
+    let from = format!("{}/labring", first.host());
+    let to = format!("{}/mirror", second.host());
+    let out = ws.run(&["push", CELL, "--from", "out/oci", "--to", &from]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let sync = |ws: &Workspace| {
+        let out = ws.run(&[
+            "sync", "--from", &from, "--to", &to, "--kube", "1.24.4", "--cache", "cache", "--json",
+        ]);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let report = sync(&ws);
+    assert_eq!(report["referrers_copied"], 2, "{report}");
+    let subject = per_arch(&ws.path().join("out/oci"))
+        .into_iter()
+        .find(|(n, _)| n == CELL)
+        .unwrap()
+        .1;
+    let base = format!("http://{}/v2/mirror/kubernetes", second.host());
+    let (kinds, document) = fallback_referrers(&base, &subject);
+    assert_eq!(kinds, [SPDX, IN_TOTO]);
+    let layout = sbom(&ws, "out/oci", CELL);
+    assert_eq!(document, layout);
+    // Synced again: nothing new, still one entry per referrer.
+    let again = sync(&ws);
+    assert_eq!(again["tags_copied"], 0, "{again}");
+    let (kinds, _) = fallback_referrers(&base, &subject);
+    assert_eq!(kinds.len(), 2);
+
+    // matrix reads it back from the registry, in both formats.
+    let out = ws.run(&["sbom", CELL, "--registry", &to, "--cache", "cache"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), layout);
+    let out = ws.run(&[
+        "sbom", CELL, "--registry", &to, "--cache", "cache", "--format", "table",
+    ]);
+    assert!(stdout(&out).contains("kubelet\t1.24.4\t"), "{}", stdout(&out));
+    let out = ws.run(&["verify", CELL, "--registry", &to, "--cache", "cache", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+
+    // Copied by a tool that leaves referrers behind (skopeo), the image
+    // has no SBOM: verify --registry fails it, naming the tag and the fix.
+    let bare = format!("{}/bare", second.host());
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{from}/{CELL}"),
+            &format!("docker://{bare}/{CELL}"),
+        ],
+    );
+    let out = ws.run(&["verify", CELL, "--registry", &bare, "--cache", "cache", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let defects = report["images"][0]["defects"].as_array().unwrap();
+    assert_eq!(defects.len(), 1, "{defects:?}");
+    assert_eq!(defects[0]["path"], "sbom");
+    let problem = defects[0]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains(CELL) && problem.contains("has no SBOM") && problem.contains("matrix build"),
+        "{problem}"
+    );
+    let out = ws.run(&["sbom", CELL, "--registry", &bare, "--cache", "cache"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has no SBOM"), "{}", stderr(&out));
+    let out = ws.run(&["sbom", CELL, "--registry", &format!("{}/none", second.host()), "--cache", "cache"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not there"), "{}", stderr(&out));
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod components;
+mod license;
 mod contract;
 mod render;
 mod rules;

@@ -364,6 +364,11 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
                 version: artifact.version.clone(),
                 url: artifact.url.clone(),
                 sha256: got.digest.clone(),
+                license: matrix
+                    .components
+                    .iter()
+                    .find(|c| c.name == artifact.component)
+                    .and_then(|c| c.license.clone()),
             })
         })
         .collect();
@@ -385,6 +390,7 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
         sources,
         materials,
         parameters,
+        ..attest::Inputs::default()
     }
 }
 
