@@ -564,4 +564,70 @@ mod tests {
             .unwrap();
         assert_eq!(deps.len(), 3, "matrix.toml, kubelet, pause");
     }
+
+    #[test]
+    fn licenses_base_charts_and_unsaved_images_are_packages() {
+        let digest = Sha256::of(b"manifest");
+        let mut inputs = inputs();
+        inputs.sources[0].license = None;
+        inputs.sources.push(Source {
+            component: "runc".into(),
+            version: "1.1.4".into(),
+            url: "https://github.com/opencontainers/runc/releases/download/v1.1.4/runc.amd64".into(),
+            sha256: Sha256::of(b"runc"),
+            license: Some("Apache-2.0".into()),
+        });
+        inputs.base = Some(SavedImage {
+            reference: "localhost:5000/base:1".into(),
+            digest: Sha256::of(b"base"),
+        });
+        inputs.charts.push(Chart {
+            name: "demo".into(),
+            version: "0.3.1".into(),
+            path: "charts/demo".into(),
+            sha256: Sha256::of(b"chart"),
+        });
+        let mut facts = facts(&digest, &inputs);
+        facts.referenced = vec!["docker.io/library/nginx:1.25.4".into()];
+        let doc = spdx(&facts);
+        let package = |name: &str| {
+            doc["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{name}"))
+                .clone()
+        };
+        assert_eq!(package("kubelet")["licenseDeclared"], "NOASSERTION");
+        assert_eq!(package("runc")["licenseDeclared"], "Apache-2.0");
+        let base = package("localhost:5000/base");
+        assert_eq!(base["versionInfo"], "1");
+        assert_eq!(base["checksums"][0]["checksumValue"], Sha256::of(b"base").hex());
+        assert_eq!(package("demo")["versionInfo"], "0.3.1");
+        let nginx = package("docker.io/library/nginx");
+        assert!(nginx.get("checksums").is_none(), "not pulled: no digest");
+        // Every package but the image is contained by it.
+        let contained = doc["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relationshipType"] == "CONTAINS" && r["spdxElementId"] == "SPDXRef-Image")
+            .count();
+        assert_eq!(contained, doc["packages"].as_array().unwrap().len() - 1);
+        let deps = provenance(&facts)["predicate"]["buildDefinition"]["resolvedDependencies"].clone();
+        let deps = deps.as_array().unwrap();
+        assert!(deps.iter().any(|d| d["uri"] == "docker://localhost:5000/base:1"));
+        assert!(deps.iter().any(|d| d["name"] == "demo 0.3.1 (charts/demo)"));
+    }
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(split_reference("registry.k8s.io/pause:3.7"), ("registry.k8s.io/pause", "3.7"));
+        assert_eq!(split_reference("localhost:5000/base"), ("localhost:5000/base", ""));
+        assert_eq!(
+            split_reference(&format!("nginx@{}", Sha256::of(b"x"))),
+            ("nginx", "")
+        );
+    }
 }

@@ -127,6 +127,8 @@ fn every_image_has_an_ntia_conformant_sbom_and_provenance_as_referrers() {
         .find(|p| p["name"] == "kubelet")
         .unwrap();
     assert_eq!(package["versionInfo"], "1.24.4");
+    // matrix.toml declares kubernetes' license for it.
+    assert_eq!(package["licenseDeclared"], "Apache-2.0");
     assert!(
         package["downloadLocation"]
             .as_str()
@@ -429,4 +431,177 @@ fn synced_images_keep_their_referrers() {
     let out = ws.run(&["sbom", CELL, "--registry", &format!("{}/none", second.host()), "--cache", "cache"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not there"), "{}", stderr(&out));
+}
+
+/// `sbomcheck` (PyPI ntia-conformance-checker) on a document.
+fn assert_ntia_conformant(ws: &Workspace, document: &Value) {
+    let path = ws.path().join("check.spdx.json");
+    std::fs::write(&path, serde_json::to_vec(document).unwrap()).unwrap();
+    let report = Command::new("sbomcheck")
+        .args(["-r", "json"])
+        .arg(&path)
+        .output()
+        .expect("sbomcheck (PyPI ntia-conformance-checker; .ci/test.sh installs it)");
+    let report: Value = serde_json::from_slice(&report.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&report.stderr)));
+    assert_eq!(report["isNtiaConformant"], true, "{report}");
+    assert_eq!(report["isConformant"], true, "{report}");
+}
+
+/// The document a referrer of `subject` of `kind` holds, read from the
+/// layout's files.
+fn referred(store: &Path, subject: &str, kind: &str) -> Value {
+    let (_, _, manifest) = referrers(store)
+        .into_iter()
+        .find(|(s, t, _)| s == subject && t == kind)
+        .unwrap_or_else(|| panic!("no {kind} referrer of {subject}"));
+    let manifest = blob(store, &manifest);
+    blob(store, manifest["layers"][0]["digest"].as_str().unwrap())
+}
+
+/// An application image's SBOM and provenance come from its Kubefile's
+/// inputs: the COPY URL with the digest of what was fetched, the FROM
+/// image with its manifest digest, the chart (name, version from
+/// Chart.yaml, digest of its files) and the chart's image as saved.
+#[test]
+fn app_sboms_name_the_kubefiles_inputs() {
+    let ws = Workspace::new(|t| t);
+    let app = ws.path().join("applications/sbom-demo/1.0.0");
+    let chart = app.join("charts/demo");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 0.3.1\n").unwrap();
+    std::fs::write(
+        chart.join("templates/pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: demo\nspec:\n  containers:\n    - name: web\n      image: docker.io/library/nginx:1.25.4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("Kubefile"),
+        "FROM kubernetes:v1.19.8\nCOPY charts charts\nCOPY https://downloads.example/tools/tool.txt opt/tool.txt\nCMD helm install demo charts/demo\n",
+    )
+    .unwrap();
+    matrix::oci::RefLayout::at(&ws.path().join("images"))
+        .write_stand_ins(
+            &[
+                "docker.io/library/kubernetes:v1.19.8".into(),
+                "docker.io/library/nginx:1.25.4".into(),
+            ],
+            &[matrix::Arch::Amd64, matrix::Arch::Arm64],
+        )
+        .unwrap();
+    let tree = ws.path().join("tree");
+    let file = tree.join("downloads.example/tools/tool.txt");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "a tool\n").unwrap();
+    let tool_sha = hex::encode(Sha256::digest(b"a tool\n"));
+    std::fs::write(
+        tree.join("SHA256SUMS"),
+        format!("{tool_sha}  downloads.example/tools/tool.txt\n"),
+    )
+    .unwrap();
+    let server = common::http::Server::serve_dir(tree.clone());
+    let mirror = server.url();
+    let build = |out: &str| {
+        let out = ws.run(&[
+            "app", "build", "sbom-demo", "1.0.0", "--arch", "amd64", "--image-layout", "images",
+            "--mirror", &mirror, "--cache", "cache", "--out", out, "--json",
+        ]);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    };
+    build("out/oci");
+    let store = ws.path().join("out/oci");
+    let subject = per_arch(&store)
+        .into_iter()
+        .find(|(n, _)| n == "sbom-demo:1.0.0-amd64")
+        .unwrap()
+        .1;
+    let document = referred(&store, &subject, SPDX);
+    let packages = document["packages"].as_array().unwrap();
+    let package = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no package {name}: {packages:?}"))
+    };
+    let sha = |p: &Value| p["checksums"][0]["checksumValue"].as_str().unwrap().to_string();
+
+    // The COPY URL, with the digest of what was fetched.
+    let download = package("tool.txt");
+    assert_eq!(download["downloadLocation"], "https://downloads.example/tools/tool.txt");
+    assert_eq!(sha(download), tool_sha);
+    assert_eq!(download["licenseDeclared"], "NOASSERTION");
+
+    // The base image, by its amd64 manifest digest in the layout.
+    let layout = ws.path().join("images");
+    let index_desc = json_file(&layout.join("index.json"))["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"] == "docker.io/library/kubernetes:v1.19.8"
+        })
+        .unwrap()
+        .clone();
+    let base_index = blob(&layout, index_desc["digest"].as_str().unwrap());
+    let base_digest = base_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = package("kubernetes");
+    assert_eq!(base["versionInfo"], "v1.19.8");
+    assert_eq!(format!("sha256:{}", sha(base)), base_digest);
+
+    // The chart: Chart.yaml's name and version, the digest of its files.
+    let mut listing = String::new();
+    for file in ["Chart.yaml", "templates/pod.yaml"] {
+        let bytes = std::fs::read(chart.join(file)).unwrap();
+        listing.push_str(&format!("{}  {file}\n", hex::encode(Sha256::digest(&bytes))));
+    }
+    let demo = package("demo");
+    assert_eq!(demo["versionInfo"], "0.3.1");
+    assert_eq!(sha(demo), hex::encode(Sha256::digest(listing.as_bytes())));
+
+    // The chart's image, saved, by digest.
+    let nginx = package("docker.io/library/nginx");
+    assert_eq!(nginx["versionInfo"], "1.25.4");
+    assert_eq!(sha(nginx).len(), 64);
+    assert_ntia_conformant(&ws, &document);
+
+    // The provenance resolves the same inputs.
+    let statement = referred(&store, &subject, IN_TOTO);
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    assert!(
+        deps.contains(&json!({
+            "name": "tool.txt NOASSERTION",
+            "uri": "https://downloads.example/tools/tool.txt",
+            "digest": {"sha256": tool_sha},
+        })),
+        "{deps:?}"
+    );
+    assert!(
+        deps.contains(&json!({
+            "uri": "docker://kubernetes:v1.19.8",
+            "digest": {"sha256": base_digest.trim_start_matches("sha256:")},
+        })),
+        "{deps:?}"
+    );
+    assert_eq!(
+        statement["predicate"]["buildDefinition"]["externalParameters"]["app"],
+        "sbom-demo:1.0.0"
+    );
+
+    // Same inputs, same bytes.
+    build("again/oci");
+    let mut first = referrers(&store);
+    let mut second = referrers(&ws.path().join("again/oci"));
+    first.sort();
+    second.sort();
+    assert_eq!(first, second);
 }

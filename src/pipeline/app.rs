@@ -494,3 +494,18 @@ fn copy_from_layers(
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sbom_urls_keep_no_secrets() {
+        assert_eq!(
+            super::public_url("https://user:pw@host.example/a/tool.txt?token=s3cret#x"),
+            "https://host.example/a/tool.txt"
+        );
+        assert_eq!(
+            super::public_url("https://host.example/a/tool.txt"),
+            "https://host.example/a/tool.txt"
+        );
+    }
+}
