@@ -4,21 +4,47 @@
 //! exception, `AND` / `OR`, parentheses), so a typo fails at load time,
 //! not in a consumer's SBOM tool. Ids are not checked against SPDX's list.
 
-/// Why an expression is not one; the text names the token.
-pub fn check(expression: &str) -> Result<(), String> {
+/// Why a text is not an SPDX license expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LicenseError {
+    /// Nothing at all.
+    #[error("it is empty")]
+    Empty,
+    /// A character no expression holds.
+    #[error("`{}` is not allowed in a license expression", .0.escape_default())]
+    Character(char),
+    /// A token where none belongs.
+    #[error("unexpected `{0}`")]
+    Unexpected(String),
+    /// A token that is not a license id.
+    #[error("`{0}` is not a license id (operators are upper case: AND, OR, WITH)")]
+    NotAnId(String),
+    /// It stops where an id belongs.
+    #[error("it ends where a license id belongs")]
+    Ends,
+    /// `(` without `)`.
+    #[error("a `(` is not closed")]
+    Unclosed,
+    /// Too many parentheses inside each other.
+    #[error("parentheses nest too deep")]
+    TooDeep,
+}
+
+/// Checks an expression's shape; the error names the token.
+pub fn check(expression: &str) -> Result<(), LicenseError> {
     let tokens = tokens(expression)?;
     if tokens.is_empty() {
-        return Err("it is empty".into());
+        return Err(LicenseError::Empty);
     }
     let mut at = 0;
     expr(&tokens, &mut at, 0)?;
     match tokens.get(at) {
         None => Ok(()),
-        Some(token) => Err(format!("unexpected `{token}`")),
+        Some(token) => Err(LicenseError::Unexpected(token.clone())),
     }
 }
 
-fn tokens(text: &str) -> Result<Vec<String>, String> {
+fn tokens(text: &str) -> Result<Vec<String>, LicenseError> {
     let mut out = Vec::new();
     let mut word = String::new();
     for c in text.chars() {
@@ -32,7 +58,7 @@ fn tokens(text: &str) -> Result<Vec<String>, String> {
                 }
             }
             c if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | ':') => word.push(c),
-            other => return Err(format!("`{}` is not allowed in a license expression", other.escape_default())),
+            other => return Err(LicenseError::Character(other)),
         }
     }
     if !word.is_empty() {
@@ -42,7 +68,7 @@ fn tokens(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// `term (AND|OR term)*`.
-fn expr(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), String> {
+fn expr(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), LicenseError> {
     term(tokens, at, depth)?;
     while let Some(op) = tokens.get(*at) {
         if op != "AND" && op != "OR" {
@@ -55,14 +81,14 @@ fn expr(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), String> {
 }
 
 /// `( expr )` or `id[+] [WITH exception]`.
-fn term(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), String> {
+fn term(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), LicenseError> {
     let Some(token) = tokens.get(*at) else {
-        return Err("it ends where a license id belongs".into());
+        return Err(LicenseError::Ends);
     };
     *at += 1;
     if token == "(" {
         if depth > 16 {
-            return Err("parentheses nest too deep".into());
+            return Err(LicenseError::TooDeep);
         }
         expr(tokens, at, depth + 1)?;
         return match tokens.get(*at) {
@@ -70,13 +96,13 @@ fn term(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), String> {
                 *at += 1;
                 Ok(())
             }
-            _ => Err("a `(` is not closed".into()),
+            _ => Err(LicenseError::Unclosed),
         };
     }
     id(token, true)?;
     if tokens.get(*at).is_some_and(|t| t == "WITH") {
         *at += 1;
-        let exception = tokens.get(*at).ok_or("`WITH` needs an exception id")?;
+        let exception = tokens.get(*at).ok_or(LicenseError::Ends)?;
         id(exception, false)?;
         *at += 1;
     }
@@ -85,7 +111,7 @@ fn term(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), String> {
 
 /// A license id (`Apache-2.0`, `GPL-2.0+`, `LicenseRef-x`,
 /// `DocumentRef-a:LicenseRef-b`): a letter first, no operator.
-fn id(token: &str, plus: bool) -> Result<(), String> {
+fn id(token: &str, plus: bool) -> Result<(), LicenseError> {
     let bare = if plus { token.strip_suffix('+').unwrap_or(token) } else { token };
     let operator = matches!(token, "AND" | "OR" | "WITH" | "(" | ")")
         || matches!(token.to_ascii_uppercase().as_str(), "AND" | "OR" | "WITH");
@@ -94,7 +120,7 @@ fn id(token: &str, plus: bool) -> Result<(), String> {
         && bare.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
         && (!bare.contains(':') || bare.starts_with("DocumentRef-"));
     if operator || !well_formed {
-        return Err(format!("`{token}` is not a license id (operators are upper case: AND, OR, WITH)"));
+        return Err(LicenseError::NotAnId(token.to_string()));
     }
     Ok(())
 }

@@ -3,6 +3,9 @@
 //! (index, its manifests, their blobs through the verified cache), and the
 //! moving tags (aliases such as `v1.27.1`) are re-pointed where they differ.
 //! Versioned tags are reproducible builds, so an existing one is left alone.
+//! Each per-arch manifest copied brings its referrers (SBOM, provenance),
+//! found on the source by the referrers API or the `sha256-<hex>` tag and
+//! written the way push writes them.
 
 use std::collections::{BTreeSet, HashSet};
 
