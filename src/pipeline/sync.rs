@@ -142,10 +142,12 @@ impl Syncer<'_> {
             &pulled.bytes,
             pulled.media_type.as_ref(),
         )?;
-        self.present
+        // A manifest an index brought this run brought its referrers too.
+        let fresh = self
+            .present
             .insert((target_repo.to_string(), pulled.digest.to_string()));
         self.report.tags_copied += 1;
-        if matches!(pulled.document, Document::Manifest(_)) {
+        if fresh && matches!(pulled.document, Document::Manifest(_)) {
             self.referrers(source_repo, target_repo, &pulled.digest)?;
         }
         Ok(())
