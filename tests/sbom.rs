@@ -608,3 +608,48 @@ fn app_sboms_name_the_kubefiles_inputs() {
     second.sort();
     assert_eq!(first, second);
 }
+
+/// A registry with the referrers API is read through it (not the fallback
+/// tag); one without either lists none; a listing longer than the bound is
+/// refused before any referrer is fetched.
+#[test]
+fn referrers_are_listed_by_the_api_the_fallback_or_not_at_all() {
+    use common::scripted::Scripted;
+    use matrix::digest::Sha256 as Digest256;
+    use matrix::registry::{Client, CredentialStore, list_referrers};
+    let subject = Digest256::of(b"image");
+    let listed = Digest256::of(b"sbom");
+    let entry = json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": SPDX,
+        "digest": listed.to_string(),
+        "size": 400,
+    });
+    let index = |n: usize| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": vec![entry.clone(); n],
+        })
+        .to_string()
+    };
+    let one = index(1);
+    let many = index(1001);
+    let server = Scripted::start(move |path| {
+        if path.starts_with("/v2/api/img/referrers/") {
+            (200, Vec::new(), one.clone())
+        } else if path.starts_with("/v2/many/img/referrers/") {
+            (200, Vec::new(), many.clone())
+        } else {
+            (404, Vec::new(), "{}".into())
+        }
+    });
+    let client = Client::new(CredentialStore::default(), false).unwrap();
+    let host = server.host();
+    let found = list_referrers(&client, &host, "api/img", &subject).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].digest().to_string(), listed.to_string());
+    assert!(list_referrers(&client, &host, "none/img", &subject).unwrap().is_empty());
+    let error = list_referrers(&client, &host, "many/img", &subject).unwrap_err();
+    assert!(error.to_string().contains("more than the 1000"), "{error}");
+}

@@ -17,6 +17,11 @@ use super::error::RegistryError;
 use crate::digest::Sha256;
 use crate::oci::read_small;
 
+/// Most referrers read for one subject (matrix writes two; signatures and
+/// attestations of other tools add a few): a longer list is refused
+/// before any is fetched.
+pub const MAX_REFERRERS: usize = 1000;
+
 /// The fallback tag that lists the referrers of `subject`.
 pub fn fallback_tag(subject: &Sha256) -> String {
     format!("sha256-{}", subject.hex())
@@ -79,10 +84,20 @@ fn index_of(what: &str, response: Response) -> Result<ImageIndex, RegistryError>
 }
 
 fn parse_index(what: &str, bytes: &[u8]) -> Result<ImageIndex, RegistryError> {
-    serde_json::from_slice(bytes).map_err(|e| RegistryError::Invalid {
+    let index: ImageIndex = serde_json::from_slice(bytes).map_err(|e| RegistryError::Invalid {
         what: what.to_string(),
         message: e.to_string(),
-    })
+    })?;
+    if index.manifests().len() > MAX_REFERRERS {
+        return Err(RegistryError::Invalid {
+            what: what.to_string(),
+            message: format!(
+                "{} referrers listed, more than the {MAX_REFERRERS} read",
+                index.manifests().len()
+            ),
+        });
+    }
+    Ok(index)
 }
 
 /// Puts `referrers` of `subject` by digest (their blobs already sent);
