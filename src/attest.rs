@@ -221,10 +221,20 @@ fn image_package(id: &str, reference: &str, digest: Option<&Sha256>, comment: &s
 
 /// The packages of an image's other inputs: the base image, the charts it
 /// ships, and images its lists name that were not saved.
-fn input_packages(facts: &Facts<'_>, image_id: &str, packages: &mut Vec<Value>, relationships: &mut Vec<Value>) {
+fn input_packages(
+    facts: &Facts<'_>,
+    image_id: &str,
+    packages: &mut Vec<Value>,
+    relationships: &mut Vec<Value>,
+) {
     if let Some(base) = &facts.inputs.base {
         let id = spdx_id("Base", &base.reference);
-        packages.push(image_package(&id, &base.reference, Some(&base.digest), "the base image (FROM); its layers are the image's first"));
+        packages.push(image_package(
+            &id,
+            &base.reference,
+            Some(&base.digest),
+            "the base image (FROM); its layers are the image's first",
+        ));
         relationships.push(contains(image_id, &id));
     }
     let mut charts = facts.inputs.charts.clone();
@@ -250,7 +260,12 @@ fn input_packages(facts: &Facts<'_>, image_id: &str, packages: &mut Vec<Value>, 
     referenced.dedup();
     for reference in &referenced {
         let id = spdx_id("Referenced", reference);
-        packages.push(image_package(&id, reference, None, "named by the image list, not saved into registry/"));
+        packages.push(image_package(
+            &id,
+            reference,
+            None,
+            "named by the image list, not saved into registry/",
+        ));
         relationships.push(contains(image_id, &id));
     }
 }
@@ -313,7 +328,12 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
     for image in &images {
         let id = spdx_id("Image", &image.reference);
         let comment = format!("saved into registry/ for linux/{}", facts.arch);
-        packages.push(image_package(&id, &image.reference, Some(&image.digest), &comment));
+        packages.push(image_package(
+            &id,
+            &image.reference,
+            Some(&image.digest),
+            &comment,
+        ));
         relationships.push(contains(&image_id, &id));
     }
     input_packages(facts, &image_id, &mut packages, &mut relationships);
@@ -623,8 +643,14 @@ mod tests {
 
     #[test]
     fn references_split_into_repository_and_tag() {
-        assert_eq!(split_reference("registry.k8s.io/pause:3.7"), ("registry.k8s.io/pause", "3.7"));
-        assert_eq!(split_reference("localhost:5000/base"), ("localhost:5000/base", ""));
+        assert_eq!(
+            split_reference("registry.k8s.io/pause:3.7"),
+            ("registry.k8s.io/pause", "3.7")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/base"),
+            ("localhost:5000/base", "")
+        );
         assert_eq!(
             split_reference(&format!("nginx@{}", Sha256::of(b"x"))),
             ("nginx", "")

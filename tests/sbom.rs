@@ -398,7 +398,14 @@ fn synced_images_keep_their_referrers() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), layout);
     let out = ws.run(&[
-        "sbom", CELL, "--registry", &to, "--cache", "cache", "--format", "table",
+        "sbom",
+        CELL,
+        "--registry",
+        &to,
+        "--cache",
+        "cache",
+        "--format",
+        "table",
     ]);
     assert!(stdout(&out).contains("kubelet\t1.24.4\t"), "{}", stdout(&out));
     let out = ws.run(&["verify", CELL, "--registry", &to, "--cache", "cache", "--json"]);
@@ -431,7 +438,14 @@ fn synced_images_keep_their_referrers() {
     let out = ws.run(&["sbom", CELL, "--registry", &bare, "--cache", "cache"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("has no SBOM"), "{}", stderr(&out));
-    let out = ws.run(&["sbom", CELL, "--registry", &format!("{}/none", second.host()), "--cache", "cache"]);
+    let out = ws.run(&[
+        "sbom",
+        CELL,
+        "--registry",
+        &format!("{}/none", second.host()),
+        "--cache",
+        "cache",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not there"), "{}", stderr(&out));
 }
@@ -472,7 +486,11 @@ fn app_sboms_name_the_kubefiles_inputs() {
     let app = ws.path().join("applications/sbom-demo/1.0.0");
     let chart = app.join("charts/demo");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 0.3.1\n").unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: demo\nversion: 0.3.1\n",
+    )
+    .unwrap();
     std::fs::write(
         chart.join("templates/pod.yaml"),
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: demo\nspec:\n  containers:\n    - name: web\n      image: docker.io/library/nginx:1.25.4\n",
@@ -506,8 +524,21 @@ fn app_sboms_name_the_kubefiles_inputs() {
     let mirror = server.url();
     let build = |out: &str| {
         let out = ws.run(&[
-            "app", "build", "sbom-demo", "1.0.0", "--arch", "amd64", "--image-layout", "images",
-            "--mirror", &mirror, "--cache", "cache", "--out", out, "--json",
+            "app",
+            "build",
+            "sbom-demo",
+            "1.0.0",
+            "--arch",
+            "amd64",
+            "--image-layout",
+            "images",
+            "--mirror",
+            &mirror,
+            "--cache",
+            "cache",
+            "--out",
+            out,
+            "--json",
         ]);
         assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     };
@@ -530,7 +561,10 @@ fn app_sboms_name_the_kubefiles_inputs() {
 
     // The COPY URL, with the digest of what was fetched.
     let download = package("tool.txt");
-    assert_eq!(download["downloadLocation"], "https://downloads.example/tools/tool.txt");
+    assert_eq!(
+        download["downloadLocation"],
+        "https://downloads.example/tools/tool.txt"
+    );
     assert_eq!(sha(download), tool_sha);
     assert_eq!(download["licenseDeclared"], "NOASSERTION");
 
@@ -649,7 +683,11 @@ fn referrers_are_listed_by_the_api_the_fallback_or_not_at_all() {
     let found = list_referrers(&client, &host, "api/img", &subject).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].digest().to_string(), listed.to_string());
-    assert!(list_referrers(&client, &host, "none/img", &subject).unwrap().is_empty());
+    assert!(
+        list_referrers(&client, &host, "none/img", &subject)
+            .unwrap()
+            .is_empty()
+    );
     let error = list_referrers(&client, &host, "many/img", &subject).unwrap_err();
     assert!(error.to_string().contains("more than the 1000"), "{error}");
 }

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use images::{ImageScan, ListedImage, MissedImages, RenderedChart, chart_facts, image_list, render_charts};
+pub use images::{
+    ImageScan, ListedImage, MissedImages, RenderedChart, chart_facts, image_list, render_charts,
+};
 pub use inspect::{KubefileConfig, kubefile_config};
 
 use crate::axis::Arch;

@@ -22,10 +22,6 @@ pub enum SbomFormat {
 }
 
 /// Arguments of `matrix sbom`.
-///
-/// Examples:
-///   matrix sbom kubernetes:v1.24.4-4.2.1-amd64 --from out/oci
-///   matrix sbom kubernetes:v1.24.4-4.2.1-amd64 --registry ghcr.io/labring --format table
 #[derive(Debug, Args)]
 pub struct SbomArgs {
     /// A per-arch tag (`kubernetes:v1.24.4-4.2.1-amd64`; any form that

@@ -112,12 +112,18 @@ fn term(tokens: &[String], at: &mut usize, depth: usize) -> Result<(), LicenseEr
 /// A license id (`Apache-2.0`, `GPL-2.0+`, `LicenseRef-x`,
 /// `DocumentRef-a:LicenseRef-b`): a letter first, no operator.
 fn id(token: &str, plus: bool) -> Result<(), LicenseError> {
-    let bare = if plus { token.strip_suffix('+').unwrap_or(token) } else { token };
+    let bare = if plus {
+        token.strip_suffix('+').unwrap_or(token)
+    } else {
+        token
+    };
     let operator = matches!(token, "AND" | "OR" | "WITH" | "(" | ")")
         || matches!(token.to_ascii_uppercase().as_str(), "AND" | "OR" | "WITH");
     let well_formed = bare.starts_with(|c: char| c.is_ascii_alphabetic())
         && !bare.contains('+')
-        && bare.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
         && (!bare.contains(':') || bare.starts_with("DocumentRef-"));
     if operator || !well_formed {
         return Err(LicenseError::NotAnId(token.to_string()));

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod components;
-mod license;
 mod contract;
+mod license;
 mod render;
 mod rules;
 

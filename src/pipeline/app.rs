@@ -406,7 +406,12 @@ fn fill_sources(
             .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
         let shown = public_url(&url);
         sources.push(crate::attest::Source {
-            component: shown.rsplit('/').next().filter(|f| !f.is_empty()).unwrap_or("download").to_string(),
+            component: shown
+                .rsplit('/')
+                .next()
+                .filter(|f| !f.is_empty())
+                .unwrap_or("download")
+                .to_string(),
             version: "NOASSERTION".into(),
             url: shown,
             sha256: fetched.digest.clone(),

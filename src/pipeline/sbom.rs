@@ -33,7 +33,9 @@ pub enum SbomError {
     #[error("{0} is a multi-arch index; name a per-arch tag (…-amd64, …-arm64)")]
     Index(String),
     /// The image has no SBOM referrer.
-    #[error("{0} has no SBOM (an image built before SBOMs, or by another tool): rebuild it with this matrix (`matrix build`) and push it again")]
+    #[error(
+        "{0} has no SBOM (an image built before SBOMs, or by another tool): rebuild it with this matrix (`matrix build`) and push it again"
+    )]
     Missing(String),
     /// The SBOM blob is not JSON.
     #[error("the SBOM of {image} ({digest}) is not JSON: {message}")]
@@ -146,7 +148,11 @@ pub fn image_sbom(source: &super::VerifySource<'_>, image: &str, tag: &str) -> R
             let store = crate::oci::Store::open_existing(path)?;
             sbom(&ImageReader::new(ImageFrom::Store(&store)), &name, &name)
         }
-        super::VerifySource::Registry { client, target, cache } => {
+        super::VerifySource::Registry {
+            client,
+            target,
+            cache,
+        } => {
             let cache = crate::fetch::Cache::open(cache).map_err(|source| RegistryError::Io {
                 what: format!("opening the cache {}", cache.display()),
                 source,

@@ -16,8 +16,8 @@ use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
 use oci_spec::image::Descriptor;
 
-use crate::oci::{Document, manifest_blobs};
 use crate::digest::Sha256;
+use crate::oci::{Document, manifest_blobs};
 use crate::registry::{
     Client, ImageFrom, ImageReader, Referrer, RegistryError, Target, names_subject, put_referrers,
 };
@@ -202,7 +202,12 @@ impl Syncer<'_> {
     /// manifest just copied: their blobs, then through push's referrer
     /// writer (by digest, and the fallback tag where the target keeps no
     /// list). A listed referrer that names another subject is not copied.
-    fn referrers(&mut self, source_repo: &str, target_repo: &str, subject: &Sha256) -> Result<(), RegistryError> {
+    fn referrers(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        subject: &Sha256,
+    ) -> Result<(), RegistryError> {
         let mut found = Vec::new();
         {
             let reader = self.reader(source_repo);

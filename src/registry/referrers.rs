@@ -7,10 +7,10 @@
 //! [`list`].
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use reqwest::Method;
 use reqwest::StatusCode;
 use reqwest::blocking::Response;
 use reqwest::header::{self, HeaderValue};
-use reqwest::Method;
 
 use super::client::{Client, expect_ok};
 use super::error::RegistryError;
