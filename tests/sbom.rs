@@ -633,6 +633,11 @@ fn app_sboms_name_the_kubefiles_inputs() {
         statement["predicate"]["buildDefinition"]["externalParameters"]["app"],
         "sbom-demo:1.0.0"
     );
+    let kubefile = hex::encode(Sha256::digest(std::fs::read(app.join("Kubefile")).unwrap()));
+    assert!(
+        deps.contains(&json!({"name": "Kubefile", "digest": {"sha256": kubefile}})),
+        "{deps:?}"
+    );
 
     // Same inputs, same bytes.
     build("again/oci");

@@ -342,6 +342,15 @@ fn write_arch(
             ("kind".to_string(), format!("{:?}", build.kind).to_lowercase()),
         ]
         .into(),
+        // The folder's Kubefile as written (init.sh may change the one
+        // built; its output is in the image).
+        materials: crate::app::build_file(&build.folder)
+            .and_then(|(name, path)| {
+                let text = crate::fsutil::read_text_capped(&path, crate::kubefile::MAX_BYTES as u64).ok()?;
+                Some((name, crate::digest::Sha256::of(text.as_bytes())))
+            })
+            .into_iter()
+            .collect(),
         // The writer adds the base image with its digest.
         ..crate::attest::Inputs::default()
     };
