@@ -411,13 +411,15 @@ fn synced_images_keep_their_referrers() {
     let out = ws.run(&["verify", CELL, "--registry", &to, "--cache", "cache", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
 
-    // Copied by a tool that leaves referrers behind (skopeo), the image
-    // has no SBOM: verify --registry fails it, naming the tag and the fix.
+    // Copied by a tool that leaves referrers behind (skopeo, digests
+    // kept), the image has no SBOM: verify --registry fails it, naming the
+    // tag and the fix.
     let bare = format!("{}/bare", second.host());
     tool(
         "skopeo",
         &[
             "copy",
+            "--preserve-digests",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
             &format!("docker://{from}/{CELL}"),
@@ -438,6 +440,17 @@ fn synced_images_keep_their_referrers() {
     let out = ws.run(&["sbom", CELL, "--registry", &bare, "--cache", "cache"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("has no SBOM"), "{}", stderr(&out));
+    // A sync brings what the copy left behind: the tag is there already
+    // at the same digest, its referrers are copied (and the index's other
+    // arch comes with its own).
+    let out = ws.run(&[
+        "sync", "--from", &from, "--to", &bare, "--kube", "1.24.4", "--cache", "cache", "--json",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["referrers_copied"], 4, "{report}");
+    let out = ws.run(&["verify", CELL, "--registry", &bare, "--cache", "cache", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
     let out = ws.run(&[
         "sbom",
         CELL,
