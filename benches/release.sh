@@ -8,6 +8,8 @@
 set -euo pipefail
 trap 'echo "benches/release.sh: failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
+source benches/payload.sh
+payload=$(real_payload)
 cargo build --release --quiet
 matrix=$PWD/target/release/matrix
 work=$(mktemp -d)
@@ -20,7 +22,8 @@ select=(--kube "1.27,1.28")
 sizes=(--stand-in-size kubelet=24M --stand-in-size kubeadm=12M --stand-in-size kubectl=12M)
 export SOURCE_DATE_EPOCH=0
 
-"$matrix" mirror --to mirror --stand-ins "${select[@]}" --sealos 5.0.0,5.0.1 "${sizes[@]}" >/dev/null
+"$matrix" mirror --to mirror --stand-ins "${select[@]}" --sealos 5.0.0,5.0.1 "${sizes[@]}" \
+  --stand-in-payload "$payload" >/dev/null
 "$matrix" fetch "${select[@]}" --sealos 5.0.0,5.0.1 --mirror "file://$work/mirror" --cache cache >/dev/null 2>&1
 cells=$("$matrix" plan "${select[@]}" --sealos 5.0.1 --json | grep -c '"arch"')
 

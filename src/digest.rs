@@ -76,6 +76,74 @@ impl<'de> serde::Deserialize<'de> for Sha256 {
     }
 }
 
+/// A file's SHA-256 and SHA-1 (the checksum SPDX requires of every file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHashes {
+    /// Its SHA-256.
+    pub sha256: Sha256,
+    /// Its SHA-1, 40 lowercase hex digits.
+    pub sha1: String,
+}
+
+/// Memo key: a path with the size and modification time it had, so a file
+/// changed during the run is hashed again.
+type FileKey = (std::path::PathBuf, u64, std::time::SystemTime);
+
+/// The hashes of a file, read once per process: every cell of a run lists
+/// the same downloads in its SBOM and input keys, and hashing them per cell
+/// cost more than compressing them. `known` is a SHA-256 the caller already
+/// verified (a cache blob), which is then not computed again.
+pub fn file_hashes(path: &std::path::Path, known: Option<&Sha256>) -> io::Result<FileHashes> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Slot = Arc<Mutex<Option<FileHashes>>>;
+    static MEMO: OnceLock<Mutex<HashMap<FileKey, Slot>>> = OnceLock::new();
+    let meta = std::fs::metadata(path)?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified()?);
+    let slot = MEMO
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(key)
+        .or_default()
+        .clone();
+    // Holding the slot while hashing: a second caller waits for the first
+    // instead of reading the same file again.
+    let mut hashes = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(done) = hashes.as_ref() {
+        return Ok(done.clone());
+    }
+    let done = hash_file(path, known)?;
+    *hashes = Some(done.clone());
+    Ok(done)
+}
+
+fn hash_file(path: &std::path::Path, known: Option<&Sha256>) -> io::Result<FileHashes> {
+    use sha1::Digest as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut sha1 = sha1::Sha1::new();
+    let mut sha256 = known.is_none().then(Hasher::new);
+    let mut buffer = vec![0u8; 1 << 18];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        sha1.update(&buffer[..n]);
+        if let Some(hasher) = sha256.as_mut() {
+            hasher.update(&buffer[..n]);
+        }
+    }
+    Ok(FileHashes {
+        sha256: match (known, sha256) {
+            (Some(known), _) => known.clone(),
+            (None, Some(hasher)) => Sha256(hasher.finalize().into()),
+            (None, None) => unreachable!("a hasher exists when no digest is known"),
+        },
+        sha1: hex::encode(sha1.finalize()),
+    })
+}
+
 /// A writer that hashes and counts what it passes on.
 pub struct HashingWriter<W> {
     inner: W,

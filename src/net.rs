@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -53,6 +54,24 @@ pub const MIN_RATE: u64 = 128 * 1024;
 /// Overall deadline of a body whose size is not announced.
 pub const UNSIZED_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
+/// The environment variable that sets the longest silence in seconds
+/// (default 60); the deadline of a body without a size scales with it
+/// (30 times it). For slow links, and for tests that need a quick bound.
+pub const TIMEOUT_ENV: &str = "MATRIX_HTTP_TIMEOUT_SECS";
+
+static IDLE: OnceLock<Duration> = OnceLock::new();
+
+/// Sets the longest silence for this process (the command line reads
+/// [`TIMEOUT_ENV`]); the first call wins.
+pub fn set_idle_timeout(idle: Duration) {
+    let _ = IDLE.set(idle);
+}
+
+/// The longest silence in effect: [`IDLE_TIMEOUT`] unless set.
+pub fn idle_timeout() -> Duration {
+    IDLE.get().copied().unwrap_or(IDLE_TIMEOUT)
+}
+
 /// Builds a blocking client: our user agent, a connect timeout, `idle` as
 /// the longest silence (headers, and each read of a body), at most five
 /// redirects (reqwest drops credentials when a redirect changes host).
@@ -68,9 +87,11 @@ pub fn client(idle: Duration) -> Result<reqwest::blocking::Client, reqwest::Erro
 /// The overall time a transfer of `len` bytes may take (uploads set it as
 /// their request limit; downloads as their [`Deadline`]).
 pub fn transfer_limit(len: Option<u64>) -> Duration {
-    len.map_or(UNSIZED_DEADLINE, |len| {
-        IDLE_TIMEOUT.saturating_add(Duration::from_secs(len / MIN_RATE))
-    })
+    let idle = idle_timeout();
+    len.map_or(
+        UNSIZED_DEADLINE.mul_f64(idle.as_secs_f64() / IDLE_TIMEOUT.as_secs_f64()),
+        |len| idle.saturating_add(Duration::from_secs(len / MIN_RATE)),
+    )
 }
 
 /// A body read with an overall deadline: a peer that sends one byte just
@@ -213,6 +234,20 @@ impl SecretUrl {
     }
 }
 
+impl PartialEq<&str> for SecretUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Written out (JSON reports, SBOM download locations) in the redacted
+/// form: a URL without userinfo is written as it is.
+impl serde::Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl From<&str> for SecretUrl {
     fn from(url: &str) -> Self {
         SecretUrl::new(url)
@@ -254,6 +289,24 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Redacts the userinfo of every URL (`scheme://...`) in a line of text,
+/// such as a line of a file quoted in an error.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ']'))
+            .unwrap_or(tail.len());
+        out.push_str(&redact(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// reqwest errors carry the URL; keep only the cause (the caller names a
 /// redacted URL itself).
 pub fn plain_error(error: &reqwest::Error) -> String {
@@ -283,9 +336,14 @@ mod tests {
         assert_eq!(redact("https://u:p@ss@host/x"), "https://***@host/x");
         assert_eq!(redact("u:p@ss@host:5000/ns"), "***@host:5000/ns");
         assert_eq!(redact("pause@sha256:abc"), "pause@sha256:abc");
+        assert_eq!(
+            redact_text("a = \"http://u:p@ss@h/x\", b = 'file:///k@v'"),
+            "a = \"http://***@h/x\", b = 'file:///k@v'"
+        );
         let url = SecretUrl::new("https://u:s3cr@t@host/x");
         assert!(!format!("{url} {url:?}").contains("s3cr"));
         assert_eq!(url.expose(), "https://u:s3cr@t@host/x");
+        assert_eq!(serde_json::to_string(&url).unwrap(), "\"https://***@host/x\"");
     }
 
     #[test]

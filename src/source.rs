@@ -87,7 +87,8 @@ impl Source {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = self.text[line_start..offset].chars().count() + 1;
-        let snippet = self.text[line_start..].lines().next().unwrap_or("").to_string();
+        // The line is shown in the error: a URL's credentials in it are not.
+        let snippet = crate::net::redact_text(self.text[line_start..].lines().next().unwrap_or(""));
         (line, column, snippet)
     }
 
@@ -153,5 +154,10 @@ mod tests {
         };
         assert_eq!(source.locate(0), (1, 1, "a = 1".into()));
         assert_eq!(source.locate(11), (2, 6, "bb = 2".into()));
+        let secret = Source {
+            path: "m.toml".into(),
+            text: "to = \"https://u:p@ss@m/x\"\n".into(),
+        };
+        assert_eq!(secret.locate(0).2, "to = \"https://***@m/x\"");
     }
 }

@@ -195,7 +195,7 @@ fn fetched_files_land_in_the_context() {
         .clone();
     let fetcher = Fetcher::new(FetchOptions {
         cache: ws.path().join("cache"),
-        mirrors: vec![MirrorRule::Tree(file_url(&ws.path().join("mirror")))],
+        mirrors: vec![MirrorRule::Tree(file_url(&ws.path().join("mirror")).into())],
         offline: false,
         jobs: 2,
         retry: RetryPolicy::default(),

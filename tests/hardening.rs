@@ -1112,3 +1112,304 @@ fn a_closed_pipe_ends_output_without_a_panic() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+/// A loopback server that reads each request and hands its path and the
+/// connection to `answer` on a thread of its own; serves until the test
+/// process ends.
+fn raw_server(answer: impl Fn(&str, std::net::TcpStream) + Send + Sync + 'static) -> String {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+                answer(&path, stream);
+            });
+        }
+    });
+    host
+}
+
+/// Fetches the one-cell selection of TAG from `mirror` (a tree root) into
+/// a fresh cache, with `env`.
+fn fetch_from(ws: &Workspace, mirror: &str, env: &[(&str, &str)]) -> (Output, std::time::Duration) {
+    let mut args = vec!["fetch", TAG, "--mirror", mirror, "--jobs", "16"];
+    args.extend_from_slice(&ONE_CELL);
+    let cache = ws.path().join("cache");
+    args.extend_from_slice(&["--cache", cache.to_str().unwrap()]);
+    let started = std::time::Instant::now();
+    let output = run_env(ws.path(), &args, env);
+    (output, started.elapsed())
+}
+
+#[test]
+fn checksum_files_are_capped_while_they_stream() {
+    use std::io::Write;
+    let host = raw_server(|path, mut stream| {
+        let is_sums = path.ends_with("SHA256SUMS");
+        let is_checksum = path.ends_with(".sha256") || path.ends_with(".sha256sum");
+        if path.starts_with("/endless/") && is_sums {
+            // No size announced, and a body that never ends.
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let chunk = [b'0'; 64 * 1024];
+            for _ in 0..(1 << 18) {
+                if stream.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        } else if path.starts_with("/announced/") && is_checksum {
+            // A terabyte announced: refused before a byte of it is read.
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(&[b'0'; 4096]);
+        } else {
+            let _ =
+                stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let ws = Workspace::new(|t| t).with_contexts();
+    // `fetch` reports each failed artifact on stdout.
+    let (out, took) = fetch_from(&ws, &format!("http://{host}/endless"), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("/endless/SHA256SUMS is more than 4194304 bytes, too large for a checksum file"),
+        "{text}"
+    );
+    assert!(took.as_secs() < 60, "took {took:?}");
+
+    let (out, took) = fetch_from(&ws, &format!("http://{host}/announced"), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(".sha256 is more than 4194304 bytes (it announced 1099511627776)"),
+        "{text}"
+    );
+    assert!(took.as_secs() < 60, "took {took:?}");
+}
+
+#[test]
+fn slow_servers_are_cut_off_at_the_deadline_and_named_redacted() {
+    use std::io::Write;
+    // Every answer's headers come one byte each half second, for a minute.
+    let host = raw_server(|path, mut stream| {
+        if path.ends_with("SHA256SUMS") {
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            return;
+        }
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n");
+        for _ in 0..120 {
+            if stream.write_all(b"X").is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+    let env = [("MATRIX_HTTP_TIMEOUT_SECS", "2"), ("RUST_LOG", "debug")];
+    let ws = Workspace::new(|t| t).with_contexts();
+    // A download through a mirror whose password holds `@`; five tries of
+    // at most 2 s each, with their backoff, whatever the server does.
+    let mirror = format!("http://u:{SECRET}@{host}/tree");
+    let registry = {
+        let host = host.clone();
+        let dir = ws.path().to_path_buf();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let target = format!("{host}/labring");
+            let out = run_env(&dir, &["diff", "--registry", &target, "--kube", "1.24.4"], &env);
+            (out, started.elapsed())
+        })
+    };
+    let (out, took) = fetch_from(&ws, &mirror, &env);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let failed = stdout(&out);
+    assert!(failed.contains("timed out"), "{failed}");
+    assert!(
+        failed.contains(&format!("http://***@{host}/tree/dl.k8s.io/")),
+        "{failed}"
+    );
+    assert_unprinted(&out);
+    assert!(took.as_secs() < 45, "took {took:?}");
+
+    // The registry client: the same bound for its tag list.
+    let (out, took) = registry.join().unwrap();
+    assert_fails(&out, 1, "timed out");
+    assert!(stderr(&out).contains(&host), "{}", stderr(&out));
+    assert!(took.as_secs() < 45, "took {took:?}");
+
+    // A knob that is not a number of seconds is bad input.
+    let out = run_env(
+        ws.path(),
+        &["plan", "--format", "tags"],
+        &[("MATRIX_HTTP_TIMEOUT_SECS", "soon")],
+    );
+    assert_fails(&out, 2, "MATRIX_HTTP_TIMEOUT_SECS=soon");
+}
+
+#[test]
+fn layouts_other_tools_wrote_are_read_never_written() {
+    let ws = Workspace::new(|t| t).with_contexts().with_stand_ins(TAG);
+    build_one(&ws, "out/oci");
+    // skopeo writes a layout of its own.
+    let foreign = ws.path().join("foreign");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            &format!(
+                "oci:{}:kubernetes:{TAG}-amd64",
+                ws.path().join("out/oci").display()
+            ),
+            &format!("oci:{}:x", foreign.display()),
+        ],
+    );
+    let before = tree_bytes(&foreign);
+    let mirror = ws.mirror_url();
+    let mut build = vec![
+        "build",
+        TAG,
+        "--mirror",
+        &mirror,
+        "--cache",
+        "cache",
+        "--out",
+        "foreign",
+        "--skip-images",
+    ];
+    build.extend_from_slice(&ONE_CELL);
+    for args in [
+        build,
+        vec!["gc", "--out", "foreign"],
+        vec!["fsck", "--out", "foreign", "--repair"],
+    ] {
+        let out = ws.run(&args);
+        assert_fails(&out, 2, "is an OCI image layout matrix did not create");
+        assert!(stderr(&out).contains("foreign"), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("empty or new folder"), "{}", stderr(&out));
+    }
+    assert_eq!(tree_bytes(&foreign), before, "the foreign layout changed");
+    // Reading it is fine.
+    let check = ws.run(&["fsck", "--out", "foreign"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert_eq!(tree_bytes(&foreign), before, "fsck changed the foreign layout");
+
+    // A store of an earlier matrix (records, no marker) is still its own,
+    // and gets the marker on first use.
+    let store = ws.path().join("out/oci");
+    assert!(store.join(".matrix/store").is_file());
+    std::fs::remove_file(store.join(".matrix/store")).unwrap();
+    let gc = ws.run(&["gc", "--out", "out/oci"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(store.join(".matrix/store").is_file());
+    build_one(&ws, "out/oci");
+}
+
+#[test]
+fn app_folders_are_measured_before_their_scratch_copy() {
+    let ws = Workspace::new(|t| t);
+    let kubefile = app_with_kubefile(&ws, "sparse", "FROM scratch\nCOPY data data\n");
+    let folder = kubefile.parent().unwrap();
+    std::fs::create_dir(folder.join("data")).unwrap();
+    // 5 GiB that takes no disk: the budget reads sizes, not bytes.
+    std::fs::File::create(folder.join("data/disk.img"))
+        .unwrap()
+        .set_len(5 << 30)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = ws.run(&[
+        "app",
+        "build",
+        "sparse",
+        "1.0.0",
+        "--skip-images",
+        "--arch",
+        "amd64",
+    ]);
+    assert_fails(&out, 2, "over the scratch copy's budget of 4294967296 bytes");
+    assert!(
+        stderr(&out).contains("applications/sparse/1.0.0: 5368709148 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
+}
+
+#[test]
+fn urls_with_credentials_are_shown_redacted_everywhere() {
+    // A matrix.toml mirror that is wrong: the error quotes the line, not
+    // the password.
+    let bad = Workspace::new(|t| {
+        format!("{t}\n[[mirror]]\nfrom = \"https://dl.k8s.io/\"\nto = \"ftp://u:{SECRET}@host/k8s/\"\n")
+    });
+    let out = bad.run(&["plan", "--format", "tags"]);
+    assert_fails(&out, 2, "mirror.to");
+    assert!(stderr(&out).contains("ftp://***@host/k8s/"), "{}", stderr(&out));
+    assert_unprinted(&out);
+
+    // A Kubefile's COPY URL with credentials, in the progress label and
+    // the error alike.
+    app_with_kubefile(
+        &bad,
+        "secret-copy",
+        &format!("FROM scratch\nCOPY http://u:{SECRET}@127.0.0.1:1/x y\n"),
+    );
+    let args = [
+        "app",
+        "build",
+        "secret-copy",
+        "1.0.0",
+        "--skip-images",
+        "--arch",
+        "amd64",
+        "--offline",
+    ];
+    let out = run_env(bad.path(), &args, &[("RUST_LOG", "trace")]);
+    assert_fails(&out, 1, "COPY http://***@127.0.0.1:1/x amd64 is not in the cache");
+    assert_unprinted(&out);
+
+    // URL checks through a mirror with credentials, as text and as JSON.
+    let server = Scripted::start(|_| (404, Vec::new(), String::new()));
+    let ws = Workspace::new(|t| t).with_contexts();
+    let mirror = format!("http://u:{SECRET}@{}/tree", server.host());
+    for json in [false, true] {
+        let mut args = vec!["fetch", TAG, "--check-urls", "--mirror", &mirror];
+        args.extend_from_slice(&ONE_CELL);
+        if json {
+            args.push("--json");
+        }
+        let out = ws.run(&args);
+        assert!(server.requests() > 0);
+        assert!(
+            stdout(&out).contains(&format!("http://***@{}/tree/", server.host())),
+            "{}",
+            stdout(&out)
+        );
+        assert_unprinted(&out);
+    }
+}
+
+#[test]
+fn error_answers_are_read_within_a_cap() {
+    // A registry whose error document is 32 MiB: the message is taken from
+    // its first 64 KiB, the rest is never held.
+    let big = format!("{{\"errors\":[{{\"message\":\"{}\"}}]}}", "x".repeat(32 << 20));
+    let server = Scripted::start(move |_| (400, Vec::new(), big.clone()));
+    let ws = Workspace::new(|t| t);
+    let target = format!("{}/labring", server.host());
+    let started = std::time::Instant::now();
+    let out = ws.run(&["diff", "--registry", &target, "--kube", "1.24.4"]);
+    assert_fails(&out, 1, "HTTP 400");
+    assert!(stderr(&out).len() < 4096, "{} bytes of error", stderr(&out).len());
+    assert!(started.elapsed().as_secs() < 30, "took {:?}", started.elapsed());
+}

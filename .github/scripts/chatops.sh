@@ -7,7 +7,8 @@
 #   chatops.sh build    build what $KIND names ($NAME $VERSION, or $ARGS); no credentials
 #   chatops.sh push     push what build wrote and verify it (credentials written just before)
 #   chatops.sh answer   comment the tags and digests (or the failure) on $ISSUE
-#   chatops.sh schedule build and push every line of schedule.txt (nightly)
+#   chatops.sh schedule [build|push]  build every line of schedule.txt, then push
+#                       what built (nightly; credentials only for push)
 #
 # Environment: MATRIX (the binary), GITHUB_OUTPUT, REGISTRY_AUTH_FILE,
 # GH_TOKEN, APPS_TARGET (default: the first `publish` target), WORK (where
@@ -93,15 +94,34 @@ case ${1:-} in
     esac
     ;;
   schedule)
-    # Lines `matrix chatops schedule` checked: KIND NAME VERSION, safe words.
-    "$matrix" chatops schedule "${SCHEDULE:-schedule.txt}" >"$work/scheduled.txt"
-    failed=0
-    while read -r kind name version; do
-      echo "== $kind $name $version"
-      { KIND=$kind NAME=$name VERSION=$version bash "$0" build &&
-        KIND=$kind NAME=$name VERSION=$version bash "$0" push; } || failed=$((failed + 1))
-    done <"$work/scheduled.txt"
-    [ "$failed" -eq 0 ] || { echo "::error::$failed scheduled rebuilds failed"; exit 1; }
+    # Two phases, so registry credentials exist only for the push
+    # (nightly.yml writes them between the steps): `schedule build` builds
+    # every line in its own session and lists what built; `schedule push`
+    # pushes those and fails if any line failed. No phase: both, in turn.
+    phase=${2:-all}
+    if [ "$phase" = build ] || [ "$phase" = all ]; then
+      # Lines `matrix chatops schedule` checked: KIND NAME VERSION, safe words.
+      "$matrix" chatops schedule "${SCHEDULE:-schedule.txt}" >"$work/scheduled.txt"
+      : >"$work/scheduled-built.txt"
+      failed=0
+      while read -r kind name version; do
+        echo "== build $kind $name $version"
+        if KIND=$kind NAME=$name VERSION=$version bash "$0" build; then
+          echo "$kind $name $version" >>"$work/scheduled-built.txt"
+        else
+          failed=$((failed + 1))
+        fi
+      done <"$work/scheduled.txt"
+      echo "$failed" >"$work/scheduled-failed.txt"
+    fi
+    if [ "$phase" = push ] || [ "$phase" = all ]; then
+      failed=$(cat "$work/scheduled-failed.txt" 2>/dev/null || echo 1)
+      while read -r kind name version; do
+        echo "== push $kind $name $version"
+        KIND=$kind NAME=$name VERSION=$version bash "$0" push || failed=$((failed + 1))
+      done <"$work/scheduled-built.txt"
+      [ "$failed" -eq 0 ] || { echo "::error::$failed scheduled rebuilds failed"; exit 1; }
+    fi
     ;;
   answer)
     {

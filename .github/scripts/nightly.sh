@@ -5,7 +5,8 @@
 #
 #   nightly.sh refresh          refresh matrix.lock; propose a changed lock as a pull request
 #   nightly.sh plan             diff every publish target; write the build job matrix
-#   nightly.sh build TAGS...    build a shard's index tags and push them to the primary target
+#   nightly.sh build TAGS...    build a shard's index tags (no credentials needed)
+#   nightly.sh push TAGS...     push them to the primary target (after build.json)
 #   nightly.sh mirrors          bring every other publish target level with the primary
 #   nightly.sh check TAGS...    final diff (0 missing everywhere), verify of what was pushed, report.html
 #
@@ -77,6 +78,10 @@ case ${1:-} in
     shift
     [ "$#" -gt 0 ] || { echo "nightly.sh build: no tags" >&2; exit 2; }
     "$matrix" build "$@" --json >build.json
+    ;;
+  push)
+    shift
+    [ "$#" -gt 0 ] || { echo "nightly.sh push: no tags" >&2; exit 2; }
     "$matrix" push "$@" --to "$(primary)" --json >push.json
     {
       echo "| image | tag | digest | status |"

@@ -118,6 +118,19 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
+    /// The application folder is larger than a scratch copy may be.
+    #[error(
+        "{}: {found} is over the scratch copy's budget of {budget}; nothing was copied\n  help: keep build inputs small (fetch large files in init.sh or COPY them by URL), or remove what the image does not need",
+        folder.display()
+    )]
+    TooLarge {
+        /// The application folder.
+        folder: PathBuf,
+        /// What was counted when the budget ran out (`4294967297 bytes`).
+        found: String,
+        /// The budget (`4294967296 bytes`).
+        budget: String,
+    },
     /// Local file trouble.
     #[error("{what}: {source}")]
     Io {
@@ -148,6 +161,7 @@ impl crate::error::Fault for AppError {
             | AppError::Kubefile(_)
             | AppError::Bad { .. }
             | AppError::Copy { .. }
+            | AppError::TooLarge { .. }
             | AppError::Chart { .. } => true,
             AppError::RunRefused { .. } => true,
             AppError::Run { .. } | AppError::Init { .. } | AppError::Io { .. } => false,
@@ -610,7 +624,7 @@ pub struct AppTree {
     pub copy_from: Vec<(String, String, String)>,
     /// Files to fetch from URLs: (url, dest path in the tree, the digest
     /// `COPY --checksum` gives).
-    pub downloads: Vec<(String, String, Option<crate::digest::Sha256>)>,
+    pub downloads: Vec<(crate::net::SecretUrl, String, Option<crate::digest::Sha256>)>,
     /// Paths the RUN instructions created or changed (their own layer).
     pub run_paths: std::collections::BTreeSet<String>,
 }
@@ -638,11 +652,63 @@ pub fn build_file(dir: &Path) -> Option<(String, PathBuf)> {
     kube.is_file().then(|| ("Kubefile".into(), kube))
 }
 
+/// Most bytes an application folder may hold to be copied to scratch for
+/// init.sh: the copy is made per arch in the temp folder, so a folder that
+/// is mostly one huge (or sparse) file would fill the disk before init.sh
+/// runs. Large inputs belong in init.sh downloads or `COPY` URLs.
+pub const SCRATCH_BYTES: u64 = 4 << 30;
+/// Most entries (files, folders, links) an application folder may hold
+/// to be copied: each costs a create and a copy, so a folder of millions
+/// of empty files costs minutes and inodes before init.sh runs.
+pub const SCRATCH_ENTRIES: u64 = 100_000;
+
+/// Checks a folder tree against a byte and an entry budget from metadata
+/// alone (links are counted, never followed), before anything is copied.
+pub fn check_budget(folder: &Path, bytes: u64, entries: u64) -> Result<(), AppError> {
+    let (mut total, mut count) = (0u64, 0u64);
+    let mut pending = vec![folder.to_path_buf()];
+    let over = |found: String, budget: String| AppError::TooLarge {
+        folder: folder.to_path_buf(),
+        found,
+        budget,
+    };
+    while let Some(dir) = pending.pop() {
+        let listing =
+            std::fs::read_dir(&dir).map_err(|e| AppError::io(format!("reading {}", dir.display()), e))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| AppError::io(format!("reading {}", dir.display()), e))?;
+            let meta = std::fs::symlink_metadata(entry.path())
+                .map_err(|e| AppError::io(format!("reading {}", entry.path().display()), e))?;
+            count += 1;
+            if count > entries {
+                return Err(over(
+                    format!("more than {entries} entries"),
+                    format!("{entries} entries"),
+                ));
+            }
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() {
+                total = total.saturating_add(meta.len());
+                if total > bytes {
+                    return Err(over(
+                        format!("{total} bytes (at {})", entry.path().display()),
+                        format!("{bytes} bytes"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The build context of one arch: the folder copied to a scratch place
-/// and `init.sh` run there; the scratch folder (removed on drop), the
-/// context path and init.sh's output.
+/// (within [`SCRATCH_BYTES`] and [`SCRATCH_ENTRIES`]) and `init.sh` run
+/// there; the scratch folder (removed on drop), the context path and
+/// init.sh's output.
 pub fn stage(build: &AppBuild, arch: Arch) -> Result<(tempfile::TempDir, PathBuf, Option<String>), AppError> {
     let app = format!("{} {}", build.name, build.version);
+    check_budget(&build.folder, SCRATCH_BYTES, SCRATCH_ENTRIES)?;
     let scratch = tempfile::tempdir().map_err(|e| AppError::io("creating a scratch folder", e))?;
     let context = scratch.path().join("context");
     copy_tree(&build.folder, &context)?;
@@ -777,7 +843,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         } else {
                             dest_path.clone()
                         };
-                        downloads.push((source.clone(), target, checksum.clone()));
+                        downloads.push((source.as_str().into(), target, checksum.clone()));
                         continue;
                     }
                     copy_source(&context, tree.path(), source, &dest_path, into_dir)
@@ -934,6 +1000,19 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), Collec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scratch_budgets_count_entries_and_bytes_without_following_links() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b")).unwrap();
+        std::fs::write(root.path().join("a/b/f"), [0u8; 10]).unwrap();
+        std::os::unix::fs::symlink("/", root.path().join("root")).unwrap();
+        assert!(check_budget(root.path(), 10, 4).is_ok());
+        let error = check_budget(root.path(), 9, 4).unwrap_err().to_string();
+        assert!(error.contains("budget of 9 bytes"), "{error}");
+        let error = check_budget(root.path(), 10, 3).unwrap_err().to_string();
+        assert!(error.contains("budget of 3 entries"), "{error}");
+    }
 
     #[test]
     fn paths_stay_inside() {

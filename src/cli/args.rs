@@ -195,7 +195,7 @@ impl SourceArgs {
             offline: self.offline,
             jobs: self.jobs,
             retry: RetryPolicy::default(),
-            timeout: matrix::net::IDLE_TIMEOUT,
+            timeout: matrix::net::idle_timeout(),
         })
     }
 }

@@ -151,7 +151,7 @@ fn human_size(bytes: u64) -> String {
 
 /// `matrix gc`.
 pub fn run_gc(args: &GcArgs) -> Outcome {
-    let store = Store::open_existing(&args.out)?;
+    let store = Store::open_owned(&args.out)?;
     let report = store.gc()?;
     if args.json {
         print_json(&report)?;
@@ -186,7 +186,11 @@ pub struct FsckArgs {
 /// `matrix fsck`: exit 0 when the layout is sound (or was repaired), 1
 /// when problems remain.
 pub fn run_fsck(args: &FsckArgs) -> Outcome {
-    let store = Store::open_existing(&args.out)?;
+    // Checking reads any layout; repairing deletes, so only in matrix's own.
+    let store = match args.repair {
+        true => Store::open_owned(&args.out)?,
+        false => Store::open_existing(&args.out)?,
+    };
     let report = store.fsck(args.repair)?;
     if args.json {
         print_json(&report)?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use matrix::fetch::check_urls;
+use matrix::fetch::{StandInFill, check_urls};
 use matrix::pipeline::{FetchSet, MirrorSource, artifacts_of, fetch_set, mirror, select};
 use matrix::{Matrix, PlannedCell};
 
@@ -50,8 +50,23 @@ pub struct MirrorArgs {
     /// Pad a component's stand-in to SIZE (`kubelet=110M`); repeatable.
     #[arg(long, requires = "stand_ins", value_parser = parse_size_arg)]
     stand_in_size: Vec<(String, u64)>,
+    /// Pad stand-ins with FILE's bytes (cycled) instead of incompressible
+    /// filler, e.g. a real Go program, so that benchmarks compress what
+    /// real binaries compress.
+    #[arg(long, value_name = "FILE", requires = "stand_in_size", value_parser = parse_payload)]
+    stand_in_payload: Option<PathBuf>,
     #[command(flatten)]
     source: SourceArgs,
+}
+
+/// A payload must be a non-empty regular file (not a link out elsewhere).
+fn parse_payload(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() && meta.len() > 0 => Ok(path),
+        Ok(_) => Err(format!("{text} is not a non-empty regular file")),
+        Err(error) => Err(format!("cannot read {text}: {error}")),
+    }
 }
 
 fn parse_size_arg(text: &str) -> Result<(String, u64), String> {
@@ -172,7 +187,10 @@ pub fn run_mirror(path: &Path, args: &MirrorArgs) -> Outcome {
         matrix.component(name).with_context(|| "--stand-in-size")?;
     }
     let source = if args.stand_ins {
-        MirrorSource::StandIns(sizes)
+        MirrorSource::StandIns(StandInFill {
+            sizes,
+            payload: args.stand_in_payload.clone(),
+        })
     } else {
         MirrorSource::Fetch(args.source.options(&matrix)?)
     };

@@ -34,7 +34,7 @@ use matrix::{Matrix, Plan};
     name = "matrix",
     version,
     about = "Plan, build, verify and publish every sealos cluster image from one matrix.toml",
-    after_help = "Examples:\n  matrix plan --kube 1.24 --cri containerd\n  matrix plan --format github --shard 1/4\n  matrix explain v1.26.0-4.1.3\n\nLogging: RUST_LOG=debug matrix plan"
+    after_help = "Examples:\n  matrix plan --kube 1.24 --cri containerd\n  matrix plan --format github --shard 1/4\n  matrix explain v1.26.0-4.1.3\n\nLogging: RUST_LOG=debug matrix plan\n\nEnvironment: MATRIX_FILE (the matrix file), REGISTRY_AUTH_FILE (registry credentials),\nMATRIX_HTTP_TIMEOUT_SECS (longest silence of an HTTP peer, default 60; deadlines scale with it),\nRUST_LOG, NO_COLOR"
 )]
 struct Cli {
     /// The matrix file; its lock is read from the same folder.
@@ -165,7 +165,7 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
-    let result = match &cli.command {
+    let result = http_timeout().and_then(|()| match &cli.command {
         Command::Plan(args) => plan::run_plan(&cli.matrix, args),
         Command::Explain(args) => plan::run_explain(&cli.matrix, args),
         Command::Render(args) => render::run(&cli.matrix, args),
@@ -185,7 +185,7 @@ pub fn main() -> ExitCode {
         Command::Config(command) => app::run_config(command),
         Command::Docker(command) => docker::run(command),
         Command::Chatops(command) => chatops::run(command),
-    };
+    });
     match result {
         Ok(code) => code,
         Err(failure) => {
@@ -220,6 +220,28 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 /// What a command returns: its exit code, or the failure that stopped it.
 pub type Outcome<T = ExitCode> = Result<T, Failure>;
+
+/// Reads `MATRIX_HTTP_TIMEOUT_SECS` (the longest silence of an HTTP peer,
+/// which scales every request's deadline): a whole number of seconds, 1 or
+/// more.
+fn http_timeout() -> Outcome<()> {
+    let Some(value) = std::env::var_os(matrix::net::TIMEOUT_ENV) else {
+        return Ok(());
+    };
+    let seconds = value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=86_400).contains(s))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{}={}: give a whole number of seconds from 1 to 86400",
+                matrix::net::TIMEOUT_ENV,
+                value.to_string_lossy().escape_default()
+            ))
+        })?;
+    matrix::net::set_idle_timeout(std::time::Duration::from_secs(seconds));
+    Ok(())
+}
 
 /// An error on its way out of a command: the message chain (with the
 /// context commands add) and the exit code the error chose for itself

@@ -187,9 +187,10 @@ impl Component {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
     /// Upstream prefix (`https://dl.k8s.io/`).
-    pub from: String,
-    /// Replacement base (`https://mirror.local/k8s/` or `file:///srv/mirror/`).
-    pub to: String,
+    pub from: crate::net::SecretUrl,
+    /// Replacement base (`https://mirror.local/k8s/` or `file:///srv/mirror/`);
+    /// may carry credentials, shown redacted.
+    pub to: crate::net::SecretUrl,
 }
 
 fn context_path(source: &Source, key: &str, value: &S<String>) -> Result<String, InputError> {
@@ -412,14 +413,17 @@ pub(super) fn resolve_mirrors(source: &Source, raw: &[RawMirror]) -> Result<Vec<
                     return Err(source.invalid(
                         value.span(),
                         format!("mirror.{name}"),
-                        format!("`{text}` is not an http(s):// or file:/// URL"),
+                        format!(
+                            "`{}` is not an http(s):// or file:/// URL",
+                            crate::net::SecretUrl::from(text.as_str())
+                        ),
                         "write e.g. \"https://dl.k8s.io/\" or \"file:///srv/mirror/\"",
                     ));
                 }
             }
             Ok(Mirror {
-                from: mirror.from.get_ref().clone(),
-                to: mirror.to.get_ref().clone(),
+                from: mirror.from.get_ref().as_str().into(),
+                to: mirror.to.get_ref().as_str().into(),
             })
         })
         .collect()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Artifact, MirrorRule, redact, rewrite};
+use super::{Artifact, MirrorRule, SecretUrl, rewrite};
 
 /// One URL's answer.
 #[derive(Debug, Clone, Serialize)]
@@ -17,8 +17,8 @@ pub struct UrlCheck {
     pub component: String,
     /// `artifact` or `checksum`.
     pub kind: &'static str,
-    /// The URL asked (after mirrors), credentials redacted.
-    pub url: String,
+    /// The URL asked (after mirrors); shown and written redacted.
+    pub url: SecretUrl,
     /// The final HTTP status, if the server answered.
     pub status: Option<u16>,
     /// Why there is no usable answer.
@@ -34,9 +34,9 @@ impl UrlCheck {
 
 /// HEADs every distinct artifact and checksum URL, `jobs` at a time.
 pub fn check_urls(artifacts: &[Artifact], mirrors: &[MirrorRule], jobs: usize) -> Vec<UrlCheck> {
-    let mut urls: Vec<(String, &'static str, String)> = Vec::new();
+    let mut urls: Vec<(String, &'static str, SecretUrl)> = Vec::new();
     for artifact in artifacts {
-        let mut push = |kind, url: &str| {
+        let mut push = |kind, url: &SecretUrl| {
             let asked = rewrite(mirrors, url);
             if !urls.iter().any(|(_, _, u)| *u == asked) {
                 urls.push((artifact.component.clone(), kind, asked));
@@ -47,16 +47,16 @@ pub fn check_urls(artifacts: &[Artifact], mirrors: &[MirrorRule], jobs: usize) -
             push("checksum", checksum);
         }
     }
-    let client = crate::net::client(Duration::from_secs(30));
-    let ask = |(component, kind, url): &(String, &'static str, String)| {
+    let client = crate::net::client(crate::net::idle_timeout().min(Duration::from_secs(30)));
+    let ask = |(component, kind, url): &(String, &'static str, SecretUrl)| {
         let (status, error) = match &client {
             Err(e) => (None, Some(crate::net::plain_error(e))),
-            Ok(client) => head(client, url),
+            Ok(client) => head(client, url.expose()),
         };
         UrlCheck {
             component: component.clone(),
             kind,
-            url: redact(url),
+            url: url.clone(),
             status,
             error,
         }

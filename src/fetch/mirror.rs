@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use crate::config::Mirror;
 use crate::digest::Sha256;
-use crate::net::redact;
+use crate::net::SecretUrl;
 
 /// Name of the checksum list at the root of a mirror tree.
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -20,13 +20,13 @@ pub enum MirrorRule {
     Prefix(Mirror),
     /// A mirror tree root (`file:///srv/mirror` or `http://host/mirror`):
     /// `https://host/path` becomes `ROOT/host/path`.
-    Tree(String),
+    Tree(SecretUrl),
 }
 
 /// A `--mirror` value that is neither `FROM=TO` nor a URL.
 #[derive(Debug, thiserror::Error)]
 #[error("`{0}` is not a mirror: give a tree root URL (file:///DIR, http://HOST/DIR) or FROM=TO")]
-pub struct MirrorError(crate::net::SecretUrl);
+pub struct MirrorError(SecretUrl);
 
 impl FromStr for MirrorRule {
     type Err = MirrorError;
@@ -36,10 +36,10 @@ impl FromStr for MirrorRule {
             |s: &str| s.starts_with("file:///") || s.starts_with("http://") || s.starts_with("https://");
         match input.split_once('=') {
             Some((from, to)) if is_url(from) && is_url(to) => Ok(MirrorRule::Prefix(Mirror {
-                from: from.to_string(),
-                to: to.to_string(),
+                from: from.into(),
+                to: to.into(),
             })),
-            None if is_url(input) => Ok(MirrorRule::Tree(input.trim_end_matches('/').to_string())),
+            None if is_url(input) => Ok(MirrorRule::Tree(input.trim_end_matches('/').into())),
             _ => Err(MirrorError(input.into())),
         }
     }
@@ -48,8 +48,8 @@ impl FromStr for MirrorRule {
 impl fmt::Display for MirrorRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MirrorRule::Prefix(mirror) => write!(f, "{}={}", redact(&mirror.from), redact(&mirror.to)),
-            MirrorRule::Tree(root) => f.write_str(&redact(root)),
+            MirrorRule::Prefix(mirror) => write!(f, "{}={}", mirror.from, mirror.to),
+            MirrorRule::Tree(root) => write!(f, "{root}"),
         }
     }
 }
@@ -65,25 +65,28 @@ pub fn tree_path(url: &str) -> Option<String> {
 }
 
 /// Rewrites `url` by the first matching rule (prefix rules, longest first,
-/// then the first tree). Unmatched URLs are returned as they are.
-pub fn rewrite(rules: &[MirrorRule], url: &str) -> String {
+/// then the first tree). Unmatched URLs are returned as they are; either
+/// way the result still hides its credentials when shown.
+pub fn rewrite(rules: &[MirrorRule], url: &SecretUrl) -> SecretUrl {
+    let upstream = url.expose();
     let best_prefix = rules
         .iter()
         .filter_map(|rule| match rule {
-            MirrorRule::Prefix(mirror) if url.starts_with(&mirror.from) => Some(mirror),
+            MirrorRule::Prefix(mirror) if upstream.starts_with(mirror.from.expose()) => Some(mirror),
             _ => None,
         })
-        .max_by_key(|mirror| mirror.from.len());
+        .max_by_key(|mirror| mirror.from.expose().len());
     if let Some(mirror) = best_prefix {
-        return format!("{}{}", mirror.to, &url[mirror.from.len()..]);
+        let rest = &upstream[mirror.from.expose().len()..];
+        return SecretUrl::new(format!("{}{rest}", mirror.to.expose()));
     }
     let tree = rules.iter().find_map(|rule| match rule {
         MirrorRule::Tree(root) => Some(root),
         MirrorRule::Prefix(_) => None,
     });
-    match (tree, tree_path(url)) {
-        (Some(root), Some(path)) => format!("{root}/{path}"),
-        _ => url.to_string(),
+    match (tree, tree_path(upstream)) {
+        (Some(root), Some(path)) => SecretUrl::new(format!("{}/{path}", root.expose())),
+        _ => url.clone(),
     }
 }
 
@@ -141,13 +144,18 @@ mod tests {
             "file:///srv/mirror/".parse().unwrap(),
         ];
         assert_eq!(
-            rewrite(&rules, "https://dl.k8s.io/release/x"),
+            rewrite(&rules, &"https://dl.k8s.io/release/x".into()),
             "http://127.0.0.1:1/k8s/release/x"
         );
         assert_eq!(
-            rewrite(&rules, "https://github.com/a/b"),
+            rewrite(&rules, &"https://github.com/a/b".into()),
             "file:///srv/mirror/github.com/a/b"
         );
+        let secret: MirrorRule = "https://dl.k8s.io/=http://u:p@ss@m/k8s/".parse().unwrap();
+        assert_eq!(secret.to_string(), "https://dl.k8s.io/=http://***@m/k8s/");
+        let through = rewrite(&[secret], &"https://dl.k8s.io/x".into());
+        assert_eq!(through.to_string(), "http://***@m/k8s/x");
+        assert_eq!(through.expose(), "http://u:p@ss@m/k8s/x");
         assert!("not a mirror".parse::<MirrorRule>().is_err());
     }
 

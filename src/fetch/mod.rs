@@ -24,8 +24,8 @@ pub use cache::Cache;
 pub use check::{UrlCheck, check_urls};
 pub use extract::{ExtractError, Limits, extract_tar_gz, members};
 pub use mirror::{MirrorError, MirrorRule, SUMS_FILE, format_sums, parse_sums, rewrite, tree_path};
-pub use standin::write_stand_in;
-pub use transport::{RetryPolicy, SecretUrl, TransportError, plain_error, redact};
+pub use standin::{StandInFill, write_stand_in};
+pub use transport::{RetryPolicy, SecretUrl, TransportError, plain_error};
 
 use crate::axis::Arch;
 use crate::config::{Matrix, Placement};
@@ -47,8 +47,8 @@ pub enum FetchError {
         component: String,
         /// Arch.
         arch: Arch,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// Expected digest.
         expected: Sha256,
         /// Digest of what arrived.
@@ -61,18 +61,32 @@ pub enum FetchError {
     NotFound {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
     },
     /// Network or HTTP failure after every retry.
     #[error("{component}: {url}: {reason} (gave up after retries)")]
     Transfer {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// What went wrong.
         reason: String,
+    },
+    /// A checksum file larger than it may be, refused while it streamed.
+    #[error(
+        "{component}: {url} is more than {cap} bytes{announced}, too large for a checksum file; refused before reading it whole\n  help: point the component's `checksum` at the checksum file, or pin the digest in matrix.lock [artifacts]"
+    )]
+    TooLarge {
+        /// Component.
+        component: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
+        /// The cap.
+        cap: u64,
+        /// ` (it announced N)`, or empty.
+        announced: String,
     },
     /// No checksum is known and none can be fetched.
     #[error(
@@ -83,8 +97,8 @@ pub enum FetchError {
         component: String,
         /// Arch.
         arch: Arch,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// Lock key.
         key: String,
     },
@@ -93,8 +107,8 @@ pub enum FetchError {
     ChecksumMissing {
         /// Component.
         component: String,
-        /// Redacted checksum URL.
-        url: String,
+        /// The checksum URL (shown redacted).
+        url: SecretUrl,
         /// Artifact file name.
         file: String,
     },
@@ -105,8 +119,8 @@ pub enum FetchError {
     OfflineMiss {
         /// Artifact label.
         label: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
     },
     /// An archive lacks a member the matrix expects.
     #[error(
@@ -115,8 +129,8 @@ pub enum FetchError {
     MissingMember {
         /// Component.
         component: String,
-        /// Redacted URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// The member.
         member: String,
     },
@@ -125,8 +139,8 @@ pub enum FetchError {
     Extract {
         /// Component.
         component: String,
-        /// Redacted URL of the archive.
-        url: String,
+        /// The URL of the archive (shown redacted).
+        url: SecretUrl,
         /// Why.
         #[source]
         source: ExtractError,
@@ -177,7 +191,7 @@ impl FetchOptions {
             offline: false,
             jobs: 4,
             retry: RetryPolicy::default(),
-            timeout: crate::net::IDLE_TIMEOUT,
+            timeout: crate::net::idle_timeout(),
         }
     }
 }
@@ -277,16 +291,16 @@ impl Fetcher {
     /// one; otherwise the first download is trusted and kept by URL.
     pub fn fetch_url(
         &self,
-        url: &str,
+        url: &SecretUrl,
         arch: Arch,
         pin: Option<&Sha256>,
         reporter: &dyn Reporter,
     ) -> Result<Fetched, FetchError> {
         let artifact = Artifact {
             component: "COPY".into(),
-            version: redact(url),
+            version: url.to_string(),
             arch,
-            url: url.to_string(),
+            url: url.clone(),
             checksum_url: None,
             placement: Placement::File {
                 to: String::new(),
@@ -306,7 +320,9 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<Fetched, FetchError> {
         let task = artifact.label();
-        let known = pin.cloned().or_else(|| self.cache.digest_of_url(&artifact.url));
+        let known = pin
+            .cloned()
+            .or_else(|| self.cache.digest_of_url(artifact.url.expose()));
         if let Some(digest) = known.as_ref()
             && let Some(path) = self.cache.verified(digest)
         {
@@ -326,12 +342,12 @@ impl Fetcher {
         if self.options.offline {
             return Err(FetchError::OfflineMiss {
                 label: task,
-                url: redact(&artifact.url),
+                url: artifact.url.clone(),
             });
         }
         let expected = match pin {
             Some(digest) => Some(digest.clone()),
-            None if trust_first => self.tree_checksum(artifact, reporter),
+            None if trust_first => self.tree_checksum(artifact, reporter)?,
             None => Some(self.upstream_checksum(artifact, reporter)?),
         };
         let source_url = rewrite(&self.options.mirrors, &artifact.url);
@@ -341,11 +357,11 @@ impl Fetcher {
             .map_err(io_error("creating a temp file in the cache"))?;
         let result = transport::download(
             &self.client,
-            &source_url,
+            source_url.expose(),
             temp.as_file_mut(),
             self.options.retry,
-            &task,
-            reporter,
+            None,
+            (&task, reporter),
         );
         let (actual, size) = result.map_err(|error| transfer_error(artifact, &source_url, error))?;
         if let Some(expected) = expected
@@ -358,7 +374,7 @@ impl Fetcher {
             return Err(FetchError::Mismatch {
                 component: artifact.component.clone(),
                 arch: artifact.arch,
-                url: redact(&source_url),
+                url: source_url.clone(),
                 expected,
                 actual,
             });
@@ -369,7 +385,7 @@ impl Fetcher {
             .commit(temp, &actual)
             .map_err(io_error("adding to the cache"))?;
         self.cache
-            .remember_url(&artifact.url, &actual)
+            .remember_url(artifact.url.expose(), &actual)
             .map_err(io_error("indexing the cache"))?;
         reporter.report(Event::Finished {
             task: &task,
@@ -387,52 +403,65 @@ impl Fetcher {
     /// The checksum from upstream's checksum file (through mirrors), or
     /// from a mirror tree's SHA256SUMS.
     fn upstream_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Result<Sha256, FetchError> {
-        if let Some(digest) = self.tree_checksum(artifact, reporter) {
+        if let Some(digest) = self.tree_checksum(artifact, reporter)? {
             return Ok(digest);
         }
         let Some(checksum_url) = &artifact.checksum_url else {
             return Err(FetchError::NoChecksum {
                 component: artifact.component.clone(),
                 arch: artifact.arch,
-                url: redact(&artifact.url),
+                url: artifact.url.clone(),
                 key: artifact.key(),
             });
         };
         let source = rewrite(&self.options.mirrors, checksum_url);
-        let text = transport::get_text(
-            &self.client,
-            &SecretUrl::new(source.clone()),
-            self.options.retry,
-            reporter,
-        )
-        .map_err(|error| transfer_error(artifact, &source, error))?;
+        let text = transport::get_text(&self.client, &source, self.options.retry, reporter)
+            .map_err(|error| transfer_error(artifact, &source, error))?;
         mirror::find_checksum(&text, artifact.file_name()).ok_or_else(|| FetchError::ChecksumMissing {
             component: artifact.component.clone(),
-            url: redact(&source),
+            url: source,
             file: artifact.file_name().to_string(),
         })
     }
 
-    fn tree_checksum(&self, artifact: &Artifact, reporter: &dyn Reporter) -> Option<Sha256> {
-        let root = self.options.mirrors.iter().find_map(|rule| match rule {
+    /// The checksum a mirror tree's `SHA256SUMS` lists for the artifact.
+    /// A tree without the list has none; a list over its cap is an error,
+    /// not a silent fallback.
+    fn tree_checksum(
+        &self,
+        artifact: &Artifact,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Sha256>, FetchError> {
+        let Some(root) = self.options.mirrors.iter().find_map(|rule| match rule {
             MirrorRule::Tree(root) => Some(root.clone()),
             MirrorRule::Prefix(_) => None,
-        })?;
-        let mut sums = self.tree_sums.lock().ok()?;
+        }) else {
+            return Ok(None);
+        };
+        let Ok(mut sums) = self.tree_sums.lock() else {
+            return Ok(None);
+        };
         if sums.is_none() {
-            let url = SecretUrl::new(format!("{root}/{SUMS_FILE}"));
-            let text =
-                transport::get_text(&self.client, &url, self.options.retry, reporter).unwrap_or_default();
+            let url = SecretUrl::new(format!("{}/{SUMS_FILE}", root.expose()));
+            let text = match transport::get_text(&self.client, &url, self.options.retry, reporter) {
+                Ok(text) => text,
+                Err(error @ TransportError::TooLarge { .. }) => {
+                    return Err(transfer_error(artifact, &url, error));
+                }
+                Err(_) => String::new(),
+            };
             *sums = Some(parse_sums(&text));
         }
-        let path = tree_path(&artifact.url)?;
-        sums.as_ref()?.get(&path).cloned()
+        let Some(path) = tree_path(artifact.url.expose()) else {
+            return Ok(None);
+        };
+        Ok(sums.as_ref().and_then(|sums| sums.get(&path).cloned()))
     }
 }
 
-fn transfer_error(artifact: &Artifact, url: &str, error: TransportError) -> FetchError {
+fn transfer_error(artifact: &Artifact, url: &SecretUrl, error: TransportError) -> FetchError {
     let component = artifact.component.clone();
-    let url = redact(url);
+    let url = url.clone();
     match error {
         TransportError::NotFound => FetchError::NotFound { component, url },
         TransportError::Status(code) => FetchError::Transfer {
@@ -445,10 +474,16 @@ fn transfer_error(artifact: &Artifact, url: &str, error: TransportError) -> Fetc
             url,
             reason,
         },
+        TransportError::TooLarge { cap, announced } => FetchError::TooLarge {
+            component,
+            url,
+            cap,
+            announced: announced.map_or(String::new(), |size| format!(" (it announced {size})")),
+        },
     }
 }
 
-fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), FetchError> {
+fn check_members(artifact: &Artifact, file: &Path, url: &SecretUrl) -> Result<(), FetchError> {
     let wanted: Vec<&String> = match &artifact.placement {
         Placement::File { members, .. } => members.iter().collect(),
         Placement::Extract(files) => files.keys().collect(),
@@ -460,13 +495,13 @@ fn check_members(artifact: &Artifact, file: &Path, url: &str) -> Result<(), Fetc
     let open = std::fs::File::open(file).map_err(io_error("reading a download"))?;
     let present = members(open, Limits::default()).map_err(|source| FetchError::Extract {
         component: artifact.component.clone(),
-        url: redact(url),
+        url: url.clone(),
         source,
     })?;
     match wanted.into_iter().find(|member| !present.contains(member)) {
         Some(member) => Err(FetchError::MissingMember {
             component: artifact.component.clone(),
-            url: redact(url),
+            url: url.clone(),
             member: member.clone(),
         }),
         None => Ok(()),
@@ -529,7 +564,7 @@ fn extract_members(
         let archive = std::fs::File::open(&fetched.path).map_err(io_error("reading a cached archive"))?;
         extract_tar_gz(archive, &dir, Limits::default()).map_err(|source| FetchError::Extract {
             component: fetched.artifact.component.clone(),
-            url: redact(&fetched.artifact.url),
+            url: fetched.artifact.url.clone(),
             source,
         })?;
         cache.record_extracted(&fetched.digest).map_err(io_error(format!(
@@ -543,7 +578,7 @@ fn extract_members(
         if !meta.is_file() {
             return Err(FetchError::MissingMember {
                 component: fetched.artifact.component.clone(),
-                url: redact(&fetched.artifact.url),
+                url: fetched.artifact.url.clone(),
                 member: member.clone(),
             });
         }
@@ -759,7 +794,7 @@ pub fn place_from_layers(
 ) -> Result<(), FetchError> {
     let missing = |member: &str| FetchError::MissingMember {
         component: part.component.clone(),
-        url: part.image.clone(),
+        url: part.image.as_str().into(),
         member: member.to_string(),
     };
     let taken = take_from_layers(layers, |path| part.files.contains_key(path), cache)

@@ -2,9 +2,10 @@
 //! archive shapes as the upstream ones, so the whole pipeline runs offline
 //! (tests, README quick start, benchmarks). Content is deterministic.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::path::Path;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
 use super::Artifact;
 use crate::config::Placement;
@@ -45,28 +46,86 @@ fn script(artifact: &Artifact, member: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A stand-in body: the script, then `pad_to` bytes of filler in total.
-fn body(artifact: &Artifact, member: &str, pad_to: u64) -> (u64, impl Read) {
+/// How stand-ins are padded: to a size per component, with incompressible
+/// filler or with the bytes of a real file.
+#[derive(Debug, Clone, Default)]
+pub struct StandInFill {
+    /// Size per component name (`kubelet` → 110 MB); others stay tiny.
+    pub sizes: BTreeMap<String, u64>,
+    /// Pad with this file's bytes, cycled from an offset that differs per
+    /// file, instead of random filler: real programs compress about 3:1
+    /// where filler does not compress at all, so benchmarks need them.
+    pub payload: Option<PathBuf>,
+}
+
+/// A file's bytes from `offset` on, wrapping around at its end, `left`
+/// bytes in all. Streamed, so a payload of any size costs one buffer.
+struct Cycle {
+    file: fs::File,
+    left: u64,
+}
+
+impl Read for Cycle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let mut n = self.file.read(&mut buf[..want])?;
+        if n == 0 {
+            self.file.rewind()?;
+            n = self.file.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the payload file is empty",
+                ));
+            }
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A stand-in body: the script, then filler up to `pad_to` bytes in total.
+fn body(
+    artifact: &Artifact,
+    member: &str,
+    pad_to: u64,
+    payload: Option<&Path>,
+) -> io::Result<(u64, Box<dyn Read>)> {
     let head = script(artifact, member);
     let head_len = head.len() as u64;
     let fill = pad_to.saturating_sub(head_len);
-    let filler = Filler {
-        state: seed(&format!(
-            "{}{}{}{member}",
-            artifact.component, artifact.version, artifact.arch
-        )),
-        left: fill,
+    let state = seed(&format!(
+        "{}{}{}{member}",
+        artifact.component, artifact.version, artifact.arch
+    ));
+    let filler: Box<dyn Read> = match payload {
+        Some(path) if fill > 0 => {
+            let mut file = fs::File::open(path)?;
+            let len = file.metadata()?.len();
+            if len == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("the payload {} is empty", path.display()),
+                ));
+            }
+            file.seek(io::SeekFrom::Start(state % len))?;
+            Box::new(Cycle { file, left: fill })
+        }
+        _ => Box::new(Filler { state, left: fill }),
     };
-    (head_len + fill, io::Cursor::new(head).chain(filler))
+    Ok((head_len + fill, Box::new(io::Cursor::new(head).chain(filler))))
 }
 
 fn is_archive(url: &str) -> bool {
     url.ends_with(".tar.gz") || url.ends_with(".tgz")
 }
 
-/// Writes a stand-in for `artifact` at `dest` (atomically). `size` pads the
-/// main program to about that many bytes.
-pub fn write_stand_in(artifact: &Artifact, dest: &Path, size: Option<u64>) -> io::Result<()> {
+/// Writes a stand-in for `artifact` at `dest` (atomically), its main
+/// program padded as `fill` says for its component.
+pub fn write_stand_in(artifact: &Artifact, dest: &Path, fill: &StandInFill) -> io::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
@@ -97,9 +156,10 @@ pub fn write_stand_in(artifact: &Artifact, dest: &Path, size: Option<u64>) -> io
             return Ok(());
         }
     };
-    let pad = size.unwrap_or(0);
-    if members.is_empty() && !is_archive(&artifact.url) {
-        let (_, mut reader) = body(artifact, &artifact.component, pad);
+    let pad = fill.sizes.get(artifact.component.as_str()).copied().unwrap_or(0);
+    let payload = fill.payload.as_deref();
+    if members.is_empty() && !is_archive(artifact.url.expose()) {
+        let (_, mut reader) = body(artifact, &artifact.component, pad, payload)?;
         io::copy(&mut reader, temp.as_file_mut())?;
     } else {
         let names = if members.is_empty() {
@@ -107,7 +167,7 @@ pub fn write_stand_in(artifact: &Artifact, dest: &Path, size: Option<u64>) -> io
         } else {
             members
         };
-        write_archive(artifact, &names, pad, temp.as_file_mut())?;
+        write_archive(artifact, &names, (pad, payload), temp.as_file_mut())?;
     }
     temp.as_file_mut().flush()?;
     temp.persist(dest).map_err(|error| error.error)?;
@@ -115,7 +175,12 @@ pub fn write_stand_in(artifact: &Artifact, dest: &Path, size: Option<u64>) -> io
 }
 
 /// A deterministic tar.gz holding `names`; the first is padded.
-fn write_archive(artifact: &Artifact, names: &[String], pad: u64, out: &mut fs::File) -> io::Result<()> {
+fn write_archive(
+    artifact: &Artifact,
+    names: &[String],
+    (pad, payload): (u64, Option<&Path>),
+    out: &mut fs::File,
+) -> io::Result<()> {
     let gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(out, flate2::Compression::fast());
@@ -123,7 +188,7 @@ fn write_archive(artifact: &Artifact, names: &[String], pad: u64, out: &mut fs::
     let mut sorted: Vec<&String> = names.iter().collect();
     sorted.sort();
     for (index, name) in sorted.into_iter().enumerate() {
-        let (size, reader) = body(artifact, name, if index == 0 { pad } else { 0 });
+        let (size, reader) = body(artifact, name, if index == 0 { pad } else { 0 }, payload)?;
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
         header.set_mode(0o755);

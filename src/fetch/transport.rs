@@ -9,7 +9,7 @@ use crate::digest::{HashingWriter, Sha256};
 use crate::net::{
     Deadline, Failed, Retryable, Step, is_retryable, retry_after, transfer_limit, with_retries,
 };
-pub use crate::net::{RetryPolicy, SecretUrl, plain_error, redact};
+pub use crate::net::{RetryPolicy, SecretUrl, plain_error};
 use crate::progress::{Event, Reporter};
 
 /// Why a transfer failed for good.
@@ -21,38 +21,58 @@ pub enum TransportError {
     Status(u16),
     /// Connection, timeout or I/O trouble, after every retry.
     Network(String),
+    /// The answer is (or announced itself as) larger than the caller's
+    /// cap; retrying will not make it smaller.
+    TooLarge {
+        /// The cap in bytes.
+        cap: u64,
+        /// The announced size, when the server gave one.
+        announced: Option<u64>,
+    },
 }
+
+/// Largest checksum file (`.sha256`, `SHA256SUMS`) read: a mirror tree's
+/// list of a whole release fits many times over, and it is held in memory
+/// to be parsed, so a larger answer is refused while it streams.
+pub const CHECKSUM_FILE_CAP: u64 = 4 * 1024 * 1024;
 
 /// One attempt's failure.
 type Attempt = Step<(Sha256, u64), TransportError>;
 
 /// Downloads `url` into `file` (truncated before each attempt) and returns
-/// the digest and size of what was written.
+/// the digest and size of what was written. With a `cap`, a larger answer
+/// is refused from its `Content-Length` (or file size) before reading, and
+/// while it streams when no size is announced: at most `cap + 1` bytes are
+/// ever written.
 pub fn download(
     client: &reqwest::blocking::Client,
     url: &str,
     file: &mut fs::File,
     policy: RetryPolicy,
-    task: &str,
-    reporter: &dyn Reporter,
+    cap: Option<u64>,
+    (task, reporter): (&str, &dyn Reporter),
 ) -> Result<(Sha256, u64), TransportError> {
     if let Some(path) = url.strip_prefix("file://") {
-        let mut source = fs::File::open(path).map_err(|error| match error.kind() {
+        let source = fs::File::open(path).map_err(|error| match error.kind() {
             io::ErrorKind::NotFound => TransportError::NotFound,
             _ => TransportError::Network(error.to_string()),
         })?;
         let total = source.metadata().ok().map(|m| m.len());
+        check_cap(cap, total, 0)?;
         reporter.report(Event::Started { task, total });
         let mut writer = HashingWriter::new(&mut *file);
-        copy_reporting(&mut source, &mut writer, task, reporter)
+        let mut limited = source.take(cap.map_or(u64::MAX, |cap| cap + 1));
+        copy_reporting(&mut limited, &mut writer, task, reporter)
             .map_err(|e| TransportError::Network(e.to_string()))?;
-        return Ok(writer.finish().1);
+        let (_, (digest, size)) = writer.finish();
+        check_cap(cap, None, size)?;
+        return Ok((digest, size));
     }
     let attempt = |_| -> Attempt {
         if let Err(error) = file.set_len(0).and_then(|()| file.rewind()) {
             return Step::Fatal(TransportError::Network(error.to_string()));
         }
-        try_download(client, url, file, task, reporter)
+        try_download(client, url, file, cap, task, reporter)
     };
     let on_retry = |number, reason: &Retryable| {
         reporter.report(Event::Retrying {
@@ -68,10 +88,21 @@ pub fn download(
     })
 }
 
+/// Refuses an announced size or a count of bytes read over `cap`.
+fn check_cap(cap: Option<u64>, announced: Option<u64>, read: u64) -> Result<(), TransportError> {
+    match cap {
+        Some(cap) if announced.is_some_and(|size| size > cap) || read > cap => {
+            Err(TransportError::TooLarge { cap, announced })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn try_download(
     client: &reqwest::blocking::Client,
     url: &str,
     file: &mut fs::File,
+    cap: Option<u64>,
     task: &str,
     reporter: &dyn Reporter,
 ) -> Attempt {
@@ -93,17 +124,24 @@ fn try_download(
     if !status.is_success() {
         return Step::Fatal(TransportError::Status(status.as_u16()));
     }
+    let expected = response.content_length();
+    if let Err(error) = check_cap(cap, expected, 0) {
+        return Step::Fatal(error);
+    }
     reporter.report(Event::Started {
         task,
-        total: response.content_length(),
+        total: expected,
     });
-    let expected = response.content_length();
     let mut writer = HashingWriter::new(&mut *file);
-    let mut body = Deadline::new(&mut response, transfer_limit(expected));
+    let limit = cap.map_or(u64::MAX, |cap| cap + 1);
+    let mut body = Deadline::new((&mut response).take(limit), transfer_limit(expected));
     if let Err(error) = copy_reporting(&mut body, &mut writer, task, reporter) {
         return Step::Retry(Retryable::Network(format!("connection dropped: {error}")));
     }
     let (_, (digest, size)) = writer.finish();
+    if let Err(error) = check_cap(cap, None, size) {
+        return Step::Fatal(error);
+    }
     if let Some(expected) = expected.filter(|expected| *expected != size) {
         return Step::Retry(Retryable::Network(format!(
             "body ended after {size} of {expected} bytes"
@@ -136,7 +174,8 @@ fn copy_reporting(
     }
 }
 
-/// Fetches a small text (a checksum file), with the same retries.
+/// Fetches a checksum file, with the same retries, capped at
+/// [`CHECKSUM_FILE_CAP`] while it streams.
 pub fn get_text(
     client: &reqwest::blocking::Client,
     url: &SecretUrl,
@@ -146,13 +185,54 @@ pub fn get_text(
     let mut temp = tempfile::tempfile().map_err(|e| TransportError::Network(e.to_string()))?;
     // The task names the URL in progress and retry lines: redacted.
     let task = url.to_string();
-    let (_, size) = download(client, url.expose(), &mut temp, policy, &task, reporter)?;
-    if size > 4 * 1024 * 1024 {
-        return Err(TransportError::Network(format!("checksum file is {size} bytes")));
-    }
+    download(
+        client,
+        url.expose(),
+        &mut temp,
+        policy,
+        Some(CHECKSUM_FILE_CAP),
+        (&task, reporter),
+    )?;
     let mut text = String::new();
     temp.rewind()
         .and_then(|()| temp.read_to_string(&mut text))
         .map_err(|e| TransportError::Network(e.to_string()))?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_checksum_files_are_capped_by_size_and_while_read() {
+        let client = crate::net::client(std::time::Duration::from_secs(5)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("SHA256SUMS");
+        fs::File::create(&sparse).unwrap().set_len(1 << 30).unwrap();
+        let cap = Some(CHECKSUM_FILE_CAP);
+        let quiet = crate::progress::Silent;
+        let get = |url: &str| {
+            let mut out = tempfile::tempfile().unwrap();
+            let result = download(&client, url, &mut out, RetryPolicy::default(), cap, ("t", &quiet));
+            (result, out.metadata().unwrap().len())
+        };
+        // Refused from its size: nothing read.
+        let (result, written) = get(&format!("file://{}", sparse.display()));
+        assert_eq!(
+            result,
+            Err(TransportError::TooLarge {
+                cap: CHECKSUM_FILE_CAP,
+                announced: Some(1 << 30)
+            })
+        );
+        assert_eq!(written, 0);
+        // A file without a size (a device that never ends): cut at the cap.
+        let (result, written) = get("file:///dev/zero");
+        assert!(matches!(
+            result,
+            Err(TransportError::TooLarge { announced: None, .. })
+        ));
+        assert_eq!(written, CHECKSUM_FILE_CAP + 1);
+    }
 }

@@ -281,21 +281,9 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
 }
 
 /// The digest of a context file, hashed once per run: every cell of a CRI
-/// shares the same runtime files, and re-reading them per cell dominated
-/// incremental builds.
+/// shares the same runtime files.
 fn file_identity(path: &std::path::Path) -> io::Result<Sha256> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static MEMO: OnceLock<Mutex<HashMap<std::path::PathBuf, Sha256>>> = OnceLock::new();
-    let memo = MEMO.get_or_init(Default::default);
-    if let Some(digest) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
-        return Ok(digest.clone());
-    }
-    let (digest, _) = Sha256::of_reader(std::fs::File::open(path)?)?;
-    memo.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(path.to_path_buf(), digest.clone());
-    Ok(digest)
+    Ok(crate::digest::file_hashes(path, None)?.sha256)
 }
 
 /// Writes the layer's blob into the store (or finds it there) and returns
@@ -326,22 +314,31 @@ fn write_layer_to(
         source,
     };
     let compression = spec.effective_compression();
+    let started = std::time::Instant::now();
+    let mut gzip_times = super::pgzip::GzipTimes::default();
     let file = temp
         .reopen()
         .map_err(|source| store_error(StoreError::io("opening a temp blob", source)))?;
     let blob = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-    let (diff_id, blob) = match compression {
+    let finish = |blob: HashingWriter<io::BufWriter<std::fs::File>>| {
+        let (buffered, (digest, size)) = blob.finish();
+        (buffered, digest, size)
+    };
+    let (diff_id, mut buffered, digest, size) = match compression {
         Compression::None => {
-            let (tar_out, _) = write_tar(spec, HashingWriter::new(blob))?;
-            let (blob, (diff_id, _)) = tar_out.finish();
-            (diff_id, blob)
+            // The blob is the tar: one hash gives both digests.
+            let (blob, _) = write_tar(spec, blob)?;
+            let (buffered, digest, size) = finish(blob);
+            (digest.clone(), buffered, digest, size)
         }
         Compression::Gzip(level) => {
             let gz = super::pgzip::ParallelGzip::new(blob, level);
             let (tar_out, _) = write_tar(spec, HashingWriter::new(gz))?;
             let (gz, (diff_id, _)) = tar_out.finish();
-            let blob = gz.finish().map_err(|source| spec.read_error("<gzip>", source))?;
-            (diff_id, blob)
+            let (blob, times) = gz.finish().map_err(|source| spec.read_error("<gzip>", source))?;
+            gzip_times = times;
+            let (buffered, digest, size) = finish(blob);
+            (diff_id, buffered, digest, size)
         }
         Compression::Zstd(level) => {
             let encoder =
@@ -351,14 +348,24 @@ fn write_layer_to(
             let blob = encoder
                 .finish()
                 .map_err(|source| spec.read_error("<zstd>", source))?;
-            (diff_id, blob)
+            let (buffered, digest, size) = finish(blob);
+            (diff_id, buffered, digest, size)
         }
     };
-    let (mut buffered, (digest, size)) = blob.finish();
     buffered
         .flush()
         .map_err(|source| spec.read_error("<blob>", source))?;
+    let written = started.elapsed();
     store.commit_blob(temp, &digest).map_err(store_error)?;
+    tracing::debug!(
+        layer = %spec.name,
+        blob_mb = size as f64 / 1e6,
+        write_ms = written.as_millis(),
+        deflate_core_ms = gzip_times.deflate.as_millis(),
+        deflate_wait_ms = gzip_times.drain.as_millis(),
+        commit_ms = (started.elapsed() - written).as_millis(),
+        "layer written"
+    );
     Ok(LayerDesc {
         digest,
         diff_id,

@@ -22,6 +22,7 @@ pub use manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, Document, DocumentError, DocumentKind, MAX_MANIFEST, descriptor_digest,
     document_kind, manifest_blobs, platform_manifest, read_small,
 };
+pub use pgzip::{BLOCK as GZIP_BLOCK, member_into as gzip_member_into};
 pub use refs::{RefLayout, STAND_IN_LABEL, StandIn};
 pub use store::{BlobProblem, GcReport, REF_NAME, RefName, Store, StoreError, oci_digest, ref_name};
 pub use time::{rfc3339, source_date_epoch};
@@ -30,7 +31,7 @@ impl crate::error::Fault for StoreError {
     /// A folder that is not an OCI layout was named by the user; every
     /// other store error is trouble with the disk or the layout's content.
     fn is_bad_input(&self) -> bool {
-        matches!(self, StoreError::NotALayout { .. })
+        matches!(self, StoreError::NotALayout { .. } | StoreError::Foreign { .. })
     }
 }
 

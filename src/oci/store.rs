@@ -81,6 +81,16 @@ pub enum StoreError {
         /// What is missing or wrong.
         reason: String,
     },
+    /// An OCI layout matrix did not create (another tool wrote it): matrix
+    /// never writes or deletes there.
+    #[error(
+        "{} is an OCI image layout matrix did not create (no {MARKER}); matrix writes and deletes only in layouts it created\n  help: give --out an empty or new folder; a foreign layout can still be read with --from (verify, sbom, push)",
+        path.display()
+    )]
+    Foreign {
+        /// The folder.
+        path: PathBuf,
+    },
     /// A blob the store needs is missing or damaged.
     #[error("blob {digest} ({}): {problem}\n  help: run `matrix fsck --repair` and build again", path.display())]
     BadBlob {
@@ -197,6 +207,10 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         refuse_foreign(root)?;
         refuse_links(root)?;
+        let adopting = root.join("oci-layout").exists();
+        if adopting {
+            refuse_unowned(root)?;
+        }
         for dir in [
             "blobs/sha256",
             ".matrix/tmp",
@@ -207,6 +221,9 @@ impl Store {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|e| StoreError::writing(&path, e))?;
         }
+        // The marker first: a layout matrix starts is its own from the
+        // moment `oci-layout` appears.
+        mark_owned(root)?;
         let layout = root.join("oci-layout");
         if !layout.exists() {
             write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
@@ -251,6 +268,16 @@ impl Store {
         }
         refuse_links(root)?;
         Store::existing(root)
+    }
+
+    /// Opens an existing layout to change or delete in (gc, fsck
+    /// --repair): it must be one matrix created; readers use
+    /// [`Store::open_existing`], which reads any layout.
+    pub fn open_owned(root: &Path) -> Result<Store, StoreError> {
+        let store = Store::open_existing(root)?;
+        refuse_unowned(root)?;
+        mark_owned(root)?;
+        Ok(store)
     }
 
     fn existing(root: &Path) -> Result<Store, StoreError> {
@@ -873,6 +900,45 @@ fn refuse_links(root: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The file that says matrix created a layout, with the version of its
+/// bookkeeping (`.matrix/`). Written when matrix creates a layout.
+pub const MARKER: &str = ".matrix/store";
+const MARKER_TEXT: &[u8] = b"matrix store 1\n";
+
+/// Whether matrix created the layout at `root`: it has the marker, or it
+/// is a store of a matrix from before the marker (which always kept its
+/// layer and cell records in `.matrix/layers` and `.matrix/cells`).
+fn owned(root: &Path) -> bool {
+    let is = |path: &str, dir: bool| {
+        fs::symlink_metadata(root.join(path)).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+    };
+    is(MARKER, false) || (is(".matrix/layers", true) && is(".matrix/cells", true))
+}
+
+/// Refuses a layout another tool wrote (skopeo's `oci:DIR`, umoci): gc
+/// and repairs would delete, and builds rewrite `index.json`, in a folder
+/// matrix does not own.
+fn refuse_unowned(root: &Path) -> Result<(), StoreError> {
+    if owned(root) {
+        Ok(())
+    } else {
+        Err(StoreError::Foreign {
+            path: root.to_path_buf(),
+        })
+    }
+}
+
+/// Writes the marker (a store of an earlier matrix gets it on first use).
+fn mark_owned(root: &Path) -> Result<(), StoreError> {
+    let marker = root.join(MARKER);
+    if fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
+    let dir = root.join(".matrix");
+    fs::create_dir_all(&dir).map_err(|e| StoreError::writing(&dir, e))?;
+    write_atomic(&marker, MARKER_TEXT).map_err(|e| StoreError::writing(&marker, e))
 }
 
 /// Refuses to adopt a non-empty folder that is not an OCI layout: gc

@@ -413,7 +413,9 @@ fn fill_sources(
         let fetched = inputs
             .fetcher
             .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
-        let shown = public_url(&url);
+        // Shown redacted (SecretUrl's Display), then stripped further.
+        let what = url.to_string();
+        let shown = public_url(&what);
         sources.push(crate::attest::Source {
             component: shown
                 .rsplit('/')
@@ -426,7 +428,6 @@ fn fill_sources(
             sha256: fetched.digest.clone(),
             license: None,
         });
-        let what = crate::net::redact(&url);
         let target = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
             what: what.clone(),
             source,
@@ -461,7 +462,8 @@ fn fill_sources(
     Ok(sources)
 }
 
-/// A URL as an SBOM may show it: no userinfo, query or fragment.
+/// A URL as an SBOM may show it: no userinfo (given redacted or not),
+/// query or fragment.
 fn public_url(url: &str) -> String {
     let redacted = crate::net::redact(url);
     let plain = redacted.replacen("://***@", "://", 1);

@@ -362,7 +362,8 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
             Some(attest::Source {
                 component: artifact.component.clone(),
                 version: artifact.version.clone(),
-                url: artifact.url.clone(),
+                // Written into the SBOM: the redacted form.
+                url: artifact.url.to_string(),
                 sha256: got.digest.clone(),
                 license: matrix
                     .components

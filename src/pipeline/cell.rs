@@ -397,7 +397,7 @@ mod tests {
         let unique = unique_artifacts(&needs);
         let all: usize = needs.iter().map(|n| n.artifacts.len()).sum();
         assert!(unique.len() < all, "kubeadm is shared by every CRI of an arch");
-        let urls: std::collections::BTreeSet<&str> = unique.iter().map(|a| a.url.as_str()).collect();
+        let urls: std::collections::BTreeSet<&str> = unique.iter().map(|a| a.url.expose()).collect();
         assert_eq!(urls.len(), unique.len());
     }
 }

@@ -18,7 +18,7 @@ pub struct FetchSet {
     fetched: Vec<Fetched>,
     failures: Vec<(Artifact, FetchError)>,
     /// Upstream URL -> position, the identity of an artifact's bytes.
-    index: HashMap<String, Result<usize, usize>>,
+    index: HashMap<crate::net::SecretUrl, Result<usize, usize>>,
 }
 
 impl FetchSet {

@@ -15,7 +15,8 @@ use super::fetch::fetch_set;
 use crate::config::Matrix;
 use crate::digest::Sha256;
 use crate::fetch::{
-    Artifact, FetchError, FetchOptions, SUMS_FILE, format_sums, parse_sums, tree_path, write_stand_in,
+    Artifact, FetchError, FetchOptions, SUMS_FILE, StandInFill, format_sums, parse_sums, tree_path,
+    write_stand_in,
 };
 use crate::fsutil::{describe_io, write_atomic};
 use crate::oci::{RefLayout, StandIn};
@@ -30,8 +31,8 @@ pub enum MirrorError {
     /// The artifact's URL has no path to place it under.
     #[error("{url}: the URL has no path to mirror it under")]
     NoPath {
-        /// The URL.
-        url: String,
+        /// The URL (shown redacted).
+        url: crate::net::SecretUrl,
     },
     /// Writing the tree failed.
     #[error("{message}")]
@@ -65,8 +66,8 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MirrorError + '_ {
 pub enum MirrorSource {
     /// Real artifacts, fetched through the cache.
     Fetch(FetchOptions),
-    /// Generated stand-ins, padded per component to the sizes given.
-    StandIns(BTreeMap<String, u64>),
+    /// Generated stand-ins, padded as the fill says.
+    StandIns(StandInFill),
 }
 
 /// What `mirror` wrote.
@@ -97,7 +98,7 @@ pub fn mirror(
     let artifacts = &unique_artifacts(&needs);
     let stand_ins = matches!(source, MirrorSource::StandIns(_));
     let (placed, failures) = match source {
-        MirrorSource::StandIns(sizes) => (place_stand_ins(artifacts, &sizes, to)?, Vec::new()),
+        MirrorSource::StandIns(fill) => (place_stand_ins(artifacts, &fill, to)?, Vec::new()),
         MirrorSource::Fetch(options) => {
             let set = fetch_set(matrix, options, artifacts, reporter)?;
             let failures = set.report().failures;
@@ -130,7 +131,7 @@ pub fn mirror(
 
 /// Where an artifact lies in the tree.
 fn place_at(to: &Path, artifact: &Artifact) -> Result<PathBuf, MirrorError> {
-    let relative = tree_path(&artifact.url).ok_or_else(|| MirrorError::NoPath {
+    let relative = tree_path(artifact.url.expose()).ok_or_else(|| MirrorError::NoPath {
         url: artifact.url.clone(),
     })?;
     Ok(to.join(relative))
@@ -139,14 +140,13 @@ fn place_at(to: &Path, artifact: &Artifact) -> Result<PathBuf, MirrorError> {
 /// Writes a stand-in for each artifact, padded to its component's size.
 fn place_stand_ins(
     artifacts: &[Artifact],
-    sizes: &BTreeMap<String, u64>,
+    fill: &StandInFill,
     to: &Path,
 ) -> Result<Vec<(Artifact, Sha256)>, MirrorError> {
     let mut placed = Vec::new();
     for artifact in artifacts {
         let dest = place_at(to, artifact)?;
-        write_stand_in(artifact, &dest, sizes.get(artifact.component.as_str()).copied())
-            .map_err(io_at(&dest))?;
+        write_stand_in(artifact, &dest, fill).map_err(io_at(&dest))?;
         let file = std::fs::File::open(&dest).map_err(io_at(&dest))?;
         placed.push((artifact.clone(), Sha256::of_reader(file).map_err(io_at(&dest))?.0));
     }
@@ -163,10 +163,14 @@ fn write_sums(to: &Path, placed: &[(Artifact, Sha256)]) -> Result<(), MirrorErro
         .unwrap_or_default();
     let mut checksum_files: BTreeMap<String, BTreeMap<String, Sha256>> = BTreeMap::new();
     for (artifact, digest) in placed {
-        if let Some(relative) = tree_path(&artifact.url) {
+        if let Some(relative) = tree_path(artifact.url.expose()) {
             sums.insert(relative, digest.clone());
         }
-        if let Some(checksum) = artifact.checksum_url.as_deref().and_then(tree_path) {
+        if let Some(checksum) = artifact
+            .checksum_url
+            .as_ref()
+            .and_then(|url| tree_path(url.expose()))
+        {
             checksum_files
                 .entry(checksum)
                 .or_default()
@@ -203,7 +207,7 @@ fn stand_in_images(
         add_part_stand_ins(matrix, planned, needs, &mut parts);
         let supplied = match needs
             .image_list()
-            .and_then(|a| tree_path(&a.url).map(|p| (a, to.join(p))))
+            .and_then(|a| tree_path(a.url.expose()).map(|p| (a, to.join(p))))
         {
             Some((artifact, path)) => Some((
                 artifact.component.as_str(),

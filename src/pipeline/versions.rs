@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 use crate::config::Matrix;
+use crate::net::SecretUrl;
 use crate::registry::{Client, ImageRef, RegistryError};
 use crate::version::{Day, KubeMinor, KubeVersion, release_from_tag};
 
@@ -135,16 +136,16 @@ pub enum ReleasesError {
     /// The request failed or the server refused it.
     #[error("listing releases at {url}: {message}")]
     Http {
-        /// The URL asked (redacted).
-        url: String,
+        /// The URL asked (shown redacted).
+        url: SecretUrl,
         /// What went wrong.
         message: String,
     },
     /// The answer is not the JSON GitHub sends.
     #[error("listing releases at {url}: not a GitHub release list: {source}")]
     Malformed {
-        /// The URL asked (redacted).
-        url: String,
+        /// The URL asked (shown redacted).
+        url: SecretUrl,
         /// What the parser said, with line and column.
         #[source]
         source: serde_json::Error,
@@ -202,8 +203,8 @@ pub fn github_releases(
     repo: &str,
     token: Option<&str>,
 ) -> Result<Vec<GithubRelease>, ReleasesError> {
-    let client = crate::net::client(std::time::Duration::from_secs(60)).map_err(|e| ReleasesError::Http {
-        url: api.to_string(),
+    let client = crate::net::client(crate::net::idle_timeout()).map_err(|e| ReleasesError::Http {
+        url: api.into(),
         message: crate::net::plain_error(&e),
     })?;
     let token = token.filter(|_| token_may_go_to(api));
@@ -213,7 +214,7 @@ pub fn github_releases(
             "{}/repos/{repo}/releases?per_page={PER_PAGE}&page={page}",
             api.trim_end_matches('/')
         );
-        let shown = crate::net::redact(&url);
+        let shown = SecretUrl::new(url.clone());
         let mut request = client.get(&url).header("Accept", "application/vnd.github+json");
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -225,9 +226,9 @@ pub fn github_releases(
                 url: shown.clone(),
                 message: crate::net::plain_error(&e),
             })?;
-        let text = response.text().map_err(|e| ReleasesError::Http {
+        let text = read_page(response).map_err(|message| ReleasesError::Http {
             url: shown.clone(),
-            message: crate::net::plain_error(&e),
+            message,
         })?;
         let (found, entries) = parse_page(&text).map_err(|source| ReleasesError::Malformed {
             url: shown.clone(),
@@ -472,8 +473,8 @@ pub enum KubeadmListError {
     Fetch {
         /// The release.
         version: String,
-        /// The URL (redacted).
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// What went wrong.
         #[source]
         source: UrlReadError,
@@ -483,8 +484,8 @@ pub enum KubeadmListError {
     Checksum {
         /// The release.
         version: String,
-        /// The URL (redacted).
-        url: String,
+        /// The URL (shown redacted).
+        url: SecretUrl,
         /// What the download hashes to.
         got: String,
         /// What the `.sha256` file says.
@@ -549,7 +550,7 @@ pub fn kubeadm_images(
         "{}/release/{name}/bin/linux/{arch}/kubeadm",
         base.trim_end_matches('/')
     );
-    let shown = crate::net::redact(&url);
+    let shown = SecretUrl::new(url.clone());
     let fetch_error = |source: UrlReadError| KubeadmListError::Fetch {
         version: name.clone(),
         url: shown.clone(),
@@ -620,6 +621,23 @@ pub enum UrlReadError {
     },
 }
 
+/// Largest page of releases read: a hundred releases with long notes fit
+/// many times over; a larger answer is refused while it streams.
+const PAGE_LIMIT: u64 = 32 << 20;
+
+/// A page of releases, read within [`PAGE_LIMIT`] and its deadline.
+fn read_page(response: reqwest::blocking::Response) -> Result<String, String> {
+    use std::io::Read;
+    let mut body = crate::net::Deadline::new(response, crate::net::transfer_limit(Some(PAGE_LIMIT)))
+        .take(PAGE_LIMIT + 1);
+    let mut bytes = Vec::new();
+    body.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > PAGE_LIMIT {
+        return Err(format!("the page is over {PAGE_LIMIT} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
 /// The body of `url` (http(s) or `file://`), refused past `limit` bytes.
 fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     use std::io::Read;
@@ -627,13 +645,16 @@ fn read_url(url: &str, limit: u64) -> Result<Vec<u8>, UrlReadError> {
     let reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
         Box::new(std::fs::File::open(path)?)
     } else {
-        let client = crate::net::client(crate::net::IDLE_TIMEOUT).map_err(http)?;
+        let client = crate::net::client(crate::net::idle_timeout()).map_err(http)?;
         let response = client
             .get(url)
             .send()
             .and_then(reqwest::blocking::Response::error_for_status)
             .map_err(http)?;
-        Box::new(response)
+        Box::new(crate::net::Deadline::new(
+            response,
+            crate::net::transfer_limit(Some(limit)),
+        ))
     };
     let mut bytes = Vec::new();
     reader.take(limit + 1).read_to_end(&mut bytes)?;

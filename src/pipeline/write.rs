@@ -195,7 +195,13 @@ pub fn write_recipe(
             path: options.store.root().join("index.json"),
             message: e.to_string(),
         })?;
+    let since = std::time::Instant::now();
     let referrers = attest(&recipe, &info.descriptor, options)?;
+    tracing::debug!(
+        image = %format!("{}:{}", recipe.image, recipe.tag),
+        attest_ms = since.elapsed().as_millis(),
+        "SBOM and provenance written"
+    );
     let record = CellRecord {
         key: cell_key,
         digest,
@@ -233,6 +239,7 @@ fn layer(
         let mut slots = slots.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         slots.entry(name.clone()).or_default().clone()
     };
+    let since = std::time::Instant::now();
     loop {
         let mut state = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*state {
@@ -253,6 +260,11 @@ fn layer(
                 return result.map(|desc| (desc, true)).map_err(WriteError::Layer);
             }
             Some(SlotState::Done(result)) => {
+                tracing::debug!(
+                    layer = %spec.name,
+                    waited_ms = since.elapsed().as_millis(),
+                    "layer shared with another recipe of this run"
+                );
                 return result
                     .clone()
                     .map(|desc| (desc, false))
@@ -396,21 +408,20 @@ fn attest(
     ])
 }
 
-/// SHA-256 and SHA-1 (hex) of an entry's bytes, read once.
+/// SHA-256 and SHA-1 (hex) of an entry's bytes. Files are hashed once per
+/// run however many cells list them; a verified blob's SHA-256 is not
+/// computed again.
 fn file_digests(entry: &Entry) -> std::io::Result<(Sha256, String)> {
     use sha1::Digest;
-    let mut reader = Context::open(entry)?;
-    let mut sha1 = sha1::Sha1::new();
-    let mut sha256 = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let n = std::io::Read::read(&mut reader, &mut buffer)?;
-        if n == 0 {
-            break;
+    let hashes = match &entry.content {
+        Content::Bytes(bytes) => {
+            return Ok((Sha256::of(bytes), hex::encode(sha1::Sha1::digest(bytes))));
         }
-        sha1.update(&buffer[..n]);
-        sha256.update(&buffer[..n]);
-    }
-    let sha256: [u8; 32] = sha256.finalize().into();
-    Ok((Sha256::from(sha256), hex::encode(sha1.finalize())))
+        Content::Verified { path, id } => crate::digest::file_hashes(path, id.parse().ok().as_ref())?,
+        Content::File(path) => crate::digest::file_hashes(path, None)?,
+        Content::Symlink(_) => {
+            return Err(std::io::Error::other("a link has no file digests"));
+        }
+    };
+    Ok((hashes.sha256, hashes.sha1))
 }

@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::axis::Arch;
 use crate::cell::Cell;
 use crate::config::{Component, Matrix, Placement};
+use crate::net::SecretUrl;
 
 /// Why a cell's needs cannot be decided.
 #[derive(Debug, Error)]
@@ -44,10 +45,10 @@ pub struct Artifact {
     pub version: String,
     /// Architecture.
     pub arch: Arch,
-    /// Upstream URL (before mirrors).
-    pub url: String,
+    /// Upstream URL (before mirrors); written out redacted.
+    pub url: SecretUrl,
     /// Upstream checksum file URL, if any.
-    pub checksum_url: Option<String>,
+    pub checksum_url: Option<SecretUrl>,
     /// Where it lands in the context.
     #[serde(skip)]
     pub placement: Placement,
@@ -66,7 +67,8 @@ impl Artifact {
 
     /// The file name at the end of the URL.
     pub fn file_name(&self) -> &str {
-        self.url.rsplit('/').next().unwrap_or(&self.url)
+        let url = self.url.expose();
+        url.rsplit('/').next().unwrap_or(url)
     }
 }
 
@@ -107,8 +109,8 @@ impl CellNeeds {
                     component: component.name.clone(),
                     version,
                     arch: cell.arch,
-                    url,
-                    checksum_url,
+                    url: url.into(),
+                    checksum_url: checksum_url.map(SecretUrl::from),
                     placement: component.placement.clone(),
                 });
             }
@@ -222,7 +224,7 @@ mod tests {
             "https://github.com/k3s-io/k3s/releases/download/v1.28.1+k3s1/k3s-images.txt"
         );
         assert_eq!(
-            list.checksum_url.as_deref(),
+            list.checksum_url.as_ref().map(SecretUrl::expose),
             Some("https://github.com/k3s-io/k3s/releases/download/v1.28.1+k3s1/sha256sum-amd64.txt")
         );
     }

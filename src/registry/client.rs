@@ -19,7 +19,7 @@ use super::auth::{Challenge, CredentialStore, parse_challenge};
 pub use super::error::RegistryError;
 use crate::digest::Sha256;
 use crate::net::{
-    Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, transfer_limit, with_retries,
+    Deadline, Failed, RetryPolicy, Retryable, Step, plain_error, retry_after, transfer_limit, with_retries,
 };
 use crate::oci::{DocumentError, MAX_MANIFEST, read_small};
 use oci_spec::image::MediaType;
@@ -153,7 +153,7 @@ fn with_scheme_hint(url: &str, host: &str, reason: String) -> String {
 impl Client {
     /// A client with these credentials; `insecure` allows http:// anywhere.
     pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
-        let http = crate::net::client(crate::net::IDLE_TIMEOUT).map_err(|e| RegistryError::Invalid {
+        let http = crate::net::client(crate::net::idle_timeout()).map_err(|e| RegistryError::Invalid {
             what: "HTTP client".into(),
             message: e.to_string(),
         })?;
@@ -381,10 +381,14 @@ impl Client {
                         detail: format!("token endpoint answered HTTP {}", reply.status().as_u16()),
                     });
                 }
-                let json: serde_json::Value = reply.json().map_err(|e| RegistryError::Invalid {
-                    what: "token response".into(),
-                    message: e.to_string(),
-                })?;
+                // Read like a manifest: capped, within its deadline.
+                let body = Deadline::new(reply, transfer_limit(Some(MAX_MANIFEST)));
+                let bytes = read_small("the token response", body)?;
+                let json: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
+                        what: "token response".into(),
+                        message: e.to_string(),
+                    })?;
                 let token = json
                     .get("token")
                     .or_else(|| json.get("access_token"))
@@ -471,7 +475,9 @@ impl Client {
             }
             .into());
         }
-        let bytes = read_small(&what, response)?;
+        // Never read past the limit, nor longer than its size allows.
+        let body = Deadline::new(response, transfer_limit(Some(MAX_MANIFEST)));
+        let bytes = read_small(&what, body)?;
         let digest = Sha256::of(&bytes);
         if reference.starts_with("sha256:") && reference != digest.to_string() {
             return Err(RegistryError::Digest {
@@ -566,7 +572,7 @@ impl Client {
                 )));
             }
             let mut request = self.request(Method::GET, host, &target, &scope);
-            request.timeout = Some(LIST_TIMEOUT);
+            request.timeout = Some(crate::net::idle_timeout());
             let response = self.send(&request)?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(Vec::new());
@@ -578,7 +584,8 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
             // A page is read through the manifest limit (4 MiB), not whole.
-            let bytes = read_small(&format!("the tag list of {repository} on {host}"), response)?;
+            let body = Deadline::new(response, transfer_limit(Some(MAX_MANIFEST)));
+            let bytes = read_small(&format!("the tag list of {repository} on {host}"), body)?;
             let json: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
             match json.get("tags") {
@@ -618,8 +625,6 @@ const MAX_TAG_PAGES: usize = 10_000;
 /// few thousand): endless pages are refused by their total, not only by
 /// their count.
 const MAX_TAGS: usize = 200_000;
-/// Per-request time limit for listing calls (uploads have their own).
-const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The target of a `rel="next"` link.
 pub fn next_link(header: &str) -> Option<String> {
@@ -635,8 +640,15 @@ pub fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// Most of an error answer read for its message: a registry's error
+/// documents are a few hundred bytes; a huge one is cut, not held.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
 fn error_message(response: Response) -> String {
-    let text = response.text().unwrap_or_default();
+    use std::io::Read;
+    let mut text = String::new();
+    let body = Deadline::new(response, transfer_limit(Some(MAX_ERROR_BODY)));
+    let _ = body.take(MAX_ERROR_BODY).read_to_string(&mut text);
     serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
