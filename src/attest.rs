@@ -33,6 +33,9 @@ pub struct Source {
     pub url: String,
     /// Verified digest of the download.
     pub sha256: Sha256,
+    /// The SPDX license expression matrix.toml declares for it.
+    #[serde(default)]
+    pub license: Option<String>,
 }
 
 /// A file placed in the image.
@@ -49,8 +52,9 @@ pub struct File {
     pub component: Option<String>,
 }
 
-/// An image saved into `registry/`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// An image by reference and manifest digest: one saved into
+/// `registry/`, or the base image (`FROM`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SavedImage {
     /// The reference as the image list names it
     /// (`registry.k8s.io/pause:3.7`).
@@ -59,11 +63,32 @@ pub struct SavedImage {
     pub digest: Sha256,
 }
 
-/// The build's own inputs that are not downloads (matrix.toml, matrix.lock).
+/// A Helm chart an application image ships.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Chart {
+    /// `Chart.yaml` `name`.
+    pub name: String,
+    /// `Chart.yaml` `version`.
+    pub version: String,
+    /// Where it is in the image (`charts/nginx`, `charts/x.tgz`).
+    pub path: String,
+    /// The archive's digest, or the digest of a folder's
+    /// `sha256  path` listing.
+    pub sha256: Sha256,
+}
+
+/// What an image is built from: downloads, input files, the base image,
+/// charts, and what was asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inputs {
-    /// Downloads, by component.
+    /// Downloads, by component (a Kubefile's COPY URLs too).
     pub sources: Vec<Source>,
+    /// The `FROM` image and its manifest digest for this platform.
+    #[serde(default)]
+    pub base: Option<SavedImage>,
+    /// Charts the image ships.
+    #[serde(default)]
+    pub charts: Vec<Chart>,
     /// Named input files and their digests (`matrix.toml`).
     pub materials: BTreeMap<String, Sha256>,
     /// What was asked for (`cell`, `selection`, `app`).
@@ -87,6 +112,9 @@ pub struct Facts<'a> {
     pub files: Vec<File>,
     /// Images saved into `registry/`.
     pub images: Vec<SavedImage>,
+    /// Images the image list names that were not saved (no digest:
+    /// `--skip-images`).
+    pub referenced: Vec<String>,
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: u64,
 }
@@ -147,6 +175,101 @@ fn image_supplier(reference: &str) -> String {
     format!("Organization: {host}")
 }
 
+/// `image CONTAINS id`.
+fn contains(image_id: &str, id: &str) -> Value {
+    json!({
+        "spdxElementId": image_id,
+        "relationshipType": "CONTAINS",
+        "relatedSpdxElement": id,
+    })
+}
+
+/// A reference's repository and tag (`registry:5000/a` has no tag).
+fn split_reference(reference: &str) -> (&str, &str) {
+    let name = reference.split_once('@').map_or(reference, |(name, _)| name);
+    match name.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (name, ""),
+    }
+}
+
+/// The package of an image by reference (a saved, base or referenced
+/// image); without a digest it has no checksum (not pulled).
+fn image_package(id: &str, reference: &str, digest: Option<&Sha256>, comment: &str) -> Value {
+    let (repository, version) = split_reference(reference);
+    let mut package = json!({
+        "SPDXID": id,
+        "name": repository,
+        "versionInfo": if version.is_empty() { "NOASSERTION" } else { version },
+        "supplier": image_supplier(reference),
+        // SPDX has no scheme for registry references: the purl says it.
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "primaryPackagePurpose": "CONTAINER",
+        "comment": comment,
+    });
+    if let Some(digest) = digest {
+        package["checksums"] = checksum(digest);
+        package["externalRefs"] = json!([{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": image_purl(repository, version, digest),
+        }]);
+    }
+    package
+}
+
+/// The packages of an image's other inputs: the base image, the charts it
+/// ships, and images its lists name that were not saved.
+fn input_packages(
+    facts: &Facts<'_>,
+    image_id: &str,
+    packages: &mut Vec<Value>,
+    relationships: &mut Vec<Value>,
+) {
+    if let Some(base) = &facts.inputs.base {
+        let id = spdx_id("Base", &base.reference);
+        packages.push(image_package(
+            &id,
+            &base.reference,
+            Some(&base.digest),
+            "the base image (FROM); its layers are the image's first",
+        ));
+        relationships.push(contains(image_id, &id));
+    }
+    let mut charts = facts.inputs.charts.clone();
+    charts.sort();
+    charts.dedup();
+    for chart in &charts {
+        let id = spdx_id("Chart", &chart.path);
+        packages.push(json!({
+            "SPDXID": id,
+            "name": chart.name,
+            "versionInfo": if chart.version.is_empty() { "NOASSERTION" } else { &chart.version },
+            "supplier": format!("Organization: {} upstream", chart.name),
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "primaryPackagePurpose": "SOURCE",
+            "checksums": checksum(&chart.sha256),
+            "comment": format!("Helm chart at {} in the image", chart.path),
+        }));
+        relationships.push(contains(image_id, &id));
+    }
+    let mut referenced = facts.referenced.clone();
+    referenced.sort();
+    referenced.dedup();
+    for reference in &referenced {
+        let id = spdx_id("Referenced", reference);
+        packages.push(image_package(
+            &id,
+            reference,
+            None,
+            "named by the image list, not saved into registry/",
+        ));
+        relationships.push(contains(image_id, &id));
+    }
+}
+
 fn checksum(sha256: &Sha256) -> Value {
     json!([{ "algorithm": "SHA256", "checksumValue": sha256.hex() }])
 }
@@ -189,6 +312,7 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
             "versionInfo": source.version,
             "supplier": format!("Organization: {} upstream", source.component),
             "downloadLocation": source.url,
+            "licenseDeclared": source.license.as_deref().unwrap_or("NOASSERTION"),
             "filesAnalyzed": false,
             "checksums": checksum(&source.sha256),
         }));
@@ -203,30 +327,16 @@ pub fn spdx(facts: &Facts<'_>) -> Value {
     images.dedup();
     for image in &images {
         let id = spdx_id("Image", &image.reference);
-        let (repository, version) = image.reference.rsplit_once(':').unwrap_or((&image.reference, ""));
-        packages.push(json!({
-            "SPDXID": id,
-            "name": repository,
-            "versionInfo": if version.is_empty() { "NOASSERTION" } else { version },
-            "supplier": image_supplier(&image.reference),
-            // SPDX has no scheme for registry references: the purl says it.
-            "downloadLocation": "NOASSERTION",
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": image_purl(repository, version, &image.digest),
-            }],
-            "filesAnalyzed": false,
-            "primaryPackagePurpose": "CONTAINER",
-            "checksums": checksum(&image.digest),
-            "comment": format!("saved into registry/ for linux/{}", facts.arch),
-        }));
-        relationships.push(json!({
-            "spdxElementId": image_id,
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
+        let comment = format!("saved into registry/ for linux/{}", facts.arch);
+        packages.push(image_package(
+            &id,
+            &image.reference,
+            Some(&image.digest),
+            &comment,
+        ));
+        relationships.push(contains(&image_id, &id));
     }
+    input_packages(facts, &image_id, &mut packages, &mut relationships);
     let mut files = facts.files.clone();
     files.sort();
     let mut owned: BTreeMap<String, Vec<&str>> = BTreeMap::new();
@@ -303,9 +413,16 @@ pub fn provenance(facts: &Facts<'_>) -> Value {
     let mut images = facts.images.clone();
     images.sort();
     images.dedup();
+    images.extend(facts.inputs.base.iter().cloned());
     dependencies.extend(images.iter().map(
         |i| json!({ "uri": format!("docker://{}", i.reference), "digest": { "sha256": i.digest.hex() } }),
     ));
+    let mut charts = facts.inputs.charts.clone();
+    charts.sort();
+    charts.dedup();
+    dependencies.extend(charts.iter().map(|c| {
+        json!({ "name": format!("{} {} ({})", c.name, c.version, c.path), "digest": { "sha256": c.sha256.hex() } })
+    }));
     let mut parameters = facts.inputs.parameters.clone();
     parameters.insert("image".into(), format!("{}:{}", facts.image, facts.tag));
     parameters.insert("platform".into(), format!("linux/{}", facts.arch));
@@ -374,6 +491,7 @@ mod tests {
                 reference: "registry.k8s.io/pause:3.7".into(),
                 digest: Sha256::of(b"pause"),
             }],
+            referenced: Vec::new(),
             epoch: 1_700_000_000,
         }
     }
@@ -385,9 +503,11 @@ mod tests {
                 version: "1.24.4".into(),
                 url: "https://dl.k8s.io/v1.24.4/bin/linux/amd64/kubelet".into(),
                 sha256: Sha256::of(b"kubelet"),
+                license: Some("Apache-2.0".into()),
             }],
             materials: [("matrix.toml".to_string(), Sha256::of(b"toml"))].into(),
             parameters: BTreeMap::new(),
+            ..Inputs::default()
         }
     }
 
@@ -463,5 +583,77 @@ mod tests {
             .as_array()
             .unwrap();
         assert_eq!(deps.len(), 3, "matrix.toml, kubelet, pause");
+    }
+
+    #[test]
+    fn licenses_base_charts_and_unsaved_images_are_packages() {
+        let digest = Sha256::of(b"manifest");
+        let mut inputs = inputs();
+        inputs.sources[0].license = None;
+        inputs.sources.push(Source {
+            component: "runc".into(),
+            version: "1.1.4".into(),
+            url: "https://github.com/opencontainers/runc/releases/download/v1.1.4/runc.amd64".into(),
+            sha256: Sha256::of(b"runc"),
+            license: Some("Apache-2.0".into()),
+        });
+        inputs.base = Some(SavedImage {
+            reference: "localhost:5000/base:1".into(),
+            digest: Sha256::of(b"base"),
+        });
+        inputs.charts.push(Chart {
+            name: "demo".into(),
+            version: "0.3.1".into(),
+            path: "charts/demo".into(),
+            sha256: Sha256::of(b"chart"),
+        });
+        let mut facts = facts(&digest, &inputs);
+        facts.referenced = vec!["docker.io/library/nginx:1.25.4".into()];
+        let doc = spdx(&facts);
+        let package = |name: &str| {
+            doc["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{name}"))
+                .clone()
+        };
+        assert_eq!(package("kubelet")["licenseDeclared"], "NOASSERTION");
+        assert_eq!(package("runc")["licenseDeclared"], "Apache-2.0");
+        let base = package("localhost:5000/base");
+        assert_eq!(base["versionInfo"], "1");
+        assert_eq!(base["checksums"][0]["checksumValue"], Sha256::of(b"base").hex());
+        assert_eq!(package("demo")["versionInfo"], "0.3.1");
+        let nginx = package("docker.io/library/nginx");
+        assert!(nginx.get("checksums").is_none(), "not pulled: no digest");
+        // Every package but the image is contained by it.
+        let contained = doc["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relationshipType"] == "CONTAINS" && r["spdxElementId"] == "SPDXRef-Image")
+            .count();
+        assert_eq!(contained, doc["packages"].as_array().unwrap().len() - 1);
+        let deps = provenance(&facts)["predicate"]["buildDefinition"]["resolvedDependencies"].clone();
+        let deps = deps.as_array().unwrap();
+        assert!(deps.iter().any(|d| d["uri"] == "docker://localhost:5000/base:1"));
+        assert!(deps.iter().any(|d| d["name"] == "demo 0.3.1 (charts/demo)"));
+    }
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(
+            split_reference("registry.k8s.io/pause:3.7"),
+            ("registry.k8s.io/pause", "3.7")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/base"),
+            ("localhost:5000/base", "")
+        );
+        assert_eq!(
+            split_reference(&format!("nginx@{}", Sha256::of(b"x"))),
+            ("nginx", "")
+        );
     }
 }

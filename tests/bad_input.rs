@@ -414,3 +414,18 @@ fn chatops_takes_six_commands_and_the_schedule() {
         "dockerimages busybox-demo latest\n"
     );
 }
+
+#[test]
+fn a_component_license_that_is_not_an_spdx_expression() {
+    rejects(
+        |t| t.replace("license = \"GPL-2.0-or-later\"", "license = \"GPL v2 or later\""),
+        &[
+            "matrix.toml:",
+            "component[",
+            ".license",
+            "GPL v2 or later",
+            "not an SPDX license expression",
+            "help:",
+        ],
+    );
+}

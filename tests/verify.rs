@@ -104,7 +104,15 @@ fn tampered(ws: &Workspace, name: &str, edit: impl FnOnce(&Path), config: &[&str
     }
     let (code, report) = verify(ws, name, CELL);
     assert_eq!(code, 1, "{report}");
-    defects(&report)
+    // A repacked image is a new image without the build's SBOM: verify
+    // names that too (checked once here), besides the defect under test.
+    let (sbom, rest): (Vec<_>, Vec<_>) = defects(&report).into_iter().partition(|(path, _)| path == "sbom");
+    assert_eq!(sbom.len(), 1, "{report}");
+    assert!(
+        sbom[0].1.contains(CELL) && sbom[0].1.contains("has no SBOM") && sbom[0].1.contains("matrix build"),
+        "{sbom:?}"
+    );
+    rest
 }
 
 #[test]

@@ -229,6 +229,56 @@ pub fn render_charts(root: &Path) -> Result<Vec<RenderedChart>, AppError> {
     Ok(out)
 }
 
+/// The charts an application tree ships, for its SBOM: found as
+/// [`render_charts`] finds them; name and version from `Chart.yaml`; the
+/// sha256 of a `.tgz` is the archive's, of a folder the digest of its
+/// `sha256  path` listing (every file, sorted), so equal charts agree.
+pub fn chart_facts(root: &Path) -> Result<Vec<crate::attest::Chart>, AppError> {
+    let mut found = Vec::new();
+    if root.join("Chart.yaml").is_file() {
+        found.push((root.to_path_buf(), ".".to_string()));
+    } else {
+        let charts = unlinked(root, "charts")?;
+        if let Ok(entries) = std::fs::read_dir(&charts) {
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path();
+                let plain = entry.file_type().is_ok_and(|t| !t.is_symlink());
+                if plain && ((path.is_dir() && path.join("Chart.yaml").is_file()) || name.ends_with(".tgz")) {
+                    found.push((path, format!("charts/{name}")));
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+        .into_iter()
+        .map(|(path, folder)| {
+            let chart = Chart::load(&path).map_err(|e| AppError::Chart {
+                chart: folder.clone(),
+                error: Box::new(e),
+            })?;
+            let sha256 = if path.is_dir() {
+                let mut listing = String::new();
+                for file in walk(&path)? {
+                    let bytes = std::fs::read(path.join(&file)).map_err(|e| AppError::io(&folder, e))?;
+                    listing.push_str(&format!("{}  {file}\n", crate::digest::Sha256::of(&bytes).hex()));
+                }
+                crate::digest::Sha256::of(listing.as_bytes())
+            } else {
+                let bytes = std::fs::read(&path).map_err(|e| AppError::io(&folder, e))?;
+                crate::digest::Sha256::of(&bytes)
+            };
+            Ok(crate::attest::Chart {
+                name: chart.name(),
+                version: chart.text_field("version"),
+                path: folder,
+                sha256,
+            })
+        })
+        .collect()
+}
+
 /// Container images a YAML value names (`containers`, `initContainers`,
 /// `ephemeralContainers` at any depth).
 fn containers(value: &serde_yaml::Value, depth: usize, out: &mut Vec<String>) {

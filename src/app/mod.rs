@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use images::{ImageScan, ListedImage, MissedImages, RenderedChart, image_list, render_charts};
+pub use images::{
+    ImageScan, ListedImage, MissedImages, RenderedChart, chart_facts, image_list, render_charts,
+};
 pub use inspect::{KubefileConfig, kubefile_config};
 
 use crate::axis::Arch;
@@ -641,7 +643,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
 }
 
 /// The Kubefile of a folder: `Dockerfile` when it is not empty, else `Kubefile`.
-fn build_file(dir: &Path) -> Option<(String, PathBuf)> {
+pub fn build_file(dir: &Path) -> Option<(String, PathBuf)> {
     let docker = dir.join("Dockerfile");
     if std::fs::metadata(&docker).is_ok_and(|m| m.is_file() && m.len() > 0) {
         return Some(("Dockerfile".into(), docker));

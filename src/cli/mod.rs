@@ -104,9 +104,9 @@ enum Command {
     )]
     Verify(verify::VerifyArgs),
     /// Print a per-arch image's SBOM (SPDX 2.3), read from the referrers
-    /// the build attached to it.
+    /// the build attached to it, in the layout or in a registry.
     #[command(
-        after_help = "Examples:\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64\n  matrix sbom kubernetes-docker:v1.24.4-4.2.1-arm64 --format table\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64 --from out/oci > sbom.spdx.json"
+        after_help = "Exit codes: 0 printed, 1 the image has no SBOM or a registry failed, 2 bad input.\n\nExamples:\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64\n  matrix sbom kubernetes-docker:v1.24.4-4.2.1-arm64 --format table\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64 --from out/oci > sbom.spdx.json\n  matrix sbom kubernetes:v1.24.4-4.2.1-amd64 --registry 127.0.0.1:5000/labring"
     )]
     Sbom(sbom::SbomArgs),
     /// The compatibility grid: Kubernetes patch x sealos release per image,

@@ -115,10 +115,11 @@ pub fn run_sync(path: &Path, args: &SyncArgs) -> Outcome {
         print_json(&report)?;
     } else {
         println!(
-            "{to} from {from}: {} tags copied, {} unchanged, {} not in the source; {} blobs sent ({} bytes), {} skipped",
+            "{to} from {from}: {} tags copied, {} unchanged, {} not in the source; {} referrers copied; {} blobs sent ({} bytes), {} skipped",
             report.tags_copied,
             report.tags_unchanged,
             report.tags_absent,
+            report.referrers_copied,
             report.blobs_sent,
             report.bytes_sent,
             report.blobs_skipped

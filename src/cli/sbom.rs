@@ -1,4 +1,5 @@
-//! `matrix sbom`: print one per-arch image's SBOM.
+//! `matrix sbom`: print one per-arch image's SBOM, from the build's layout
+//! or from a registry.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,9 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use matrix::TagSelector;
-use matrix::oci::{RefName, Store};
-use matrix::pipeline::{sbom, sbom_rows};
+use matrix::pipeline::{VerifySource, image_sbom, sbom_rows};
 
+use super::args::{CacheArg, RegistryArgs, target};
 use super::output::print_json;
 use super::{Outcome, UsageError, load_plan};
 
@@ -20,16 +21,26 @@ pub enum SbomFormat {
     Table,
 }
 
+/// Arguments of `matrix sbom`.
 #[derive(Debug, Args)]
 pub struct SbomArgs {
     /// A per-arch tag (`kubernetes:v1.24.4-4.2.1-amd64`; any form that
     /// selects exactly one cell).
     tag: TagSelector,
     /// The OCI layout the build wrote.
-    #[arg(long, default_value = "out/oci")]
+    #[arg(long, default_value = "out/oci", conflicts_with = "registry")]
     from: PathBuf,
+    /// Read the SBOM from a registry instead: REGISTRY/NAMESPACE (its
+    /// referrers API, or the `sha256-<digest>` fallback tag). Parsed by
+    /// the command, not clap, so a mistyped `user:pw@host` is never echoed.
+    #[arg(long)]
+    registry: Option<String>,
     #[arg(long, value_enum, default_value = "spdx")]
     format: SbomFormat,
+    #[command(flatten)]
+    cache: CacheArg,
+    #[command(flatten)]
+    access: RegistryArgs,
 }
 
 pub fn run(path: &Path, args: &SbomArgs) -> Outcome {
@@ -52,8 +63,19 @@ pub fn run(path: &Path, args: &SbomArgs) -> Outcome {
         ))
         .into());
     };
-    let store = Store::open_existing(&args.from)?;
-    let document = sbom(&store, &RefName::new(&cell.image, &cell.tags.tag))?;
+    let client;
+    let source = match &args.registry {
+        Some(text) => {
+            client = args.access.client()?;
+            VerifySource::Registry {
+                client: &client,
+                target: target(text)?,
+                cache: args.cache.dir(),
+            }
+        }
+        None => VerifySource::Store(args.from.clone()),
+    };
+    let document = image_sbom(&source, &cell.image, cell.tags.tag.as_str())?;
     match args.format {
         SbomFormat::Spdx => print_json(&document)?,
         SbomFormat::Table => {

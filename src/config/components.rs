@@ -51,6 +51,8 @@ pub(super) struct RawComponent {
     newest: Option<String>,
     #[serde(default)]
     pack: Option<S<String>>,
+    #[serde(default)]
+    license: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +148,9 @@ pub struct Component {
     /// The archive the component's files go into instead of the context
     /// (`cri/cri-containerd.tar.gz`); its placement paths are member paths.
     pub pack: Option<String>,
+    /// Its upstream license, an SPDX expression (the SBOM's
+    /// `licenseDeclared`; NOASSERTION without one).
+    pub license: Option<String>,
 }
 
 impl Component {
@@ -242,6 +247,16 @@ fn resolve_component(source: &Source, key: &str, item: &RawComponent) -> Result<
             .map(|value| Template::parse(source, &format!("{key}.{name}"), value, vars))
             .transpose()
     };
+    if let Some(license) = &item.license {
+        super::license::check(license.get_ref()).map_err(|problem| {
+            source.invalid(
+                license.span(),
+                format!("{key}.license"),
+                format!("`{}` is not an SPDX license expression: {problem}", license.get_ref()),
+                "write an SPDX id or expression, e.g. `license = \"Apache-2.0\"` or `\"LGPL-2.1-only AND GPL-2.0-or-later\"`",
+            )
+        })?;
+    }
     let mut checksum_vars = URL_VARS.to_vec();
     checksum_vars.push("url");
     Ok(Component {
@@ -255,6 +270,7 @@ fn resolve_component(source: &Source, key: &str, item: &RawComponent) -> Result<
         checksum: template("checksum", &item.checksum, &checksum_vars)?,
         placement,
         layer: item.layer.clone().unwrap_or_else(|| item.name.get_ref().clone()),
+        license: item.license.as_ref().map(|l| l.get_ref().clone()),
     })
 }
 

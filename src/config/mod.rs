@@ -13,6 +13,7 @@ use toml::Spanned;
 
 mod components;
 mod contract;
+mod license;
 mod render;
 mod rules;
 
@@ -233,7 +234,7 @@ pub struct UnknownComponent {
     pub known: Vec<String>,
 }
 
-crate::error::fault!(bad_input: UnknownComponent);
+crate::error::fault!(bad_input: UnknownComponent, license::LicenseError);
 
 /// Parses each element of a spanned list with `parse`, rejecting
 /// duplicates and an empty list.

@@ -60,6 +60,12 @@ impl Chart {
         self.text("name")
     }
 
+    /// A text field of `Chart.yaml` (empty when absent), for callers
+    /// outside the engine (`version` for an SBOM).
+    pub fn text_field(&self, key: &str) -> String {
+        self.text(key)
+    }
+
     /// A text field of `Chart.yaml` (empty when absent).
     pub(super) fn text(&self, key: &str) -> String {
         match self.metadata.get(key) {

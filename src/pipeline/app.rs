@@ -333,7 +333,27 @@ fn write_arch(
 ) -> Result<(AppImage, Descriptor), AppBuildError> {
     let build = inputs.build;
     let mut prepared = prepare(build, arch)?;
-    fill_sources(&mut prepared, arch, inputs)?;
+    let sources = fill_sources(&mut prepared, arch, inputs)?;
+    let attested = crate::attest::Inputs {
+        sources,
+        charts: crate::app::chart_facts(prepared.tree.path())?,
+        parameters: [
+            ("app".to_string(), format!("{}:{}", build.name, build.version)),
+            ("kind".to_string(), format!("{:?}", build.kind).to_lowercase()),
+        ]
+        .into(),
+        // The folder's Kubefile as written (init.sh may change the one
+        // built; its output is in the image).
+        materials: crate::app::build_file(&build.folder)
+            .and_then(|(name, path)| {
+                let text = crate::fsutil::read_text_capped(&path, crate::kubefile::MAX_BYTES as u64).ok()?;
+                Some((name, crate::digest::Sha256::of(text.as_bytes())))
+            })
+            .into_iter()
+            .collect(),
+        // The writer adds the base image with its digest.
+        ..crate::attest::Inputs::default()
+    };
     let mut context = Context::new();
     context
         .add_dir("app", prepared.tree.path(), &[])
@@ -360,7 +380,7 @@ fn write_arch(
         config: prepared.config.clone(),
         images: images.clone(),
         base: prepared.base.clone(),
-        inputs: crate::attest::Inputs::default(),
+        inputs: attested,
     };
     let written = write_recipe(recipe, inputs.options, inputs.slots)?;
     let descriptor = written.record.descriptor().clone();
@@ -380,13 +400,34 @@ fn write_arch(
 /// Brings in what the Kubefile takes from elsewhere: URLs (through the
 /// fetcher: mirrors, retries, `--offline`, the verified cache) and
 /// `COPY --from` images (their layers, verified, whiteouts applied).
-fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> Result<(), AppBuildError> {
+/// The downloads, for the SBOM: each URL (no userinfo, query or fragment:
+/// they may hold secrets) with the verified digest of what was fetched.
+fn fill_sources(
+    prepared: &mut AppTree,
+    arch: Arch,
+    inputs: &ArchInputs<'_>,
+) -> Result<Vec<crate::attest::Source>, AppBuildError> {
     let root = prepared.tree.path().to_path_buf();
+    let mut sources = Vec::new();
     for (url, dest, checksum) in std::mem::take(&mut prepared.downloads) {
         let fetched = inputs
             .fetcher
             .fetch_url(&url, arch, checksum.as_ref(), inputs.reporter)?;
+        // Shown redacted (SecretUrl's Display), then stripped further.
         let what = url.to_string();
+        let shown = public_url(&what);
+        sources.push(crate::attest::Source {
+            component: shown
+                .rsplit('/')
+                .next()
+                .filter(|f| !f.is_empty())
+                .unwrap_or("download")
+                .to_string(),
+            version: "NOASSERTION".into(),
+            url: shown,
+            sha256: fetched.digest.clone(),
+            license: None,
+        });
         let target = crate::app::beneath(&root, &dest, true).map_err(|source| AppBuildError::Path {
             what: what.clone(),
             source,
@@ -418,7 +459,16 @@ fn fill_sources(prepared: &mut AppTree, arch: Arch, inputs: &ArchInputs<'_>) -> 
             return Err(AppBuildError::NoSuchPath { image, path: source });
         }
     }
-    Ok(())
+    Ok(sources)
+}
+
+/// A URL as an SBOM may show it: no userinfo (given redacted or not),
+/// query or fragment.
+fn public_url(url: &str) -> String {
+    let redacted = crate::net::redact(url);
+    let plain = redacted.replacen("://***@", "://", 1);
+    let end = plain.find(['?', '#']).unwrap_or(plain.len());
+    plain[..end].to_string()
 }
 
 fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> AppBuildError + '_ {
@@ -459,4 +509,19 @@ fn copy_from_layers(
         written += 1;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sbom_urls_keep_no_secrets() {
+        assert_eq!(
+            super::public_url("https://user:pw@host.example/a/tool.txt?token=s3cret#x"),
+            "https://host.example/a/tool.txt"
+        );
+        assert_eq!(
+            super::public_url("https://host.example/a/tool.txt"),
+            "https://host.example/a/tool.txt"
+        );
+    }
 }

@@ -365,6 +365,11 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
                 // Written into the SBOM: the redacted form.
                 url: artifact.url.to_string(),
                 sha256: got.digest.clone(),
+                license: matrix
+                    .components
+                    .iter()
+                    .find(|c| c.name == artifact.component)
+                    .and_then(|c| c.license.clone()),
             })
         })
         .collect();
@@ -386,6 +391,7 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
         sources,
         materials,
         parameters,
+        ..attest::Inputs::default()
     }
 }
 

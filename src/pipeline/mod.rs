@@ -52,7 +52,7 @@ pub use save::{
     BaseDefect, BaseImage, BaseLayer, ImageSaver, ImageSource, Puller, REGISTRY_ROOT, RegistrySaver,
     SaveError, SavePlatforms,
 };
-pub use sbom::{SbomError, SbomRow, read_sbom, sbom, sbom_rows};
+pub use sbom::{MAX_SBOM, SbomError, SbomRow, image_sbom, read_sbom, sbom, sbom_rows};
 pub use select::{MissingFrom, SelectError, select};
 pub use sync::{SyncReport, sync};
 pub use verify::{ImageVerdict, VerifyError, VerifyReport, VerifySource, verify};

@@ -6,15 +6,15 @@
 
 use std::collections::HashMap;
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
+use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
 use serde::Serialize;
 
 use crate::digest::Sha256;
-use crate::oci::{RefName, Store};
+use crate::oci::{RefName, Store, manifest_blobs};
 use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::Target;
-use crate::registry::{Client, RegistryError};
+use crate::registry::{Client, Referrer, RegistryError, put_referrers};
 
 /// What a push did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -238,82 +238,27 @@ impl<'a> Pusher<'a> {
         self.referrers(repository, digest)
     }
 
-    /// Pushes the referrers the store lists for `subject`: each by digest;
-    /// when the registry does not keep referrers itself (no `OCI-Subject`
-    /// answer), they are added to the `sha256-<hex>` index tag, the OCI
-    /// distribution 1.1 fallback.
+    /// Pushes the referrers the store lists for `subject` (their blobs,
+    /// then each through the one referrer writer: by digest, and in the
+    /// `sha256-<hex>` fallback tag when the registry keeps no list).
     fn referrers(&mut self, repository: &str, subject: &str) -> Result<(), RegistryError> {
         let subject = sha(subject)?;
-        let referrers = self.store.referrers(&subject).map_err(store_error)?;
-        let mut fallback = Vec::new();
-        for referrer in referrers {
-            let digest = referrer.digest().to_string();
+        let mut referrers = Vec::new();
+        for descriptor in self.store.referrers(&subject).map_err(store_error)? {
+            let digest = descriptor.digest().to_string();
             let manifest: ImageManifest = self.store.read_json(&sha(&digest)?).map_err(store_error)?;
-            self.blob(
-                repository,
-                manifest.config().digest().as_ref(),
-                manifest.config().size(),
-            )?;
-            for layer in manifest.layers() {
-                self.blob(repository, layer.digest().as_ref(), layer.size())?;
+            for blob in manifest_blobs(&manifest) {
+                self.blob(repository, blob.digest().as_ref(), blob.size())?;
             }
-            let bytes = self.bytes(&digest)?;
-            let kept = self.client.put_manifest_subject(
-                self.host(),
-                repository,
-                &digest,
-                &bytes,
-                MediaType::ImageManifest.as_ref(),
-            )?;
-            if !kept {
-                fallback.push(referrer);
-            }
+            referrers.push(Referrer {
+                bytes: self.bytes(&digest)?,
+                descriptor,
+            });
         }
-        if fallback.is_empty() {
+        if referrers.is_empty() {
             return Ok(());
         }
-        let tag = format!("sha256-{}", subject.hex());
-        let mut listed: Vec<Descriptor> = match self.client.manifest_digest(self.host(), repository, &tag)? {
-            None => Vec::new(),
-            Some(_) => {
-                let (bytes, _, _) = self.client.manifest(self.host(), repository, &tag)?;
-                let index: ImageIndex =
-                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
-                        what: format!("the referrers tag {repository}:{tag}"),
-                        message: e.to_string(),
-                    })?;
-                index.manifests().clone()
-            }
-        };
-        let before = listed.len();
-        for referrer in fallback {
-            if !listed.iter().any(|d| d.digest() == referrer.digest()) {
-                listed.push(referrer);
-            }
-        }
-        if listed.len() == before && before > 0 {
-            return Ok(());
-        }
-        let index = ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(listed)
-            .build()
-            .map_err(|e| RegistryError::Invalid {
-                what: format!("the referrers index {repository}:{tag}"),
-                message: e.to_string(),
-            })?;
-        let bytes = serde_json::to_vec(&index).map_err(|e| RegistryError::Invalid {
-            what: format!("the referrers index {repository}:{tag}"),
-            message: e.to_string(),
-        })?;
-        self.client.put_manifest(
-            self.host(),
-            repository,
-            &tag,
-            &bytes,
-            MediaType::ImageIndex.as_ref(),
-        )
+        put_referrers(self.client, self.host(), repository, &subject, &referrers)
     }
 
     fn manifest_only(

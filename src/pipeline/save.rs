@@ -37,6 +37,8 @@ pub trait ImageSaver: Sync {
 /// A pulled base image for one platform.
 #[derive(Debug, Clone)]
 pub struct BaseImage {
+    /// Its manifest's digest (this platform's).
+    pub digest: Sha256,
     /// Its layers in order.
     pub layers: Vec<BaseLayer>,
     /// Its labels, env, cmd and author.
@@ -563,6 +565,7 @@ impl RegistrySaver<'_> {
             });
         }
         Ok(BaseImage {
+            digest: resolved.manifest.0.clone(),
             layers,
             config: ImageConfig::from_oci(&resolved.config),
         })

@@ -1,14 +1,21 @@
-//! `matrix sbom`: an image's SBOM, read back from the OCI layout through
-//! its referrers (the manifest whose `subject` is the image and whose
-//! `artifactType` is SPDX).
+//! `matrix sbom`: an image's SBOM, read back through the one image reader
+//! (the build's OCI layout or a registry) by its referrers: the manifest
+//! whose `subject` is the image and whose `artifactType` is SPDX, found in
+//! `index.json`, by the registry's referrers API or its `sha256-<hex>`
+//! fallback tag.
 
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::attest::SPDX_MEDIA_TYPE;
-use crate::digest::{DigestError, Sha256};
-use crate::oci::{RefName, Store, StoreError};
+use crate::digest::DigestError;
+use crate::digest::Sha256;
+use crate::oci::{Document, StoreError};
+use crate::registry::{ImageFrom, ImageReader, RegistryError, names_subject};
+
+/// The largest SBOM read (a cluster image lists thousands of files).
+pub const MAX_SBOM: u64 = 64 * 1024 * 1024;
 
 /// Why an SBOM could not be read.
 #[derive(Debug, Error)]
@@ -16,15 +23,30 @@ pub enum SbomError {
     /// The layout cannot be read.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// No such tag in the layout.
-    #[error("{0} is not in the layout; build it first or pass --from")]
+    /// The registry or layout could not be read.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// No such tag in the layout or registry.
+    #[error("{0} is not there; build (or push) it first, or name where it is with --from / --registry")]
     NoImage(String),
     /// The tag names an index, not one platform's image.
     #[error("{0} is a multi-arch index; name a per-arch tag (…-amd64, …-arm64)")]
     Index(String),
     /// The image has no SBOM referrer.
-    #[error("{0} has no SBOM (an image built before SBOMs were written: build it again)")]
+    #[error(
+        "{0} has no SBOM (an image built before SBOMs, or by another tool): rebuild it with this matrix (`matrix build`) and push it again"
+    )]
     Missing(String),
+    /// The SBOM blob is not JSON.
+    #[error("the SBOM of {image} ({digest}) is not JSON: {message}")]
+    Malformed {
+        /// The image.
+        image: String,
+        /// The SBOM blob.
+        digest: String,
+        /// Why.
+        message: String,
+    },
     /// A digest in the layout is not sha256.
     #[error(transparent)]
     Digest(#[from] DigestError),
@@ -50,21 +72,25 @@ pub struct SbomRow {
     pub location: String,
 }
 
-/// The SPDX document of the image `name` in `store`.
-pub fn sbom(store: &Store, name: &RefName) -> Result<Value, SbomError> {
-    let descriptor = store
-        .resolve(name)?
-        .ok_or_else(|| SbomError::NoImage(name.to_string()))?;
-    if descriptor.media_type() != &oci_spec::image::MediaType::ImageManifest {
+/// The SPDX document of the per-arch image `reference` (`image:tag` in
+/// the store, a tag in a registry repository) that `reader` reads;
+/// `name` names it in errors.
+pub fn sbom(reader: &ImageReader<'_>, reference: &str, name: &str) -> Result<Value, SbomError> {
+    let pulled = reader.document(reference).map_err(|error| match error {
+        RegistryError::NotFound { .. } | RegistryError::Http { status: 404, .. } => {
+            SbomError::NoImage(name.to_string())
+        }
+        other => other.into(),
+    })?;
+    if matches!(pulled.document, Document::Index(_)) {
         return Err(SbomError::Index(name.to_string()));
     }
-    let digest: Sha256 = descriptor.digest().to_string().parse()?;
-    read_sbom(store, &digest)?.ok_or_else(|| SbomError::Missing(name.to_string()))
+    read_sbom(reader, &pulled.digest, name)?.ok_or_else(|| SbomError::Missing(name.to_string()))
 }
 
 /// The SPDX document a referrer of `subject` holds, if one does.
-pub fn read_sbom(store: &Store, subject: &Sha256) -> Result<Option<Value>, SbomError> {
-    for referrer in store.referrers(subject)? {
+pub fn read_sbom(reader: &ImageReader<'_>, subject: &Sha256, name: &str) -> Result<Option<Value>, SbomError> {
+    for referrer in reader.referrers(subject)? {
         let is_sbom = referrer
             .artifact_type()
             .as_ref()
@@ -72,10 +98,20 @@ pub fn read_sbom(store: &Store, subject: &Sha256) -> Result<Option<Value>, SbomE
         if !is_sbom {
             continue;
         }
-        let manifest: oci_spec::image::ImageManifest =
-            store.read_json(&referrer.digest().to_string().parse()?)?;
+        let Document::Manifest(manifest) = reader.child(&referrer)?.document else {
+            continue;
+        };
+        if !names_subject(&manifest, subject) {
+            continue;
+        }
         if let Some(layer) = manifest.layers().first() {
-            return Ok(Some(store.read_json(&layer.digest().to_string().parse()?)?));
+            let bytes = reader.small_blob(layer, MAX_SBOM)?;
+            let document = serde_json::from_slice(&bytes).map_err(|e| SbomError::Malformed {
+                image: name.to_string(),
+                digest: layer.digest().to_string(),
+                message: e.to_string(),
+            })?;
+            return Ok(Some(document));
         }
     }
     Ok(None)
@@ -101,4 +137,33 @@ pub fn sbom_rows(document: &Value) -> Vec<SbomRow> {
             location: text(&p["downloadLocation"]),
         })
         .collect()
+}
+
+/// The SBOM of the per-arch image `image:tag` where `source` says: the
+/// build's layout, or a registry namespace (pulled through the cache).
+pub fn image_sbom(source: &super::VerifySource<'_>, image: &str, tag: &str) -> Result<Value, SbomError> {
+    let name = format!("{image}:{tag}");
+    match source {
+        super::VerifySource::Store(path) => {
+            let store = crate::oci::Store::open_existing(path)?;
+            sbom(&ImageReader::new(ImageFrom::Store(&store)), &name, &name)
+        }
+        super::VerifySource::Registry {
+            client,
+            target,
+            cache,
+        } => {
+            let cache = crate::fetch::Cache::open(cache).map_err(|source| RegistryError::Io {
+                what: format!("opening the cache {}", cache.display()),
+                source,
+            })?;
+            let reader = ImageReader::new(ImageFrom::Registry {
+                client,
+                host: target.api_host().to_string(),
+                repository: target.repository(image),
+                cache: &cache,
+            });
+            sbom(&reader, tag, &format!("{target}/{name}"))
+        }
+    }
 }

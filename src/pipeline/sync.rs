@@ -3,6 +3,10 @@
 //! (index, its manifests, their blobs through the verified cache), and the
 //! moving tags (aliases such as `v1.27.1`) are re-pointed where they differ.
 //! Versioned tags are reproducible builds, so an existing one is left alone.
+//! Each per-arch manifest copied brings its referrers (SBOM, provenance),
+//! found on the source by the referrers API or the `sha256-<hex>` tag and
+//! written the way push writes them; a per-arch tag the target already
+//! has at the same digest gets the referrers it lacks.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -13,8 +17,12 @@ use crate::plan::PlannedCell;
 use crate::progress::{Event, Outcome, Reporter};
 use oci_spec::image::Descriptor;
 
+use crate::digest::Sha256;
 use crate::oci::{Document, manifest_blobs};
-use crate::registry::{Client, ImageFrom, ImageReader, RegistryError, Target};
+use crate::registry::{
+    Client, ImageFrom, ImageReader, Referrer, RegistryError, Target, list_referrers, names_subject,
+    put_referrers,
+};
 
 /// What a sync did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -31,6 +39,8 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// Blobs the target had.
     pub blobs_skipped: usize,
+    /// Referrers (SBOM, provenance) written on the target.
+    pub referrers_copied: usize,
 }
 
 struct Syncer<'a> {
@@ -70,7 +80,9 @@ pub fn sync(
         let mine: Vec<&&PlannedCell> = cells.iter().filter(|c| c.image == image).collect();
         let mut fixed: BTreeSet<String> = BTreeSet::new();
         let mut moving: BTreeSet<String> = BTreeSet::new();
+        let mut per_arch: BTreeSet<String> = BTreeSet::new();
         for cell in &mine {
+            per_arch.insert(cell.tags.tag.to_string());
             fixed.insert(cell.tags.tag.to_string());
             fixed.insert(cell.tags.index_tag.to_string());
             moving.extend(cell.tags.aliases.iter().map(ToString::to_string));
@@ -88,6 +100,9 @@ pub fn sync(
             let check = moving.contains(tag) && target.contains(tag);
             if target.contains(tag) && !check {
                 syncer.report.tags_unchanged += 1;
+                if per_arch.contains(tag) {
+                    syncer.missing_referrers(&source_repo, &target_repo, tag)?;
+                }
                 continue;
             }
             syncer.tag(&source_repo, &target_repo, tag, check)?;
@@ -134,9 +149,14 @@ impl Syncer<'_> {
             &pulled.bytes,
             pulled.media_type.as_ref(),
         )?;
-        self.present
+        // A manifest an index brought this run brought its referrers too.
+        let fresh = self
+            .present
             .insert((target_repo.to_string(), pulled.digest.to_string()));
         self.report.tags_copied += 1;
+        if fresh && matches!(pulled.document, Document::Manifest(_)) {
+            self.referrers(source_repo, target_repo, &pulled.digest)?;
+        }
         Ok(())
     }
 
@@ -170,6 +190,9 @@ impl Syncer<'_> {
                             &pulled.bytes,
                             pulled.media_type.as_ref(),
                         )?;
+                        if matches!(pulled.document, Document::Manifest(_)) {
+                            self.referrers(source_repo, target_repo, &pulled.digest)?;
+                        }
                     }
                     self.present.insert(key);
                 }
@@ -179,6 +202,97 @@ impl Syncer<'_> {
         for blob in manifest_blobs(manifest) {
             self.blob(source_repo, target_repo, blob)?;
         }
+        Ok(())
+    }
+
+    /// Copies the referrers (SBOM, provenance) the source lists for a
+    /// manifest just copied: their blobs, then through push's referrer
+    /// writer (by digest, and the fallback tag where the target keeps no
+    /// list). A listed referrer that names another subject is not copied.
+    fn referrers(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        subject: &Sha256,
+    ) -> Result<(), RegistryError> {
+        self.referrers_but(source_repo, target_repo, subject, &HashSet::new())
+    }
+
+    /// An image whose per-arch tag the target already has (synced before
+    /// referrers were, or copied by another tool) gets the referrers the
+    /// source lists and the target lacks; a tag whose digest differs is
+    /// left alone, as its image is.
+    fn missing_referrers(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let Some(digest) = self
+            .client
+            .manifest_digest(self.from.api_host(), source_repo, tag)?
+        else {
+            return Ok(());
+        };
+        if self
+            .client
+            .manifest_digest(self.to.api_host(), target_repo, tag)?
+            .as_deref()
+            != Some(digest.as_str())
+        {
+            return Ok(());
+        }
+        let subject: Sha256 =
+            digest
+                .parse()
+                .map_err(|e: crate::digest::DigestError| RegistryError::Invalid {
+                    what: format!("the digest of {source_repo}:{tag}"),
+                    message: e.to_string(),
+                })?;
+        let have: HashSet<String> = list_referrers(self.client, self.to.api_host(), target_repo, &subject)?
+            .iter()
+            .map(|d| d.digest().to_string())
+            .collect();
+        self.referrers_but(source_repo, target_repo, &subject, &have)
+    }
+
+    /// Copies the referrers of `subject` the source lists, but those in
+    /// `have` (already on the target).
+    fn referrers_but(
+        &mut self,
+        source_repo: &str,
+        target_repo: &str,
+        subject: &Sha256,
+        have: &HashSet<String>,
+    ) -> Result<(), RegistryError> {
+        let mut found = Vec::new();
+        {
+            let reader = self.reader(source_repo);
+            let listed = reader.referrers(subject)?;
+            for descriptor in listed
+                .into_iter()
+                .filter(|d| !have.contains(&d.digest().to_string()))
+            {
+                let pulled = reader.child(&descriptor)?;
+                if let Document::Manifest(manifest) = pulled.document
+                    && names_subject(&manifest, subject)
+                {
+                    found.push((descriptor, pulled.bytes, manifest));
+                }
+            }
+        }
+        let mut referrers = Vec::new();
+        for (descriptor, bytes, manifest) in found {
+            for blob in manifest_blobs(&manifest) {
+                self.blob(source_repo, target_repo, blob)?;
+            }
+            referrers.push(Referrer { descriptor, bytes });
+        }
+        if referrers.is_empty() {
+            return Ok(());
+        }
+        put_referrers(self.client, self.to.api_host(), target_repo, subject, &referrers)?;
+        self.report.referrers_copied += referrers.len();
         Ok(())
     }
 

@@ -165,24 +165,23 @@ pub fn verify(
             total: None,
         });
         let arch = planned.cell.arch;
-        let pulled = match (source, &store, &cache) {
-            (VerifySource::Store(_), Some(store), _) => pull(
-                &ImageReader::new(ImageFrom::Store(store)),
-                &RefName::new(&planned.image, &planned.tags.tag).to_string(),
-                arch,
+        let (reader, reference) = match (source, &store, &cache) {
+            (VerifySource::Store(_), Some(store), _) => (
+                ImageReader::new(ImageFrom::Store(store)),
+                RefName::new(&planned.image, &planned.tags.tag).to_string(),
             ),
-            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => pull(
-                &ImageReader::new(ImageFrom::Registry {
+            (VerifySource::Registry { client, target, .. }, _, Some(cache)) => (
+                ImageReader::new(ImageFrom::Registry {
                     client,
                     host: target.api_host().to_string(),
                     repository: target.repository(&planned.image),
                     cache,
                 }),
-                &tag,
-                arch,
+                tag.clone(),
             ),
             _ => unreachable!("a store or a cache is opened for every source"),
         };
+        let pulled = pull(&reader, &reference, arch);
         let verdict = match pulled {
             Ok(pulled) => {
                 let mut files = ImageFiles::new();
@@ -199,9 +198,7 @@ pub fn verify(
                     }
                 }
                 defects.extend(check(&expect, &pulled.config, &files));
-                if let Some(store) = &store {
-                    defects.extend(sbom_check(store, &pulled.digest, &files));
-                }
+                defects.extend(sbom_check(&reader, &pulled.digest, &files, &task));
                 ImageVerdict {
                     image: planned.image.clone(),
                     tag: tag.clone(),
@@ -257,12 +254,15 @@ fn pull(reader: &ImageReader<'_>, reference: &str, arch: Arch) -> Result<Pulled,
 }
 
 /// The image's SBOM against its files: every entry's sha256 must be the
-/// file's. An image without an SBOM (written before SBOMs, or changed by
-/// another tool) has nothing to check here; `matrix sbom` says so.
-fn sbom_check(store: &Store, digest: &Sha256, files: &ImageFiles) -> Vec<Defect> {
-    match super::sbom::read_sbom(store, digest) {
+/// file's. Every image this matrix builds has an SBOM referrer, so one
+/// without (built before SBOMs, or changed by another tool) fails.
+fn sbom_check(reader: &ImageReader<'_>, digest: &Sha256, files: &ImageFiles, name: &str) -> Vec<Defect> {
+    match super::sbom::read_sbom(reader, digest, name) {
         Ok(Some(document)) => sbom_defects(&document, files),
-        Ok(None) => Vec::new(),
+        Ok(None) => vec![Defect {
+            path: "sbom".into(),
+            problem: super::sbom::SbomError::Missing(name.to_string()).to_string(),
+        }],
         Err(error) => vec![Defect {
             path: "sbom".into(),
             problem: error.to_string(),

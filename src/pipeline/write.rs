@@ -66,6 +66,10 @@ pub struct CellRecord {
     /// Its SBOM and provenance referrers.
     #[serde(default)]
     pub referrers: Vec<Descriptor>,
+    /// What the referrers were made from ([`attest_key`]): new inputs
+    /// (a license, matrix.toml) make them again, even for the same image.
+    #[serde(default)]
+    pub(super) attest_key: Option<Sha256>,
 }
 
 impl CellRecord {
@@ -126,7 +130,12 @@ pub fn write_recipe(
     }
     if let Some(base) = &base {
         recipe.config = base.config.merged_with(&recipe.config);
+        recipe.inputs.base = recipe.base.clone().map(|reference| attest::SavedImage {
+            reference,
+            digest: base.digest.clone(),
+        });
     }
+    let attest_key = attest_key(&recipe);
     let cell_key = recipe_key(&recipe, base.as_ref(), &specs, &keys);
     let record_name = format!("{}:{}", recipe.image, recipe.tag);
     if let Some(mut record) = options.store.record::<CellRecord>("cells", &record_name)
@@ -134,12 +143,14 @@ pub fn write_recipe(
         && options.store.check_closure(&record.descriptor).is_ok()
     {
         if record.referrers.is_empty()
+            || record.attest_key.as_ref() != Some(&attest_key)
             || record
                 .referrers
                 .iter()
                 .any(|r| options.store.check_closure(r).is_err())
         {
             record.referrers = attest(&recipe, &record.descriptor, options)?;
+            record.attest_key = Some(attest_key);
             options.store.put_record("cells", &record_name, &record)?;
         }
         options.store.add_referrers(&record.referrers)?;
@@ -197,6 +208,7 @@ pub fn write_recipe(
         size: info.size,
         descriptor: info.descriptor,
         referrers,
+        attest_key: Some(attest_key),
     };
     options.store.put_record("cells", &record_name, &record)?;
     options.store.add_referrers(&record.referrers)?;
@@ -288,6 +300,13 @@ fn recipe_key(recipe: &Recipe, base: Option<&BaseImage>, specs: &[LayerSpec<'_>]
     Sha256::of(text.as_bytes())
 }
 
+/// What a recipe's SBOM and provenance are made from besides its files:
+/// its inputs and image list.
+fn attest_key(recipe: &Recipe) -> Sha256 {
+    let text = serde_json::to_string(&(&recipe.inputs, &recipe.images)).unwrap_or_default();
+    Sha256::of(text.as_bytes())
+}
+
 /// Where a saved image's tag link lies in `registry/` (distribution's
 /// storage tree): `<prefix><repository>/_manifests/tags/<tag>/current/link`.
 const REPOSITORIES: &str = "registry/docker/registry/v2/repositories/";
@@ -361,6 +380,12 @@ fn attest(
             .unwrap_or(saved);
         images.push(attest::SavedImage { reference, digest });
     }
+    let referenced = recipe
+        .images
+        .iter()
+        .filter(|listed| !images.iter().any(|saved| saved.reference == **listed))
+        .cloned()
+        .collect();
     let facts = attest::Facts {
         image: &recipe.image,
         tag: &recipe.tag,
@@ -369,6 +394,7 @@ fn attest(
         inputs: &recipe.inputs,
         files,
         images,
+        referenced,
         epoch: options.epoch,
     };
     Ok(vec![

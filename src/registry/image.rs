@@ -243,6 +243,39 @@ impl<'a> ImageReader<'a> {
         }
     }
 
+    /// The image-manifest referrers of `subject` (its SBOM, provenance):
+    /// a registry's referrers API or fallback tag, the store's
+    /// `index.json`; an image layout by reference keeps none.
+    pub fn referrers(&self, subject: &Sha256) -> Result<Vec<Descriptor>, RegistryError> {
+        let all = match &self.from {
+            ImageFrom::Registry {
+                client,
+                host,
+                repository,
+                ..
+            } => super::referrers::list(client, host, repository, subject)?,
+            ImageFrom::Layout { .. } => Vec::new(),
+            ImageFrom::Store(store) => store.referrers(subject)?,
+        };
+        Ok(all.into_iter().filter(super::referrers::is_manifest).collect())
+    }
+
+    /// The verified blob a descriptor names, read whole when it is no
+    /// larger than `limit` (a document, not a layer).
+    pub fn small_blob(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("blob {}", descriptor.digest());
+        if descriptor.size() > limit {
+            return Err(DocumentError::TooLarge {
+                what,
+                size: descriptor.size(),
+                limit,
+            }
+            .into());
+        }
+        let path = self.blob(descriptor)?;
+        std::fs::read(&path).map_err(io(format!("reading {what}")))
+    }
+
     /// An image's config, read (bounded) from its verified blob.
     pub fn config(&self, manifest: &ImageManifest) -> Result<ImageConfiguration, RegistryError> {
         let what = format!("config {}", manifest.config().digest());
