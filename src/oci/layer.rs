@@ -411,7 +411,11 @@ fn write_tar<W: Write>(spec: &LayerSpec<'_>, out: W) -> Result<(W, ()), LayerErr
                     let reader = std::fs::File::open(source).map_err(|e| io_error(&path, e))?;
                     let size = reader.metadata().map_err(|e| io_error(&path, e))?.len();
                     let mut h = header(tar::EntryType::Regular, file.entry.mode, size, spec.mtime);
-                    tar.append_data(&mut h, &path, reader.take(size))
+                    // Read in 1 MiB gulps: `io::copy` uses a buffered
+                    // reader's own buffer, where it would otherwise read 8 KiB
+                    // at a time (a system call each).
+                    let reader = io::BufReader::with_capacity(1 << 20, reader.take(size));
+                    tar.append_data(&mut h, &path, reader)
                         .map_err(|e| io_error(&path, e))?;
                 }
             },

@@ -4,30 +4,58 @@
 //! written in order. A concatenation of members is one valid gzip stream
 //! (RFC 1952 section 2.2; Go's, zlib's and GNU gzip's readers all read it),
 //! and since the block size is fixed the bytes do not depend on how many
-//! cores did the work. Memory is bounded by a window of blocks in flight.
+//! cores did the work.
+//!
+//! Blocks are compressed on a pool of their own while the writer goes on
+//! reading, tarring and hashing the next ones; it waits only when a window
+//! of blocks is in flight. The pool's threads never wait on anything, so a
+//! writer waiting for its blocks, or a recipe waiting for a layer another
+//! recipe writes, cannot hold up the work it waits for (compressing on the
+//! cells' own pool let a worker that was waiting steal a job that waited on
+//! itself, a deadlock).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
-
-use rayon::prelude::*;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Uncompressed bytes per member.
 pub const BLOCK: usize = 1 << 20;
-/// Blocks compressed at once (a few per core keeps every core busy while
-/// bounding memory to about 2 x WINDOW x BLOCK).
+/// Blocks in flight per stream: enough to keep every core busy while this
+/// stream's writer catches up, bounding memory to about 2 x WINDOW x BLOCK.
 const WINDOW: usize = 8;
+
+/// One compressed block: its input (to reuse), its output buffer and the
+/// member's length, and how long deflating took.
+type Done = (Vec<u8>, Vec<u8>, io::Result<usize>, Duration);
+
+/// The pool blocks are compressed on: one thread per core, for the whole
+/// process, shared by every stream.
+fn compress_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|index| format!("deflate-{index}"))
+            .build()
+            .unwrap_or_else(|error| panic!("cannot start the compression threads: {error}"))
+    })
+}
 
 /// A writer that gzips into `inner`, block-parallel and deterministic.
 pub struct ParallelGzip<W: Write> {
     inner: W,
     level: i32,
+    pool: &'static rayon::ThreadPool,
     current: Vec<u8>,
-    full: Vec<Vec<u8>>,
-    /// Compressed members of the blocks in `full`, with their lengths;
-    /// reused, like emptied input blocks in `spare`, so a stream of any
+    /// Blocks in flight, oldest first.
+    pending: VecDeque<mpsc::Receiver<Done>>,
+    /// Emptied input blocks and output buffers, reused so a stream of any
     /// size allocates one window of buffers (fresh 1 MiB buffers cost a
     /// page fault per 4 KiB).
-    outs: Vec<(Vec<u8>, usize)>,
-    spare: Vec<Vec<u8>>,
+    spare_in: Vec<Vec<u8>>,
+    spare_out: Vec<Vec<u8>>,
     wrote_any: bool,
     times: GzipTimes,
 }
@@ -36,66 +64,81 @@ pub struct ParallelGzip<W: Write> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GzipTimes {
     /// Time spent deflating, summed over every core.
-    pub deflate: std::time::Duration,
+    pub deflate: Duration,
     /// Wall time the writer spent waiting for its blocks to be compressed.
-    pub drain: std::time::Duration,
+    pub drain: Duration,
 }
 
 impl<W: Write> ParallelGzip<W> {
-    /// Compresses at `level` (0-9, as gzip's).
+    /// Compresses at `level` (0-9, as gzip's) on the process's compression
+    /// pool.
     pub fn new(inner: W, level: u32) -> Self {
+        Self::on(compress_pool(), inner, level)
+    }
+
+    /// Compresses on `pool` (tests: the bytes must not depend on its size).
+    pub fn on(pool: &'static rayon::ThreadPool, inner: W, level: u32) -> Self {
         ParallelGzip {
             inner,
             level: level.min(9) as i32,
+            pool,
             current: Vec::with_capacity(BLOCK),
-            full: Vec::with_capacity(WINDOW),
-            outs: Vec::with_capacity(WINDOW),
-            spare: Vec::with_capacity(WINDOW),
+            pending: VecDeque::with_capacity(WINDOW),
+            spare_in: Vec::with_capacity(WINDOW),
+            spare_out: Vec::with_capacity(WINDOW),
             wrote_any: false,
             times: GzipTimes::default(),
         }
     }
 
-    /// Compresses and writes the blocks waiting, in order.
-    fn drain(&mut self) -> io::Result<()> {
-        if self.full.is_empty() {
-            return Ok(());
+    /// Hands `block` to the pool, first writing the oldest block out if a
+    /// window is already in flight.
+    fn submit(&mut self, block: Vec<u8>) -> io::Result<()> {
+        while self.pending.len() >= WINDOW {
+            self.write_oldest()?;
         }
+        let (send, receive) = mpsc::sync_channel(1);
+        let mut out = self.spare_out.pop().unwrap_or_default();
         let level = self.level;
-        self.outs
-            .resize_with(self.outs.len().max(self.full.len()), Default::default);
-        let start = std::time::Instant::now();
-        let took: Vec<io::Result<std::time::Duration>> = self
-            .full
-            .par_iter()
-            .zip(self.outs.par_iter_mut())
-            .map(|(block, (out, len))| {
-                let start = std::time::Instant::now();
-                *len = member_into(block, level, out)?;
-                Ok(start.elapsed())
-            })
-            .collect();
+        self.pool.spawn(move || {
+            let start = Instant::now();
+            let len = member_into(&block, level, &mut out);
+            // The writer may have gone (an error); nothing to do then.
+            let _ = send.send((block, out, len, start.elapsed()));
+        });
+        self.pending.push_back(receive);
+        Ok(())
+    }
+
+    /// Waits for the oldest block in flight and writes its member.
+    fn write_oldest(&mut self) -> io::Result<()> {
+        let Some(receive) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        let (mut block, out, len, took) = receive
+            .recv()
+            .map_err(|_| io::Error::other("a compression thread stopped"))?;
         self.times.drain += start.elapsed();
-        for (took, (out, len)) in took.into_iter().zip(&self.outs) {
-            self.times.deflate += took?;
-            self.inner.write_all(&out[..*len])?;
-        }
-        for mut block in self.full.drain(..) {
-            block.clear();
-            self.spare.push(block);
-        }
+        self.times.deflate += took;
+        self.inner.write_all(&out[..len?])?;
         self.wrote_any = true;
+        block.clear();
+        self.spare_in.push(block);
+        self.spare_out.push(out);
         Ok(())
     }
 
     /// Writes what is left and returns the inner writer and where the
     /// time went.
     pub fn finish(mut self) -> io::Result<(W, GzipTimes)> {
-        if !self.current.is_empty() || !self.wrote_any && self.full.is_empty() {
+        if !self.current.is_empty() || !self.wrote_any && self.pending.is_empty() {
             let last = std::mem::take(&mut self.current);
-            self.full.push(last);
+            self.submit(last)?;
         }
-        self.drain()?;
+        while !self.pending.is_empty() {
+            self.write_oldest()?;
+        }
         Ok((self.inner, self.times))
     }
 }
@@ -106,12 +149,9 @@ impl<W: Write> Write for ParallelGzip<W> {
         let take = room.min(buf.len());
         self.current.extend_from_slice(&buf[..take]);
         if self.current.len() == BLOCK {
-            let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK));
+            let next = self.spare_in.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK));
             let block = std::mem::replace(&mut self.current, next);
-            self.full.push(block);
-            if self.full.len() == WINDOW {
-                self.drain()?;
-            }
+            self.submit(block)?;
         }
         Ok(take)
     }
@@ -209,13 +249,12 @@ mod tests {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| {
-            let mut writer = ParallelGzip::new(Vec::new(), 6);
-            for chunk in data.chunks(7919) {
-                writer.write_all(chunk).unwrap();
-            }
-            writer.finish().unwrap().0
-        })
+        let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
+        let mut writer = ParallelGzip::on(pool, Vec::new(), 6);
+        for chunk in data.chunks(7919) {
+            writer.write_all(chunk).unwrap();
+        }
+        writer.finish().unwrap().0
     }
 
     #[test]

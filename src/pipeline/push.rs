@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde::Serialize;
 
 use crate::digest::Sha256;

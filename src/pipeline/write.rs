@@ -4,7 +4,7 @@
 //! whose inputs are unchanged and whose blobs verify is not written again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use oci_spec::image::Descriptor;
 use rayon::prelude::*;
@@ -91,8 +91,9 @@ pub struct Written {
 }
 
 /// One layer of this run: nobody has it yet (`None`), one recipe is
-/// writing it, or it is done.
-type LayerSlot = Arc<Mutex<Option<SlotState>>>;
+/// writing it, or it is done; the condition variable wakes recipes waiting
+/// for it.
+type LayerSlot = Arc<(Mutex<Option<SlotState>>, Condvar)>;
 
 enum SlotState {
     Writing,
@@ -240,45 +241,40 @@ fn layer(
         slots.entry(name.clone()).or_default().clone()
     };
     let since = std::time::Instant::now();
+    let (lock, done) = &*slot;
+    let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if state.is_none() {
+        *state = Some(SlotState::Writing);
+        drop(state);
+        let result = write_layer(store, spec).map_err(Arc::new).and_then(|desc| {
+            store.put_record("layers", &name, &desc).map_err(|source| {
+                Arc::new(LayerError::Store {
+                    layer: spec.name.clone(),
+                    source,
+                })
+            })?;
+            Ok(desc)
+        });
+        *lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(SlotState::Done(result.clone()));
+        done.notify_all();
+        return result.map(|desc| (desc, true)).map_err(WriteError::Layer);
+    }
+    // Another recipe is writing it. Blocking is safe: a layer's writer
+    // never waits on another layer, and its compression runs on a pool
+    // no recipe waits in.
     loop {
-        let mut state = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match &*state {
-            None => {
-                *state = Some(SlotState::Writing);
-                drop(state);
-                let result = write_layer(store, spec).map_err(Arc::new).and_then(|desc| {
-                    store.put_record("layers", &name, &desc).map_err(|source| {
-                        Arc::new(LayerError::Store {
-                            layer: spec.name.clone(),
-                            source,
-                        })
-                    })?;
-                    Ok(desc)
-                });
-                *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Some(SlotState::Done(result.clone()));
-                return result.map(|desc| (desc, true)).map_err(WriteError::Layer);
-            }
-            Some(SlotState::Done(result)) => {
-                tracing::debug!(
-                    layer = %spec.name,
-                    waited_ms = since.elapsed().as_millis(),
-                    "layer shared with another recipe of this run"
-                );
-                return result
-                    .clone()
-                    .map(|desc| (desc, false))
-                    .map_err(WriteError::Layer);
-            }
-            Some(SlotState::Writing) => {
-                drop(state);
-                // Another recipe is writing this layer: help with pending work
-                // (its compression blocks) instead of blocking a worker.
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-            }
+        if let Some(SlotState::Done(result)) = &*state {
+            tracing::debug!(
+                layer = %spec.name,
+                waited_ms = since.elapsed().as_millis(),
+                "layer shared with another recipe of this run"
+            );
+            return result
+                .clone()
+                .map(|desc| (desc, false))
+                .map_err(WriteError::Layer);
         }
+        state = done.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
     }
 }
 
