@@ -89,10 +89,41 @@ pub struct FileHashes {
 /// changed during the run is hashed again.
 type FileKey = (std::path::PathBuf, u64, std::time::SystemTime);
 
+/// Where the SHA-1 of verified blobs is kept across runs (the download
+/// cache's `hashes/`), so an SBOM never reads a download again: it is
+/// hashed once, when it is fetched.
+static KEPT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Keeps the SHA-1 of verified blobs in `dir` from now on (the first call
+/// in a process wins: one download cache per run).
+pub fn keep_hashes_in(dir: &std::path::Path) {
+    let _ = KEPT.set(dir.to_path_buf());
+}
+
+/// A kept SHA-1 of the verified blob `known` at `path`, valid while the
+/// file keeps the stamp it had when hashed (the record is `STAMP SHA1`).
+fn kept_sha1(path: &std::path::Path, known: &Sha256) -> Option<String> {
+    let record = std::fs::read_to_string(KEPT.get()?.join(known.hex())).ok()?;
+    let (stamp, sha1) = record.trim().split_once(' ')?;
+    let meta = std::fs::metadata(path).ok()?;
+    (stamp == crate::fsutil::file_stamp(&meta) && sha1.len() == 40).then(|| sha1.to_string())
+}
+
+fn keep_sha1(path: &std::path::Path, known: &Sha256, sha1: &str) {
+    let (Some(dir), Ok(meta)) = (KEPT.get(), std::fs::metadata(path)) else {
+        return;
+    };
+    let record = format!("{} {sha1}\n", crate::fsutil::file_stamp(&meta));
+    // A failed record only costs a hash next time.
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| crate::fsutil::write_verified_later(&dir.join(known.hex()), record.as_bytes()));
+}
+
 /// The hashes of a file, read once per process: every cell of a run lists
 /// the same downloads in its SBOM and input keys, and hashing them per cell
 /// cost more than compressing them. `known` is a SHA-256 the caller already
-/// verified (a cache blob), which is then not computed again.
+/// verified (a cache blob), which is then not computed again, and whose
+/// SHA-1 is kept across runs (see [`keep_hashes_in`]).
 pub fn file_hashes(path: &std::path::Path, known: Option<&Sha256>) -> io::Result<FileHashes> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
@@ -113,7 +144,20 @@ pub fn file_hashes(path: &std::path::Path, known: Option<&Sha256>) -> io::Result
     if let Some(done) = hashes.as_ref() {
         return Ok(done.clone());
     }
-    let done = hash_file(path, known)?;
+    let kept = known.and_then(|digest| Some((digest, kept_sha1(path, digest)?)));
+    let done = match kept {
+        Some((digest, sha1)) => FileHashes {
+            sha256: digest.clone(),
+            sha1,
+        },
+        None => {
+            let done = hash_file(path, known)?;
+            if let Some(digest) = known {
+                keep_sha1(path, digest, &done.sha1);
+            }
+            done
+        }
+    };
     *hashes = Some(done.clone());
     Ok(done)
 }

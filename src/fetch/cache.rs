@@ -24,9 +24,10 @@ pub struct Cache {
 impl Cache {
     /// Opens (and creates) a cache at `root`.
     pub fn open(root: &Path) -> io::Result<Cache> {
-        for dir in ["sha256", "urls", "extracted", "tmp", "verified"] {
+        for dir in ["sha256", "urls", "extracted", "tmp", "verified", "hashes"] {
             fs::create_dir_all(root.join(dir))?;
         }
+        crate::digest::keep_hashes_in(&root.join("hashes"));
         Ok(Cache {
             root: root.to_path_buf(),
             intact: Default::default(),
@@ -80,6 +81,7 @@ impl Cache {
     fn drop_entry(&self, digest: &Sha256) {
         let _ = fs::remove_file(self.blob(digest));
         let _ = fs::remove_file(self.root.join("verified").join(digest.hex()));
+        let _ = fs::remove_file(self.root.join("hashes").join(digest.hex()));
         self.drop_extracted(digest);
     }
 
@@ -104,6 +106,9 @@ impl Cache {
                 stamp.as_bytes(),
             )?;
         }
+        // The SHA-1 every SBOM lists, hashed now while the download is
+        // fresh in memory, so builds never read it again for that.
+        crate::digest::file_hashes(&target, Some(digest))?;
         Ok(target)
     }
 
