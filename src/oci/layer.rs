@@ -30,6 +30,11 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// What `--compression` defaults to and plain `gzip` means: on real
+    /// programs libdeflate's level 5 writes 0.6 % more bytes than level 6
+    /// in 83 % of its time (see `--help`).
+    pub const DEFAULT: Compression = Compression::Gzip(5);
+
     /// How a layer of this OCI or Docker media type is compressed (levels
     /// are those this project writes; reading ignores them).
     pub fn of_media_type(media_type: &MediaType) -> Compression {
@@ -83,7 +88,7 @@ impl std::str::FromStr for Compression {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once(':') {
             None if text == "none" => Ok(Compression::None),
-            None if text == "gzip" => Ok(Compression::Gzip(6)),
+            None if text == "gzip" => Ok(Compression::DEFAULT),
             None if text == "zstd" => Ok(Compression::Zstd(3)),
             Some(("gzip", level)) => match level.parse::<u32>() {
                 Ok(level) if level <= 9 => Ok(Compression::Gzip(level)),

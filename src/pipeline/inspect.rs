@@ -35,7 +35,7 @@ pub fn inspect_app(build: &AppBuild, arch: Arch) -> Result<serde_json::Value, Ap
         limit: build.limit,
         out: scratch.path().join("oci"),
         fetch: crate::fetch::FetchOptions::at(scratch.path().join("cache")),
-        compression: Compression::Gzip(6),
+        compression: Compression::DEFAULT,
         epoch: source_date_epoch(),
         images: ImageSource::Skip,
         save_platforms: Default::default(),
