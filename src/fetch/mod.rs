@@ -225,7 +225,9 @@ pub struct Fetched {
 /// Downloads artifacts into a cache.
 pub struct Fetcher {
     options: FetchOptions,
-    client: reqwest::blocking::Client,
+    /// Started on first use: loading the system's CA roots costs more than
+    /// a whole unchanged rebuild from a `file://` mirror.
+    client: std::sync::OnceLock<reqwest::blocking::Client>,
     cache: Cache,
     tree_sums: Mutex<Option<BTreeMap<String, Sha256>>>,
 }
@@ -235,16 +237,24 @@ impl Fetcher {
     pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
         let cache = Cache::open(&options.cache)
             .map_err(io_error(format!("opening cache {}", options.cache.display())))?;
-        let client = crate::net::client(options.timeout).map_err(|error| FetchError::Io {
-            what: "starting the HTTP client".into(),
-            source: std::io::Error::other(error.to_string()),
-        })?;
         Ok(Fetcher {
             options,
-            client,
+            client: std::sync::OnceLock::new(),
             cache,
             tree_sums: Mutex::new(None),
         })
+    }
+
+    /// The HTTP client, started now if this is its first use.
+    fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = crate::net::client(self.options.timeout).map_err(|error| FetchError::Io {
+            what: "starting the HTTP client".into(),
+            source: std::io::Error::other(error.to_string()),
+        })?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// The cache in use.
@@ -356,7 +366,7 @@ impl Fetcher {
             .temp_file()
             .map_err(io_error("creating a temp file in the cache"))?;
         let result = transport::download(
-            &self.client,
+            self.client()?,
             source_url.expose(),
             temp.as_file_mut(),
             self.options.retry,
@@ -415,7 +425,7 @@ impl Fetcher {
             });
         };
         let source = rewrite(&self.options.mirrors, checksum_url);
-        let text = transport::get_text(&self.client, &source, self.options.retry, reporter)
+        let text = transport::get_text(self.client()?, &source, self.options.retry, reporter)
             .map_err(|error| transfer_error(artifact, &source, error))?;
         mirror::find_checksum(&text, artifact.file_name()).ok_or_else(|| FetchError::ChecksumMissing {
             component: artifact.component.clone(),
@@ -443,7 +453,7 @@ impl Fetcher {
         };
         if sums.is_none() {
             let url = SecretUrl::new(format!("{}/{SUMS_FILE}", root.expose()));
-            let text = match transport::get_text(&self.client, &url, self.options.retry, reporter) {
+            let text = match transport::get_text(self.client()?, &url, self.options.retry, reporter) {
                 Ok(text) => text,
                 Err(error @ TransportError::TooLarge { .. }) => {
                     return Err(transfer_error(artifact, &url, error));
