@@ -56,7 +56,7 @@ bench_case() {
   local start matrix_s unchanged_s buildah_s floor_s rss_kb
   start=$(now)
   /usr/bin/time -v -o "$dir/time.txt" "$matrix" build "${tags[@]}" "${select[@]}" --skip-images --mirror "$mirror" \
-    --cache "$dir/cache" --out "$dir/matrix-oci" --jobs "$(nproc)" >/dev/null 2>&1
+    --cache "$dir/cache" --out "$dir/matrix-oci" >/dev/null 2>&1
   matrix_s=$(echo "$(now) - $start" | bc)
   rss_kb=$(peak_kb "$dir/time.txt")
   # The cold build's writes reach the disk first, so the unchanged run is

@@ -39,7 +39,7 @@ registry_pid=$!
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 
 start=$(date +%s.%N)
-report=$("$matrix" push "$tag" --cri containerd,docker,crio --from "$work/oci" --to "127.0.0.1:$port/labring" --json)
+report=$("$matrix" push "$tag" --cri containerd,docker,crio --from "$work/oci" --to "127.0.0.1:$port/labring" --json 2>/dev/null)
 push_s=$(echo "$(date +%s.%N) - $start" | bc)
 
 # Sum of the per-arch images' sizes and the unique bytes among them.
@@ -49,9 +49,12 @@ root = sys.argv[1]
 def blob(digest):
     with open(os.path.join(root, 'blobs', *digest.split(':'))) as f:
         return json.load(f)
-total, unique, images = 0, {}, 0
+total, unique, images, seen = 0, {}, 0, set()
 def walk(desc):
     global total, images
+    if desc['digest'] in seen:
+        return
+    seen.add(desc['digest'])
     doc = blob(desc['digest'])
     if 'manifests' in doc:
         for child in doc['manifests']:
@@ -61,11 +64,8 @@ def walk(desc):
         for part in [doc['config']] + doc['layers']:
             total += part['size']
             unique[part['digest']] = part['size']
-seen = set()
 for desc in json.load(open(os.path.join(root, 'index.json')))['manifests']:
-    if desc['digest'] not in seen and 'subject' not in blob(desc['digest']):
-        seen.add(desc['digest'])
-        walk(desc)
+    walk(desc)
 print(images, total, sum(unique.values()))
 PY
 )

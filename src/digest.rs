@@ -89,42 +89,56 @@ pub struct FileHashes {
 /// changed during the run is hashed again.
 type FileKey = (std::path::PathBuf, u64, std::time::SystemTime);
 
-/// Where the SHA-1 of verified blobs is kept across runs (the download
+/// Where the hashes of cache files are kept across runs (the download
 /// cache's `hashes/`), so an SBOM never reads a download again: it is
-/// hashed once, when it is fetched.
+/// hashed once, when it is fetched (an unpacked member, when first used).
 static KEPT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
-/// Keeps the SHA-1 of verified blobs in `dir` from now on (the first call
+/// Keeps the hashes of cache files in `dir` from now on (the first call
 /// in a process wins: one download cache per run).
 pub fn keep_hashes_in(dir: &std::path::Path) {
     let _ = KEPT.set(dir.to_path_buf());
 }
 
-/// A kept SHA-1 of the verified blob `known` at `path`, valid while the
-/// file keeps the stamp it had when hashed (the record is `STAMP SHA1`).
-fn kept_sha1(path: &std::path::Path, known: &Sha256) -> Option<String> {
-    let record = std::fs::read_to_string(KEPT.get()?.join(known.hex())).ok()?;
-    let (stamp, sha1) = record.trim().split_once(' ')?;
+/// Hashes kept for the file with identity `id`, valid while the file keeps
+/// the stamp it had when hashed (the record is `STAMP SHA256 SHA1`).
+fn kept(path: &std::path::Path, id: &str) -> Option<FileHashes> {
+    let record = std::fs::read_to_string(KEPT.get()?.join(Sha256::of(id.as_bytes()).hex())).ok()?;
+    let mut fields = record.split_whitespace();
+    let (stamp, sha256, sha1) = (fields.next()?, fields.next()?, fields.next()?);
     let meta = std::fs::metadata(path).ok()?;
-    (stamp == crate::fsutil::file_stamp(&meta) && sha1.len() == 40).then(|| sha1.to_string())
+    if stamp != crate::fsutil::file_stamp(&meta) || sha1.len() != 40 {
+        return None;
+    }
+    Some(FileHashes {
+        sha256: sha256.parse().ok()?,
+        sha1: sha1.to_string(),
+    })
 }
 
-fn keep_sha1(path: &std::path::Path, known: &Sha256, sha1: &str) {
+fn keep(path: &std::path::Path, id: &str, hashes: &FileHashes) {
     let (Some(dir), Ok(meta)) = (KEPT.get(), std::fs::metadata(path)) else {
         return;
     };
-    let record = format!("{} {sha1}\n", crate::fsutil::file_stamp(&meta));
+    let record = format!(
+        "{} {} {}\n",
+        crate::fsutil::file_stamp(&meta),
+        hashes.sha256.hex(),
+        hashes.sha1
+    );
     // A failed record only costs a hash next time.
-    let _ = std::fs::create_dir_all(dir)
-        .and_then(|()| crate::fsutil::write_verified_later(&dir.join(known.hex()), record.as_bytes()));
+    let _ = std::fs::create_dir_all(dir).and_then(|()| {
+        crate::fsutil::write_verified_later(&dir.join(Sha256::of(id.as_bytes()).hex()), record.as_bytes())
+    });
 }
 
 /// The hashes of a file, read once per process: every cell of a run lists
 /// the same downloads in its SBOM and input keys, and hashing them per cell
-/// cost more than compressing them. `known` is a SHA-256 the caller already
-/// verified (a cache blob), which is then not computed again, and whose
-/// SHA-1 is kept across runs (see [`keep_hashes_in`]).
-pub fn file_hashes(path: &std::path::Path, known: Option<&Sha256>) -> io::Result<FileHashes> {
+/// cost more than compressing them. `id` is a stable identity of a cache
+/// file's bytes (`sha256:<hex>` of a verified blob, whose SHA-256 is then
+/// not computed again, or `<digest>/<member>`); such files' hashes are also
+/// kept across runs (see [`keep_hashes_in`]).
+pub fn file_hashes(path: &std::path::Path, id: Option<&str>) -> io::Result<FileHashes> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     type Slot = Arc<Mutex<Option<FileHashes>>>;
@@ -144,16 +158,13 @@ pub fn file_hashes(path: &std::path::Path, known: Option<&Sha256>) -> io::Result
     if let Some(done) = hashes.as_ref() {
         return Ok(done.clone());
     }
-    let kept = known.and_then(|digest| Some((digest, kept_sha1(path, digest)?)));
-    let done = match kept {
-        Some((digest, sha1)) => FileHashes {
-            sha256: digest.clone(),
-            sha1,
-        },
+    let done = match id.and_then(|id| kept(path, id)) {
+        Some(done) => done,
         None => {
-            let done = hash_file(path, known)?;
-            if let Some(digest) = known {
-                keep_sha1(path, digest, &done.sha1);
+            let known: Option<Sha256> = id.and_then(|id| id.parse().ok());
+            let done = hash_file(path, known.as_ref())?;
+            if let Some(id) = id {
+                keep(path, id, &done);
             }
             done
         }

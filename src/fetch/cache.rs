@@ -81,7 +81,8 @@ impl Cache {
     fn drop_entry(&self, digest: &Sha256) {
         let _ = fs::remove_file(self.blob(digest));
         let _ = fs::remove_file(self.root.join("verified").join(digest.hex()));
-        let _ = fs::remove_file(self.root.join("hashes").join(digest.hex()));
+        let id = digest.to_string();
+        let _ = fs::remove_file(self.root.join("hashes").join(Sha256::of(id.as_bytes()).hex()));
         self.drop_extracted(digest);
     }
 
@@ -108,7 +109,7 @@ impl Cache {
         }
         // The SHA-1 every SBOM lists, hashed now while the download is
         // fresh in memory, so builds never read it again for that.
-        crate::digest::file_hashes(&target, Some(digest))?;
+        crate::digest::file_hashes(&target, Some(&digest.to_string()))?;
         Ok(target)
     }
 

@@ -413,7 +413,7 @@ fn file_digests(entry: &Entry) -> std::io::Result<(Sha256, String)> {
         Content::Bytes(bytes) => {
             return Ok((Sha256::of(bytes), hex::encode(sha1::Sha1::digest(bytes))));
         }
-        Content::Verified { path, id } => crate::digest::file_hashes(path, id.parse().ok().as_ref())?,
+        Content::Verified { path, id } => crate::digest::file_hashes(path, Some(id))?,
         Content::File(path) => crate::digest::file_hashes(path, None)?,
         Content::Symlink(_) => {
             return Err(std::io::Error::other("a link has no file digests"));
