@@ -369,3 +369,80 @@ fn the_present_downloads_what_labrings_scripts_download() {
         }
     }
 }
+
+/// `--stand-in-payload` pads stand-ins with a real file's bytes (cycled),
+/// still marked as stand-ins, the same bytes on every run; a payload that
+/// is empty is bad input.
+#[test]
+fn stand_ins_carry_a_payload_cycled_to_their_size() {
+    let ws = Workspace::new(|t| t);
+    let payload = ws.path().join("payload");
+    let pattern: Vec<u8> = (0..1000u32)
+        .flat_map(|n| format!("go-symbol-{n};").into_bytes())
+        .collect();
+    std::fs::write(&payload, &pattern).unwrap();
+    let payload_arg = payload.to_str().unwrap();
+    let mirror = |to: &str| {
+        ws.run(&[
+            "mirror",
+            "--stand-ins",
+            "--to",
+            to,
+            "v1.24.4-4.2.1",
+            "--cri",
+            "containerd",
+            "--arch",
+            "amd64",
+            "--stand-in-size",
+            "kubelet=1M",
+            "--stand-in-payload",
+            payload_arg,
+        ])
+    };
+    for to in ["m1", "m2"] {
+        let out = mirror(to);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let kubelet = |root: &str| {
+        let found = walk(&ws.path().join(root))
+            .into_iter()
+            .find(|p| p.ends_with("/kubelet"))
+            .unwrap();
+        std::fs::read(found).unwrap()
+    };
+    let body = kubelet("m1");
+    assert_eq!(body.len(), 1 << 20);
+    assert!(body.starts_with(b"#!/bin/sh\n# STAND-IN for kubelet"));
+    // After the marked head, every byte comes from the payload, in order.
+    let head = body.windows(7).position(|w| w == b"exit 0\n").unwrap() + 7;
+    let tail = &body[head..head + 4096];
+    let start = pattern
+        .windows(64)
+        .position(|w| w == &tail[..64])
+        .expect("payload bytes");
+    let cycled: Vec<u8> = pattern.iter().cycle().skip(start).take(4096).copied().collect();
+    assert_eq!(tail, cycled.as_slice());
+    assert_eq!(body, kubelet("m2"), "the same bytes on every run");
+
+    std::fs::write(&payload, b"").unwrap();
+    let out = mirror("m3");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a non-empty regular file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path.to_string_lossy().into_owned());
+        }
+    }
+    found
+}
