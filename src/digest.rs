@@ -101,25 +101,38 @@ pub fn keep_hashes_in(dir: &std::path::Path) {
 }
 
 /// Hashes kept for the file with identity `id`, valid while the file keeps
-/// the stamp it had when hashed (the record is `STAMP SHA256 SHA1`).
+/// the stamp it had when hashed (the record is `STAMP SHA256 SHA1`). A
+/// record is small and read through a cap; an `id` that is a verified
+/// digest wins over whatever SHA-256 the record says.
 fn kept(path: &std::path::Path, id: &str) -> Option<FileHashes> {
-    let record = std::fs::read_to_string(KEPT.get()?.join(Sha256::of(id.as_bytes()).hex())).ok()?;
+    kept_in(KEPT.get()?, path, id)
+}
+
+fn kept_in(dir: &std::path::Path, path: &std::path::Path, id: &str) -> Option<FileHashes> {
+    let record_path = dir.join(Sha256::of(id.as_bytes()).hex());
+    let record = crate::fsutil::read_text_capped(&record_path, 512).ok()?;
     let mut fields = record.split_whitespace();
     let (stamp, sha256, sha1) = (fields.next()?, fields.next()?, fields.next()?);
     let meta = std::fs::metadata(path).ok()?;
-    if stamp != crate::fsutil::file_stamp(&meta) || sha1.len() != 40 {
+    let sha1_ok = sha1.len() == 40 && sha1.bytes().all(|b| b.is_ascii_hexdigit());
+    if stamp != crate::fsutil::file_stamp(&meta) || !sha1_ok {
         return None;
     }
     Some(FileHashes {
-        sha256: sha256.parse().ok()?,
-        sha1: sha1.to_string(),
+        sha256: id.parse().or_else(|_| sha256.parse()).ok()?,
+        sha1: sha1.to_ascii_lowercase(),
     })
 }
 
+/// Records `hashes` for `id`, only where the cache made its `hashes/`
+/// folder (a folder that is gone is never made again here).
 fn keep(path: &std::path::Path, id: &str, hashes: &FileHashes) {
     let (Some(dir), Ok(meta)) = (KEPT.get(), std::fs::metadata(path)) else {
         return;
     };
+    if !dir.is_dir() {
+        return;
+    }
     let record = format!(
         "{} {} {}\n",
         crate::fsutil::file_stamp(&meta),
@@ -127,9 +140,47 @@ fn keep(path: &std::path::Path, id: &str, hashes: &FileHashes) {
         hashes.sha1
     );
     // A failed record only costs a hash next time.
-    let _ = std::fs::create_dir_all(dir).and_then(|()| {
-        crate::fsutil::write_verified_later(&dir.join(Sha256::of(id.as_bytes()).hex()), record.as_bytes())
-    });
+    let _ =
+        crate::fsutil::write_verified_later(&dir.join(Sha256::of(id.as_bytes()).hex()), record.as_bytes());
+}
+
+#[cfg(test)]
+mod kept_tests {
+    use super::*;
+
+    /// Hashes are kept across runs for a cache file, a record whose stamp
+    /// no longer matches is ignored, and a verified digest beats the record.
+    #[test]
+    fn kept_hashes_follow_the_file_and_the_verified_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let hashes_dir = dir.path().join("hashes");
+        std::fs::create_dir(&hashes_dir).unwrap();
+        keep_hashes_in(&hashes_dir);
+        let Some(kept_dir) = KEPT.get().cloned() else {
+            unreachable!()
+        };
+        let file = dir.path().join("blob");
+        std::fs::write(&file, b"some bytes").unwrap();
+        let id = Sha256::of(b"some bytes").to_string();
+        let real = hash_file(&file, None).unwrap();
+        let record = kept_dir.join(Sha256::of(id.as_bytes()).hex());
+        let stamp = crate::fsutil::file_stamp(&std::fs::metadata(&file).unwrap());
+        // A record claiming another SHA-256 for a verified digest: the digest wins.
+        std::fs::create_dir_all(&kept_dir).unwrap();
+        std::fs::write(&record, format!("{stamp} {} {}\n", "0".repeat(64), real.sha1)).unwrap();
+        assert_eq!(kept_in(&kept_dir, &file, &id), Some(real.clone()));
+        // The file changed: the record no longer counts.
+        std::fs::write(&file, b"other bytes!").unwrap();
+        assert_eq!(kept_in(&kept_dir, &file, &id), None);
+        // Not hex: ignored.
+        let stamp = crate::fsutil::file_stamp(&std::fs::metadata(&file).unwrap());
+        std::fs::write(
+            &record,
+            format!("{stamp} {} {}\n", "0".repeat(64), "z".repeat(40)),
+        )
+        .unwrap();
+        assert_eq!(kept_in(&kept_dir, &file, &id), None);
+    }
 }
 
 /// The hashes of a file, read once per process: every cell of a run lists
