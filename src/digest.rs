@@ -272,6 +272,17 @@ impl<W: Write> HashingWriter<W> {
         self.count
     }
 
+    /// The inner writer, and what hashes and counts bytes written to it
+    /// directly (a writer filled from a reader, see `oci::Fill`).
+    pub fn split(&mut self) -> (&mut W, impl FnMut(&[u8]) + '_) {
+        let (hasher, count) = (&mut self.hasher, &mut self.count);
+        let seen = move |bytes: &[u8]| {
+            hasher.update(bytes);
+            *count += bytes.len() as u64;
+        };
+        (&mut self.inner, seen)
+    }
+
     /// The inner writer, the digest and the byte count.
     pub fn finish(self) -> (W, (Sha256, u64)) {
         (self.inner, (Sha256(self.hasher.finalize().into()), self.count))

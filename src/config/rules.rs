@@ -490,22 +490,28 @@ where
 impl Condition {
     /// True if every condition given holds for `cell`.
     pub fn matches(&self, cell: &Cell) -> bool {
-        self.kube
-            .as_ref()
-            .is_none_or(|req| req.matches(cell.kube.semver()))
-            && self
-                .sealos
-                .as_ref()
-                .is_none_or(|req| req.matches(cell.sealos.compare_as()))
-            && self.cri.as_ref().is_none_or(|cris| cris.contains(&cell.cri))
-            && self
-                .arch
-                .as_ref()
-                .is_none_or(|arches| arches.contains(&cell.arch))
-            && self.dev.is_none_or(|dev| dev == cell.sealos.is_dev())
+        self.matches_kube(cell.cri, &cell.kube) && self.matches_rest(&cell.sealos, cell.arch)
+    }
+
+    /// The part of [`Condition::matches`] that depends only on the CRI and
+    /// the Kubernetes version: planning asks it once per patch, not once
+    /// per cell.
+    pub fn matches_kube(&self, cri: Cri, kube: &KubeVersion) -> bool {
+        self.cri.as_ref().is_none_or(|cris| cris.contains(&cri))
+            && self.kube.as_ref().is_none_or(|req| req.matches(kube.semver()))
             && self
                 .kube_in
                 .as_ref()
-                .is_none_or(|versions| versions.iter().any(|v| v.tag_form() == cell.kube.tag_form()))
+                .is_none_or(|versions| versions.iter().any(|v| v.tag_form() == kube.tag_form()))
+    }
+
+    /// The rest of [`Condition::matches`]: the sealos version and the arch.
+    pub fn matches_rest(&self, sealos: &SealosVersion, arch: Arch) -> bool {
+        self.arch.as_ref().is_none_or(|arches| arches.contains(&arch))
+            && self.dev.is_none_or(|dev| dev == sealos.is_dev())
+            && self
+                .sealos
+                .as_ref()
+                .is_none_or(|req| req.matches(sealos.compare_as()))
     }
 }

@@ -9,6 +9,7 @@ use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::fill::Fill;
 use super::store::{Store, StoreError};
 use crate::context::{Content, Context, Entry};
 use crate::digest::{HashingWriter, Sha256};
@@ -287,6 +288,22 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
 
 /// The digest of a context file, hashed once per run: every cell of a CRI
 /// shares the same runtime files.
+/// The bytes tar writes before a file's data: a GNU long-name entry when
+/// the path needs one, then the header. tar's own builder makes them, so
+/// they are exactly what `append_data` would write.
+fn entry_lead(header: &mut tar::Header, path: &str) -> io::Result<Vec<u8>> {
+    let mut lead = tar::Builder::new(Vec::new());
+    lead.mode(tar::HeaderMode::Deterministic);
+    lead.append_data(header, path, io::empty())?;
+    // Not `into_inner`, which would add the end-of-archive blocks.
+    Ok(std::mem::take(lead.get_mut()))
+}
+
+/// Zero bytes that pad `size` bytes of data to tar's 512-byte blocks.
+fn padding(size: u64) -> usize {
+    ((512 - size % 512) % 512) as usize
+}
+
 fn file_identity(path: &std::path::Path) -> io::Result<Sha256> {
     Ok(crate::digest::file_hashes(path, None)?.sha256)
 }
@@ -324,7 +341,10 @@ fn write_layer_to(
     let file = temp
         .reopen()
         .map_err(|source| store_error(StoreError::io("opening a temp blob", source)))?;
-    let blob = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+    // Small writes (tar headers of a plain layer) are gathered; a gzip
+    // member or a file's run is larger than the buffer and goes straight
+    // to the file, uncopied.
+    let blob = HashingWriter::new(io::BufWriter::with_capacity(64 << 10, file));
     let finish = |blob: HashingWriter<io::BufWriter<std::fs::File>>| {
         let (buffered, (digest, size)) = blob.finish();
         (buffered, digest, size)
@@ -379,7 +399,7 @@ fn write_layer_to(
     })
 }
 
-fn write_tar<W: Write>(spec: &LayerSpec<'_>, out: W) -> Result<(W, ()), LayerError> {
+fn write_tar<W: Fill>(spec: &LayerSpec<'_>, out: W) -> Result<(W, ()), LayerError> {
     let files = spec.sorted();
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
@@ -413,14 +433,17 @@ fn write_tar<W: Write>(spec: &LayerSpec<'_>, out: W) -> Result<(W, ()), LayerErr
                         .map_err(|e| io_error(&path, e))?;
                 }
                 Content::File(source) | Content::Verified { path: source, .. } => {
-                    let reader = std::fs::File::open(source).map_err(|e| io_error(&path, e))?;
+                    let mut reader = std::fs::File::open(source).map_err(|e| io_error(&path, e))?;
                     let size = reader.metadata().map_err(|e| io_error(&path, e))?.len();
                     let mut h = header(tar::EntryType::Regular, file.entry.mode, size, spec.mtime);
-                    // Read in 1 MiB gulps: `io::copy` uses a buffered
-                    // reader's own buffer, where it would otherwise read 8 KiB
-                    // at a time (a system call each).
-                    let reader = io::BufReader::with_capacity(1 << 20, reader.take(size));
-                    tar.append_data(&mut h, &path, reader)
+                    // tar writes the header (and a long-name entry if the
+                    // path needs one); the data is read straight into the
+                    // writer, uncopied.
+                    let lead = entry_lead(&mut h, &path).map_err(|e| io_error(&path, e))?;
+                    let out = tar.get_mut();
+                    out.write_all(&lead)
+                        .and_then(|()| out.fill_from(&mut reader, size, &mut |_| {}))
+                        .and_then(|()| out.write_all(&[0; 512][..padding(size)]))
                         .map_err(|e| io_error(&path, e))?;
                 }
             },
@@ -472,5 +495,86 @@ mod tests {
         assert_eq!(one.digest, four.digest);
         assert_eq!(one.diff_id, four.diff_id);
         assert!(one.size < 2_000_000, "compressed: {}", one.size);
+    }
+
+    /// Files are read straight into the writer, yet the tar stream is
+    /// byte for byte what tar's own `append_data` writes: long names,
+    /// sizes off tar's 512-byte blocks, and a file larger than a gzip block.
+    #[test]
+    fn file_entries_are_the_bytes_tar_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("usr/share/{}/{}.txt", "d".repeat(120), "f".repeat(90));
+        let files: Vec<(String, Vec<u8>)> = vec![
+            (
+                "bin/kubelet".into(),
+                (0..super::super::GZIP_BLOCK * 2 + 777)
+                    .map(|i| (i * 31 % 251) as u8)
+                    .collect(),
+            ),
+            (long, b"a path over 100 bytes".to_vec()),
+            ("etc/empty".into(), Vec::new()),
+        ];
+        let entries: Vec<Entry> = files
+            .iter()
+            .enumerate()
+            .map(|(index, (_, bytes))| {
+                let path = dir.path().join(format!("f{index}"));
+                std::fs::write(&path, bytes).unwrap();
+                Entry {
+                    content: Content::File(path),
+                    mode: 0o755,
+                    origin: Origin::Generated("test"),
+                }
+            })
+            .collect();
+        let spec = LayerSpec {
+            name: "files".into(),
+            files: files
+                .iter()
+                .zip(&entries)
+                .map(|((path, _), entry)| LayerFile { path, entry })
+                .collect(),
+            compression: Compression::None,
+            mtime: 0,
+        };
+        let (ours, ()) = write_tar(&spec, io::BufWriter::new(Vec::new())).unwrap();
+        let ours = ours.into_inner().unwrap();
+        // The same entries through tar alone.
+        let mut reference = tar::Builder::new(Vec::new());
+        let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let dirs = parent_dirs(&spec.sorted());
+        let mut names: Vec<(String, Option<&Vec<u8>>)> = dirs.into_iter().map(|d| (d, None)).collect();
+        names.extend(sorted.iter().map(|(path, bytes)| (path.clone(), Some(bytes))));
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, bytes) in names {
+            match bytes {
+                None => {
+                    let mut h = header(tar::EntryType::Directory, 0o755, 0, 0);
+                    reference
+                        .append_data(&mut h, format!("{path}/"), io::empty())
+                        .unwrap();
+                }
+                Some(bytes) => {
+                    let mut h = header(tar::EntryType::Regular, 0o755, bytes.len() as u64, 0);
+                    reference.append_data(&mut h, &path, bytes.as_slice()).unwrap();
+                }
+            }
+        }
+        assert_eq!(ours, reference.into_inner().unwrap());
+    }
+
+    /// A file that shrinks between its size being read and its bytes being
+    /// read fails the layer; it never gives a short, corrupt entry.
+    #[test]
+    fn a_file_that_ends_early_fails_the_layer() {
+        let mut gz = super::super::pgzip::ParallelGzip::new(Vec::new(), 6);
+        let error = gz
+            .fill_from(&mut &b"only 11 by"[..], 64, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        let mut plain = io::BufWriter::new(Vec::new());
+        let error = plain.fill_from(&mut &b"short"[..], 6, &mut |_| {}).unwrap_err();
+        assert!(error.to_string().contains("1 bytes early"), "{error}");
     }
 }

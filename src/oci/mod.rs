@@ -3,6 +3,7 @@
 //! layout (`blobs/sha256`, `index.json`) that every write leaves valid.
 
 mod config;
+mod fill;
 mod fsck;
 mod image;
 mod layer;

@@ -15,7 +15,7 @@
 //! itself, a deadlock).
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -48,12 +48,15 @@ pub struct ParallelGzip<W: Write> {
     inner: W,
     level: i32,
     pool: &'static rayon::ThreadPool,
+    /// The block being filled: always `BLOCK` bytes long (zeroed once, when
+    /// first allocated), of which the first `filled` are the stream's.
     current: Vec<u8>,
+    filled: usize,
     /// Blocks in flight, oldest first.
     pending: VecDeque<mpsc::Receiver<Done>>,
-    /// Emptied input blocks and output buffers, reused so a stream of any
-    /// size allocates one window of buffers (fresh 1 MiB buffers cost a
-    /// page fault per 4 KiB).
+    /// Input blocks and output buffers that came back, reused so a stream
+    /// of any size allocates one window of buffers (fresh 1 MiB buffers
+    /// cost a page fault per 4 KiB).
     spare_in: Vec<Vec<u8>>,
     spare_out: Vec<Vec<u8>>,
     wrote_any: bool,
@@ -82,7 +85,8 @@ impl<W: Write> ParallelGzip<W> {
             inner,
             level: level.min(9) as i32,
             pool,
-            current: Vec::with_capacity(BLOCK),
+            current: Vec::new(),
+            filled: 0,
             pending: VecDeque::with_capacity(WINDOW),
             spare_in: Vec::with_capacity(WINDOW),
             spare_out: Vec::with_capacity(WINDOW),
@@ -91,20 +95,41 @@ impl<W: Write> ParallelGzip<W> {
         }
     }
 
-    /// Hands `block` to the pool, first writing the oldest block out if a
-    /// window is already in flight.
-    fn submit(&mut self, block: Vec<u8>) -> io::Result<()> {
+    /// The free part of the current block (a fresh or reused block if
+    /// there is none yet).
+    fn room(&mut self) -> &mut [u8] {
+        if self.current.is_empty() {
+            self.current = self.spare_in.pop().unwrap_or_else(|| vec![0; BLOCK]);
+        }
+        &mut self.current[self.filled..]
+    }
+
+    /// Counts `taken` more bytes into the current block, and hands it to
+    /// the pool once it is full.
+    fn advance(&mut self, taken: usize) -> io::Result<()> {
+        self.filled += taken;
+        if self.filled == BLOCK {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the current block to the pool, first writing the oldest block
+    /// out if a window is already in flight.
+    fn submit(&mut self) -> io::Result<()> {
         while self.pending.len() >= WINDOW {
             self.write_oldest()?;
         }
+        let block = std::mem::take(&mut self.current);
+        let len = std::mem::take(&mut self.filled);
         let (send, receive) = mpsc::sync_channel(1);
         let mut out = self.spare_out.pop().unwrap_or_default();
         let level = self.level;
         self.pool.spawn(move || {
             let start = Instant::now();
-            let len = member_into(&block, level, &mut out);
+            let result = member_into(block.get(..len).unwrap_or_default(), level, &mut out);
             // The writer may have gone (an error); nothing to do then.
-            let _ = send.send((block, out, len, start.elapsed()));
+            let _ = send.send((block, out, result, start.elapsed()));
         });
         self.pending.push_back(receive);
         Ok(())
@@ -116,15 +141,16 @@ impl<W: Write> ParallelGzip<W> {
             return Ok(());
         };
         let start = Instant::now();
-        let (mut block, out, len, took) = receive
+        let (block, out, len, took) = receive
             .recv()
             .map_err(|_| io::Error::other("a compression thread stopped"))?;
         self.times.drain += start.elapsed();
         self.times.deflate += took;
         self.inner.write_all(&out[..len?])?;
         self.wrote_any = true;
-        block.clear();
-        self.spare_in.push(block);
+        if !block.is_empty() {
+            self.spare_in.push(block);
+        }
         self.spare_out.push(out);
         Ok(())
     }
@@ -132,9 +158,8 @@ impl<W: Write> ParallelGzip<W> {
     /// Writes what is left and returns the inner writer and where the
     /// time went.
     pub fn finish(mut self) -> io::Result<(W, GzipTimes)> {
-        if !self.current.is_empty() || !self.wrote_any && self.pending.is_empty() {
-            let last = std::mem::take(&mut self.current);
-            self.submit(last)?;
+        if self.filled > 0 || !self.wrote_any && self.pending.is_empty() {
+            self.submit()?;
         }
         while !self.pending.is_empty() {
             self.write_oldest()?;
@@ -145,19 +170,36 @@ impl<W: Write> ParallelGzip<W> {
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = BLOCK - self.current.len();
-        let take = room.min(buf.len());
-        self.current.extend_from_slice(&buf[..take]);
-        if self.current.len() == BLOCK {
-            let next = self.spare_in.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK));
-            let block = std::mem::replace(&mut self.current, next);
-            self.submit(block)?;
-        }
+        let room = self.room();
+        let take = room.len().min(buf.len());
+        room[..take].copy_from_slice(&buf[..take]);
+        self.advance(take)?;
         Ok(take)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+impl<W: Write> super::fill::Fill for ParallelGzip<W> {
+    /// Reads straight into the block the pool will compress.
+    fn fill_from(&mut self, reader: &mut dyn Read, len: u64, seen: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        let mut left = len;
+        while left > 0 {
+            let room = self.room();
+            let want = room.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let read = match reader.read(&mut room[..want]) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            seen(&room[..read]);
+            left -= read as u64;
+            self.advance(read)?;
+        }
+        super::fill::short_read(left)
     }
 }
 
@@ -271,6 +313,17 @@ mod tests {
         let one = gzip(&data, 1);
         let four = gzip(&data, 4);
         assert_eq!(one, four, "bytes must not depend on the core count");
+        // Filled from a reader (a layer's files), in runs off the block
+        // size, the bytes are the same as written.
+        let mut filled = ParallelGzip::new(Vec::new(), 6);
+        let mut seen = 0;
+        for run in data.chunks(BLOCK / 3 + 5) {
+            super::super::fill::Fill::fill_from(&mut filled, &mut &run[..], run.len() as u64, &mut |bytes| {
+                seen += bytes.len();
+            })
+            .unwrap();
+        }
+        assert_eq!((filled.finish().unwrap().0, seen), (one.clone(), data.len()));
         let mut back = Vec::new();
         flate2::read::MultiGzDecoder::new(one.as_slice())
             .read_to_end(&mut back)

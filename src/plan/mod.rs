@@ -134,8 +134,8 @@ pub enum Verdict<'m> {
     NotSelected {
         /// The rule that decided.
         rule: &'m SelectRule,
-        /// The patches of that minor it keeps.
-        kept: Vec<KubeVersion>,
+        /// The patches of that minor it keeps (shared by every cell of it).
+        kept: std::sync::Arc<[KubeVersion]>,
     },
 }
 
@@ -276,6 +276,7 @@ fn walk(matrix: &Matrix, only_planned: bool) -> Result<Vec<Candidate<'_>>, PlanE
         .chain(matrix.sealos.dev.as_ref())
         .collect();
     let mut out = Vec::new();
+    let mut judge = Judge::new(matrix);
     for &cri in &matrix.cris {
         let image = matrix.image(cri);
         let kubes = kube_candidates(matrix, cri);
@@ -294,7 +295,7 @@ fn walk(matrix: &Matrix, only_planned: bool) -> Result<Vec<Candidate<'_>>, PlanE
                         sealos: sealos.clone(),
                         arch,
                     };
-                    let verdict = judge(matrix, &cell, kube.from_minor || sealos.is_dev());
+                    let verdict = judge.judge(&cell, kube.from_minor || sealos.is_dev());
                     if only_planned && !verdict.is_planned() {
                         continue;
                     }
@@ -457,47 +458,138 @@ fn from_minor(matrix: &Matrix, version: &KubeVersion) -> bool {
         && matrix.lock.patches(version.minor()).contains(&version.patch())
 }
 
-/// Decides one cell: exclusions, then the release window, then the patch
-/// selection within the window. `ruled` is false for explicit patches of
-/// releases, which only exclusions touch.
-fn judge<'m>(matrix: &'m Matrix, cell: &Cell, ruled: bool) -> Verdict<'m> {
-    let excluded: Vec<&ExcludeRule> = matrix
-        .excludes
-        .iter()
-        .filter(|rule| !rule.aliases_only && rule.when.matches(cell))
-        .collect();
-    if !excluded.is_empty() {
-        return Verdict::Excluded(excluded);
-    }
-    if !ruled {
-        return Verdict::Planned;
-    }
-    let mut pool = minor_pool(matrix, cell.cri, cell.kube.minor());
-    if let Some(rule) = matrix.windows.iter().find(|rule| rule.when.matches(cell)) {
-        let released = matrix.lock.released(&cell.kube);
-        if !released.by(rule.until) {
-            return Verdict::OutsideWindow { rule, released };
+/// Decides cells: exclusions, then the release window, then the patch
+/// selection within the window. Planning judges every axis combination
+/// (about 100,000 for labring's matrix), so the work that does not change
+/// from cell to cell is done once: the rules whose CRI and Kubernetes parts
+/// hold are found once per (CRI, patch), and what a window and a selection
+/// rule keep of a minor once per (pool, minor, rules).
+struct Judge<'m> {
+    matrix: &'m Matrix,
+    /// The (CRI, patch) being walked and its rules, by index.
+    focus: Option<Focus>,
+    /// What a selection keeps, per [`KeptKey`].
+    kept: HashMap<KeptKey, std::sync::Arc<[KubeVersion]>>,
+}
+
+/// A minor's patches as one selection sees them: k3s's pool or
+/// Kubernetes's, the minor, the window rule (by index) and the select rule.
+type KeptKey = (bool, KubeMinor, Option<usize>, usize);
+
+/// The rules whose CRI and Kubernetes conditions hold for one (CRI, patch).
+struct Focus {
+    cri: Cri,
+    kube: KubeVersion,
+    excludes: Vec<usize>,
+    windows: Vec<usize>,
+    selects: Vec<usize>,
+}
+
+impl<'m> Judge<'m> {
+    fn new(matrix: &'m Matrix) -> Self {
+        Judge {
+            matrix,
+            focus: None,
+            kept: HashMap::new(),
         }
-        pool.retain(|version| matrix.lock.released(version).by(rule.until));
     }
-    let Some(rule) = matrix.selects.iter().find(|rule| rule.when.matches(cell)) else {
-        return Verdict::Planned;
-    };
-    let kept: Vec<KubeVersion> = pool
-        .iter()
-        .enumerate()
-        .filter(|(index, version)| {
-            rule.patches.keeps(*index, pool.len())
-                || rule
-                    .since
-                    .is_some_and(|day| matrix.lock.released(version).since(day))
-        })
-        .map(|(_, version)| version.clone())
-        .collect();
-    if kept.contains(&cell.kube) {
-        return Verdict::Planned;
+
+    /// The rules that may match cells of `cri` and `kube`.
+    fn focus(&mut self, cri: Cri, kube: &KubeVersion) -> &Focus {
+        let matrix = self.matrix;
+        let stale = self
+            .focus
+            .as_ref()
+            .is_none_or(|focus| focus.cri != cri || focus.kube != *kube);
+        if stale {
+            let holding = |conditions: &mut dyn Iterator<Item = &crate::config::Condition>| {
+                conditions
+                    .enumerate()
+                    .filter(|(_, when)| when.matches_kube(cri, kube))
+                    .map(|(index, _)| index)
+                    .collect()
+            };
+            self.focus = Some(Focus {
+                cri,
+                kube: kube.clone(),
+                excludes: holding(&mut matrix.excludes.iter().map(|rule| &rule.when)),
+                windows: holding(&mut matrix.windows.iter().map(|rule| &rule.when)),
+                selects: holding(&mut matrix.selects.iter().map(|rule| &rule.when)),
+            });
+        }
+        self.focus.as_ref().unwrap_or_else(|| unreachable!("set above"))
     }
-    Verdict::NotSelected { rule, kept }
+
+    /// Decides one cell. `ruled` is false for explicit patches of
+    /// releases, which only exclusions touch.
+    fn judge(&mut self, cell: &Cell, ruled: bool) -> Verdict<'m> {
+        let matrix = self.matrix;
+        let focus = self.focus(cell.cri, &cell.kube);
+        let holds = |when: &crate::config::Condition| when.matches_rest(&cell.sealos, cell.arch);
+        let excluded: Vec<&ExcludeRule> = focus
+            .excludes
+            .iter()
+            .map(|&index| &matrix.excludes[index])
+            .filter(|rule| !rule.aliases_only && holds(&rule.when))
+            .collect();
+        if !excluded.is_empty() {
+            return Verdict::Excluded(excluded);
+        }
+        if !ruled {
+            return Verdict::Planned;
+        }
+        let window = focus
+            .windows
+            .iter()
+            .map(|&index| (index, &matrix.windows[index]))
+            .find(|(_, rule)| holds(&rule.when));
+        let select = focus
+            .selects
+            .iter()
+            .map(|&index| (index, &matrix.selects[index]))
+            .find(|(_, rule)| holds(&rule.when));
+        if let Some((_, rule)) = window {
+            let released = matrix.lock.released(&cell.kube);
+            if !released.by(rule.until) {
+                return Verdict::OutsideWindow { rule, released };
+            }
+        }
+        let Some((select, rule)) = select else {
+            return Verdict::Planned;
+        };
+        let minor = cell.kube.minor();
+        let key = (
+            cell.cri == Cri::K3s,
+            minor,
+            window.map(|(index, _)| index),
+            select,
+        );
+        let kept = self
+            .kept
+            .entry(key)
+            .or_insert_with(|| {
+                let mut pool = minor_pool(matrix, cell.cri, minor);
+                if let Some((_, window)) = window {
+                    pool.retain(|version| matrix.lock.released(version).by(window.until));
+                }
+                let total = pool.len();
+                pool.iter()
+                    .enumerate()
+                    .filter(|(index, version)| {
+                        rule.patches.keeps(*index, total)
+                            || rule
+                                .since
+                                .is_some_and(|day| matrix.lock.released(version).since(day))
+                    })
+                    .map(|(_, version)| version.clone())
+                    .collect()
+            })
+            .clone();
+        if kept.contains(&cell.kube) {
+            return Verdict::Planned;
+        }
+        Verdict::NotSelected { rule, kept }
+    }
 }
 
 fn render_one(cell: &Cell, template: &TagTemplate, values: TagValues<'_>) -> Result<Tag, PlanError> {

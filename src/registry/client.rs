@@ -88,7 +88,10 @@ pub(super) struct Request<'a> {
 
 /// A registry client, shared across threads.
 pub struct Client {
-    http: reqwest::blocking::Client,
+    /// Started on first use: loading the system's CA roots costs several
+    /// milliseconds that a build from a file:// mirror and an image layout
+    /// never needs.
+    http: std::sync::OnceLock<reqwest::blocking::Client>,
     credentials: CredentialStore,
     insecure: bool,
     pub(super) retry: RetryPolicy,
@@ -153,18 +156,26 @@ fn with_scheme_hint(url: &str, host: &str, reason: String) -> String {
 impl Client {
     /// A client with these credentials; `insecure` allows http:// anywhere.
     pub fn new(credentials: CredentialStore, insecure: bool) -> Result<Client, RegistryError> {
-        let http = crate::net::client(crate::net::idle_timeout()).map_err(|e| RegistryError::Invalid {
-            what: "HTTP client".into(),
-            message: e.to_string(),
-        })?;
         Ok(Client {
-            http,
+            http: std::sync::OnceLock::new(),
             credentials,
             insecure,
             retry: RetryPolicy::default(),
             chunk: CHUNK,
             tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The HTTP client, started now if this is its first use.
+    fn http(&self) -> Result<&reqwest::blocking::Client, RegistryError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let http = crate::net::client(crate::net::idle_timeout()).map_err(|e| RegistryError::Invalid {
+            what: "HTTP client".into(),
+            message: e.to_string(),
+        })?;
+        Ok(self.http.get_or_init(|| http))
     }
 
     /// Uploads blobs larger than `chunk` bytes in chunks of that size.
@@ -241,9 +252,12 @@ impl Client {
     /// the token only to the registry's own origin.
     fn attempt(&self, request: &Request<'_>, url: &str, shown: &str) -> Step<Response, RegistryError> {
         let token_key = format!("{} {}", request.host, request.scope);
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(error) => return Step::Fatal(error),
+        };
         for challenge_answered in [false, true] {
-            let mut builder = self
-                .http
+            let mut builder = http
                 .request(request.method.clone(), url)
                 .headers(request.headers.clone());
             // An upload's limit grows with its size; other requests keep
@@ -366,7 +380,7 @@ impl Client {
                         ),
                     });
                 }
-                let mut builder = self.http.get(&realm).query(&query);
+                let mut builder = self.http()?.get(&realm).query(&query);
                 if let Some(credentials) = credentials {
                     builder = builder.header(header::AUTHORIZATION, credentials.basic_header());
                 }
