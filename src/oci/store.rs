@@ -11,7 +11,7 @@
 //! hold a shared lock for as long as the store is open; `gc` takes it
 //! exclusively, so it never deletes the blobs of a build in progress.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -555,17 +555,27 @@ impl Store {
 
     /// Lists referrers (manifests with a `subject`) in `index.json` without
     /// ref names, so tools see them as artifacts, not images; every blob
-    /// must already exist. Listing one twice keeps one entry.
+    /// must already exist. Listing one twice keeps one entry; an index
+    /// that lists them all already is not written again.
     pub fn add_referrers(&self, referrers: &[Descriptor]) -> Result<(), StoreError> {
+        if referrers.is_empty() {
+            return Ok(());
+        }
         let _lock = self.lock()?;
         let mut index = self.index()?;
+        let mut listed: HashSet<String> = index
+            .iter()
+            .filter(|d| ref_name(d).is_none())
+            .map(|d| d.digest().to_string())
+            .collect();
+        let before = index.len();
         for referrer in referrers {
-            if !index
-                .iter()
-                .any(|d| ref_name(d).is_none() && d.digest() == referrer.digest())
-            {
+            if listed.insert(referrer.digest().to_string()) {
                 index.push(referrer.clone());
             }
+        }
+        if index.len() == before {
+            return Ok(());
         }
         self.write_index(index)
     }
@@ -670,6 +680,11 @@ impl Store {
             })?;
         let bytes = canonical_json(&index)?;
         let path = self.root.join("index.json");
+        // An unchanged index is not written (and synced) again: an
+        // unchanged rebuild then writes nothing at all.
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
         write_atomic(&path, &bytes).map_err(|e| StoreError::writing(&path, e))
     }
 

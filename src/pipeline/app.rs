@@ -383,6 +383,7 @@ fn write_arch(
         inputs: attested,
     };
     let written = write_recipe(recipe, inputs.options, inputs.slots)?;
+    inputs.options.store.add_referrers(&written.record.referrers)?;
     let descriptor = written.record.descriptor().clone();
     Ok((
         AppImage {

@@ -16,7 +16,7 @@ use super::cell::{AssembleError, CellPlan, ImageLayers, PrepareError, plans_arti
 use super::fetch::{FetchSet, fetch_set};
 use super::publish::{Placement, publish};
 use super::save::{ImageSaver, ImageSource, SaveError};
-use super::write::{LayerSlots, WriteError, WriteOptions, Written, write_recipe};
+use super::write::{CellRecord, LayerSlots, WriteError, WriteOptions, Written, write_recipe};
 use crate::attest;
 use crate::axis::Arch;
 use crate::config::Matrix;
@@ -241,7 +241,7 @@ pub fn build_cells(
 ) -> Result<Vec<CellResult>, BuildError> {
     let slots = LayerSlots::default();
     let cells: Vec<&PlannedCell> = plans.iter().map(|plan| plan.planned).collect();
-    let run = || -> Vec<(CellResult, Option<Descriptor>)> {
+    let run = || -> Vec<(CellResult, Option<CellRecord>)> {
         plans
             .into_par_iter()
             .map(|plan| build_one(matrix, plan, options, &slots, reporter))
@@ -257,10 +257,19 @@ pub fn build_cells(
     let written: Vec<(Placement, Descriptor)> = cells
         .iter()
         .zip(&results)
-        .filter_map(|(cell, (_, descriptor))| {
-            Some((Placement::of_cell(cell, options.plan), descriptor.clone()?))
+        .filter_map(|(cell, (_, record))| {
+            Some((
+                Placement::of_cell(cell, options.plan),
+                record.as_ref()?.descriptor().clone(),
+            ))
         })
         .collect();
+    let referrers: Vec<Descriptor> = results
+        .iter()
+        .filter_map(|(_, record)| record.as_ref())
+        .flat_map(|record| record.referrers.iter().cloned())
+        .collect();
+    options.store.add_referrers(&referrers)?;
     publish(options.store, &written)?;
     Ok(results.into_iter().map(|(result, _)| result).collect())
 }
@@ -271,7 +280,7 @@ fn build_one(
     options: &BuildOptions<'_>,
     slots: &LayerSlots,
     reporter: &dyn Reporter,
-) -> (CellResult, Option<Descriptor>) {
+) -> (CellResult, Option<CellRecord>) {
     let planned = plan.planned;
     let task = format!("{}:{}", planned.image, planned.tags.tag);
     reporter.report(Event::Started {
@@ -308,7 +317,7 @@ fn build_one(
         seconds,
         layers_written: written,
     };
-    (result, record.map(|r| r.descriptor().clone()))
+    (result, record)
 }
 
 /// Turns a rendered cell into a recipe (fetched binaries placed), then
@@ -375,7 +384,13 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
         .collect();
     let materials = [("matrix.toml", &matrix.path), ("matrix.lock", &matrix.lock_path)]
         .into_iter()
-        .filter_map(|(name, path)| Some((name.to_string(), Sha256::of(&std::fs::read(path).ok()?))))
+        // Hashed once per run (a memo keyed by path, size and mtime), not per cell.
+        .filter_map(|(name, path)| {
+            Some((
+                name.to_string(),
+                crate::digest::file_hashes(path, None).ok()?.sha256,
+            ))
+        })
         .collect();
     let parameters = [
         (

@@ -107,7 +107,10 @@ pub struct LayerSlots(Mutex<HashMap<String, LayerSlot>>);
 
 /// Writes any recipe: saves its images into `registry/`, splits its
 /// context by its layer policy, reuses what the store already holds (and
-/// verifies), writes the rest, and stores config and manifest.
+/// verifies), writes the rest, and stores config and manifest. The
+/// caller lists the record's referrers in `index.json`
+/// ([`Store::add_referrers`]), once for a whole run: a synced rewrite of
+/// the index per image cost more than writing a new release's images.
 pub fn write_recipe(
     mut recipe: Recipe,
     options: &WriteOptions<'_>,
@@ -154,7 +157,6 @@ pub fn write_recipe(
             record.attest_key = Some(attest_key);
             options.store.put_record("cells", &record_name, &record)?;
         }
-        options.store.add_referrers(&record.referrers)?;
         return Ok(Written {
             record,
             unchanged: true,
@@ -212,7 +214,6 @@ pub fn write_recipe(
         attest_key: Some(attest_key),
     };
     options.store.put_record("cells", &record_name, &record)?;
-    options.store.add_referrers(&record.referrers)?;
     Ok(Written {
         record,
         unchanged: false,
