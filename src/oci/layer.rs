@@ -286,8 +286,6 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
     header
 }
 
-/// The digest of a context file, hashed once per run: every cell of a CRI
-/// shares the same runtime files.
 /// The bytes tar writes before a file's data: a GNU long-name entry when
 /// the path needs one, then the header. tar's own builder makes them, so
 /// they are exactly what `append_data` would write.
@@ -304,6 +302,8 @@ fn padding(size: u64) -> usize {
     ((512 - size % 512) % 512) as usize
 }
 
+/// The digest of a context file, hashed once per run: every cell of a CRI
+/// shares the same runtime files.
 fn file_identity(path: &std::path::Path) -> io::Result<Sha256> {
     Ok(crate::digest::file_hashes(path, None)?.sha256)
 }

@@ -21,9 +21,13 @@ use std::time::{Duration, Instant};
 
 /// Uncompressed bytes per member.
 pub const BLOCK: usize = 1 << 20;
-/// Blocks in flight per stream: enough to keep every core busy while this
-/// stream's writer catches up, bounding memory to about 2 x WINDOW x BLOCK.
-const WINDOW: usize = 8;
+/// Blocks in flight per stream beyond one per compression thread: enough
+/// to keep every core busy while this stream's writer catches up. More
+/// only evicts blocks from the cache between the writer reading (and
+/// hashing) them and a core compressing them: a window of 8 on 2 cores
+/// cost about a tenth more time than 3, measured alternately on the build
+/// bench. Memory stays about 2 x window x BLOCK per stream.
+const WINDOW_SPARE: usize = 1;
 
 /// One compressed block: its input (to reuse), its output buffer and the
 /// member's length, and how long deflating took.
@@ -48,6 +52,8 @@ pub struct ParallelGzip<W: Write> {
     inner: W,
     level: i32,
     pool: &'static rayon::ThreadPool,
+    /// Blocks in flight at most.
+    window: usize,
     /// The block being filled: always `BLOCK` bytes long (zeroed once, when
     /// first allocated), of which the first `filled` are the stream's.
     current: Vec<u8>,
@@ -85,11 +91,12 @@ impl<W: Write> ParallelGzip<W> {
             inner,
             level: level.min(9) as i32,
             pool,
+            window: pool.current_num_threads() + WINDOW_SPARE,
             current: Vec::new(),
             filled: 0,
-            pending: VecDeque::with_capacity(WINDOW),
-            spare_in: Vec::with_capacity(WINDOW),
-            spare_out: Vec::with_capacity(WINDOW),
+            pending: VecDeque::new(),
+            spare_in: Vec::new(),
+            spare_out: Vec::new(),
             wrote_any: false,
             times: GzipTimes::default(),
         }
@@ -117,7 +124,7 @@ impl<W: Write> ParallelGzip<W> {
     /// Hands the current block to the pool, first writing the oldest block
     /// out if a window is already in flight.
     fn submit(&mut self) -> io::Result<()> {
-        while self.pending.len() >= WINDOW {
+        while self.pending.len() >= self.window {
             self.write_oldest()?;
         }
         let block = std::mem::take(&mut self.current);
