@@ -22,7 +22,9 @@ mkdir -p "$work/applications"
 cp -r applications/web-demo "$work/applications/"
 app="$work/applications/web-demo/1.0.0"
 mkdir -p "$app/opt"
-cat "$payload" "$payload" "$payload" | head -c 200000000 >"$app/opt/tool"
+# Through a process substitution: `cat | head` fails under pipefail when
+# head stops reading early.
+head -c 200000000 < <(cat "$payload" "$payload" "$payload") >"$app/opt/tool"
 
 now() { date +%s.%N; }
 start=$(now)
