@@ -148,6 +148,26 @@ fn keep(path: &std::path::Path, id: &str, hashes: &FileHashes) {
 mod kept_tests {
     use super::*;
 
+    /// The SHA-256 alone (a layer key) and then both hashes (an SBOM) agree
+    /// with hashing the bytes, and both follow the file when it changes.
+    #[test]
+    fn the_sha256_alone_and_both_hashes_agree() {
+        use sha1::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tool");
+        std::fs::write(&file, b"a tool").unwrap();
+        assert_eq!(file_sha256(&file).unwrap(), Sha256::of(b"a tool"));
+        let both = file_hashes(&file, None).unwrap();
+        assert_eq!(both.sha256, Sha256::of(b"a tool"));
+        assert_eq!(both.sha1, hex::encode(sha1::Sha1::digest(b"a tool")));
+        std::fs::write(&file, b"another tool").unwrap();
+        assert_eq!(file_sha256(&file).unwrap(), Sha256::of(b"another tool"));
+        assert_eq!(
+            file_hashes(&file, None).unwrap().sha256,
+            Sha256::of(b"another tool")
+        );
+    }
+
     /// Hashes are kept across runs for a cache file, a record whose stamp
     /// no longer matches is ignored, and a verified digest beats the record.
     #[test]
@@ -183,45 +203,77 @@ mod kept_tests {
     }
 }
 
-/// The hashes of a file, read once per process: every cell of a run lists
-/// the same downloads in its SBOM and input keys, and hashing them per cell
-/// cost more than compressing them. `id` is a stable identity of a cache
-/// file's bytes (`sha256:<hex>` of a verified blob, whose SHA-256 is then
-/// not computed again, or `<digest>/<member>`); such files' hashes are also
-/// kept across runs (see [`keep_hashes_in`]).
-pub fn file_hashes(path: &std::path::Path, id: Option<&str>) -> io::Result<FileHashes> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    type Slot = Arc<Mutex<Option<FileHashes>>>;
-    static MEMO: OnceLock<Mutex<HashMap<FileKey, Slot>>> = OnceLock::new();
+/// Per-file results of this process, keyed by path, size and mtime. Each
+/// file has a slot of its own, held while it is hashed: a second caller
+/// waits for the first instead of reading the same file again.
+type Memo<T> = std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileKey, Slot<T>>>>;
+type Slot<T> = std::sync::Arc<std::sync::Mutex<Option<T>>>;
+
+fn memo_slot<T>(memo: &'static Memo<T>, path: &std::path::Path) -> io::Result<Slot<T>> {
     let meta = std::fs::metadata(path)?;
     let key = (path.to_path_buf(), meta.len(), meta.modified()?);
-    let slot = MEMO
+    Ok(memo
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .entry(key)
         .or_default()
-        .clone();
-    // Holding the slot while hashing: a second caller waits for the first
-    // instead of reading the same file again.
-    let mut hashes = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(done) = hashes.as_ref() {
+        .clone())
+}
+
+fn once_per_file<T: Clone>(
+    memo: &'static Memo<T>,
+    path: &std::path::Path,
+    compute: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    let slot = memo_slot(memo, path)?;
+    let mut value = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(done) = value.as_ref() {
         return Ok(done.clone());
     }
-    let done = match id.and_then(|id| kept(path, id)) {
-        Some(done) => done,
-        None => {
-            let known: Option<Sha256> = id.and_then(|id| id.parse().ok());
-            let done = hash_file(path, known.as_ref())?;
-            if let Some(id) = id {
-                keep(path, id, &done);
-            }
-            done
-        }
-    };
-    *hashes = Some(done.clone());
+    let done = compute()?;
+    *value = Some(done.clone());
     Ok(done)
+}
+
+/// SHA-256s of files computed without their SHA-1 ([`file_sha256`]).
+static SHA256_MEMO: Memo<Sha256> = std::sync::OnceLock::new();
+
+/// The SHA-256 of a file, read once per process. A layer's input key needs
+/// only this; the SHA-1 an SBOM lists is computed when an SBOM is written,
+/// so an unchanged rebuild of an app folder never computes it.
+pub fn file_sha256(path: &std::path::Path) -> io::Result<Sha256> {
+    once_per_file(&SHA256_MEMO, path, || {
+        Ok(Sha256::of_reader(std::fs::File::open(path)?)?.0)
+    })
+}
+
+/// The hashes of a file, read once per process: every cell of a run lists
+/// the same downloads in its SBOM and input keys, and hashing them per cell
+/// cost more than compressing them. `id` is a stable identity of a cache
+/// file's bytes (`sha256:<hex>` of a verified blob, whose SHA-256 is then
+/// not computed again, or `<digest>/<member>`); such files' hashes are also
+/// kept across runs (see [`keep_hashes_in`]). A SHA-256 that
+/// [`file_sha256`] computed is not computed again either.
+pub fn file_hashes(path: &std::path::Path, id: Option<&str>) -> io::Result<FileHashes> {
+    static MEMO: Memo<FileHashes> = std::sync::OnceLock::new();
+    once_per_file(&MEMO, path, || {
+        if let Some(done) = id.and_then(|id| kept(path, id)) {
+            return Ok(done);
+        }
+        let known: Option<Sha256> = match id.and_then(|id| id.parse().ok()) {
+            Some(known) => Some(known),
+            None => memo_slot(&SHA256_MEMO, path)?
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
+        };
+        let done = hash_file(path, known.as_ref())?;
+        if let Some(id) = id {
+            keep(path, id, &done);
+        }
+        Ok(done)
+    })
 }
 
 fn hash_file(path: &std::path::Path, known: Option<&Sha256>) -> io::Result<FileHashes> {

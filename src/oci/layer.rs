@@ -305,7 +305,7 @@ fn padding(size: u64) -> usize {
 /// The digest of a context file, hashed once per run: every cell of a CRI
 /// shares the same runtime files.
 fn file_identity(path: &std::path::Path) -> io::Result<Sha256> {
-    Ok(crate::digest::file_hashes(path, None)?.sha256)
+    crate::digest::file_sha256(path)
 }
 
 /// Writes the layer's blob into the store (or finds it there) and returns
