@@ -555,8 +555,8 @@ impl Store {
 
     /// Lists referrers (manifests with a `subject`) in `index.json` without
     /// ref names, so tools see them as artifacts, not images; every blob
-    /// must already exist. Listing one twice keeps one entry; an index
-    /// that lists them all already is not written again.
+    /// must already exist. Listing one twice keeps one entry (and an
+    /// index that would not change is not written, see `write_index`).
     pub fn add_referrers(&self, referrers: &[Descriptor]) -> Result<(), StoreError> {
         if referrers.is_empty() {
             return Ok(());
@@ -568,14 +568,10 @@ impl Store {
             .filter(|d| ref_name(d).is_none())
             .map(|d| d.digest().to_string())
             .collect();
-        let before = index.len();
         for referrer in referrers {
             if listed.insert(referrer.digest().to_string()) {
                 index.push(referrer.clone());
             }
-        }
-        if index.len() == before {
-            return Ok(());
         }
         self.write_index(index)
     }
