@@ -8,9 +8,10 @@
 # and helm from PyPI, see benches/payload.sh) cycled to kubelet's, kubeadm's,
 # kubectl's and the CRIs' sizes, so they compress as real ones do. A second,
 # labelled row uses incompressible filler, as older runs of this bench did.
-# Prints: time vs buildah, time vs the floor (BENCH_RUNS=5 alternating
-# runs of each), unchanged rebuild, bytes in
-# store vs buildah, peak RSS. Needs buildah (root) and pip.
+# Prints: time vs buildah, time vs the floor (BENCH_RUNS=7 alternating
+# runs of each: the fastest of each, and the median of the pairs' ratios),
+# unchanged rebuild, bytes in store vs buildah, peak RSS. Needs buildah
+# (root) and pip.
 # Usage: bash benches/build.sh        (BENCH_FILLER=0 skips the filler row)
 set -euo pipefail
 # Failures print their output instead of vanishing behind >/dev/null.
@@ -31,12 +32,16 @@ sizes=(--stand-in-size kubelet=110M --stand-in-size kubeadm=45M --stand-in-size 
        --stand-in-size containerd=50M --stand-in-size docker=50M)
 export SOURCE_DATE_EPOCH=0
 # Cold builds (and floors) at the default level, and unchanged rebuilds: the
-# fastest counts. The gzip:6 row and the filler case take 2 of each.
-runs=${BENCH_RUNS:-5}
+# fastest counts, and the median of the pairs' ratios (a build and the floor
+# run back to back see the same machine; this shared VM moves single runs
+# of either by up to a fifth). The gzip:6 row and the filler case take 2.
+runs=${BENCH_RUNS:-7}
 
 now() { date +%s.%N; }
 peak_kb() { awk '/Maximum resident/ {print $6}' "$1"; }
 ratio() { echo "$1 / $2" | bc -l; }
+# The median of comma-separated numbers.
+median() { tr , '\n' <<<"$1" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # N cold builds at gzip LEVEL into DIR/OUT, each followed by the floor
 # of what it wrote. Prints: fastest build (s), fastest floor (s), every
@@ -84,8 +89,8 @@ bench_case() {
     done; done
   done
   # Cold builds and floor runs alternate, N of each, so both see the
-  # same machine; the fastest of each is compared (this shared VM moves
-  # single runs of either by up to a fifth), and every pair is printed.
+  # same machine; the fastest of each and the median pair are compared,
+  # and every pair is printed.
   local matrix_s floor_s pairs rss_kb slowest_s unchanged_s buildah_s
   local reps=$runs
   [ "$label" = filler-secondary ] && reps=2
@@ -124,19 +129,19 @@ bench_case() {
   matrix_mb=$(( $(du -sb --exclude=.matrix "$dir/matrix-oci" | cut -f1) / 1000000 ))
   buildah_mb=$(( $(du -sb "$dir/buildah-oci" | cut -f1) / 1000000 ))
   # Against buildah's one run, matrix's slowest run counts.
-  printf '| %s, gzip:5 (default) | %.2f-%.2f | %.2f | **%.1fx** | %.2f | **%.2fx** (%s) | %.3f (%.1f%%) | %s / %s | %s |\n' \
+  printf '| %s, gzip:5 (default) | %.2f-%.2f | %.2f | **%.1fx** | %.2f | **%.2fx** / **%.2fx** (%s) | %.3f (%.1f%%) | %s / %s | %s |\n' \
     "$label" "$matrix_s" "$slowest_s" "$buildah_s" "$(ratio "$buildah_s" "$slowest_s")" "$floor_s" \
-    "$(ratio "$matrix_s" "$floor_s")" "$pairs" "$unchanged_s" "$(echo "100 * $unchanged_s / $matrix_s" | bc -l)" \
+    "$(ratio "$matrix_s" "$floor_s")" "$(median "$pairs")" "$pairs" "$unchanged_s" "$(echo "100 * $unchanged_s / $matrix_s" | bc -l)" \
     "$matrix_mb" "$buildah_mb" "$((rss_kb / 1024))"
-  printf '| %s, gzip:6 | %.2f-%.2f | (same) | %.1fx | %.2f | %.2fx (%s) | | %s / %s | |\n' \
+  printf '| %s, gzip:6 | %.2f-%.2f | (same) | %.1fx | %.2f | %.2fx / %.2fx (%s) | | %s / %s | |\n' \
     "$label" "$six_s" "$six_slowest" "$(ratio "$buildah_s" "$six_slowest")" "$six_floor" "$(ratio "$six_s" "$six_floor")" \
-    "$six_pairs" "$six_mb" "$buildah_mb"
+    "$(median "$six_pairs")" "$six_pairs" "$six_mb" "$buildah_mb"
   rm -rf "$dir"
 }
 
 printf 'build benchmark (%s, %s cores, 8 cells: %s x containerd,docker x amd64,arm64)\n' \
   "$(date -u +%F)" "$(nproc)" "${tags[*]}"
-printf 'matrix (fastest-slowest), floor and unchanged rebuild: %s alternating runs at gzip:5 on real binaries, 2 otherwise;\nmatrix / floor compares the fastest of each (each pair'"'"'s ratio in brackets); vs buildah uses matrix'"'"'s slowest\n' "$runs"
+printf 'matrix (fastest-slowest), floor and unchanged rebuild: %s alternating runs at gzip:5 on real binaries, 2 otherwise;\nmatrix / floor: the fastest of each, then the median of the pairs'"'"' ratios (each pair'"'"'s in brackets); vs buildah uses matrix'"'"'s slowest\n' "$runs"
 printf '| payload | matrix (s) | buildah bud + push (s) | vs buildah | floor (s) | matrix / floor | unchanged rebuild (s) | store MB matrix / buildah | peak RSS (MB) |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 bench_case real-go-binaries --stand-in-payload "$payload"
