@@ -85,9 +85,95 @@ pub struct FileHashes {
     pub sha1: String,
 }
 
-/// Memo key: a path with the size and modification time it had, so a file
-/// changed during the run is hashed again.
-type FileKey = (std::path::PathBuf, u64, std::time::SystemTime);
+/// The identity of a file's bytes as the kernel stamps them: device,
+/// inode, size, mtime and ctime. Any write moves ctime, which no program
+/// can set, so a file changed during the run gets a new identity and is
+/// hashed again (see [`FileId::settled_before`] for the one exception).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    /// The identity of the file `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether the file was last written before `time`. Timestamps move
+    /// in clock ticks, so a write in the same tick as the one before it
+    /// leaves the identity as it was; a file last written a second or
+    /// more before it is read cannot be changed unseen while it is read.
+    pub fn settled_before(&self, time: std::time::SystemTime) -> bool {
+        let since_epoch = |(secs, nanos): (i64, i64)| {
+            u64::try_from(secs)
+                .ok()
+                .map(|secs| std::time::Duration::new(secs, nanos.clamp(0, 999_999_999) as u32))
+        };
+        let Ok(limit) = time.duration_since(std::time::UNIX_EPOCH) else {
+            return false;
+        };
+        [self.mtime, self.ctime]
+            .into_iter()
+            .all(|stamp| since_epoch(stamp).is_some_and(|stamp| stamp < limit))
+    }
+}
+
+/// Files this process made as copies of others, by the identity each copy
+/// had when it was made, with the identity its source had: a copy's bytes
+/// are hashed once for all copies of one source (an app's tree per arch).
+static COPIES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileId, FileId>>> =
+    std::sync::OnceLock::new();
+
+/// Records that the file `copy` describes holds the bytes the file `source`
+/// describes, or with `None` that it holds bytes of its own (a copy
+/// written over an earlier one may keep its identity: same inode, same
+/// size, the same clock tick). Only for a source that did not change while
+/// it was copied and had settled before the copy began
+/// ([`FileId::settled_before`]), and a copy that nothing but such copies
+/// writes to afterwards.
+pub fn record_copy(copy: &std::fs::Metadata, source: Option<&std::fs::Metadata>) {
+    let mut copies = COPIES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match source {
+        Some(source) => copies.insert(FileId::of(copy), FileId::of(source)),
+        None => copies.remove(&FileId::of(copy)),
+    };
+}
+
+/// The identity whose bytes the file at `path` holds (for tests of copies).
+#[cfg(test)]
+pub(crate) fn bytes_identity(path: &std::path::Path) -> io::Result<FileId> {
+    Ok(bytes_of(&std::fs::metadata(path)?))
+}
+
+/// The identity whose bytes a file holds: its source's, for a recorded copy.
+fn bytes_of(meta: &std::fs::Metadata) -> FileId {
+    let id = FileId::of(meta);
+    COPIES
+        .get()
+        .and_then(|copies| {
+            copies
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(&id)
+                .copied()
+        })
+        .unwrap_or(id)
+}
 
 /// Where the hashes of cache files are kept across runs (the download
 /// cache's `hashes/`), so an SBOM never reads a download again: it is
@@ -168,6 +254,32 @@ mod kept_tests {
         );
     }
 
+    /// A recorded copy is taken to hold its source's bytes (so it is not
+    /// read again), until the copy itself changes; a file is settled only
+    /// once a time after its last write has come.
+    #[test]
+    fn a_recorded_copy_shares_its_sources_hash_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, copy) = (dir.path().join("source"), dir.path().join("copy"));
+        std::fs::write(&source, b"one").unwrap();
+        // Bytes that differ from the source's show which hash is used.
+        std::fs::write(&copy, b"two").unwrap();
+        let meta = |path: &std::path::Path| std::fs::metadata(path).unwrap();
+        assert_eq!(file_sha256(&source).unwrap(), Sha256::of(b"one"));
+        record_copy(&meta(&copy), Some(&meta(&source)));
+        assert_eq!(bytes_identity(&copy).unwrap(), FileId::of(&meta(&source)));
+        assert_eq!(file_sha256(&copy).unwrap(), Sha256::of(b"one"));
+        record_copy(&meta(&copy), None);
+        assert_eq!(bytes_identity(&copy).unwrap(), FileId::of(&meta(&copy)));
+        record_copy(&meta(&copy), Some(&meta(&source)));
+        std::fs::write(&copy, b"three").unwrap();
+        assert_eq!(file_sha256(&copy).unwrap(), Sha256::of(b"three"));
+        let now = std::time::SystemTime::now();
+        let id = FileId::of(&meta(&copy));
+        assert!(!id.settled_before(now - std::time::Duration::from_secs(1)));
+        assert!(id.settled_before(now + std::time::Duration::from_secs(1)));
+    }
+
     /// Hashes are kept across runs for a cache file, a record whose stamp
     /// no longer matches is ignored, and a verified digest beats the record.
     #[test]
@@ -203,15 +315,15 @@ mod kept_tests {
     }
 }
 
-/// Per-file results of this process, keyed by path, size and mtime. Each
-/// file has a slot of its own, held while it is hashed: a second caller
-/// waits for the first instead of reading the same file again.
-type Memo<T> = std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileKey, Slot<T>>>>;
+/// Per-file results of this process, keyed by the identity of the file's
+/// bytes (a recorded copy shares its source's). Each file has a slot of
+/// its own, held while it is hashed: a second caller waits for the first
+/// instead of reading the same bytes again.
+type Memo<T> = std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileId, Slot<T>>>>;
 type Slot<T> = std::sync::Arc<std::sync::Mutex<Option<T>>>;
 
 fn memo_slot<T>(memo: &'static Memo<T>, path: &std::path::Path) -> io::Result<Slot<T>> {
-    let meta = std::fs::metadata(path)?;
-    let key = (path.to_path_buf(), meta.len(), meta.modified()?);
+    let key = bytes_of(&std::fs::metadata(path)?);
     Ok(memo
         .get_or_init(Default::default)
         .lock()

@@ -15,7 +15,7 @@ mod inspect;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
@@ -398,7 +398,9 @@ pub fn list(root: &Path, names: &[String]) -> Result<Vec<AppEntry>, AppError> {
 
 /// Copies a folder tree (files, folders, links as links), refusing nothing
 /// but special files; `into` must not exist.
-pub fn copy_tree(from: &Path, into: &Path) -> Result<(), FileError> {
+/// With `settled` (see [`copy_file`]), each copy is recorded as holding
+/// its source's bytes.
+pub fn copy_tree(from: &Path, into: &Path, settled: Option<SystemTime>) -> Result<(), FileError> {
     std::fs::create_dir_all(into).map_err(file_error(format!("creating {}", into.display())))?;
     let entries = std::fs::read_dir(from).map_err(file_error(format!("reading {}", from.display())))?;
     for entry in entries.filter_map(Result::ok) {
@@ -407,15 +409,38 @@ pub fn copy_tree(from: &Path, into: &Path) -> Result<(), FileError> {
         let meta = std::fs::symlink_metadata(&source)
             .map_err(file_error(format!("reading {}", source.display())))?;
         if meta.is_dir() {
-            copy_tree(&source, &target)?;
+            copy_tree(&source, &target, settled)?;
         } else if meta.is_file() {
-            std::fs::copy(&source, &target).map_err(file_error(format!("copying {}", source.display())))?;
+            copy_file(&source, &target, settled)?;
         } else if meta.file_type().is_symlink() {
             let link =
                 std::fs::read_link(&source).map_err(file_error(format!("reading {}", source.display())))?;
             std::os::unix::fs::symlink(&link, &target)
                 .map_err(file_error(format!("linking {}", target.display())))?;
         }
+    }
+    Ok(())
+}
+
+/// Copies one regular file. With `settled`, a time before which the
+/// source must have been last written, the copy is recorded as holding
+/// the source's bytes when the source did not change while it was copied
+/// (`digest::record_copy`; else as holding bytes of its own), so copies
+/// of it made for other arches are not hashed again. Only for copies that
+/// nothing but this writes to afterwards.
+fn copy_file(from: &Path, to: &Path, settled: Option<SystemTime>) -> Result<(), FileError> {
+    let reading = |path: &Path| file_error(format!("reading {}", path.display()));
+    let before = match settled {
+        Some(_) => Some(std::fs::metadata(from).map_err(reading(from))?),
+        None => None,
+    };
+    std::fs::copy(from, to).map_err(file_error(format!("copying {}", from.display())))?;
+    if let (Some(before), Some(settled)) = (before, settled) {
+        let after = std::fs::metadata(from).map_err(reading(from))?;
+        let source = crate::digest::FileId::of(&before);
+        let same = source == crate::digest::FileId::of(&after) && source.settled_before(settled);
+        let copy = std::fs::metadata(to).map_err(reading(to))?;
+        crate::digest::record_copy(&copy, same.then_some(&before));
     }
     Ok(())
 }
@@ -702,63 +727,83 @@ pub fn check_budget(folder: &Path, bytes: u64, entries: u64) -> Result<(), AppEr
     Ok(())
 }
 
-/// The build context of one arch: the folder copied to a scratch place
-/// (within [`SCRATCH_BYTES`] and [`SCRATCH_ENTRIES`]) and `init.sh` run
-/// there; the scratch folder (removed on drop), the context path and
-/// init.sh's output.
-pub fn stage(build: &AppBuild, arch: Arch) -> Result<(tempfile::TempDir, PathBuf, Option<String>), AppError> {
+/// The build context of one arch.
+pub struct Staged {
+    /// The scratch copy init.sh ran in (removed on drop), if it ran.
+    _scratch: Option<tempfile::TempDir>,
+    /// The context: the scratch copy, or the folder itself.
+    pub context: PathBuf,
+    /// What init.sh printed, if it ran.
+    pub init_log: Option<String>,
+}
+
+impl Staged {
+    /// Whether the context is the application folder itself, which this
+    /// build does not change (no init.sh ran in a copy of it).
+    fn in_place(&self) -> bool {
+        self._scratch.is_none()
+    }
+}
+
+/// The build context of one arch: when `init.sh` runs, the folder copied
+/// to a scratch place (within [`SCRATCH_BYTES`] and [`SCRATCH_ENTRIES`])
+/// and init.sh run there; else the folder itself, read where it is
+/// (within the same budgets: `COPY` copies from it), since nothing
+/// changes it.
+pub fn stage(build: &AppBuild, arch: Arch) -> Result<Staged, AppError> {
     let app = format!("{} {}", build.name, build.version);
     check_budget(&build.folder, SCRATCH_BYTES, SCRATCH_ENTRIES)?;
+    if build.skip_init || !build.folder.join("init.sh").is_file() {
+        return Ok(Staged {
+            _scratch: None,
+            context: build.folder.clone(),
+            init_log: None,
+        });
+    }
     let scratch = tempfile::tempdir().map_err(|e| AppError::io("creating a scratch folder", e))?;
     let context = scratch.path().join("context");
-    copy_tree(&build.folder, &context)?;
-    let mut init_log = None;
-    if !build.skip_init && context.join("init.sh").is_file() {
-        let argv = vec![
-            "bash".to_string(),
-            "init.sh".to_string(),
-            arch.to_string(),
-            build.name.clone(),
-            build.version.clone(),
-        ];
-        let (ok, status, text) = run_bounded(&context, &argv, &BTreeMap::new(), build.limit)?;
-        if !ok {
-            return Err(AppError::Init {
-                app,
-                arch,
-                status,
-                last: tail(&text, 20),
-            });
-        }
-        init_log = Some(text);
+    copy_tree(&build.folder, &context, None)?;
+    let argv = vec![
+        "bash".to_string(),
+        "init.sh".to_string(),
+        arch.to_string(),
+        build.name.clone(),
+        build.version.clone(),
+    ];
+    let (ok, status, text) = run_bounded(&context, &argv, &BTreeMap::new(), build.limit)?;
+    if !ok {
+        return Err(AppError::Init {
+            app,
+            arch,
+            status,
+            last: tail(&text, 20),
+        });
     }
-    Ok((scratch, context, init_log))
+    Ok(Staged {
+        _scratch: Some(scratch),
+        context,
+        init_log: Some(text),
+    })
 }
 
 /// The image list of one arch's build context (after init.sh), as
 /// `sealos build` computes it.
 pub fn scan_folder(build: &AppBuild, arch: Arch) -> Result<ImageScan, AppError> {
-    // Without init.sh nothing changes the folder: read it where it is.
-    if build.skip_init {
-        return image_list(&build.folder);
-    }
-    let (_scratch, context, _) = stage(build, arch)?;
-    image_list(&context)
+    image_list(&stage(build, arch)?.context)
 }
 
 /// Every chart of one arch's build context (after init.sh) rendered as
 /// `sealos build` renders it (`matrix app template`).
 pub fn template_folder(build: &AppBuild, arch: Arch) -> Result<Vec<RenderedChart>, AppError> {
-    if build.skip_init {
-        return render_charts(&build.folder);
-    }
-    let (_scratch, context, _) = stage(build, arch)?;
-    render_charts(&context)
+    render_charts(&stage(build, arch)?.context)
 }
 
 /// Runs `init.sh` and the Kubefile for one arch.
 pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
-    let (_scratch, context, init_log) = stage(build, arch)?;
+    // Files last written a second before the copies begin are settled.
+    let began = SystemTime::now() - Duration::from_secs(1);
+    let mut staged = stage(build, arch)?;
+    let context = staged.context.clone();
     let Some((file_name, path)) = build_file(&context) else {
         return Err(AppError::Bad {
             file: build.folder.display().to_string(),
@@ -777,6 +822,9 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         }
     })?;
     let kubefile = crate::kubefile::parse(&label, &text, &build.build_args)?;
+    // The tree's copies hold the folder's bytes when they come straight
+    // from it and nothing else writes to the tree.
+    let settled = (staged.in_place() && copies_only(&kubefile)).then_some(began);
     let tree = tempfile::tempdir().map_err(|e| AppError::io("creating the image tree", e))?;
     let mut config = ImageConfig::default();
     let mut base = None;
@@ -832,7 +880,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                     continue;
                 }
                 for source in sources {
-                    if source.starts_with("http://") || source.starts_with("https://") {
+                    if is_url(source) {
                         let file = source
                             .rsplit('/')
                             .next()
@@ -846,7 +894,7 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
                         downloads.push((source.as_str().into(), target, checksum.clone()));
                         continue;
                     }
-                    copy_source(&context, tree.path(), source, &dest_path, into_dir)
+                    copy_source(&context, tree.path(), source, &dest_path, into_dir, settled)
                         .map_err(|m| copy_error(source, m))?;
                 }
             }
@@ -888,11 +936,34 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
         config,
         base,
         scan,
-        init_log,
+        init_log: staged.init_log.take(),
         copy_from,
         downloads,
         run_paths,
     })
+}
+
+/// Whether only COPYs from the build context write to the image tree: no
+/// RUN, no URL or image sources.
+fn copies_only(kubefile: &crate::kubefile::Kubefile) -> bool {
+    kubefile
+        .instructions
+        .iter()
+        .all(|(_, instruction)| match instruction {
+            Instruction::Run(_) => false,
+            Instruction::Copy { sources, from, .. } => {
+                from.is_none()
+                    && !sources
+                        .iter()
+                        .any(|s| s.starts_with("http://") || s.starts_with("https://"))
+            }
+            _ => true,
+        })
+}
+
+/// Whether a COPY source is a URL (fetched, not copied from the context).
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
 }
 
 /// Copies one COPY source (a path or a wildcard pattern, relative to the
@@ -904,6 +975,7 @@ fn copy_source(
     source: &str,
     dest: &str,
     into_dir: bool,
+    settled: Option<SystemTime>,
 ) -> Result<(), CopyError> {
     let pattern = inside_text(source).ok_or(CopyError::SourceLeaves)?;
     let wildcard = pattern.contains(['*', '?', '[']);
@@ -933,7 +1005,7 @@ fn copy_source(
         let meta = std::fs::symlink_metadata(&from).map_err(|_| CopyError::Missing)?;
         let target_dir = beneath(tree, dest, true)?;
         if meta.is_dir() {
-            copy_tree(&from, &target_dir)?;
+            copy_tree(&from, &target_dir, settled)?;
         } else {
             let name = from.file_name().map(|n| n.to_owned()).unwrap_or_default();
             let target = if into_dir || wildcard || target_dir.is_dir() {
@@ -954,7 +1026,7 @@ fn copy_source(
                 std::os::unix::fs::symlink(link, &target)
                     .map_err(file_error(format!("linking {}", target.display())))?;
             } else {
-                std::fs::copy(&from, &target).map_err(file_error(format!("copying {}", from.display())))?;
+                copy_file(&from, &target, settled)?;
             }
         }
     }
@@ -1000,6 +1072,39 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), Collec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy is recorded as holding its source's bytes only when asked
+    /// to and when the source had settled before the copy began.
+    #[test]
+    fn copies_of_settled_files_are_recorded_as_their_sources() {
+        use crate::digest::{FileId, bytes_identity};
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("tool");
+        std::fs::write(&source, b"a tool").unwrap();
+        let source_id = FileId::of(&std::fs::metadata(&source).unwrap());
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let earlier = SystemTime::now() - Duration::from_secs(60);
+        for (name, settled, recorded) in [
+            ("a", Some(later), true),
+            ("b", Some(earlier), false),
+            ("c", None, false),
+        ] {
+            let copy = dir.path().join(name);
+            copy_file(&source, &copy, settled).unwrap();
+            assert_eq!(std::fs::read(&copy).unwrap(), b"a tool");
+            assert_eq!(bytes_identity(&copy).unwrap() == source_id, recorded, "{name}");
+        }
+        // Written over by a copy that cannot be recorded: its own bytes.
+        copy_file(&source, &dir.path().join("a"), Some(earlier)).unwrap();
+        assert_ne!(bytes_identity(&dir.path().join("a")).unwrap(), source_id);
+        // Through a folder copy too.
+        let tree = dir.path().join("tree");
+        std::fs::create_dir(dir.path().join("folder")).unwrap();
+        std::fs::copy(&source, dir.path().join("folder/tool")).unwrap();
+        let inner = FileId::of(&std::fs::metadata(dir.path().join("folder/tool")).unwrap());
+        copy_tree(&dir.path().join("folder"), &tree, Some(later)).unwrap();
+        assert_eq!(bytes_identity(&tree.join("tool")).unwrap(), inner);
+    }
 
     #[test]
     fn scratch_budgets_count_entries_and_bytes_without_following_links() {

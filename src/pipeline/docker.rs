@@ -338,7 +338,7 @@ fn check_emulator(name: &str, arch: Arch, host: Arch, binfmt_misc: &Path) -> Res
     })
 }
 
-/// One arch: init.sh in a scratch copy, `buildah bud`, `buildah push` to
+/// One arch: init.sh (in a scratch copy) if there is one, `buildah bud`, `buildah push` to
 /// an OCI layout, then the image imported into the store.
 fn build_arch(
     request: &DockerRequest,
@@ -348,7 +348,8 @@ fn build_arch(
     placement: &Placement,
     store: &Store,
 ) -> Result<(DockerImage, Descriptor), DockerError> {
-    let (_stage, context, _init_log) = stage(build, arch)?;
+    let staged = stage(build, arch)?;
+    let context = &staged.context;
     let local = format!("localhost/matrix-build/{}:{}", request.name, placement.tags.tag);
     let mut bud = buildah_base(request, scratch);
     bud.extend(
@@ -380,7 +381,7 @@ fn build_arch(
         local.clone(),
         ".".into(),
     ]);
-    run_step(request, &context, &bud, arch, "bud")?;
+    run_step(request, context, &bud, arch, "bud")?;
     let layout_dir = scratch.join(format!("oci-{arch}"));
     let mut push = buildah_base(request, scratch);
     push.extend([
@@ -388,7 +389,7 @@ fn build_arch(
         local.clone(),
         format!("oci:{}:{local}", layout_dir.display()),
     ]);
-    run_step(request, &context, &push, arch, "push")?;
+    run_step(request, context, &push, arch, "push")?;
     let cache = Cache::open(&scratch.join("cache")).map_err(io("creating a scratch cache"))?;
     let layout = RefLayout::at(&layout_dir);
     let reader = ImageReader::new(ImageFrom::Layout {
