@@ -31,11 +31,18 @@ start=$(now)
 "$matrix" app build web-demo 1.0.0 --root "$work/applications" --skip-images --out "$work/matrix-oci" \
   --cache "$work/cache" >/dev/null 2>&1
 matrix_s=$(echo "$(now) - $start" | bc)
-sync
-start=$(now)
-"$matrix" app build web-demo 1.0.0 --root "$work/applications" --skip-images --out "$work/matrix-oci" \
-  --cache "$work/cache" >/dev/null 2>&1
-unchanged_s=$(echo "$(now) - $start" | bc)
+# Unchanged rebuilds: the fastest of 3. The first one after the folder
+# was written also hashes what the cold build could not take as settled
+# (files written within the last second are hashed on every build).
+times=()
+for _ in 1 2 3; do
+  sync
+  start=$(now)
+  "$matrix" app build web-demo 1.0.0 --root "$work/applications" --skip-images --out "$work/matrix-oci" \
+    --cache "$work/cache" >/dev/null 2>&1
+  times+=("$(echo "$(now) - $start" | bc)")
+done
+unchanged_s=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
 
 start=$(now)
 for arch in amd64 arm64; do
@@ -49,4 +56,4 @@ buildah_s=$(echo "$(now) - $start" | bc)
 printf 'app benchmark (%s, %s cores, web-demo + 200 MB, 2 arches)\n' "$(date -u +%F)" "$(nproc)"
 printf '| | matrix app build | buildah bud + push | ratio |\n|---|---|---|---|\n'
 printf '| cold build (s) | %.2f | %.2f | %.1fx faster |\n' "$matrix_s" "$buildah_s" "$(echo "$buildah_s / $matrix_s" | bc -l)"
-printf '| unchanged rebuild (s) | %.3f (%.1f%% of cold) | | |\n' "$unchanged_s" "$(echo "100 * $unchanged_s / $matrix_s" | bc -l)"
+printf '| unchanged rebuild, fastest of 3 (s) | %.3f (%.1f%% of cold) | | |\n' "$unchanged_s" "$(echo "100 * $unchanged_s / $matrix_s" | bc -l)"

@@ -130,49 +130,104 @@ impl FileId {
     }
 }
 
-/// Files this process made as copies of others, by the identity each copy
-/// had when it was made, with the identity its source had: a copy's bytes
-/// are hashed once for all copies of one source (an app's tree per arch).
-static COPIES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileId, FileId>>> =
-    std::sync::OnceLock::new();
+/// Files this process made as copies of others, by path and the identity
+/// each copy had when it was made (an inode freed with its folder and
+/// reused elsewhere is never taken for the copy), with the identity its
+/// source had: a copy's bytes are hashed once for all copies of one source
+/// (an app's tree per arch).
+type Copies = std::collections::HashMap<(std::path::PathBuf, FileId), FileId>;
+static COPIES: std::sync::OnceLock<std::sync::Mutex<Copies>> = std::sync::OnceLock::new();
 
-/// Records that the file `copy` describes holds the bytes the file `source`
+/// Records that the file at `copy` holds the bytes the file `source`
 /// describes, or with `None` that it holds bytes of its own (a copy
 /// written over an earlier one may keep its identity: same inode, same
 /// size, the same clock tick). Only for a source that did not change while
 /// it was copied and had settled before the copy began
 /// ([`FileId::settled_before`]), and a copy that nothing but such copies
 /// writes to afterwards.
-pub fn record_copy(copy: &std::fs::Metadata, source: Option<&std::fs::Metadata>) {
+pub fn record_copy(copy: &std::path::Path, source: Option<&std::fs::Metadata>) -> io::Result<()> {
+    let key = (copy.to_path_buf(), FileId::of(&std::fs::metadata(copy)?));
     let mut copies = COPIES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match source {
-        Some(source) => copies.insert(FileId::of(copy), FileId::of(source)),
-        None => copies.remove(&FileId::of(copy)),
+        Some(source) => copies.insert(key, FileId::of(source)),
+        None => copies.remove(&key),
     };
+    Ok(())
 }
 
 /// The identity whose bytes the file at `path` holds (for tests of copies).
 #[cfg(test)]
 pub(crate) fn bytes_identity(path: &std::path::Path) -> io::Result<FileId> {
-    Ok(bytes_of(&std::fs::metadata(path)?))
+    Ok(bytes_of(path)?.id())
 }
 
-/// The identity whose bytes a file holds: its source's, for a recorded copy.
-fn bytes_of(meta: &std::fs::Metadata) -> FileId {
-    let id = FileId::of(meta);
-    COPIES
-        .get()
-        .and_then(|copies| {
-            copies
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .get(&id)
-                .copied()
-        })
-        .unwrap_or(id)
+/// The identity whose bytes a file holds: its source's for a recorded
+/// copy (then `Bytes::Settled`: a file settled before it was copied, whose
+/// hash may be kept across runs), else its own.
+fn bytes_of(path: &std::path::Path) -> io::Result<Bytes> {
+    let id = FileId::of(&std::fs::metadata(path)?);
+    let source = COPIES.get().and_then(|copies| {
+        copies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&(path.to_path_buf(), id))
+            .copied()
+    });
+    Ok(source.map_or(Bytes::Own(id), Bytes::Settled))
+}
+
+/// Whose bytes a file holds (see [`bytes_of`]).
+#[derive(Debug, Clone, Copy)]
+enum Bytes {
+    /// Its own, known by its identity in this process only.
+    Own(FileId),
+    /// Those of a settled file it was copied from.
+    Settled(FileId),
+}
+
+impl Bytes {
+    fn id(self) -> FileId {
+        match self {
+            Bytes::Own(id) | Bytes::Settled(id) => id,
+        }
+    }
+}
+
+/// The SHA-256 kept in `dir` for a settled file with identity `id`: its
+/// identity changes with any write to it, so the record holds until then.
+fn kept_settled_in(dir: &std::path::Path, id: &FileId) -> Option<Sha256> {
+    let record = crate::fsutil::read_text_capped(&dir.join(settled_record(id)), 128).ok()?;
+    let hex = record.trim();
+    (hex.len() == 64).then(|| hex.parse().ok()).flatten()
+}
+
+/// Keeps the SHA-256 of a settled file in `dir`, if that folder exists.
+fn keep_settled_in(dir: &std::path::Path, id: &FileId, sha256: &Sha256) {
+    if dir.is_dir() {
+        // A failed record only costs a hash next time.
+        let _ = crate::fsutil::write_verified_later(
+            &dir.join(settled_record(id)),
+            format!("{}\n", sha256.hex()).as_bytes(),
+        );
+    }
+}
+
+fn settled_record(id: &FileId) -> String {
+    let FileId {
+        dev,
+        ino,
+        len,
+        mtime,
+        ctime,
+    } = id;
+    let text = format!(
+        "settled {dev} {ino} {len} {}.{} {}.{}",
+        mtime.0, mtime.1, ctime.0, ctime.1
+    );
+    Sha256::of(text.as_bytes()).hex()
 }
 
 /// Where the hashes of cache files are kept across runs (the download
@@ -266,18 +321,40 @@ mod kept_tests {
         std::fs::write(&copy, b"two").unwrap();
         let meta = |path: &std::path::Path| std::fs::metadata(path).unwrap();
         assert_eq!(file_sha256(&source).unwrap(), Sha256::of(b"one"));
-        record_copy(&meta(&copy), Some(&meta(&source)));
+        record_copy(&copy, Some(&meta(&source))).unwrap();
         assert_eq!(bytes_identity(&copy).unwrap(), FileId::of(&meta(&source)));
         assert_eq!(file_sha256(&copy).unwrap(), Sha256::of(b"one"));
-        record_copy(&meta(&copy), None);
+        record_copy(&copy, None).unwrap();
         assert_eq!(bytes_identity(&copy).unwrap(), FileId::of(&meta(&copy)));
-        record_copy(&meta(&copy), Some(&meta(&source)));
+        record_copy(&copy, Some(&meta(&source))).unwrap();
         std::fs::write(&copy, b"three").unwrap();
         assert_eq!(file_sha256(&copy).unwrap(), Sha256::of(b"three"));
         let now = std::time::SystemTime::now();
         let id = FileId::of(&meta(&copy));
         assert!(!id.settled_before(now - std::time::Duration::from_secs(1)));
         assert!(id.settled_before(now + std::time::Duration::from_secs(1)));
+    }
+
+    /// The SHA-256 of a settled file is kept under its identity; another
+    /// identity finds nothing, a record that is not a digest is ignored, and
+    /// nothing is written where the folder is gone.
+    #[test]
+    fn settled_hashes_are_kept_by_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tool");
+        std::fs::write(&file, b"a tool").unwrap();
+        let id = FileId::of(&std::fs::metadata(&file).unwrap());
+        assert_eq!(kept_settled_in(dir.path(), &id), None);
+        keep_settled_in(dir.path(), &id, &Sha256::of(b"a tool"));
+        assert_eq!(kept_settled_in(dir.path(), &id), Some(Sha256::of(b"a tool")));
+        std::fs::write(&file, b"another tool").unwrap();
+        let changed = FileId::of(&std::fs::metadata(&file).unwrap());
+        assert_eq!(kept_settled_in(dir.path(), &changed), None);
+        std::fs::write(dir.path().join(settled_record(&id)), "not a digest\n").unwrap();
+        assert_eq!(kept_settled_in(dir.path(), &id), None);
+        let gone = dir.path().join("gone");
+        keep_settled_in(&gone, &id, &Sha256::of(b"a tool"));
+        assert!(!gone.exists());
     }
 
     /// Hashes are kept across runs for a cache file, a record whose stamp
@@ -322,28 +399,27 @@ mod kept_tests {
 type Memo<T> = std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileId, Slot<T>>>>;
 type Slot<T> = std::sync::Arc<std::sync::Mutex<Option<T>>>;
 
-fn memo_slot<T>(memo: &'static Memo<T>, path: &std::path::Path) -> io::Result<Slot<T>> {
-    let key = bytes_of(&std::fs::metadata(path)?);
-    Ok(memo
-        .get_or_init(Default::default)
+fn memo_slot<T>(memo: &'static Memo<T>, key: FileId) -> Slot<T> {
+    memo.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .entry(key)
         .or_default()
-        .clone())
+        .clone()
 }
 
 fn once_per_file<T: Clone>(
     memo: &'static Memo<T>,
     path: &std::path::Path,
-    compute: impl FnOnce() -> io::Result<T>,
+    compute: impl FnOnce(Bytes) -> io::Result<T>,
 ) -> io::Result<T> {
-    let slot = memo_slot(memo, path)?;
+    let bytes = bytes_of(path)?;
+    let slot = memo_slot(memo, bytes.id());
     let mut value = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(done) = value.as_ref() {
         return Ok(done.clone());
     }
-    let done = compute()?;
+    let done = compute(bytes)?;
     *value = Some(done.clone());
     Ok(done)
 }
@@ -355,8 +431,16 @@ static SHA256_MEMO: Memo<Sha256> = std::sync::OnceLock::new();
 /// only this; the SHA-1 an SBOM lists is computed when an SBOM is written,
 /// so an unchanged rebuild of an app folder never computes it.
 pub fn file_sha256(path: &std::path::Path) -> io::Result<Sha256> {
-    once_per_file(&SHA256_MEMO, path, || {
-        Ok(Sha256::of_reader(std::fs::File::open(path)?)?.0)
+    once_per_file(&SHA256_MEMO, path, |bytes| {
+        let kept = KEPT.get().filter(|_| matches!(bytes, Bytes::Settled(_)));
+        if let Some(done) = kept.and_then(|dir| kept_settled_in(dir, &bytes.id())) {
+            return Ok(done);
+        }
+        let done = Sha256::of_reader(std::fs::File::open(path)?)?.0;
+        if let Some(dir) = kept {
+            keep_settled_in(dir, &bytes.id(), &done);
+        }
+        Ok(done)
     })
 }
 
@@ -369,13 +453,13 @@ pub fn file_sha256(path: &std::path::Path) -> io::Result<Sha256> {
 /// [`file_sha256`] computed is not computed again either.
 pub fn file_hashes(path: &std::path::Path, id: Option<&str>) -> io::Result<FileHashes> {
     static MEMO: Memo<FileHashes> = std::sync::OnceLock::new();
-    once_per_file(&MEMO, path, || {
+    once_per_file(&MEMO, path, |bytes| {
         if let Some(done) = id.and_then(|id| kept(path, id)) {
             return Ok(done);
         }
         let known: Option<Sha256> = match id.and_then(|id| id.parse().ok()) {
             Some(known) => Some(known),
-            None => memo_slot(&SHA256_MEMO, path)?
+            None => memo_slot(&SHA256_MEMO, bytes.id())
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone(),

@@ -439,8 +439,7 @@ fn copy_file(from: &Path, to: &Path, settled: Option<SystemTime>) -> Result<(), 
         let after = std::fs::metadata(from).map_err(reading(from))?;
         let source = crate::digest::FileId::of(&before);
         let same = source == crate::digest::FileId::of(&after) && source.settled_before(settled);
-        let copy = std::fs::metadata(to).map_err(reading(to))?;
-        crate::digest::record_copy(&copy, same.then_some(&before));
+        crate::digest::record_copy(to, same.then_some(&before)).map_err(reading(to))?;
     }
     Ok(())
 }
