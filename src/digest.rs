@@ -86,9 +86,12 @@ pub struct FileHashes {
 }
 
 /// The identity of a file's bytes as the kernel stamps them: device,
-/// inode, size, mtime and ctime. Any write moves ctime, which no program
-/// can set, so a file changed during the run gets a new identity and is
-/// hashed again (see [`FileId::settled_before`] for the one exception).
+/// inode, size, mtime and ctime. A write(2) moves ctime, which no program
+/// can set back, so a file changed during the run gets a new identity and
+/// is hashed again; the exceptions are a write in the same clock tick as
+/// the one before (see [`FileId::settled_before`]) and bytes changed
+/// through a shared memory map, whose times move only when the page is
+/// written back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileId {
     dev: u64,
@@ -130,104 +133,133 @@ impl FileId {
     }
 }
 
-/// Files this process made as copies of others, by path and the identity
-/// each copy had when it was made (an inode freed with its folder and
-/// reused elsewhere is never taken for the copy), with the identity its
-/// source had: a copy's bytes are hashed once for all copies of one source
-/// (an app's tree per arch).
-type Copies = std::collections::HashMap<(std::path::PathBuf, FileId), FileId>;
+/// A file's bytes as this process knows them: the file's path and the
+/// identity it had. The path keeps an inode that was freed and reused
+/// elsewhere from being taken for the file it was.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BytesKey {
+    path: std::path::PathBuf,
+    id: FileId,
+}
+
+/// Files this process made as copies of others (by their key when made),
+/// with their source's key: a copy's bytes are hashed once for all copies
+/// of one source (an app's tree per arch).
+type Copies = std::collections::HashMap<BytesKey, BytesKey>;
 static COPIES: std::sync::OnceLock<std::sync::Mutex<Copies>> = std::sync::OnceLock::new();
 
-/// Records that the file at `copy` holds the bytes the file `source`
-/// describes, or with `None` that it holds bytes of its own (a copy
-/// written over an earlier one may keep its identity: same inode, same
-/// size, the same clock tick). Only for a source that did not change while
-/// it was copied and had settled before the copy began
-/// ([`FileId::settled_before`]), and a copy that nothing but such copies
+/// Records that the file at `copy` holds the bytes of the file at `source`
+/// (with the metadata it had), or with `None` that it holds bytes of its
+/// own (a copy written over an earlier one may keep its identity: same
+/// inode, same size, the same clock tick). Only for a source that did not
+/// change while it was copied, had settled before the copy began
+/// ([`FileId::settled_before`]) and lives where identities are stable
+/// (`fsutil::stable_identity`), and a copy that nothing but such copies
 /// writes to afterwards.
-pub fn record_copy(copy: &std::path::Path, source: Option<&std::fs::Metadata>) -> io::Result<()> {
-    let key = (copy.to_path_buf(), FileId::of(&std::fs::metadata(copy)?));
+pub fn record_copy(
+    copy: &std::path::Path,
+    source: Option<(&std::path::Path, &std::fs::Metadata)>,
+) -> io::Result<()> {
+    let key = BytesKey {
+        path: copy.to_path_buf(),
+        id: FileId::of(&std::fs::metadata(copy)?),
+    };
     let mut copies = COPIES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match source {
-        Some(source) => copies.insert(key, FileId::of(source)),
+        Some((path, meta)) => copies.insert(
+            key,
+            BytesKey {
+                path: path.to_path_buf(),
+                id: FileId::of(meta),
+            },
+        ),
         None => copies.remove(&key),
     };
     Ok(())
 }
 
-/// The identity whose bytes the file at `path` holds (for tests of copies).
+/// The path and identity whose bytes the file at `path` holds (for tests
+/// of copies).
 #[cfg(test)]
-pub(crate) fn bytes_identity(path: &std::path::Path) -> io::Result<FileId> {
-    Ok(bytes_of(path)?.id())
+pub(crate) fn bytes_origin(path: &std::path::Path) -> io::Result<(std::path::PathBuf, FileId)> {
+    let key = bytes_of(path)?.key();
+    Ok((key.path, key.id))
 }
 
-/// The identity whose bytes a file holds: its source's for a recorded
-/// copy (then `Bytes::Settled`: a file settled before it was copied, whose
-/// hash may be kept across runs), else its own.
+/// Whose bytes the file at `path` holds: its source's for a recorded copy
+/// (`Bytes::Settled`: a file settled before it was copied, whose hash may
+/// be kept across runs), else its own.
 fn bytes_of(path: &std::path::Path) -> io::Result<Bytes> {
-    let id = FileId::of(&std::fs::metadata(path)?);
+    let own = BytesKey {
+        path: path.to_path_buf(),
+        id: FileId::of(&std::fs::metadata(path)?),
+    };
     let source = COPIES.get().and_then(|copies| {
         copies
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&(path.to_path_buf(), id))
-            .copied()
+            .get(&own)
+            .cloned()
     });
-    Ok(source.map_or(Bytes::Own(id), Bytes::Settled))
+    Ok(source.map_or(Bytes::Own(own), Bytes::Settled))
 }
 
 /// Whose bytes a file holds (see [`bytes_of`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Bytes {
-    /// Its own, known by its identity in this process only.
-    Own(FileId),
+    /// Its own, known in this process only.
+    Own(BytesKey),
     /// Those of a settled file it was copied from.
-    Settled(FileId),
+    Settled(BytesKey),
 }
 
 impl Bytes {
-    fn id(self) -> FileId {
+    fn key(self) -> BytesKey {
         match self {
-            Bytes::Own(id) | Bytes::Settled(id) => id,
+            Bytes::Own(key) | Bytes::Settled(key) => key,
         }
     }
 }
 
-/// The SHA-256 kept in `dir` for a settled file with identity `id`: its
-/// identity changes with any write to it, so the record holds until then.
-fn kept_settled_in(dir: &std::path::Path, id: &FileId) -> Option<Sha256> {
-    let record = crate::fsutil::read_text_capped(&dir.join(settled_record(id)), 128).ok()?;
+/// The SHA-256 kept in `dir` for a settled file: its identity changes
+/// with any write to it, so the record holds until then.
+fn kept_settled_in(dir: &std::path::Path, key: &BytesKey) -> Option<Sha256> {
+    let record = crate::fsutil::read_text_capped(&dir.join(settled_record(key)), 128).ok()?;
     let hex = record.trim();
     (hex.len() == 64).then(|| hex.parse().ok()).flatten()
 }
 
 /// Keeps the SHA-256 of a settled file in `dir`, if that folder exists.
-fn keep_settled_in(dir: &std::path::Path, id: &FileId, sha256: &Sha256) {
+fn keep_settled_in(dir: &std::path::Path, key: &BytesKey, sha256: &Sha256) {
     if dir.is_dir() {
         // A failed record only costs a hash next time.
         let _ = crate::fsutil::write_verified_later(
-            &dir.join(settled_record(id)),
+            &dir.join(settled_record(key)),
             format!("{}\n", sha256.hex()).as_bytes(),
         );
     }
 }
 
-fn settled_record(id: &FileId) -> String {
+/// The record's name: a digest of the path and every part of the identity.
+fn settled_record(key: &BytesKey) -> String {
+    use std::os::unix::ffi::OsStrExt;
     let FileId {
         dev,
         ino,
         len,
         mtime,
         ctime,
-    } = id;
-    let text = format!(
-        "settled {dev} {ino} {len} {}.{} {}.{}",
+    } = key.id;
+    let mut text = format!(
+        "settled {dev} {ino} {len} {}.{} {}.{} ",
         mtime.0, mtime.1, ctime.0, ctime.1
-    );
-    Sha256::of(text.as_bytes()).hex()
+    )
+    .into_bytes();
+    text.extend_from_slice(key.path.as_os_str().as_bytes());
+    Sha256::of(&text).hex()
 }
 
 /// Where the hashes of cache files are kept across runs (the download
@@ -321,12 +353,18 @@ mod kept_tests {
         std::fs::write(&copy, b"two").unwrap();
         let meta = |path: &std::path::Path| std::fs::metadata(path).unwrap();
         assert_eq!(file_sha256(&source).unwrap(), Sha256::of(b"one"));
-        record_copy(&copy, Some(&meta(&source))).unwrap();
-        assert_eq!(bytes_identity(&copy).unwrap(), FileId::of(&meta(&source)));
+        record_copy(&copy, Some((&source, &meta(&source)))).unwrap();
+        assert_eq!(
+            bytes_origin(&copy).unwrap(),
+            (source.clone(), FileId::of(&meta(&source)))
+        );
         assert_eq!(file_sha256(&copy).unwrap(), Sha256::of(b"one"));
         record_copy(&copy, None).unwrap();
-        assert_eq!(bytes_identity(&copy).unwrap(), FileId::of(&meta(&copy)));
-        record_copy(&copy, Some(&meta(&source))).unwrap();
+        assert_eq!(
+            bytes_origin(&copy).unwrap(),
+            (copy.clone(), FileId::of(&meta(&copy)))
+        );
+        record_copy(&copy, Some((&source, &meta(&source)))).unwrap();
         std::fs::write(&copy, b"three").unwrap();
         assert_eq!(file_sha256(&copy).unwrap(), Sha256::of(b"three"));
         let now = std::time::SystemTime::now();
@@ -335,25 +373,33 @@ mod kept_tests {
         assert!(id.settled_before(now + std::time::Duration::from_secs(1)));
     }
 
-    /// The SHA-256 of a settled file is kept under its identity; another
-    /// identity finds nothing, a record that is not a digest is ignored, and
-    /// nothing is written where the folder is gone.
+    /// The SHA-256 of a settled file is kept under its path and identity;
+    /// a changed identity or another path finds nothing, a record that is
+    /// not a digest is ignored, and nothing is written where the folder is
+    /// gone.
     #[test]
-    fn settled_hashes_are_kept_by_identity() {
+    fn settled_hashes_are_kept_by_path_and_identity() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tool");
         std::fs::write(&file, b"a tool").unwrap();
-        let id = FileId::of(&std::fs::metadata(&file).unwrap());
-        assert_eq!(kept_settled_in(dir.path(), &id), None);
-        keep_settled_in(dir.path(), &id, &Sha256::of(b"a tool"));
-        assert_eq!(kept_settled_in(dir.path(), &id), Some(Sha256::of(b"a tool")));
+        let key_of = |path: &std::path::Path| BytesKey {
+            path: path.to_path_buf(),
+            id: FileId::of(&std::fs::metadata(&file).unwrap()),
+        };
+        let key = key_of(&file);
+        assert_eq!(kept_settled_in(dir.path(), &key), None);
+        keep_settled_in(dir.path(), &key, &Sha256::of(b"a tool"));
+        assert_eq!(kept_settled_in(dir.path(), &key), Some(Sha256::of(b"a tool")));
+        assert_eq!(
+            kept_settled_in(dir.path(), &key_of(&dir.path().join("other"))),
+            None
+        );
         std::fs::write(&file, b"another tool").unwrap();
-        let changed = FileId::of(&std::fs::metadata(&file).unwrap());
-        assert_eq!(kept_settled_in(dir.path(), &changed), None);
-        std::fs::write(dir.path().join(settled_record(&id)), "not a digest\n").unwrap();
-        assert_eq!(kept_settled_in(dir.path(), &id), None);
+        assert_eq!(kept_settled_in(dir.path(), &key_of(&file)), None);
+        std::fs::write(dir.path().join(settled_record(&key)), "not a digest\n").unwrap();
+        assert_eq!(kept_settled_in(dir.path(), &key), None);
         let gone = dir.path().join("gone");
-        keep_settled_in(&gone, &id, &Sha256::of(b"a tool"));
+        keep_settled_in(&gone, &key, &Sha256::of(b"a tool"));
         assert!(!gone.exists());
     }
 
@@ -392,14 +438,14 @@ mod kept_tests {
     }
 }
 
-/// Per-file results of this process, keyed by the identity of the file's
-/// bytes (a recorded copy shares its source's). Each file has a slot of
-/// its own, held while it is hashed: a second caller waits for the first
-/// instead of reading the same bytes again.
-type Memo<T> = std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<FileId, Slot<T>>>>;
+/// Per-file results of this process, keyed by the file's bytes (a recorded
+/// copy shares its source's key). Each file has a slot of its own, held
+/// while it is hashed: a second caller waits for the first instead of
+/// reading the same bytes again.
+type Memo<T> = std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<BytesKey, Slot<T>>>>;
 type Slot<T> = std::sync::Arc<std::sync::Mutex<Option<T>>>;
 
-fn memo_slot<T>(memo: &'static Memo<T>, key: FileId) -> Slot<T> {
+fn memo_slot<T>(memo: &'static Memo<T>, key: BytesKey) -> Slot<T> {
     memo.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -414,7 +460,7 @@ fn once_per_file<T: Clone>(
     compute: impl FnOnce(Bytes) -> io::Result<T>,
 ) -> io::Result<T> {
     let bytes = bytes_of(path)?;
-    let slot = memo_slot(memo, bytes.id());
+    let slot = memo_slot(memo, bytes.clone().key());
     let mut value = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(done) = value.as_ref() {
         return Ok(done.clone());
@@ -432,13 +478,16 @@ static SHA256_MEMO: Memo<Sha256> = std::sync::OnceLock::new();
 /// so an unchanged rebuild of an app folder never computes it.
 pub fn file_sha256(path: &std::path::Path) -> io::Result<Sha256> {
     once_per_file(&SHA256_MEMO, path, |bytes| {
-        let kept = KEPT.get().filter(|_| matches!(bytes, Bytes::Settled(_)));
-        if let Some(done) = kept.and_then(|dir| kept_settled_in(dir, &bytes.id())) {
+        let settled = match (KEPT.get(), bytes) {
+            (Some(dir), Bytes::Settled(key)) => Some((dir, key)),
+            _ => None,
+        };
+        if let Some(done) = settled.as_ref().and_then(|(dir, key)| kept_settled_in(dir, key)) {
             return Ok(done);
         }
         let done = Sha256::of_reader(std::fs::File::open(path)?)?.0;
-        if let Some(dir) = kept {
-            keep_settled_in(dir, &bytes.id(), &done);
+        if let Some((dir, key)) = settled {
+            keep_settled_in(dir, &key, &done);
         }
         Ok(done)
     })
@@ -459,7 +508,7 @@ pub fn file_hashes(path: &std::path::Path, id: Option<&str>) -> io::Result<FileH
         }
         let known: Option<Sha256> = match id.and_then(|id| id.parse().ok()) {
             Some(known) => Some(known),
-            None => memo_slot(&SHA256_MEMO, bytes.id())
+            None => memo_slot(&SHA256_MEMO, bytes.key())
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone(),

@@ -324,6 +324,38 @@ pub fn file_stamp(meta: &fs::Metadata) -> String {
     )
 }
 
+/// Whether an open file lives where a file's identity (device, inode,
+/// size, ctime) is stable and fine-grained: ext4, xfs, btrfs, tmpfs or
+/// zfs. Elsewhere (vfat's 2-second times, FUSE or CIFS inode numbers made
+/// up per mount) a file can keep an identity while its bytes change, so
+/// nothing is taken from a record of its identity.
+pub fn stable_identity(file: &fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    const ZFS_SUPER_MAGIC: i64 = 0x2FC1_2FC1;
+    // SAFETY: fstatfs(2) fills the zeroed struct it is given for an open
+    // descriptor, which `file` keeps open for the call.
+    let stats = unsafe {
+        let mut stats = std::mem::zeroed::<libc::statfs>();
+        if libc::fstatfs(file.as_raw_fd(), &mut stats) != 0 {
+            return false;
+        }
+        stats
+    };
+    // The field's and the constants' types differ between targets.
+    #[allow(clippy::unnecessary_cast)]
+    let (kind, known) = (
+        stats.f_type as i64,
+        [
+            libc::EXT4_SUPER_MAGIC as i64,
+            libc::XFS_SUPER_MAGIC as i64,
+            libc::BTRFS_SUPER_MAGIC as i64,
+            libc::TMPFS_MAGIC as i64,
+            ZFS_SUPER_MAGIC,
+        ],
+    );
+    known.contains(&kind)
+}
+
 /// A file name shown with non-UTF-8 bytes escaped (`\xff`).
 pub fn escaped_name(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;

@@ -1336,7 +1336,11 @@ fn app_folders_are_measured_before_their_scratch_copy() {
         "--arch",
         "amd64",
     ]);
-    assert_fails(&out, 2, "over the scratch copy's budget of 4294967296 bytes");
+    assert_fails(
+        &out,
+        2,
+        "over the budget of what a build copies, 4294967296 bytes",
+    );
     assert!(
         stderr(&out).contains("applications/sparse/1.0.0: 5368709148 bytes"),
         "{}",

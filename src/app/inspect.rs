@@ -21,7 +21,7 @@ pub fn kubefile_config(build: &AppBuild) -> Result<KubefileConfig, AppError> {
     let Some((file_name, path)) = super::build_file(&build.folder) else {
         return Err(AppError::Bad {
             file: build.folder.display().to_string(),
-            message: "no Kubefile or Dockerfile".into(),
+            message: "no Kubefile or Dockerfile; a symbolic link is not followed".into(),
         });
     };
     let label = format!("{}/{file_name}", build.folder.display());

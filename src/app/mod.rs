@@ -118,9 +118,9 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
-    /// The application folder is larger than a scratch copy may be.
+    /// The application folder is larger than a build may copy.
     #[error(
-        "{}: {found} is over the scratch copy's budget of {budget}; nothing was copied\n  help: keep build inputs small (fetch large files in init.sh or COPY them by URL), or remove what the image does not need",
+        "{}: {found} is over the budget of what a build copies, {budget}; nothing was copied\n  help: keep build inputs small (fetch large files in init.sh or COPY them by URL), or remove what the image does not need",
         folder.display()
     )]
     TooLarge {
@@ -396,10 +396,10 @@ pub fn list(root: &Path, names: &[String]) -> Result<Vec<AppEntry>, AppError> {
     Ok(entries)
 }
 
-/// Copies a folder tree (files, folders, links as links), refusing nothing
-/// but special files; `into` must not exist.
-/// With `settled` (see [`copy_file`]), each copy is recorded as holding
-/// its source's bytes.
+/// Copies a folder tree (files, folders, links as links) into `into`,
+/// refusing special files and never writing through a link already in
+/// `into` (a COPY may meet what an earlier COPY made). With `settled` (see
+/// [`copy_file`]), each copy is recorded as holding its source's bytes.
 pub fn copy_tree(from: &Path, into: &Path, settled: Option<SystemTime>) -> Result<(), FileError> {
     std::fs::create_dir_all(into).map_err(file_error(format!("creating {}", into.display())))?;
     let entries = std::fs::read_dir(from).map_err(file_error(format!("reading {}", from.display())))?;
@@ -409,6 +409,7 @@ pub fn copy_tree(from: &Path, into: &Path, settled: Option<SystemTime>) -> Resul
         let meta = std::fs::symlink_metadata(&source)
             .map_err(file_error(format!("reading {}", source.display())))?;
         if meta.is_dir() {
+            refuse_link_at(&target)?;
             copy_tree(&source, &target, settled)?;
         } else if meta.is_file() {
             copy_file(&source, &target, settled)?;
@@ -422,24 +423,57 @@ pub fn copy_tree(from: &Path, into: &Path, settled: Option<SystemTime>) -> Resul
     Ok(())
 }
 
-/// Copies one regular file. With `settled`, a time before which the
-/// source must have been last written, the copy is recorded as holding
-/// the source's bytes when the source did not change while it was copied
-/// (`digest::record_copy`; else as holding bytes of its own), so copies
-/// of it made for other arches are not hashed again. Only for copies that
-/// nothing but this writes to afterwards.
+/// Refuses a symbolic link at `target`: writing there would follow it.
+fn refuse_link_at(target: &Path) -> Result<(), FileError> {
+    if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(FileError {
+            what: format!("copying to {}", target.display()),
+            source: std::io::Error::other("a symbolic link is in the way; nothing is written through a link"),
+        });
+    }
+    Ok(())
+}
+
+/// Copies one regular file, opened once and never through a link (one
+/// swapped in after the folder was listed included), onto a target that is
+/// not a link. With `settled`, a time before which the source must have
+/// been last written, the copy is recorded as holding the source's bytes
+/// when the source did not change while it was copied and lives where
+/// identities are stable (`digest::record_copy`; else as holding bytes of
+/// its own), so copies made for other arches, and later builds, do not
+/// hash it again. Only for copies that nothing but this writes to
+/// afterwards.
 fn copy_file(from: &Path, to: &Path, settled: Option<SystemTime>) -> Result<(), FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let reading = |path: &Path| file_error(format!("reading {}", path.display()));
-    let before = match settled {
-        Some(_) => Some(std::fs::metadata(from).map_err(reading(from))?),
-        None => None,
-    };
-    std::fs::copy(from, to).map_err(file_error(format!("copying {}", from.display())))?;
-    if let (Some(before), Some(settled)) = (before, settled) {
-        let after = std::fs::metadata(from).map_err(reading(from))?;
-        let source = crate::digest::FileId::of(&before);
-        let same = source == crate::digest::FileId::of(&after) && source.settled_before(settled);
-        crate::digest::record_copy(to, same.then_some(&before)).map_err(reading(to))?;
+    let copying = || file_error(format!("copying {} to {}", from.display(), to.display()));
+    // Non-blocking, so a FIFO swapped in is refused, not waited on.
+    let mut source = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(from)
+        .map_err(reading(from))?;
+    let before = source.metadata().map_err(reading(from))?;
+    if !before.is_file() {
+        return Err(copying()(std::io::Error::other("not a regular file")));
+    }
+    refuse_link_at(to)?;
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(to)
+        .map_err(copying())?;
+    std::io::copy(&mut source, &mut target).map_err(copying())?;
+    target.set_permissions(before.permissions()).map_err(copying())?;
+    if let Some(settled) = settled {
+        let after = source.metadata().map_err(reading(from))?;
+        let id = crate::digest::FileId::of(&before);
+        let same = id == crate::digest::FileId::of(&after)
+            && id.settled_before(settled)
+            && crate::fsutil::stable_identity(&source);
+        crate::digest::record_copy(to, same.then_some((from, &before))).map_err(reading(to))?;
     }
     Ok(())
 }
@@ -666,14 +700,16 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
         .collect()
 }
 
-/// The Kubefile of a folder: `Dockerfile` when it is not empty, else `Kubefile`.
+/// The Kubefile of a folder: `Dockerfile` when it is not empty, else
+/// `Kubefile`; a link is not followed (it could lead out of the folder).
 pub fn build_file(dir: &Path) -> Option<(String, PathBuf)> {
+    let regular = |path: &Path| std::fs::symlink_metadata(path).ok().filter(|m| m.is_file());
     let docker = dir.join("Dockerfile");
-    if std::fs::metadata(&docker).is_ok_and(|m| m.is_file() && m.len() > 0) {
+    if regular(&docker).is_some_and(|m| m.len() > 0) {
         return Some(("Dockerfile".into(), docker));
     }
     let kube = dir.join("Kubefile");
-    kube.is_file().then(|| ("Kubefile".into(), kube))
+    regular(&kube).map(|_| ("Kubefile".into(), kube))
 }
 
 /// Most bytes an application folder may hold to be copied to scratch for
@@ -728,8 +764,8 @@ pub fn check_budget(folder: &Path, bytes: u64, entries: u64) -> Result<(), AppEr
 
 /// The build context of one arch.
 pub struct Staged {
-    /// The scratch copy init.sh ran in (removed on drop), if it ran.
-    _scratch: Option<tempfile::TempDir>,
+    /// The scratch copy the context is in (removed on drop), if any.
+    scratch: Option<tempfile::TempDir>,
     /// The context: the scratch copy, or the folder itself.
     pub context: PathBuf,
     /// What init.sh printed, if it ran.
@@ -738,50 +774,60 @@ pub struct Staged {
 
 impl Staged {
     /// Whether the context is the application folder itself, which this
-    /// build does not change (no init.sh ran in a copy of it).
+    /// build does not change.
     fn in_place(&self) -> bool {
-        self._scratch.is_none()
+        self.scratch.is_none()
     }
 }
 
-/// The build context of one arch: when `init.sh` runs, the folder copied
-/// to a scratch place (within [`SCRATCH_BYTES`] and [`SCRATCH_ENTRIES`])
-/// and init.sh run there; else the folder itself, read where it is
-/// (within the same budgets: `COPY` copies from it), since nothing
-/// changes it.
+/// The build context of one arch for matrix's own steps: the folder
+/// itself when no `init.sh` runs (nothing changes it, and nothing here
+/// follows its links), else [`stage_copy`].
 pub fn stage(build: &AppBuild, arch: Arch) -> Result<Staged, AppError> {
-    let app = format!("{} {}", build.name, build.version);
-    check_budget(&build.folder, SCRATCH_BYTES, SCRATCH_ENTRIES)?;
     if build.skip_init || !build.folder.join("init.sh").is_file() {
         return Ok(Staged {
-            _scratch: None,
+            scratch: None,
             context: build.folder.clone(),
             init_log: None,
         });
     }
+    stage_copy(build, arch)
+}
+
+/// The build context of one arch in a scratch copy of the folder (within
+/// [`SCRATCH_BYTES`] and [`SCRATCH_ENTRIES`]), `init.sh` run there unless
+/// skipped: for init.sh, and for tools that may write into their context
+/// (buildah before 1.38.1 wrote `RUN --mount=type=bind,rw` changes back).
+pub fn stage_copy(build: &AppBuild, arch: Arch) -> Result<Staged, AppError> {
+    let app = format!("{} {}", build.name, build.version);
+    check_budget(&build.folder, SCRATCH_BYTES, SCRATCH_ENTRIES)?;
     let scratch = tempfile::tempdir().map_err(|e| AppError::io("creating a scratch folder", e))?;
     let context = scratch.path().join("context");
     copy_tree(&build.folder, &context, None)?;
-    let argv = vec![
-        "bash".to_string(),
-        "init.sh".to_string(),
-        arch.to_string(),
-        build.name.clone(),
-        build.version.clone(),
-    ];
-    let (ok, status, text) = run_bounded(&context, &argv, &BTreeMap::new(), build.limit)?;
-    if !ok {
-        return Err(AppError::Init {
-            app,
-            arch,
-            status,
-            last: tail(&text, 20),
-        });
+    let mut init_log = None;
+    if !build.skip_init && context.join("init.sh").is_file() {
+        let argv = vec![
+            "bash".to_string(),
+            "init.sh".to_string(),
+            arch.to_string(),
+            build.name.clone(),
+            build.version.clone(),
+        ];
+        let (ok, status, text) = run_bounded(&context, &argv, &BTreeMap::new(), build.limit)?;
+        if !ok {
+            return Err(AppError::Init {
+                app,
+                arch,
+                status,
+                last: tail(&text, 20),
+            });
+        }
+        init_log = Some(text);
     }
     Ok(Staged {
-        _scratch: Some(scratch),
+        scratch: Some(scratch),
         context,
-        init_log: Some(text),
+        init_log,
     })
 }
 
@@ -803,10 +849,14 @@ pub fn prepare(build: &AppBuild, arch: Arch) -> Result<AppTree, AppError> {
     let began = SystemTime::now() - Duration::from_secs(1);
     let mut staged = stage(build, arch)?;
     let context = staged.context.clone();
+    // COPY copies from the folder itself: the same budget as a scratch copy.
+    if staged.in_place() {
+        check_budget(&build.folder, SCRATCH_BYTES, SCRATCH_ENTRIES)?;
+    }
     let Some((file_name, path)) = build_file(&context) else {
         return Err(AppError::Bad {
             file: build.folder.display().to_string(),
-            message: "no Kubefile or Dockerfile (after init.sh)".into(),
+            message: "no Kubefile or Dockerfile (after init.sh); a symbolic link is not followed".into(),
         });
     };
     let label = format!("{}/{file_name}", build.folder.display());
@@ -1073,36 +1123,95 @@ mod tests {
     use super::*;
 
     /// A copy is recorded as holding its source's bytes only when asked
-    /// to and when the source had settled before the copy began.
+    /// to, when the source had settled before the copy began and where
+    /// identities are stable; a copy written over by one that cannot be
+    /// recorded holds its own bytes.
     #[test]
     fn copies_of_settled_files_are_recorded_as_their_sources() {
-        use crate::digest::{FileId, bytes_identity};
+        use crate::digest::{FileId, bytes_origin};
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("tool");
         std::fs::write(&source, b"a tool").unwrap();
-        let source_id = FileId::of(&std::fs::metadata(&source).unwrap());
+        let stable = crate::fsutil::stable_identity(&std::fs::File::open(&source).unwrap());
+        let origin = (source.clone(), FileId::of(&std::fs::metadata(&source).unwrap()));
         let later = SystemTime::now() + Duration::from_secs(60);
         let earlier = SystemTime::now() - Duration::from_secs(60);
         for (name, settled, recorded) in [
-            ("a", Some(later), true),
+            ("a", Some(later), stable),
             ("b", Some(earlier), false),
             ("c", None, false),
         ] {
             let copy = dir.path().join(name);
             copy_file(&source, &copy, settled).unwrap();
             assert_eq!(std::fs::read(&copy).unwrap(), b"a tool");
-            assert_eq!(bytes_identity(&copy).unwrap() == source_id, recorded, "{name}");
+            assert_eq!(bytes_origin(&copy).unwrap() == origin, recorded, "{name}");
         }
-        // Written over by a copy that cannot be recorded: its own bytes.
         copy_file(&source, &dir.path().join("a"), Some(earlier)).unwrap();
-        assert_ne!(bytes_identity(&dir.path().join("a")).unwrap(), source_id);
+        assert_ne!(bytes_origin(&dir.path().join("a")).unwrap(), origin);
         // Through a folder copy too.
         let tree = dir.path().join("tree");
         std::fs::create_dir(dir.path().join("folder")).unwrap();
-        std::fs::copy(&source, dir.path().join("folder/tool")).unwrap();
-        let inner = FileId::of(&std::fs::metadata(dir.path().join("folder/tool")).unwrap());
+        let inner = dir.path().join("folder/tool");
+        std::fs::copy(&source, &inner).unwrap();
+        let inner_origin = (inner.clone(), FileId::of(&std::fs::metadata(&inner).unwrap()));
         copy_tree(&dir.path().join("folder"), &tree, Some(later)).unwrap();
-        assert_eq!(bytes_identity(&tree.join("tool")).unwrap(), inner);
+        assert_eq!(bytes_origin(&tree.join("tool")).unwrap() == inner_origin, stable);
+    }
+
+    /// Copies never read or write through a link: a link where a file or
+    /// folder would be written is refused (nothing lands outside), and a
+    /// source that is a link is not read.
+    #[test]
+    fn copies_refuse_links_in_the_way_and_as_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let folder = dir.path().join("folder");
+        std::fs::create_dir_all(folder.join("d")).unwrap();
+        std::fs::write(folder.join("d/x"), b"x").unwrap();
+        std::fs::write(folder.join("f"), b"f").unwrap();
+        for (name, link, to) in [("one", "d", outside.clone()), ("two", "f", outside.join("f"))] {
+            let tree = dir.path().join(name);
+            std::fs::create_dir(&tree).unwrap();
+            std::os::unix::fs::symlink(to, tree.join(link)).unwrap();
+            let error = copy_tree(&folder, &tree, None).unwrap_err();
+            assert!(
+                error.to_string().contains("a symbolic link is in the way"),
+                "{error}"
+            );
+        }
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(folder.join("f"), &link).unwrap();
+        assert!(copy_file(&link, &dir.path().join("copy"), None).is_err());
+        assert!(!dir.path().join("copy").exists());
+    }
+
+    /// The context is the folder itself unless init.sh runs; a Kubefile
+    /// that is a link is not taken.
+    #[test]
+    fn the_context_is_copied_only_for_init_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let version = dir.path().join("demo/1.0");
+        std::fs::create_dir_all(&version).unwrap();
+        std::fs::write(version.join("Kubefile"), "FROM scratch\nCOPY . .\n").unwrap();
+        let build = AppBuild::of_folder(&version, BTreeMap::new(), false, false).unwrap();
+        let staged = stage(&build, Arch::Amd64).unwrap();
+        assert!(staged.in_place() && staged.context == version && staged.init_log.is_none());
+        std::fs::write(version.join("init.sh"), "echo \"$1\" > made.txt\n").unwrap();
+        let staged = stage(&build, Arch::Arm64).unwrap();
+        assert!(!staged.in_place());
+        assert_eq!(
+            std::fs::read_to_string(staged.context.join("made.txt")).unwrap(),
+            "arm64\n"
+        );
+        assert!(!version.join("made.txt").exists());
+        let skipping = AppBuild::of_folder(&version, BTreeMap::new(), true, false).unwrap();
+        assert!(stage(&skipping, Arch::Amd64).unwrap().in_place());
+        assert!(!stage_copy(&skipping, Arch::Amd64).unwrap().in_place());
+        std::fs::rename(version.join("Kubefile"), dir.path().join("Kubefile")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("Kubefile"), version.join("Kubefile")).unwrap();
+        assert!(build_file(&version).is_none());
     }
 
     #[test]
@@ -1113,9 +1222,9 @@ mod tests {
         std::os::unix::fs::symlink("/", root.path().join("root")).unwrap();
         assert!(check_budget(root.path(), 10, 4).is_ok());
         let error = check_budget(root.path(), 9, 4).unwrap_err().to_string();
-        assert!(error.contains("budget of 9 bytes"), "{error}");
+        assert!(error.contains("copies, 9 bytes"), "{error}");
         let error = check_budget(root.path(), 10, 3).unwrap_err().to_string();
-        assert!(error.contains("budget of 3 entries"), "{error}");
+        assert!(error.contains("copies, 3 entries"), "{error}");
     }
 
     #[test]

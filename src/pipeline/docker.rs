@@ -18,7 +18,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::publish::{Placement, publish};
-use crate::app::{AppBuild, AppError, AppKind, arches_of, folder, run_bounded, stage, tail};
+use crate::app::{AppBuild, AppError, AppKind, arches_of, folder, run_bounded, stage_copy, tail};
 use crate::axis::Arch;
 use crate::fetch::Cache;
 use crate::oci::{RefLayout, Store, StoreError, oci_digest};
@@ -338,7 +338,7 @@ fn check_emulator(name: &str, arch: Arch, host: Arch, binfmt_misc: &Path) -> Res
     })
 }
 
-/// One arch: init.sh (in a scratch copy) if there is one, `buildah bud`, `buildah push` to
+/// One arch: init.sh in a scratch copy, `buildah bud`, `buildah push` to
 /// an OCI layout, then the image imported into the store.
 fn build_arch(
     request: &DockerRequest,
@@ -348,7 +348,8 @@ fn build_arch(
     placement: &Placement,
     store: &Store,
 ) -> Result<(DockerImage, Descriptor), DockerError> {
-    let staged = stage(build, arch)?;
+    // Always a copy: older buildah wrote bind-mount changes into the context.
+    let staged = stage_copy(build, arch)?;
     let context = &staged.context;
     let local = format!("localhost/matrix-build/{}:{}", request.name, placement.tags.tag);
     let mut bud = buildah_base(request, scratch);
