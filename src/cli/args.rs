@@ -206,12 +206,13 @@ pub struct CompressionArg {
     /// Layer compression: gzip, gzip:LEVEL (0-9), zstd, zstd:LEVEL (1-19) or none.
     ///
     /// What each costs and gives, measured on 8 cells of real Go programs
-    /// (839 MB of layer content, benches/build.sh) on 2 cores:
-    /// gzip:1 2.8 s, 337 MB; gzip:3 3.7 s, 325 MB; gzip:5 (the default)
-    /// 4.4 s, 317 MB; gzip:6 5.3 s, 315 MB; gzip:9 16.3 s, 312 MB;
-    /// zstd:3 3.1 s, 294 MB (zstd layers need a runtime and a sealos that
-    /// read them); none 0.7 s, 872 MB. Level 5 is the default because
-    /// level 6 costs a fifth more time for 0.6 % fewer bytes.
+    /// (914 MB of layer content, benches/build.sh) on 2 cores, the fastest
+    /// of 3 interleaved rounds: gzip:1 3.0 s, 352 MB; gzip:3 4.7 s, 340 MB;
+    /// gzip:4 4.7 s, 337 MB; gzip:5 (the default) 5.5 s, 332 MB; gzip:6
+    /// 6.7 s, 330 MB; gzip:9 18.4 s, 327 MB; zstd:3 3.9 s, 307 MB (zstd
+    /// layers need a runtime and a sealos that read them); none 0.7 s,
+    /// 914 MB. Level 5 is the default because level 6 costs a fifth more
+    /// time for 0.6 % fewer bytes.
     #[arg(long, default_value = "gzip:5")]
     pub compression: Compression,
 }
