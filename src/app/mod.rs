@@ -1001,10 +1001,7 @@ fn copies_only(kubefile: &crate::kubefile::Kubefile) -> bool {
         .all(|(_, instruction)| match instruction {
             Instruction::Run(_) => false,
             Instruction::Copy { sources, from, .. } => {
-                from.is_none()
-                    && !sources
-                        .iter()
-                        .any(|s| s.starts_with("http://") || s.starts_with("https://"))
+                from.is_none() && !sources.iter().any(|source| is_url(source))
             }
             _ => true,
         })
