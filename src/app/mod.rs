@@ -797,7 +797,8 @@ pub fn stage(build: &AppBuild, arch: Arch) -> Result<Staged, AppError> {
 /// The build context of one arch in a scratch copy of the folder (within
 /// [`SCRATCH_BYTES`] and [`SCRATCH_ENTRIES`]), `init.sh` run there unless
 /// skipped: for init.sh, and for tools that may write into their context
-/// (buildah before 1.38.1 wrote `RUN --mount=type=bind,rw` changes back).
+/// (whether buildah's `RUN --mount=type=bind,rw` writes reach the context
+/// has differed between its versions).
 pub fn stage_copy(build: &AppBuild, arch: Arch) -> Result<Staged, AppError> {
     let app = format!("{} {}", build.name, build.version);
     check_budget(&build.folder, SCRATCH_BYTES, SCRATCH_ENTRIES)?;

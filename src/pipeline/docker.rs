@@ -348,7 +348,7 @@ fn build_arch(
     placement: &Placement,
     store: &Store,
 ) -> Result<(DockerImage, Descriptor), DockerError> {
-    // Always a copy: older buildah wrote bind-mount changes into the context.
+    // Always a copy: a RUN bind mount of the context may be writable.
     let staged = stage_copy(build, arch)?;
     let context = &staged.context;
     let local = format!("localhost/matrix-build/{}:{}", request.name, placement.tags.tag);
