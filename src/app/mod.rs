@@ -1158,7 +1158,7 @@ mod tests {
 
     /// Copies never read or write through a link: a link where a file or
     /// folder would be written is refused (nothing lands outside), and a
-    /// source that is a link is not read.
+    /// source that is a link, or a FIFO, is not read.
     #[test]
     fn copies_refuse_links_in_the_way_and_as_sources() {
         let dir = tempfile::tempdir().unwrap();
@@ -1183,6 +1183,12 @@ mod tests {
         std::os::unix::fs::symlink(folder.join("f"), &link).unwrap();
         assert!(copy_file(&link, &dir.path().join("copy"), None).is_err());
         assert!(!dir.path().join("copy").exists());
+        // A FIFO is refused at once, not waited on.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let error = copy_file(&fifo, &dir.path().join("copy"), None).unwrap_err();
+        assert!(error.to_string().contains("not a regular file"), "{error}");
     }
 
     /// The context is the folder itself unless init.sh runs; a Kubefile
