@@ -185,7 +185,7 @@ pub fn record_copy(
 /// of copies).
 #[cfg(test)]
 pub(crate) fn bytes_origin(path: &std::path::Path) -> io::Result<(std::path::PathBuf, FileId)> {
-    let key = bytes_of(path)?.key();
+    let key = bytes_of(path)?.key().clone();
     Ok((key.path, key.id))
 }
 
@@ -217,7 +217,7 @@ enum Bytes {
 }
 
 impl Bytes {
-    fn key(self) -> BytesKey {
+    fn key(&self) -> &BytesKey {
         match self {
             Bytes::Own(key) | Bytes::Settled(key) => key,
         }
@@ -460,7 +460,7 @@ fn once_per_file<T: Clone>(
     compute: impl FnOnce(Bytes) -> io::Result<T>,
 ) -> io::Result<T> {
     let bytes = bytes_of(path)?;
-    let slot = memo_slot(memo, bytes.clone().key());
+    let slot = memo_slot(memo, bytes.key().clone());
     let mut value = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(done) = value.as_ref() {
         return Ok(done.clone());
@@ -508,7 +508,7 @@ pub fn file_hashes(path: &std::path::Path, id: Option<&str>) -> io::Result<FileH
         }
         let known: Option<Sha256> = match id.and_then(|id| id.parse().ok()) {
             Some(known) => Some(known),
-            None => memo_slot(&SHA256_MEMO, bytes.key())
+            None => memo_slot(&SHA256_MEMO, bytes.key().clone())
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone(),

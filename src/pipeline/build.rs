@@ -384,7 +384,7 @@ fn cell_inputs(matrix: &Matrix, plan: &CellPlan<'_>, fetched: &FetchSet) -> atte
         .collect();
     let materials = [("matrix.toml", &matrix.path), ("matrix.lock", &matrix.lock_path)]
         .into_iter()
-        // Hashed once per run (a memo keyed by path, size and mtime), not per cell.
+        // Hashed once per run (memoized by path and file identity), not per cell.
         .filter_map(|(name, path)| Some((name.to_string(), crate::digest::file_sha256(path).ok()?)))
         .collect();
     let parameters = [
